@@ -1,0 +1,63 @@
+"""Judging: an Observation plus a check's rules becomes a status, a reason and a one-line message."""
+
+from __future__ import annotations
+
+import fnmatch
+
+from agentops.core.model import Observation, Reason, Status
+from agentops.core.packs import CheckSpec, MetricRule
+
+
+def _matches(rule: MetricRule, metrics: dict[str, float]) -> list[str]:
+    if any(ch in rule.metric for ch in "*?["):
+        return sorted(m for m in metrics if fnmatch.fnmatchcase(m, rule.metric))
+    return [rule.metric] if rule.metric in metrics else []
+
+
+def evaluate(spec: CheckSpec, obs: Observation) -> tuple[Status, Reason | None, str]:
+    if obs.failed:
+        assert obs.reason is not None
+        if obs.reason is Reason.TIMEOUT:
+            status = spec.on_timeout
+        elif obs.reason in (Reason.UNSUPPORTED, Reason.INTERNAL):
+            status = Status.UNKNOWN
+        else:
+            status = spec.on_failure
+        return status, obs.reason, obs.message or obs.reason.value
+
+    worst, breaches, missing = Status.OK, [], []
+    for rule in spec.rules:
+        names = _matches(rule, obs.metrics)
+        if not names:
+            missing.append(rule.metric)
+            continue
+        for name in names:
+            value = obs.metrics[name]
+            for status, threshold in ((Status.CRITICAL, rule.critical), (Status.WARNING, rule.warning)):
+                if threshold is not None and threshold.breached(value):
+                    breaches.append((status, f"{name}={_fmt(value)} ({status.label.lower()} "
+                                             f"{threshold.describe()})"))
+                    worst = Status.worst([worst, status])
+                    break
+    if breaches:
+        breaches.sort(key=lambda b: -b[0].severity)
+        return worst, Reason.THRESHOLD, "; ".join(text for _, text in breaches)
+    if missing and not obs.metrics:
+        return Status.UNKNOWN, Reason.INTERNAL, f"probe reported no metric {missing[0]!r}"
+    message = obs.message or summarize(obs.metrics, spec)
+    return Status.OK, None, message
+
+
+def summarize(metrics: dict[str, float], spec: CheckSpec, limit: int = 4) -> str:
+    """A short "key=value" line, the judged metrics first, for OK results."""
+    judged = [m for r in spec.rules for m in _matches(r, metrics)]
+    names = list(dict.fromkeys(judged + sorted(metrics)))[:limit]
+    return ", ".join(f"{n}={_fmt(metrics[n])}" for n in names)
+
+
+def _fmt(value: float) -> str:
+    if isinstance(value, float) and value != value:
+        return "n/a"
+    if float(value).is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"

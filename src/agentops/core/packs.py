@@ -1,0 +1,230 @@
+"""Check packs: YAML files of checks (what to measure, against which targets, judged by which thresholds),
+and the plan that expands them over the config's targets.
+
+A check's `target` is a target name, `kind:<kind>` (every target of that kind) or omitted (the local
+machine for host.* probes, otherwise every target of the kind the probe measures). A check whose selector
+matches no target drops out of the plan: the shipped autogen pack costs nothing on a machine without one.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agentops.core.config import LOCAL, Config, Target
+from agentops.core.model import Status
+from agentops.core.thresholds import Threshold, ThresholdError
+from agentops.core.yamlsrc import ConfigError, Fields, NodeList, load_yaml_file
+
+DEFAULT_PACKS = ("host", "autogen", "kpi")
+NO_CONFIG_PACKS = ("host",)
+
+
+@dataclass
+class MetricRule:
+    metric: str  # a metric name or an fnmatch pattern such as "disk_used_percent:*"
+    warning: Threshold | None = None
+    critical: Threshold | None = None
+
+
+@dataclass
+class CheckSpec:
+    id: str
+    probe: str
+    target: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    rules: list[MetricRule] = field(default_factory=list)
+    timeout: float | None = None
+    retries: int | None = None
+    retry_delay: float | None = None
+    tags: list[str] = field(default_factory=list)
+    on_timeout: Status = Status.CRITICAL
+    on_failure: Status = Status.CRITICAL
+    description: str = ""
+    source: str = ""
+
+
+@dataclass
+class PlannedCheck:
+    spec: CheckSpec
+    target: Target
+    timeout: float
+    retries: int
+    retry_delay: float
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+
+def builtin_pack_dir(sub: str = "checks") -> Path:
+    return Path(__file__).resolve().parent.parent / "packs" / sub
+
+
+def pack_dirs(cfg: Config) -> list[Path]:
+    return [*cfg.pack_dirs, builtin_pack_dir()]
+
+
+def find_pack(name: str, cfg: Config) -> Path:
+    """A pack by name (looked up in the config's pack_dirs, then the shipped ones) or by path."""
+    if name.endswith((".yaml", ".yml")) or "/" in name:
+        base = Path(cfg.path).parent if cfg.path else Path.cwd()
+        return (base / name) if not Path(name).is_absolute() else Path(name)
+    for d in pack_dirs(cfg):
+        for ext in (".yaml", ".yml"):
+            p = d / f"{name}{ext}"
+            if p.is_file():
+                return p
+    available = sorted({p.stem for d in pack_dirs(cfg) if d.is_dir() for p in d.glob("*.y*ml")})
+    raise ConfigError(f"no check pack named {name!r} (available: {', '.join(available) or 'none'})",
+                      path=cfg.path)
+
+
+def load_pack(path: Path) -> list[CheckSpec]:
+    doc = load_yaml_file(path)
+    top = Fields(doc, "", path=str(path), line=1)
+    top.str("pack")
+    top.str("description")
+    checks = top.get("checks", list, required=True)
+    top.reject_unknown()
+    return parse_checks(checks, str(path))
+
+
+def parse_checks(nodes: list[Any], path: str, where: str = "checks") -> list[CheckSpec]:
+    from agentops.core import registry
+
+    specs = []
+    seen: set[str] = set()
+    for i, node in enumerate(nodes):
+        line = nodes.line_of(i) if isinstance(nodes, NodeList) else 0
+        f = Fields(node, f"{where}[{i}]", path=path, line=line)
+        spec = parse_check(f)
+        if spec.id in seen:
+            raise f.error("id", f"duplicate check id {spec.id!r}")
+        seen.add(spec.id)
+        try:
+            probe = registry.probe(spec.probe)
+        except LookupError as exc:
+            raise f.error("probe", str(exc)) from None
+        try:
+            probe.validate_params(spec.params)
+        except ValueError as exc:
+            raise f.error("params", str(exc)) from None
+        specs.append(spec)
+    return specs
+
+
+def parse_check(f: Fields) -> CheckSpec:
+    spec = CheckSpec(id=f.str("id", required=True) or "", probe=f.str("probe", required=True) or "")
+    spec.source = f"{f.path}:{f.line}"
+    spec.target = f.str("target")
+    spec.params = dict(f.mapping("params"))
+    spec.description = f.str("description", "") or ""
+    spec.timeout = f.number("timeout", minimum=0.01, maximum=3600)
+    spec.retries = f.int("retries", minimum=0, maximum=100)
+    spec.retry_delay = f.number("retry_delay", minimum=0, maximum=3600)
+    spec.tags = f.str_list("tags")
+    for key in ("on_timeout", "on_failure"):
+        value = f.str(key)
+        if value is not None:
+            try:
+                setattr(spec, key, Status.parse(value))
+            except ValueError as exc:
+                raise f.error(key, str(exc)) from None
+    levels: dict[str, dict[str, Threshold]] = {}
+    for level in ("warning", "critical"):
+        sub = f.sub(level)
+        levels[level] = {}
+        if sub is None:
+            continue
+        for metric, value in sub.node.items():
+            try:
+                levels[level][metric] = Threshold.parse(value)
+            except ThresholdError as exc:
+                raise sub.error(metric, str(exc)) from None
+    for metric in dict.fromkeys([*levels["warning"], *levels["critical"]]):
+        spec.rules.append(MetricRule(metric, levels["warning"].get(metric), levels["critical"].get(metric)))
+    f.reject_unknown({"warning", "critical"})
+    return spec
+
+
+def select_targets(spec: CheckSpec, cfg: Config) -> list[Target]:
+    from agentops.core import registry
+
+    probe = registry.probe(spec.probe)
+    selector = spec.target
+    if selector is None:
+        if "host" in probe.target_kinds:
+            return [cfg.targets[LOCAL]]
+        return [t for t in cfg.targets.values() if t.kind in probe.target_kinds]
+    if selector.startswith("kind:"):
+        kind = selector[5:]
+        return [t for t in cfg.targets.values() if t.kind == kind]
+    if selector == "*":
+        return [t for t in cfg.targets.values() if t.kind in probe.target_kinds]
+    if selector not in cfg.targets:
+        raise ConfigError(f"check {spec.id!r} names target {selector!r}, which the config does not define "
+                          f"(defined: {', '.join(cfg.targets)})", path=spec.source.rsplit(":", 1)[0])
+    return [cfg.targets[selector]]
+
+
+@dataclass
+class Selection:
+    only: list[str] = field(default_factory=list)
+    skip: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+
+    def wants(self, spec: CheckSpec, target: Target) -> bool:
+        names = (spec.id, f"{spec.id}@{target.name}", spec.probe)
+        if self.only and not any(fnmatch.fnmatchcase(n, pat) for pat in self.only for n in names):
+            return False
+        if any(fnmatch.fnmatchcase(n, pat) for pat in self.skip for n in names):
+            return False
+        return not self.tags or bool(set(self.tags) & set(spec.tags))
+
+
+def load_specs(cfg: Config, packs: list[str] | None = None) -> list[CheckSpec]:
+    names = packs if packs else (cfg.packs if cfg.packs is not None else
+                                 (DEFAULT_PACKS if cfg.path else NO_CONFIG_PACKS))
+    specs: list[CheckSpec] = []
+    seen: dict[str, str] = {}
+    for name in names:
+        for spec in load_pack(find_pack(name, cfg)):
+            if spec.id in seen:
+                raise ConfigError(f"check id {spec.id!r} is defined twice ({seen[spec.id]} and {spec.source})")
+            seen[spec.id] = spec.source
+            specs.append(spec)
+    if cfg.checks:
+        for spec in parse_checks(cfg.checks, cfg.path or "agentops.yaml"):
+            if spec.id in seen:
+                raise ConfigError(f"check id {spec.id!r} is defined twice ({seen[spec.id]} and {spec.source})")
+            specs.append(spec)
+    return specs
+
+
+def plan(cfg: Config, specs: list[CheckSpec], selection: Selection | None = None,
+         timeout_override: float | None = None) -> list[PlannedCheck]:
+    from agentops.core import registry
+
+    selection = selection or Selection()
+    planned = []
+    for spec in specs:
+        probe = registry.probe(spec.probe)
+        for target in select_targets(spec, cfg):
+            if target.kind not in probe.target_kinds:
+                raise ConfigError(f"check {spec.id!r}: probe {spec.probe} cannot measure target {target.name!r} "
+                                  f"of kind {target.kind} (it measures: {', '.join(probe.target_kinds)})",
+                                  path=spec.source.rsplit(":", 1)[0])
+            if not selection.wants(spec, target):
+                continue
+            timeout = spec.timeout if spec.timeout is not None else cfg.defaults.timeout
+            if timeout_override is not None:
+                timeout = min(timeout, timeout_override)
+            planned.append(PlannedCheck(
+                spec=spec, target=target, timeout=timeout,
+                retries=spec.retries if spec.retries is not None else cfg.defaults.retries,
+                retry_delay=spec.retry_delay if spec.retry_delay is not None else cfg.defaults.retry_delay,
+            ))
+    return planned

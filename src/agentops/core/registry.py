@@ -1,0 +1,79 @@
+"""Finds probes and maintenance steps by kind, through entry points (`agentops.probes`, `agentops.steps`).
+
+Built-ins are declared in pyproject.toml like any plugin. Scanning installed distributions' metadata costs
+~100 ms, which would double the start-up of `agentops health`; so the kinds this package ships are looked up
+in BUILTIN_* first (a test keeps those tables identical to pyproject's entry points) and the entry-point scan
+happens only for a kind not found there.
+"""
+
+from __future__ import annotations
+
+import importlib
+from functools import cache
+from typing import Any
+
+BUILTIN_PROBES: dict[str, str] = {
+    "host.cpu": "agentops.probes.host:CpuProbe",
+    "host.memory": "agentops.probes.host:MemoryProbe",
+    "host.disk": "agentops.probes.host:DiskProbe",
+    "host.load": "agentops.probes.host:LoadProbe",
+    "host.fds": "agentops.probes.host:FdProbe",
+    "host.process": "agentops.probes.host:ProcessProbe",
+    "host.systemd": "agentops.probes.host:SystemdProbe",
+    "host.ports": "agentops.probes.host:PortsProbe",
+    "net.dns": "agentops.probes.net:DnsProbe",
+    "net.tcp": "agentops.probes.net:TcpProbe",
+    "net.icmp": "agentops.probes.net:IcmpProbe",
+    "redis": "agentops.probes.redis:RedisProbe",
+    "postgres": "agentops.probes.postgres:PostgresProbe",
+    "http": "agentops.probes.http:HttpProbe",
+    "metrics": "agentops.probes.metrics:MetricsProbe",
+    "grpc.health": "agentops.probes.grpc_health:GrpcHealthProbe",
+    "agentrpc": "agentops.probes.agentrpc:AgentRpcProbe",
+}
+
+BUILTIN_STEPS: dict[str, str] = {}
+
+
+class RegistryError(LookupError):
+    pass
+
+
+def _load(ref: str) -> Any:
+    module, _, attr = ref.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+@cache
+def _entry_points(group: str) -> dict[str, Any]:
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep for ep in entry_points(group=group)}
+
+
+def _find(group: str, builtins: dict[str, str], kind: str) -> Any:
+    if kind in builtins:
+        return _load(builtins[kind])
+    ep = _entry_points(group).get(kind)
+    if ep is None:
+        known = sorted(set(builtins) | set(_entry_points(group)))
+        raise RegistryError(f"unknown kind {kind!r} (known: {', '.join(known)})")
+    return ep.load()
+
+
+@cache
+def probe(kind: str) -> Any:
+    """An instance of the probe class registered for `kind`."""
+    return _find("agentops.probes", BUILTIN_PROBES, kind)()
+
+
+def probe_kinds() -> list[str]:
+    return sorted(set(BUILTIN_PROBES) | set(_entry_points("agentops.probes")))
+
+
+def step(kind: str) -> Any:
+    return _find("agentops.steps", BUILTIN_STEPS, kind)()
+
+
+def step_kinds() -> list[str]:
+    return sorted(set(BUILTIN_STEPS) | set(_entry_points("agentops.steps")))

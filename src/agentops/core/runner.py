@@ -1,0 +1,89 @@
+"""Runs a plan: all checks concurrently under a limit, each with its timeout and retries, the whole run
+under a global deadline. Nothing a probe does can crash or hang the run: an exception becomes UNKNOWN with
+its class and message, a probe that overruns its timeout is cancelled and reported as a timeout."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from agentops.core import registry
+from agentops.core.evaluate import evaluate
+from agentops.core.model import Observation, Reason, Result, Status
+from agentops.core.packs import PlannedCheck
+from agentops.core.redact import redact
+
+# A probe gets its whole timeout for its own deadlines; the runner's hard stop allows this much more so a
+# probe that honours its deadline reports its own (more precise) reason rather than being cut off.
+GRACE_S = 0.25
+
+
+async def measure_once(check: PlannedCheck) -> Observation:
+    probe = registry.probe(check.spec.probe)
+    try:
+        return await asyncio.wait_for(probe.measure(check.target, check.spec.params, check.timeout),
+                                      check.timeout + GRACE_S)
+    except TimeoutError:
+        return Observation.failure(Reason.TIMEOUT, f"no answer within {check.timeout:g}s")
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # a probe bug or an unexpected library error must not end the run
+        return Observation.failure(Reason.INTERNAL, f"{type(exc).__name__}: {exc}")
+
+
+async def run_check(check: PlannedCheck) -> Result:
+    started = time.perf_counter()
+    attempts = 0
+    while True:
+        attempts += 1
+        obs = await measure_once(check)
+        if not obs.failed or obs.reason in (Reason.UNSUPPORTED, Reason.INTERNAL) or attempts > check.retries:
+            break
+        await asyncio.sleep(check.retry_delay)
+    status, reason, message = evaluate(check.spec, obs)
+    return Result(
+        id=check.id, target=check.target.name, probe=check.spec.probe, status=status, reason=reason,
+        message=redact(message), metrics=obs.metrics, facts=obs.facts,
+        duration_s=time.perf_counter() - started, attempts=attempts, tags=list(check.spec.tags),
+    )
+
+
+async def run_plan(checks: list[PlannedCheck], *, concurrency: int = 32, deadline: float | None = None,
+                   on_done: Callable[[Result], None] | None = None) -> list[Result]:
+    """Results in plan order. Checks still running at the deadline are cancelled and reported UNKNOWN."""
+    sem = asyncio.Semaphore(max(1, concurrency))
+
+    async def guarded(check: PlannedCheck) -> Result:
+        async with sem:
+            result = await run_check(check)
+        if on_done:
+            on_done(result)
+        return result
+
+    tasks = [asyncio.create_task(guarded(c)) for c in checks]
+    if not tasks:
+        return []
+    done, pending = await asyncio.wait(tasks, timeout=deadline)
+    for t in pending:
+        t.cancel()
+    if pending:
+        await asyncio.gather(*pending, return_exceptions=True)
+    results = []
+    for check, task in zip(checks, tasks, strict=True):
+        if task in done and not task.cancelled() and task.exception() is None:
+            results.append(task.result())
+        else:
+            err = None if task not in done or task.cancelled() else task.exception()
+            results.append(Result(
+                id=check.id, target=check.target.name, probe=check.spec.probe, status=Status.UNKNOWN,
+                reason=Reason.INTERNAL if err else Reason.TIMEOUT,
+                message=redact(f"{type(err).__name__}: {err}") if err else
+                f"not finished when the global deadline ({deadline:g}s) was reached",
+                tags=list(check.spec.tags),
+            ))
+    return results
+
+
+def run(checks: list[PlannedCheck], **kwargs: object) -> list[Result]:
+    return asyncio.run(run_plan(checks, **kwargs))  # type: ignore[arg-type]

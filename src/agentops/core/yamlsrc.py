@@ -1,0 +1,245 @@
+"""YAML loading that remembers where each value came from, so every config error names file, line and field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(Exception):
+    """A user-facing problem with a config, pack or playbook file. Its text is one line: file:line: field: why."""
+
+    def __init__(self, message: str, *, path: str | Path | None = None, line: int | None = None,
+                 field: str | None = None) -> None:
+        self.path = str(path) if path else None
+        self.line = line
+        self.field = field
+        self.reason = message
+        where = ""
+        if self.path:
+            where = self.path + (f":{line}" if line else "") + ": "
+        super().__init__(f"{where}{field + ': ' if field else ''}{message}")
+
+
+class Node(dict):
+    """A mapping that knows its file and the line of each key."""
+
+    path: str = ""
+    line: int = 0
+    key_lines: dict[str, int]
+
+    def line_of(self, key: str) -> int:
+        return self.key_lines.get(key, self.line)
+
+
+class NodeList(list):
+    path: str = ""
+    line: int = 0
+    item_lines: list[int]
+
+    def line_of(self, index: int) -> int:
+        return self.item_lines[index] if index < len(self.item_lines) else self.line
+
+
+def _make_loader(path: str) -> type[yaml.SafeLoader]:
+    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+    class Loader(base):  # type: ignore[misc, valid-type]
+        pass
+
+    def construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> Node:
+        loader.flatten_mapping(node)
+        out = Node()
+        out.path, out.line, out.key_lines = path, node.start_mark.line + 1, {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if not isinstance(key, str | int | float | bool) and key is not None:
+                raise ConfigError("mapping keys must be plain scalars", path=path, line=key_node.start_mark.line + 1)
+            key = str(key)
+            if key in out:
+                raise ConfigError(f"duplicate key {key!r}", path=path, line=key_node.start_mark.line + 1)
+            out[key] = loader.construct_object(value_node, deep=True)
+            out.key_lines[key] = key_node.start_mark.line + 1
+        return out
+
+    def construct_sequence(loader: yaml.SafeLoader, node: yaml.SequenceNode) -> NodeList:
+        out = NodeList(loader.construct_object(child, deep=True) for child in node.value)
+        out.path, out.line = path, node.start_mark.line + 1
+        out.item_lines = [child.start_mark.line + 1 for child in node.value]
+        return out
+
+    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
+    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, construct_sequence)
+    return Loader
+
+
+MAX_FILE_BYTES = 4 * 1024 * 1024
+
+
+def load_yaml_text(text: str, path: str) -> Any:
+    try:
+        return yaml.load(text, Loader=_make_loader(path))  # noqa: S506 - a SafeLoader subclass
+    except ConfigError:
+        raise
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        raise ConfigError(f"invalid YAML: {exc.problem or exc.context}", path=path, line=line) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"invalid YAML: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+                          path=path) from None
+    except RecursionError:
+        raise ConfigError("invalid YAML: nested too deeply", path=path) from None
+
+
+def load_yaml_file(path: str | Path) -> Any:
+    p = Path(path)
+    try:
+        if p.stat().st_size > MAX_FILE_BYTES:
+            raise ConfigError(f"file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB", path=p)
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError("file not found", path=p) from None
+    except IsADirectoryError:
+        raise ConfigError("is a directory, expected a YAML file", path=p) from None
+    except PermissionError:
+        raise ConfigError("permission denied", path=p) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror or exc}", path=p) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text (byte {exc.start})", path=p) from None
+    return load_yaml_text(text, str(p))
+
+
+class Fields:
+    """Typed, located access to one mapping of a config file; every error names file:line and the field path."""
+
+    def __init__(self, node: Any, where: str, *, path: str = "", line: int = 0) -> None:
+        if not isinstance(node, dict):
+            raise ConfigError(f"expected a mapping, got {_kind(node)}", path=getattr(node, "path", path) or path,
+                              line=getattr(node, "line", line) or line, field=where or None)
+        self.node = node
+        self.where = where
+        self.path = getattr(node, "path", "") or path
+        self.line = getattr(node, "line", 0) or line
+        self._used: set[str] = set()
+
+    def _field(self, key: str) -> str:
+        return f"{self.where}.{key}" if self.where else key
+
+    def _line(self, key: str) -> int:
+        return self.node.line_of(key) if isinstance(self.node, Node) else self.line
+
+    def error(self, key: str | None, message: str) -> ConfigError:
+        if key is None:
+            return ConfigError(message, path=self.path, line=self.line, field=self.where or None)
+        return ConfigError(message, path=self.path, line=self._line(key), field=self._field(key))
+
+    def has(self, key: str) -> bool:
+        return key in self.node
+
+    def get(self, key: str, types: type | tuple[type, ...], default: Any = None, *, required: bool = False) -> Any:
+        self._used.add(key)
+        if key not in self.node or self.node[key] is None:
+            if required:
+                raise self.error(None, f"missing required field {key!r}")
+            return default
+        value = self.node[key]
+        if isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
+            raise self.error(key, f"expected {_type_names(types)}, got a boolean")
+        if not isinstance(value, types):
+            raise self.error(key, f"expected {_type_names(types)}, got {_kind(value)}")
+        return value
+
+    def str(self, key: str, default: str | None = None, *, required: bool = False) -> str | None:
+        value = self.get(key, (str, int, float), default, required=required)
+        return None if value is None else str(value)
+
+    def number(self, key: str, default: float | None = None, *, minimum: float | None = None,
+               maximum: float | None = None) -> float | None:
+        value = self.get(key, (int, float), default)
+        if value is None:
+            return None
+        if minimum is not None and value < minimum:
+            raise self.error(key, f"must be >= {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise self.error(key, f"must be <= {maximum}, got {value}")
+        return float(value)
+
+    def int(self, key: str, default: int | None = None, *, minimum: int | None = None,
+            maximum: int | None = None) -> int | None:
+        value = self.get(key, int, default)
+        if value is None:
+            return None
+        if minimum is not None and value < minimum:
+            raise self.error(key, f"must be >= {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise self.error(key, f"must be <= {maximum}, got {value}")
+        return value
+
+    def bool(self, key: str, default: bool = False) -> bool:
+        return bool(self.get(key, bool, default))
+
+    def str_list(self, key: str) -> list[str]:
+        value = self.get(key, (list, str), [])
+        if isinstance(value, str):
+            return [value]
+        for i, item in enumerate(value):
+            if not isinstance(item, str | int | float) or isinstance(item, bool):
+                raise ConfigError(f"expected a string, got {_kind(item)}", path=self.path,
+                                  line=value.line_of(i) if isinstance(value, NodeList) else self._line(key),
+                                  field=f"{self._field(key)}[{i}]")
+        return [str(v) for v in value]
+
+    def mapping(self, key: str) -> dict[str, Any]:
+        return dict(self.get(key, dict, {}))
+
+    def sub(self, key: str) -> Fields | None:
+        value = self.get(key, dict)
+        return None if value is None else Fields(value, self._field(key), path=self.path, line=self._line(key))
+
+    def reject_unknown(self, allowed: set[str] | None = None) -> None:
+        allowed = self._used if allowed is None else allowed | self._used
+        for key in self.node:
+            if key not in allowed:
+                hint = _closest(key, allowed)
+                raise self.error(key, "unknown field" + (f" (did you mean {hint!r}?)" if hint else ""))
+
+
+def _closest(word: str, options: set[str]) -> str | None:
+    import difflib
+
+    found = difflib.get_close_matches(word, sorted(options), n=1, cutoff=0.7)
+    return found[0] if found else None
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, int | float):
+        return "a number"
+    return type(value).__name__
+
+
+def _type_names(types: type | tuple[type, ...]) -> str:
+    names = {str: "a string", int: "an integer", float: "a number", bool: "a boolean", dict: "a mapping",
+             list: "a list"}
+    ts = types if isinstance(types, tuple) else (types,)
+    seen = []
+    for t in ts:
+        n = names.get(t, t.__name__)
+        if n not in seen:
+            seen.append(n)
+    return " or ".join(seen)
