@@ -1,0 +1,3 @@
+from agentops.cli.main import run
+
+run()
