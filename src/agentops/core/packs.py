@@ -130,9 +130,13 @@ def parse_check(f: Fields) -> CheckSpec:
         value = f.str(key)
         if value is not None:
             try:
-                setattr(spec, key, Status.parse(value))
+                status = Status.parse(value)
             except ValueError as exc:
                 raise f.error(key, str(exc)) from None
+            if status is Status.OK:
+                # A failed measurement is never OK: it would hide an outage behind a green light.
+                raise f.error(key, "must be warning, critical or unknown")
+            setattr(spec, key, status)
     levels: dict[str, dict[str, Threshold]] = {}
     for level in ("warning", "critical"):
         sub = f.sub(level)

@@ -32,7 +32,17 @@ BUILTIN_PROBES: dict[str, str] = {
     "agentrpc": "agentops.probes.agentrpc:AgentRpcProbe",
 }
 
-BUILTIN_STEPS: dict[str, str] = {}
+BUILTIN_STEPS: dict[str, str] = {
+    "files.prune": "agentops.maintain.steps.files:FilesPruneStep",
+    "postgres.vacuum": "agentops.maintain.steps.postgres:PostgresVacuumStep",
+    "postgres.reindex": "agentops.maintain.steps.postgres:PostgresReindexStep",
+    "redis.expire_scan": "agentops.maintain.steps.redis:RedisExpireScanStep",
+    "redis.memory_purge": "agentops.maintain.steps.redis:RedisMemoryPurgeStep",
+    "disk.check": "agentops.maintain.steps.disk:DiskCheckStep",
+    "baseline.update": "agentops.maintain.steps.baseline:BaselineUpdateStep",
+    "health.gate": "agentops.maintain.steps.health:HealthGateStep",
+    "command": "agentops.maintain.steps.command:CommandStep",
+}
 
 
 class RegistryError(LookupError):

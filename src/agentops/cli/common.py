@@ -1,0 +1,166 @@
+"""What every command shares: output formats, --fail-on, exit codes, one-line errors, progress on stderr.
+
+Exit codes (Nagios plugin convention): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN — and 3 for usage and config
+errors. stdout carries only the result; progress, notes and errors go to stderr.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, NoReturn
+
+import typer
+
+from agentops.core.model import Report, Status
+from agentops.core.redact import redact
+
+EXIT_USAGE = int(Status.UNKNOWN)
+
+
+class OutputFormat(StrEnum):
+    table = "table"
+    json = "json"
+    junit = "junit"
+    nagios = "nagios"
+    prometheus = "prometheus"
+
+
+class FailOn(StrEnum):
+    warning = "warning"
+    critical = "critical"
+    never = "never"
+
+
+OUTPUT_HELP = "Output format: table (for people), json (the versioned CI contract), junit, nagios, prometheus."
+FAIL_ON_HELP = ("Lowest status that makes the exit code non-zero: warning (default: 1/2/3 for WARNING/CRITICAL/"
+                "UNKNOWN), critical (WARNING exits 0), never (always 0 once the run happened).")
+
+OutputOpt = typer.Option(OutputFormat.table, "--output", "-o", help=OUTPUT_HELP, case_sensitive=False)
+OutputFileOpt = typer.Option(None, "--output-file", help="Write the result to this file (atomically) "
+                             "instead of stdout.", dir_okay=False)
+FailOnOpt = typer.Option(FailOn.warning, "--fail-on", help=FAIL_ON_HELP, case_sensitive=False)
+ConfigOpt = typer.Option(None, "--config", "-c", help="Cluster file. Default: $AGENTOPS_CONFIG, ./agentops.yaml, "
+                         "/etc/agentops/agentops.yaml; none found = check this machine only.")
+
+
+def exit_code(status: Status, fail_on: FailOn) -> int:
+    if fail_on is FailOn.never:
+        return 0
+    if fail_on is FailOn.critical and status is Status.WARNING:
+        return 0
+    return int(status)
+
+
+def render(report: Report, output: OutputFormat, file: Any = None) -> str | None:
+    """Render to a string (or, for the table, print to `file`/stdout and return None)."""
+    from agentops.render.document import report_document
+
+    doc = report_document(report)
+    if output is OutputFormat.json:
+        from agentops.render.json import render_json
+
+        return render_json(doc)
+    if output is OutputFormat.junit:
+        from agentops.render.junit import render_junit
+
+        return render_junit(doc)
+    if output is OutputFormat.nagios:
+        from agentops.render.nagios import render_nagios
+
+        return render_nagios(doc)
+    if output is OutputFormat.prometheus:
+        from agentops.render.prometheus import render_prometheus
+
+        return render_prometheus(doc)
+    from agentops.render.table import make_console, render_table
+
+    render_table(doc, make_console(file))
+    return None
+
+
+def emit_report(report: Report, output: OutputFormat = OutputFormat.table, output_file: Path | None = None,
+                fail_on: FailOn = FailOn.warning) -> NoReturn:
+    """Render the report to stdout or --output-file and exit with the contract's code."""
+    if output_file is not None:
+        import io
+
+        buf = io.StringIO()
+        text = render(report, output, buf)
+        write_atomic(output_file, text if text is not None else buf.getvalue())
+    else:
+        text = render(report, output)
+        if text is not None:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+    raise typer.Exit(exit_code(report.status, fail_on))
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write via a temp file and rename, so a reader (node_exporter, CI) never sees half a document."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        fail(f"cannot write {path}: {exc.strerror or exc}")
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    """One line on stderr, the documented exit code, never a traceback."""
+    line = redact(str(message)).strip().splitlines()
+    sys.stderr.write(f"agentops: error: {line[0] if line else 'unknown error'}\n")
+    raise typer.Exit(code)
+
+
+def note(message: str) -> None:
+    sys.stderr.write(f"agentops: {redact(message)}\n")
+
+
+def split_csv(values: list[str] | None) -> list[str]:
+    """--only a,b --only c → [a, b, c]."""
+    return [v.strip() for item in values or [] for v in item.split(",") if v.strip()]
+
+
+@contextmanager
+def progress(description: str, total: int | None = None, *, enabled: bool = True) -> Iterator[Any]:
+    """A progress bar on stderr when stderr is a terminal; otherwise a silent stand-in with the same API."""
+    if not enabled or not sys.stderr.isatty():
+        yield _NoProgress()
+        return
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from agentops.render.table import make_console
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                  TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+                  console=make_console(stderr=True), transient=True) as bar:
+        task = bar.add_task(description, total=total)
+        yield _Bar(bar, task)
+
+
+class _NoProgress:
+    def advance(self, n: float = 1) -> None:
+        pass
+
+    def update(self, **kwargs: Any) -> None:
+        pass
+
+
+class _Bar:
+    def __init__(self, bar: Any, task: Any) -> None:
+        self.bar, self.task = bar, task
+
+    def advance(self, n: float = 1) -> None:
+        self.bar.advance(self.task, n)
+
+    def update(self, **kwargs: Any) -> None:
+        self.bar.update(self.task, **kwargs)

@@ -1,0 +1,79 @@
+"""`agentops health`: run check packs against the configured targets (or, with no config, this machine)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from agentops.cli.common import (
+    ConfigOpt,
+    FailOn,
+    FailOnOpt,
+    OutputFileOpt,
+    OutputFormat,
+    OutputOpt,
+    emit_report,
+    progress,
+    split_csv,
+)
+
+HELP = """Run health checks and report what is wrong, where, and what to do.
+
+With no config file, checks this machine with the shipped host pack (CPU, memory, swap, disks, inodes, load,
+file descriptors). With a config, runs every shipped pack whose checks match its targets (host, autogen, redis,
+postgres, http, grpc, kpi) plus the config's own checks.
+
+Examples:
+
+  agentops health
+
+  agentops health -c agentops.yaml -o json --fail-on critical
+
+  agentops health --only 'redis.*' --skip redis.memory -o nagios
+"""
+
+
+def register(root: typer.Typer) -> None:
+    root.command("health", help=HELP)(health)
+
+
+def health(
+    config: str = ConfigOpt,
+    output: OutputFormat = OutputOpt,
+    output_file: Path = OutputFileOpt,
+    fail_on: FailOn = FailOnOpt,
+    only: list[str] = typer.Option(None, "--only", help="Run only checks whose id, id@target or probe matches "
+                                   "(glob; repeat or comma-separate)."),
+    skip: list[str] = typer.Option(None, "--skip", help="Skip checks whose id, id@target or probe matches (glob)."),
+    tags: list[str] = typer.Option(None, "--tags", help="Run only checks carrying one of these tags."),
+    pack: list[str] = typer.Option(None, "--pack", "-p", help="Run these packs (name or path) instead of the "
+                                   "config's / default ones."),
+    timeout: float = typer.Option(None, "--timeout", min=0.1, max=86400,
+                                  help="Global deadline in seconds; checks still running then are UNKNOWN. "
+                                  "Also caps each check's own timeout."),
+    concurrency: int = typer.Option(None, "--concurrency", min=1, max=10000,
+                                    help="Checks run at once (default from config, else 32)."),
+) -> None:
+    import asyncio
+    import time
+    from datetime import UTC, datetime
+
+    from agentops.core.config import load_config
+    from agentops.core.model import Report
+    from agentops.core.packs import Selection, load_specs, plan
+    from agentops.core.runner import run_plan
+
+    cfg = load_config(config)
+    specs = load_specs(cfg, split_csv(pack) or None)
+    selection = Selection(only=split_csv(only), skip=split_csv(skip), tags=split_csv(tags))
+    checks = plan(cfg, specs, selection, timeout_override=timeout)
+    started_at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    t0 = time.perf_counter()
+    with progress("checking", total=len(checks)) as bar:
+        results = asyncio.run(run_plan(checks, concurrency=concurrency or cfg.defaults.concurrency,
+                                       deadline=timeout, on_done=lambda _r: bar.advance()))
+    report = Report(kind="health", started_at=started_at, duration_s=time.perf_counter() - t0, results=results)
+    if not checks:
+        report.notes.append("no check matched (see `agentops checks list`)")
+    emit_report(report, output, output_file, fail_on)

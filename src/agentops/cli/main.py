@@ -1,0 +1,103 @@
+"""The `agentops` command tree. Each command group lives in its own module exposing `register(root)`; this
+module only mounts them and turns every failure into one line and the documented exit code."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+import typer
+
+from agentops.cli.common import EXIT_USAGE
+
+app = typer.Typer(
+    name="agentops",
+    help="Operations CLI for AutoGen distributed agent clusters: health checks, diagnosis, logs, maintenance "
+         "and profiling.\n\nExit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also bad flags or config).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+# One line per command group; order is the order of `agentops --help`.
+GROUPS = [
+    "agentops.cli.health",
+    "agentops.cli.checks",
+    "agentops.cli.config_cmd",
+]
+
+for _module in GROUPS:
+    importlib.import_module(_module).register(app)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from agentops import __version__
+
+        typer.echo(f"agentops {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True,
+                                 callback=_print_version),
+) -> None:
+    pass
+
+
+def run(argv: list[str] | None = None) -> None:
+    """Console-script entry point: never a traceback (unless AGENTOPS_DEBUG=1), never click's exit code 2."""
+    import logging
+
+    from agentops.core.redact import RedactingFilter, redact
+    from agentops.core.yamlsrc import ConfigError
+
+    logging.getLogger().addFilter(RedactingFilter())
+    usage_error, click_exception = _click_errors()
+    try:
+        rv = app(args=argv, standalone_mode=False)
+        code = rv if isinstance(rv, int) else 0
+    except typer.Exit as exc:
+        code = exc.exit_code
+    except usage_error as exc:
+        hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
+        message = exc.format_message()
+        if message:  # empty when a group was called bare and its help was printed instead
+            sys.stderr.write(f"agentops: error: {redact(message)}{hint}\n")
+        code = EXIT_USAGE
+    except click_exception as exc:
+        sys.stderr.write(f"agentops: error: {redact(exc.format_message())}\n")
+        code = EXIT_USAGE
+    except typer.Abort:
+        sys.stderr.write("agentops: aborted\n")
+        code = EXIT_USAGE
+    except ConfigError as exc:
+        sys.stderr.write(f"agentops: error: {redact(str(exc))}\n")
+        code = EXIT_USAGE
+    except KeyboardInterrupt:
+        sys.stderr.write("agentops: interrupted\n")
+        code = EXIT_USAGE
+    except BrokenPipeError:
+        # `agentops … | head`: the reader went away; nothing more to say.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        code = 0
+    except Exception as exc:
+        if os.environ.get("AGENTOPS_DEBUG"):
+            raise
+        message = redact(f"{type(exc).__name__}: {exc}").splitlines()[0]
+        sys.stderr.write(f"agentops: internal error: {message} (AGENTOPS_DEBUG=1 shows the traceback)\n")
+        code = EXIT_USAGE
+    sys.exit(code)
+
+
+def _click_errors() -> tuple[type[Exception], type[Exception]]:
+    """UsageError and ClickException from the click typer is built on (recent typer vendors its own)."""
+    try:
+        from typer._click.exceptions import ClickException, UsageError  # type: ignore[import-not-found]
+    except ImportError:
+        from click.exceptions import ClickException, UsageError
+    return UsageError, ClickException

@@ -1,0 +1,310 @@
+"""Probes of this machine through psutil: CPU, memory and swap, disks and inodes, load, file descriptors,
+processes, systemd units, listening ports. psutil reads /proc; each call takes microseconds, so these run on
+the event loop directly."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from agentops.core.config import Target
+from agentops.core.model import Observation, Reason
+from agentops.core.probe import Probe, check_params
+
+# Pseudo and read-only image filesystems whose "fullness" means nothing.
+IGNORED_FSTYPES = {"squashfs", "tmpfs", "devtmpfs", "overlay", "proc", "sysfs", "cgroup", "cgroup2", "devpts",
+                   "mqueue", "tracefs", "debugfs", "securityfs", "pstore", "bpf", "autofs", "fusectl", "configfs",
+                   "hugetlbfs", "nsfs", "ramfs", "binfmt_misc", "efivarfs", "fuse.lxcfs", "iso9660", "nfsd",
+                   "rpc_pipefs"}
+
+
+def _pct(part: float, whole: float) -> float:
+    return round(100.0 * part / whole, 2) if whole else 0.0
+
+
+class CpuProbe(Probe):
+    kind = "host.cpu"
+    target_kinds = ("host",)
+    description = "CPU busy %, iowait % and steal % over a short sampling interval"
+    metrics = {"cpu_percent": "busy % of all cores", "iowait_percent": "% waiting on IO",
+               "steal_percent": "% stolen by the hypervisor", "cpu_count": "logical cores"}
+
+    def validate_params(self, params: Mapping[str, Any]) -> None:
+        check_params(params, {"interval"})
+        interval = params.get("interval", 0.1)
+        if not isinstance(interval, int | float) or not 0.01 <= interval <= 60:
+            raise ValueError("interval must be a number of seconds between 0.01 and 60")
+
+    async def measure(self, target: Target, params: Mapping[str, Any], timeout: float) -> Observation:
+        interval = min(float(params.get("interval", 0.1)), timeout / 2)
+        before = psutil.cpu_times()
+        await asyncio.sleep(interval)
+        after = psutil.cpu_times()
+        deltas = {f: getattr(after, f) - getattr(before, f) for f in after._fields}
+        total = sum(deltas.values())
+        idle = deltas.get("idle", 0.0) + deltas.get("iowait", 0.0)
+        return Observation(metrics={
+            "cpu_percent": _pct(total - idle, total),
+            "iowait_percent": _pct(deltas.get("iowait", 0.0), total),
+            "steal_percent": _pct(deltas.get("steal", 0.0), total),
+            "cpu_count": float(psutil.cpu_count() or 1),
+        })
+
+
+class MemoryProbe(Probe):
+    kind = "host.memory"
+    target_kinds = ("host",)
+    description = "memory and swap in use"
+    metrics = {"memory_used_percent": "100 - available/total", "memory_available_bytes": "available",
+               "swap_used_percent": "swap in use (0 without swap)", "swap_total_bytes": "swap size"}
+
+    async def measure(self, target: Target, params: Mapping[str, Any], timeout: float) -> Observation:
+        vm, sw = psutil.virtual_memory(), psutil.swap_memory()
+        return Observation(metrics={
+            "memory_used_percent": _pct(vm.total - vm.available, vm.total),
+            "memory_available_bytes": float(vm.available),
+            "memory_total_bytes": float(vm.total),
+            "swap_used_percent": _pct(sw.used, sw.total),
+            "swap_total_bytes": float(sw.total),
+        })
+
+
+class DiskProbe(Probe):
+    kind = "host.disk"
+    target_kinds = ("host",)
+    description = "space and inodes per mount (metric names end in :<mountpoint>)"
+    metrics = {"disk_used_percent:<mount>": "space in use (as df: of what non-root users can use)",
+               "inodes_used_percent:<mount>": "inodes in use", "disk_free_bytes:<mount>": "free for non-root"}
+
+    def validate_params(self, params: Mapping[str, Any]) -> None:
+        check_params(params, {"mounts", "exclude_fstypes"})
+        for key in ("mounts", "exclude_fstypes"):
+            if key in params and not isinstance(params[key], list):
+                raise ValueError(f"{key} must be a list")
+
+    async def measure(self, target: Target, params: Mapping[str, Any], timeout: float) -> Observation:
+        wanted = [str(m) for m in params.get("mounts", [])]
+        if wanted:
+            mounts = wanted
+        else:
+            skip = IGNORED_FSTYPES | set(params.get("exclude_fstypes", []))
+            mounts = sorted({p.mountpoint for p in psutil.disk_partitions(all=False) if p.fstype not in skip})
+        metrics: dict[str, float] = {}
+        errors = []
+        for mount in mounts:
+            try:
+                st = os.statvfs(mount)
+            except OSError as exc:
+                errors.append(f"{mount}: {exc.strerror}")
+                continue
+            # As df computes it: used / (used + available to non-root), so 100% means users cannot write.
+            used = (st.f_blocks - st.f_bfree) * st.f_frsize
+            avail = st.f_bavail * st.f_frsize
+            metrics[f"disk_used_percent:{mount}"] = _pct(used, used + avail)
+            metrics[f"disk_free_bytes:{mount}"] = float(avail)
+            if st.f_files:
+                metrics[f"inodes_used_percent:{mount}"] = _pct(st.f_files - st.f_ffree, st.f_files)
+        if errors and wanted:
+            return Observation(metrics=metrics, reason=Reason.ASSERTION, message="; ".join(errors))
+        return Observation(metrics=metrics, facts={"mounts": mounts})
+
+
+class LoadProbe(Probe):
+    kind = "host.load"
+    target_kinds = ("host",)
+    description = "load average per core"
+    metrics = {"load1_per_core": "1-minute load / cores", "load5_per_core": "5-minute load / cores",
+               "load15_per_core": "15-minute load / cores"}
+
+    async def measure(self, target: Target, params: Mapping[str, Any], timeout: float) -> Observation:
+        cores = psutil.cpu_count() or 1
+        l1, l5, l15 = os.getloadavg()
+        return Observation(metrics={"load1_per_core": round(l1 / cores, 3), "load5_per_core": round(l5 / cores, 3),
+                                    "load15_per_core": round(l15 / cores, 3), "load1": l1})
+
+
+class FdProbe(Probe):
+    kind = "host.fds"
+    target_kinds = ("host",)
+    description = "open file descriptors, system-wide (and of this process's limit)"
+    metrics = {"fds_used_percent": "allocated / fs.file-max", "fds_open": "allocated file handles"}
+
+    async def measure(self, target: Target, params: Mapping[str, Any], timeout: float) -> Observation:
+        try:
+            allocated, _unused, maximum = (int(x) for x in Path("/proc/sys/fs/file-nr").read_text().split())
+        except (OSError, ValueError):
+            return Observation.failure(Reason.UNSUPPORTED, "/proc/sys/fs/file-nr is not readable on this system")
+        # file-max can be 2^63-1 on modern kernels: effectively unlimited, so report 0% rather than 0.00000x%.
+        return Observation(metrics={"fds_open": float(allocated), "fds_max": float(maximum),
+                                    "fds_used_percent": _pct(allocated, maximum)})
+
+
+def _read_pid_file(path: str) -> int | None:
+    try:
+        text = Path(path).read_text().strip()
+        return int(text.split()[0]) if text else None
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def find_processes(*, name: str | None = None, cmdline: str | None = None, pid_file: str | None = None,
+                   exclude_self: bool = True) -> list[psutil.Process]:
+    """Processes matching a pid file, an exact name, or a regex over the joined command line.
+
+    Shared by the process probe and the AutoGen worker diagnosis so "which process is w1" has one answer."""
+    me = os.getpid()
+    if pid_file:
+        pid = _read_pid_file(pid_file)
+        if pid is None:
+            return []
+        try:
+            proc = psutil.Process(pid)
+            if cmdline and not re.search(cmdline, " ".join(proc.cmdline())):
+                return []  # the pid was reused by something else
+            return [proc]
+        except psutil.Error:
+            return []
+    pattern = re.compile(cmdline) if cmdline else None
+    found = []
+    for proc in psutil.process_iter(["pid", "name", "cmdline"]):
+        if exclude_self and proc.info["pid"] == me:
+            continue
+        if name and proc.info["name"] != name:
+            continue
+        if pattern and not pattern.search(" ".join(proc.info["cmdline"] or [])):
+            continue
+        found.append(proc)
+    return found
+
+
+class ProcessProbe(Probe):
+    kind = "host.process"
+    target_kinds = ("host", "worker")
+    description = "processes that must be running, by name, command-line regex or pid file"
+    metrics = {"processes": "matching processes", "running": "not stopped, not zombie",
+               "stopped": "in state T (SIGSTOP, debugger)", "zombie": "exited, not reaped",
+               "rss_bytes": "resident memory, summed"}
+
+    def validate_params(self, params: Mapping[str, Any]) -> None:
+        check_params(params, {"name", "cmdline", "pid_file", "min_count"})
+        if not any(params.get(k) for k in ("name", "cmdline", "pid_file")):
+            raise ValueError("give name, cmdline (a regex) or pid_file")
+        if "cmdline" in params:
+            try:
+                re.compile(str(params["cmdline"]))
+            except re.error as exc:
+                raise ValueError(f"cmdline is not a valid regex: {exc}") from None
+
+    async def measure(self, target: Target, params: Mapping[str, Any], timeout: float) -> Observation:
+        opts = dict(target.options.get("process", {})) if target.kind == "worker" else {}
+        opts.update(params)
+        procs = find_processes(name=opts.get("name"), cmdline=opts.get("cmdline") or opts.get("match"),
+                               pid_file=opts.get("pid_file"))
+        states: dict[int, str] = {}
+        rss = 0
+        for p in procs:
+            try:
+                with p.oneshot():
+                    states[p.pid] = p.status()
+                    rss += p.memory_info().rss
+            except psutil.Error:
+                continue
+        stopped = sum(s in (psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP) for s in states.values())
+        zombie = sum(s in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD) for s in states.values())
+        metrics = {"processes": float(len(states)), "running": float(len(states) - stopped - zombie),
+                   "stopped": float(stopped), "zombie": float(zombie), "rss_bytes": float(rss)}
+        facts = {"pids": sorted(states), "states": {str(k): v for k, v in sorted(states.items())}}
+        need = int(opts.get("min_count", 1))
+        if len(states) - zombie < need:
+            what = opts.get("pid_file") or opts.get("cmdline") or opts.get("match") or opts.get("name")
+            return Observation(metrics=metrics, facts=facts, reason=Reason.ASSERTION,
+                               message=f"{len(states) - zombie} live process(es) match {what!r}, expected >= {need}")
+        if stopped:
+            facts["note"] = "stopped processes do not serve requests until resumed (SIGCONT)"
+        return Observation(metrics=metrics, facts=facts)
+
+
+class SystemdProbe(Probe):
+    kind = "host.systemd"
+    target_kinds = ("host",)
+    description = "systemd units that must be active"
+    metrics = {"active:<unit>": "1 when active", "inactive_units": "units not active"}
+
+    def validate_params(self, params: Mapping[str, Any]) -> None:
+        check_params(params, {"units"})
+        if not isinstance(params.get("units"), list) or not params["units"]:
+            raise ValueError("units must be a non-empty list of unit names")
+
+    async def measure(self, target: Target, params: Mapping[str, Any], timeout: float) -> Observation:
+        if not Path("/run/systemd/system").is_dir() or not shutil.which("systemctl"):
+            return Observation.failure(Reason.UNSUPPORTED, "systemd is not running on this machine")
+        units = [str(u) for u in params["units"]]
+        proc = await asyncio.create_subprocess_exec(
+            "systemctl", "is-active", "--", *units, stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+        try:
+            out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+            return Observation.failure(Reason.TIMEOUT, f"systemctl did not answer within {timeout:g}s")
+        states = out.decode(errors="replace").split()
+        metrics = {f"active:{u}": float(s == "active") for u, s in zip(units, states, strict=False)}
+        bad = [f"{u} is {s}" for u, s in zip(units, states, strict=False) if s != "active"]
+        metrics["inactive_units"] = float(len(bad))
+        if bad:
+            return Observation(metrics=metrics, reason=Reason.ASSERTION, message="; ".join(bad))
+        return Observation(metrics=metrics, facts={"units": dict(zip(units, states, strict=False))})
+
+
+class PortsProbe(Probe):
+    kind = "host.ports"
+    target_kinds = ("host",)
+    description = "TCP ports that must be listening on this machine"
+    metrics = {"listening:<port>": "1 when something listens", "missing_ports": "expected ports not listening"}
+
+    def validate_params(self, params: Mapping[str, Any]) -> None:
+        check_params(params, {"ports"})
+        ports = params.get("ports")
+        if not isinstance(ports, list) or not ports or not all(
+                isinstance(p, int) and not isinstance(p, bool) and 0 < p < 65536 for p in ports):
+            raise ValueError("ports must be a non-empty list of port numbers")
+
+    async def measure(self, target: Target, params: Mapping[str, Any], timeout: float) -> Observation:
+        listening = listening_ports()
+        ports = [int(p) for p in params["ports"]]
+        metrics = {f"listening:{p}": float(p in listening) for p in ports}
+        missing = [p for p in ports if p not in listening]
+        metrics["missing_ports"] = float(len(missing))
+        if missing:
+            return Observation(metrics=metrics, reason=Reason.ASSERTION,
+                               message="not listening: " + ", ".join(map(str, missing)))
+        return Observation(metrics=metrics)
+
+
+def listening_ports() -> set[int]:
+    """TCP ports in LISTEN state, from /proc/net/tcp{,6} (psutil.net_connections walks every process's fds,
+    which is slow on a busy host and needs root for other users' sockets; the kernel's table needs neither)."""
+    ports: set[int] = set()
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(name).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 3 and fields[3] == "0A":  # TCP_LISTEN
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    if not ports:  # not Linux, or /proc hidden: fall back to psutil
+        try:
+            ports = {c.laddr.port for c in psutil.net_connections("tcp") if c.status == psutil.CONN_LISTEN}
+        except (psutil.Error, OSError):
+            pass
+    return ports

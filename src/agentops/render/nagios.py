@@ -1,0 +1,32 @@
+"""Nagios plugin output: one status line, then `|` perfdata (`'label'=value;;;;`), then long text lines.
+https://nagios-plugins.org/doc/guidelines.html#AEN200"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _label(text: str) -> str:
+    return "'" + text.replace("'", "''").replace("=", "_") + "'"
+
+
+def render_nagios(doc: dict[str, Any]) -> str:
+    results = doc["results"]
+    bad = [r for r in results if r["status"] != "OK"]
+    bad.sort(key=lambda r: {"CRITICAL": 0, "UNKNOWN": 1, "WARNING": 2}.get(r["status"], 3))
+    s = doc["summary"]
+    head = f"AGENTOPS {doc['status']} - {s['critical']} critical, {s['warning']} warning, {s['unknown']} unknown, " \
+           f"{s['ok']} ok"
+    if bad:
+        first = bad[0]
+        head += f": {first['id']}@{first['target']} {first['message']}"
+    head = head.replace("|", "/").replace("\n", " ")
+    perf = []
+    for r in results:
+        for name, value in r["metrics"].items():
+            if value is None:
+                continue
+            perf.append(f"{_label(r['id'] + '@' + r['target'] + '.' + name)}={value:g};;;;")
+    lines = [head + (" | " + " ".join(perf) if perf else "")]
+    lines += [f"{r['status']}: {r['id']}@{r['target']}: {r['message']}".replace("|", "/") for r in bad]
+    return "\n".join(lines) + "\n"
