@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Install the real services the test suite starts for itself (redis-server, PostgreSQL) and the small tools
+# it drives (script from util-linux, procps), from Debian's packages, when they are missing.
+set -euo pipefail
+need=()
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
+if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  need+=(postgresql)
+fi
+command -v pg_isready >/dev/null 2>&1 || need+=(postgresql-client)
+command -v script >/dev/null 2>&1 || need+=(bsdutils)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v jq >/dev/null 2>&1 || need+=(jq)
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+  echo "missing system packages: ${need[*]} (install them as root: apt-get install ${need[*]})" >&2; exit 3
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
