@@ -29,25 +29,54 @@ def _pct(part: float, whole: float) -> float:
     return round(100.0 * part / whole, 2) if whole else 0.0
 
 
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "agentops"
+
+
 class CpuProbe(Probe):
+    """CPU busy over a window: since the previous run when that was recent (like sar, and free), otherwise a
+    fresh sample of `interval` seconds. The window used is reported as the `window_s` metric."""
+
     kind = "host.cpu"
     target_kinds = ("host",)
-    description = "CPU busy %, iowait % and steal % over a short sampling interval"
+    description = "CPU busy %, iowait % and steal % since the previous run (<= max_age) or over a short sample"
     metrics = {"cpu_percent": "busy % of all cores", "iowait_percent": "% waiting on IO",
-               "steal_percent": "% stolen by the hypervisor", "cpu_count": "logical cores"}
+               "steal_percent": "% stolen by the hypervisor", "cpu_count": "logical cores",
+               "window_s": "length of the measured window"}
+    MIN_WINDOW_S = 0.25
 
     def validate_params(self, params: Mapping[str, Any]) -> None:
-        check_params(params, {"interval"})
+        check_params(params, {"interval", "max_age"})
         interval = params.get("interval", 0.1)
         if not isinstance(interval, int | float) or not 0.01 <= interval <= 60:
             raise ValueError("interval must be a number of seconds between 0.01 and 60")
+        max_age = params.get("max_age", 300)
+        if not isinstance(max_age, int | float) or not 0 <= max_age <= 86400:
+            raise ValueError("max_age must be a number of seconds between 0 (always sample) and 86400")
 
     async def measure(self, target: Target, params: Mapping[str, Any], timeout: float) -> Observation:
-        interval = min(float(params.get("interval", 0.1)), timeout / 2)
-        before = psutil.cpu_times()
-        await asyncio.sleep(interval)
-        after = psutil.cpu_times()
-        deltas = {f: getattr(after, f) - getattr(before, f) for f in after._fields}
+        import json
+        import time
+
+        state = cache_dir() / "cpu_times.json"
+        now, current = time.time(), psutil.cpu_times()
+        max_age = float(params.get("max_age", 300))
+        before, window = None, 0.0
+        try:
+            saved = json.loads(state.read_text())
+            window = now - float(saved["at"])
+            if self.MIN_WINDOW_S <= window <= max_age and saved.get("boot") == psutil.boot_time():
+                before = dict(saved["times"])
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        if before is None:
+            interval = min(float(params.get("interval", 0.1)), timeout / 2)
+            before = current._asdict()
+            await asyncio.sleep(interval)
+            now, current, window = time.time(), psutil.cpu_times(), interval
+        _save_quietly(state, json.dumps({"at": now, "boot": psutil.boot_time(), "times": current._asdict()}))
+        deltas = {f: max(0.0, getattr(current, f) - float(before.get(f, 0.0))) for f in current._fields}
         total = sum(deltas.values())
         idle = deltas.get("idle", 0.0) + deltas.get("iowait", 0.0)
         return Observation(metrics={
@@ -55,7 +84,19 @@ class CpuProbe(Probe):
             "iowait_percent": _pct(deltas.get("iowait", 0.0), total),
             "steal_percent": _pct(deltas.get("steal", 0.0), total),
             "cpu_count": float(psutil.cpu_count() or 1),
+            "window_s": round(window, 3),
         })
+
+
+def _save_quietly(path: Path, text: str) -> None:
+    """Best effort: a read-only home only costs the next run a fresh sample."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except OSError:
+        pass
 
 
 class MemoryProbe(Probe):
