@@ -16,7 +16,7 @@ from typing import Any
 from agentops.core.config import LOCAL, Config, Target
 from agentops.core.model import Status
 from agentops.core.thresholds import Threshold, ThresholdError
-from agentops.core.yamlsrc import ConfigError, Fields, NodeList, load_yaml_file
+from agentops.core.yamlsrc import ConfigError, Fields, NodeList, load_yaml_cached, load_yaml_file
 
 DEFAULT_PACKS = ("host", "autogen", "kpi")
 NO_CONFIG_PACKS = ("host",)
@@ -83,7 +83,13 @@ def find_pack(name: str, cfg: Config) -> Path:
 
 
 def load_pack(path: Path) -> list[CheckSpec]:
-    doc = load_yaml_file(path)
+    try:
+        return _parse_pack(load_yaml_cached(path), path)
+    except ConfigError:
+        return _parse_pack(load_yaml_file(path), path)  # again from the YAML, so the error names its line
+
+
+def _parse_pack(doc: Any, path: Path) -> list[CheckSpec]:
     top = Fields(doc, "", path=str(path), line=1)
     top.str("pack")
     top.str("description")

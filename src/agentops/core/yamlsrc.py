@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 
 class ConfigError(Exception):
     """A user-facing problem with a config, pack or playbook file. Its text is one line: file:line: field: why."""
@@ -43,13 +41,15 @@ class NodeList(list):
         return self.item_lines[index] if index < len(self.item_lines) else self.line
 
 
-def _make_loader(path: str) -> type[yaml.SafeLoader]:
+def _make_loader(path: str) -> Any:
+    import yaml
+
     base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
     class Loader(base):  # type: ignore[misc, valid-type]
         pass
 
-    def construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> Node:
+    def construct_mapping(loader: Any, node: Any) -> Node:
         loader.flatten_mapping(node)
         out = Node()
         out.path, out.line, out.key_lines = path, node.start_mark.line + 1, {}
@@ -64,7 +64,7 @@ def _make_loader(path: str) -> type[yaml.SafeLoader]:
             out.key_lines[key] = key_node.start_mark.line + 1
         return out
 
-    def construct_sequence(loader: yaml.SafeLoader, node: yaml.SequenceNode) -> NodeList:
+    def construct_sequence(loader: Any, node: Any) -> NodeList:
         out = NodeList(loader.construct_object(child, deep=True) for child in node.value)
         out.path, out.line = path, node.start_mark.line + 1
         out.item_lines = [child.start_mark.line + 1 for child in node.value]
@@ -79,6 +79,8 @@ MAX_FILE_BYTES = 4 * 1024 * 1024
 
 
 def load_yaml_text(text: str, path: str) -> Any:
+    import yaml
+
     try:
         return yaml.load(text, Loader=_make_loader(path))
     except ConfigError:
@@ -243,3 +245,40 @@ def _type_names(types: type | tuple[type, ...]) -> str:
         if n not in seen:
             seen.append(n)
     return " or ".join(seen)
+
+
+def load_yaml_cached(path: str | Path) -> Any:
+    """The parsed content of a YAML file without line information, through a JSON cache keyed by the file's
+    path, size, mtime and the agentops version.
+
+    Importing and running the YAML parser is a fifth of `agentops health`'s start-up; shipped packs rarely
+    change. Callers validate the result as usual and, on a ConfigError, re-load with load_yaml_file so the
+    error names the line (the cache holds only files that parsed)."""
+    import hashlib
+    import json
+    import os
+
+    from agentops import __version__
+
+    p = Path(path)
+    try:
+        st = p.stat()
+    except OSError:
+        return load_yaml_file(p)
+    key = hashlib.sha256(f"{p.resolve()}|{st.st_size}|{st.st_mtime_ns}|{__version__}".encode()).hexdigest()[:32]
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    cached = Path(base) / "agentops" / "yaml" / f"{key}.json"
+    try:
+        return json.loads(cached.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        pass
+    doc = load_yaml_file(p)
+    try:
+        text = json.dumps(doc)
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_name(f".{cached.name}.{os.getpid()}")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, cached)
+    except (OSError, TypeError, ValueError):
+        pass  # not JSON-representable (YAML dates) or no writable cache: parse every time
+    return doc
