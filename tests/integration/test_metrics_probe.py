@@ -1,0 +1,261 @@
+"""The /metrics probe against a real HTTP server rendering real prometheus_client registries: series,
+ratios, histogram quantiles, rates over two scrapes, and the ways a scrape can fail."""
+
+from __future__ import annotations
+
+import pytest
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from agentops.core.config import Target
+from agentops.core.model import Reason
+from agentops.probes.metrics import filter_exposition, histogram_quantile
+from tests.fixtures.common import free_port
+from tests.fixtures.servers import AgentMetrics, run_probe, unique_name
+
+
+def scrape(url: str, compute: list[dict], timeout: float = 3.0, window_s: float | None = None, **target_kw):
+    params: dict = {"compute": compute}
+    if window_s is not None:
+        params["window_s"] = window_s
+    target = Target(name="worker1", kind="metrics", address=url, **target_kw)
+    return run_probe("metrics", target, params, timeout)
+
+
+@pytest.fixture
+def agent(http_server):
+    """A worker's metrics: 100 echo replies (50 at 30 ms, 30 at 200 ms, 15 at 700 ms, 5 at 3 s), 2 failed."""
+    m = AgentMetrics()
+    m.observe("echo", *[0.03] * 50, *[0.2] * 30, *[0.7] * 15, *[3.0] * 5)
+    m.observe("slow", 4.0, 4.5)
+    m.errors.labels("echo").inc(2)
+    m.active_agents.set(7)
+    m.url = http_server.metrics_route(f"/{unique_name('metrics')}", m.registry)
+    return m
+
+
+# --------------------------------------------------------------------------------------------------- series
+
+def test_series_sum_labels_and_aggregations(agent):
+    obs = scrape(agent.url, [
+        {"name": "active", "series": "runtime_active_agents"},
+        {"name": "messages", "series": "agent_message_count_total"},
+        {"name": "echo_messages", "series": "agent_message_count", "labels": {"agent_type": "echo"}},
+        {"name": "max_messages", "series": "agent_message_count_total", "agg": "max"},
+        {"name": "types", "series": "agent_message_count_total", "agg": "count"},
+    ])
+    assert not obs.failed, obs.message
+    assert obs.metrics["active"] == 7
+    assert obs.metrics["messages"] == 102
+    assert obs.metrics["echo_messages"] == 100
+    assert obs.metrics["max_messages"] == 100
+    assert obs.metrics["types"] == 2
+    assert obs.metrics["scrape_bytes"] > 0
+
+
+def test_declared_family_without_series_counts_as_zero(http_server):
+    m = AgentMetrics()  # agent_errors is declared (# TYPE) but no agent type ever failed
+    url = http_server.metrics_route(f"/{unique_name('m')}", m.registry)
+    obs = scrape(url, [{"name": "errors", "series": "agent_errors_total"},
+                       {"name": "worst", "series": "agent_errors_total", "agg": "max"}])
+    assert not obs.failed, obs.message
+    assert obs.metrics["errors"] == 0
+    assert obs.metrics["worst"] != obs.metrics["worst"]  # NaN: a max of nothing is unknown, not 0
+
+
+def test_missing_family_is_an_assertion_naming_it(agent):
+    obs = scrape(agent.url, [{"name": "x", "series": "agent_restarts_total"}])
+    assert obs.reason is Reason.ASSERTION
+    assert obs.message == f"no series agent_restarts_total at {agent.url}"
+
+
+# ---------------------------------------------------------------------------------------------------- ratio
+
+def test_ratio_of_two_counters(agent):
+    obs = scrape(agent.url, [{"name": "error_rate_percent", "scale": 100, "ratio": {
+        "numerator": "agent_errors_total", "denominator": "agent_message_count_total"}}])
+    assert not obs.failed, obs.message
+    assert obs.metrics["error_rate_percent"] == pytest.approx(2 / 102 * 100)
+
+
+def test_memory_percent_against_a_target_option(http_server):
+    m = AgentMetrics(resident_memory_bytes=600 * 2**20)
+    url = http_server.metrics_route(f"/{unique_name('m')}", m.registry)
+    compute = [{"name": "memory_percent", "scale": 100, "ratio": {
+        "numerator": "process_resident_memory_bytes", "denominator": {"option": "memory_limit_bytes"}}}]
+    obs = scrape(url, compute, options={"memory_limit_bytes": 1000 * 2**20})
+    assert obs.metrics["memory_percent"] == pytest.approx(60.0)
+    obs = scrape(url, compute)
+    assert obs.reason is Reason.UNSUPPORTED
+    assert obs.message == "target 'worker1' sets no options.memory_limit_bytes (needed by memory_percent)"
+
+
+def test_memory_percent_falls_back_to_machine_memory_only_on_loopback(http_server):
+    import psutil
+
+    m = AgentMetrics(resident_memory_bytes=2**30)
+    url = http_server.metrics_route(f"/{unique_name('m')}", m.registry)
+    compute = [{"name": "memory_percent", "scale": 100, "ratio": {
+        "numerator": "process_resident_memory_bytes",
+        "denominator": {"option": "memory_limit_bytes", "default": "machine_memory"}}}]
+    obs = scrape(url, compute)
+    assert obs.metrics["memory_percent"] == pytest.approx(2**30 / psutil.virtual_memory().total * 100)
+    assert "machine memory" in obs.facts["memory_percent.memory_limit_bytes"]
+
+
+# ------------------------------------------------------------------------------------------------- quantile
+
+def test_quantiles_from_a_real_histogram(agent):
+    obs = scrape(agent.url, [
+        {"name": "p50", "quantile": "agent_response_time", "q": 0.5, "labels": {"agent_type": "echo"}},
+        {"name": "p90", "quantile": "agent_response_time", "q": 0.9, "labels": {"agent_type": "echo"}},
+        {"name": "p95", "quantile": "agent_response_time", "q": 0.95, "labels": {"agent_type": "echo"}},
+        {"name": "p99", "quantile": "agent_response_time", "q": 0.99, "labels": {"agent_type": "echo"}},
+        {"name": "p99_all", "quantile": "agent_response_time_bucket", "q": 0.99},
+    ])
+    assert not obs.failed, obs.message
+    # echo's cumulative buckets: le 0.05:50 0.1:50 0.25:80 0.5:80 1:95 2:95 5:100 +Inf:100
+    assert obs.metrics["p50"] == pytest.approx(0.05)  # rank 50 in (0, 0.05]: 0 + 0.05 * 50/50
+    assert obs.metrics["p90"] == pytest.approx(0.5 + 0.5 * 10 / 15)  # rank 90 in (0.5, 1]: 10th of 15
+    assert obs.metrics["p95"] == pytest.approx(1.0)  # rank 95 in (0.5, 1]: 15th of 15
+    assert obs.metrics["p99"] == pytest.approx(2 + 3 * 4 / 5)  # rank 99 in (2, 5]: 4th of 5
+    # with "slow" (4.0, 4.5) too: 102 observations, le 2:95 5:102; rank 100.98 in (2, 5]: 5.98th of 7
+    assert obs.metrics["p99_all"] == pytest.approx(2 + 3 * (0.99 * 102 - 95) / 7)
+
+
+def test_quantile_beyond_the_last_bucket_is_its_bound_and_empty_is_nan():
+    inf = float("inf")
+    assert histogram_quantile(0.99, {1.0: 1, 5.0: 1, inf: 10}) == 5.0
+    assert histogram_quantile(0.5, {1.0: 0, inf: 0}) != histogram_quantile(0.5, {1.0: 0, inf: 0})
+    assert histogram_quantile(0.5, {1.0: 3}) != histogram_quantile(0.5, {1.0: 3})  # no +Inf bucket
+
+
+# ----------------------------------------------------------------------------------------------------- rate
+
+def test_rate_and_windowed_values_over_two_scrapes(http_server):
+    # Each scrape advances the counter by exactly 500 and the CPU time by 0.35 s.
+    m = AgentMetrics(messages_per_scrape=500, cpu_seconds_per_scrape=0.35)
+    url = http_server.metrics_route(f"/{unique_name('m')}", m.registry)
+    obs = scrape(url, [
+        {"name": "throughput_per_s", "rate": "agent_message_count_total"},
+        {"name": "cpu_percent", "rate": "process_cpu_seconds_total"},
+        {"name": "messages_in_window", "series": "agent_message_count_total", "over": "window"},
+    ], window_s=0.3)
+    assert not obs.failed, obs.message
+    assert m.scrapes == 2
+    elapsed = obs.facts["window_elapsed_s"]
+    assert elapsed >= 0.3
+    assert obs.metrics["messages_in_window"] == 500
+    assert obs.metrics["throughput_per_s"] == pytest.approx(500 / elapsed)
+    assert obs.metrics["cpu_percent"] == pytest.approx(0.35 / elapsed)
+
+
+def test_windowed_error_rate_and_quantile_judge_only_the_window(http_server):
+    m = AgentMetrics()
+    m.observe("echo", *[3.0] * 10)  # a bad past: slow replies ...
+    m.errors.labels("echo").inc(10)  # ... that all failed
+    url = http_server.metrics_route(f"/{unique_name('m')}", m.registry)
+    registry_collect = m.registry.collect
+
+    def collect_then_recover():  # during the window: 20 fast replies, 1 error
+        yield from registry_collect()
+        if m.scrapes == 1:
+            m.observe("echo", *[0.2] * 20)
+            m.errors.labels("echo").inc(1)
+
+    m.registry.collect = collect_then_recover  # type: ignore[method-assign]
+    obs = scrape(url, [
+        {"name": "error_rate_percent", "scale": 100, "over": "window",
+         "ratio": {"numerator": "agent_errors_total", "denominator": "agent_message_count_total"}},
+        {"name": "p95_window", "quantile": "agent_response_time", "q": 0.95, "over": "window"},
+        {"name": "p95_lifetime", "quantile": "agent_response_time", "q": 0.95},
+    ], window_s=0.2)
+    assert not obs.failed, obs.message
+    assert obs.metrics["error_rate_percent"] == pytest.approx(1 / 20 * 100)
+    assert obs.metrics["p95_window"] == pytest.approx(0.1 + 0.15 * 19 / 20)  # rank 19 of 20 in (0.1, 0.25]
+    assert obs.metrics["p95_lifetime"] == pytest.approx(2 + 3 * (0.95 * 30 - 20) / 10)
+
+
+def test_window_must_fit_in_the_timeout(agent):
+    obs = scrape(agent.url, [{"name": "r", "rate": "agent_message_count_total"}], window_s=2.0, timeout=1.0)
+    assert obs.reason is Reason.UNSUPPORTED
+    assert "window_s (2s) must be shorter than the check's timeout (1s)" in obs.message
+
+
+# -------------------------------------------------------------------------------------- parsing and faults
+
+def test_only_the_named_families_are_parsed(http_server):
+    reg = CollectorRegistry()
+    Gauge("wanted", "w", registry=reg).set(3)
+    big = "\n".join(f'noise_{i}{{shard="{i}"}} {i}' for i in range(20000))
+    broken = "this line { is not Prometheus at all\n"  # below the sniffed head: never parsed
+    from prometheus_client import generate_latest
+
+    url = http_server.route(f"/{unique_name('m')}", body=lambda: (generate_latest(reg).decode() + big + "\n"
+                                                                    + broken).encode())
+    obs = scrape(url, [{"name": "w", "series": "wanted"}])
+    assert not obs.failed, obs.message
+    assert obs.metrics["w"] == 3
+    text = '# HELP a_total A.\n# TYPE a_total counter\na_total 1\nab_total 2\n# TYPE ab_total counter\na_total{x="1"} 3\n'
+    assert filter_exposition(text, {"a_total"}) == \
+        '# HELP a_total A.\n# TYPE a_total counter\na_total 1\na_total{x="1"} 3\n'
+
+
+@pytest.mark.parametrize(("body", "content_type", "expect"), [
+    ("<html><body>Login</body></html>", "text/html", "not a Prometheus exposition (content-type text/html)"),
+    ("<html><body>Login</body></html>", "text/plain", "cannot parse the exposition"),
+    ('{"metrics": []}', "text/plain", "cannot parse the exposition"),
+    ("# TYPE agent_errors_total counter\nagent_errors_total{broken 12 ??\n", "text/plain",
+     "cannot parse the exposition"),
+])
+def test_garbage_is_protocol(http_server, body, content_type, expect):
+    url = http_server.route(f"/{unique_name('g')}", body=body, content_type=content_type)
+    obs = scrape(url, [{"name": "e", "series": "agent_errors_total"}])
+    assert obs.reason is Reason.PROTOCOL
+    assert expect in obs.message
+
+
+def test_openmetrics_exposition_is_read(http_server):
+    from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+    reg = CollectorRegistry()
+    Counter("agent_errors", "e", registry=reg).inc(4)
+    url = http_server.route(f"/{unique_name('om')}", body=lambda: generate_latest(reg),
+                            content_type=CONTENT_TYPE_LATEST)
+    obs = scrape(url, [{"name": "e", "series": "agent_errors_total"}])
+    assert not obs.failed, obs.message
+    assert obs.metrics["e"] == 4
+
+
+def test_scrape_failures_keep_their_reason(http_server, silent_listener):
+    url = http_server.route(f"/{unique_name('e')}", status=500, body="oops")
+    obs = scrape(url, [{"name": "e", "series": "x"}])
+    assert obs.reason is Reason.PROTOCOL and "answered 500" in obs.message
+    obs = scrape(f"http://127.0.0.1:{free_port()}/metrics", [{"name": "e", "series": "x"}])
+    assert obs.reason is Reason.CONNECT
+    obs = scrape(f"http://127.0.0.1:{silent_listener.port}/metrics", [{"name": "e", "series": "x"}], timeout=0.3)
+    assert obs.reason is Reason.TIMEOUT
+
+
+@pytest.mark.parametrize(("params", "error"), [
+    ({}, "compute: expected a non-empty list"),
+    ({"compute": [{"name": "a"}]}, "compute[0]: give exactly one of series, ratio, quantile, rate"),
+    ({"compute": [{"name": "a", "series": "x", "rate": "y"}]}, "give exactly one of"),
+    ({"compute": [{"name": "a", "series": "x"}, {"name": "a", "series": "y"}]}, "'a' is computed twice"),
+    ({"compute": [{"name": "a", "rate": "x"}]}, "compute[0]: needs params.window_s"),
+    ({"compute": [{"name": "a", "quantile": "h"}]}, "compute[0].q: expected a quantile between 0 and 1"),
+    ({"compute": [{"name": "a", "quantile": "h", "q": 95}]}, "compute[0].q:"),
+    ({"compute": [{"name": "a", "ratio": {"numerator": "x"}}]}, "compute[0].ratio: expected {numerator"),
+    ({"compute": [{"name": "a", "ratio": {"numerator": "x", "denominator": 0}}]}, "cannot be 0"),
+    ({"compute": [{"name": "a", "series": "bad name"}]}, "compute[0].series: expected a Prometheus metric name"),
+    ({"compute": [{"name": "a", "series": "x", "agg": "median"}]}, "compute[0].agg:"),
+    ({"compute": [{"name": "a", "series": "x", "lables": {}}]}, "unknown key 'lables'"),
+    ({"compute": [{"name": "a", "series": "x"}], "window_s": 0}, "window_s: expected a number of seconds > 0"),
+    ({"compute": [{"name": "a", "series": "x"}], "path": "/m"}, "unknown param 'path'"),
+])
+def test_bad_params_are_one_line_errors(params, error):
+    from agentops.core import registry
+
+    with pytest.raises(ValueError) as info:
+        registry.probe("metrics").validate_params(params)
+    assert error in str(info.value)
+    assert "\n" not in str(info.value)
