@@ -35,6 +35,13 @@ TARGET_KINDS = {
 
 SECRET_NAMES = ("password", "token", "dsn")
 
+# Kind-specific `options:` keys; None = validated by the subsystem that owns the kind (worker: autogen.workers).
+TARGET_OPTIONS: dict[str, set[str] | None] = {
+    "redis": {"db"},
+    "postgres": {"database", "sslmode"},
+    "worker": None,
+}
+
 LOCAL = "local"
 
 
@@ -242,6 +249,11 @@ def _parse_target(f: Fields) -> Target:
             raise tls.error("cert", "cert and key go together (mutual TLS needs both)")
         tls.reject_unknown()
     t.options = f.mapping("options")
+    allowed = TARGET_OPTIONS.get(kind, set())
+    if allowed is not None:
+        opts = f.sub("options")
+        if opts is not None:
+            opts.reject_unknown(allowed)
     t.labels = {str(k): str(v) for k, v in f.mapping("labels").items()}
     f.reject_unknown({"name", "kind", "address", "username", "tls", "options", "labels",
                       *(k for s in SECRET_NAMES for k in (s, f"{s}_env", f"{s}_file"))})
