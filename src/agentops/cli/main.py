@@ -26,6 +26,7 @@ GROUPS = [
     "agentops.cli.health",
     "agentops.cli.checks",
     "agentops.cli.config_cmd",
+    "agentops.cli.maintain",
 ]
 
 for _module in GROUPS:

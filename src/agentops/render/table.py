@@ -19,7 +19,9 @@ from rich.text import Text
 STYLE = {"OK": "green", "WARNING": "yellow", "CRITICAL": "bold red", "UNKNOWN": "magenta"}
 
 # report kind (or kind prefix before ".") -> "module:function(doc, console)"
-KIND_RENDERERS: dict[str, str] = {}
+KIND_RENDERERS: dict[str, str] = {
+    "maintain": "agentops.maintain.render:render_maintain",
+}
 
 
 def make_console(file: IO[str] | None = None, *, stderr: bool = False) -> Console:

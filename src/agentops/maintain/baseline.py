@@ -1,0 +1,176 @@
+"""Baselines: what "normal" looks like for each check's metrics, written by the `baseline.update` maintenance
+step and read by `health` and `diagnose` to say "3x the usual" rather than only "above 80".
+
+File: <state_dir>/baselines/<name>.json (state dir: see maintain/state.py), written atomically:
+
+    {
+      "schema": "agentops.baseline/v1",
+      "name": "default", "cluster": "prod", "host": "app-1",
+      "updated_at": "2026-11-21T03:00:02Z",
+      "keep_days": 14,
+      "days": {                                  # one sample per day, the latest run of that day wins
+        "2026-11-21": {"<check>@<target>": {"metrics": {"used_memory": 1048576.0, ...}, "status": "OK"}}
+      },
+      "checks": {                                # the baseline proper: per metric, the median over the days
+        "<check>@<target>": {"check": "redis.memory", "target": "redis-main", "probe": "redis",
+                             "metrics": {"used_memory": 1000000.0}, "samples": 9, "last_status": "OK"}
+      }
+    }
+
+API for other commands (small on purpose):
+    load_baseline(state_dir=None, name="default", cfg=None) -> Baseline | None   (None: no baseline yet)
+    Baseline.value(check_id, target, metric) -> float | None
+    Baseline.compare(results, min_ratio=2.0) -> list[Deviation]                    (metrics far from usual)
+A corrupt or foreign file raises ConfigError (one line naming the file), never a traceback.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agentops.core.config import Config
+from agentops.core.model import Result
+from agentops.core.yamlsrc import ConfigError
+from agentops.maintain.state import state_dir_for
+
+SCHEMA = "agentops.baseline/v1"
+DEFAULT_NAME = "default"
+DEFAULT_KEEP_DAYS = 14
+
+
+@dataclass
+class Deviation:
+    check: str
+    target: str
+    metric: str
+    baseline: float
+    current: float
+
+    @property
+    def ratio(self) -> float:
+        return self.current / self.baseline if self.baseline else float("inf")
+
+    def describe(self) -> str:
+        return f"{self.check}@{self.target} {self.metric}={self.current:g} (usually {self.baseline:g})"
+
+
+@dataclass
+class Baseline:
+    name: str
+    path: Path
+    updated_at: str = ""
+    cluster: str = ""
+    host: str = ""
+    keep_days: int = DEFAULT_KEEP_DAYS
+    days: dict[str, dict[str, Any]] = field(default_factory=dict)
+    checks: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def value(self, check_id: str, target: str, metric: str) -> float | None:
+        entry = self.checks.get(f"{check_id}@{target}")
+        if not entry:
+            return None
+        v = entry.get("metrics", {}).get(metric)
+        return float(v) if isinstance(v, int | float) else None
+
+    def compare(self, results: list[Result], min_ratio: float = 2.0) -> list[Deviation]:
+        """Metrics at least `min_ratio` times above (or 1/min_ratio below) their baseline."""
+        out = []
+        for r in results:
+            for metric, current in r.metrics.items():
+                base = self.value(r.id, r.target, metric)
+                if base is None or current != current:
+                    continue
+                if base == 0:
+                    if current != 0:
+                        out.append(Deviation(r.id, r.target, metric, base, current))
+                elif current / base >= min_ratio or current / base <= 1 / min_ratio:
+                    out.append(Deviation(r.id, r.target, metric, base, current))
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"schema": SCHEMA, "name": self.name, "cluster": self.cluster, "host": self.host,
+                "updated_at": self.updated_at, "keep_days": self.keep_days, "days": self.days, "checks": self.checks}
+
+
+def baseline_path(state_dir: Path, name: str = DEFAULT_NAME) -> Path:
+    return Path(state_dir) / "baselines" / f"{name}.json"
+
+
+def load_baseline(state_dir: str | Path | None = None, name: str = DEFAULT_NAME,
+                  cfg: Config | None = None) -> Baseline | None:
+    path = baseline_path(Path(state_dir) if state_dir else state_dir_for(cfg), name)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ConfigError(f"cannot read baseline: {exc.strerror or exc}", path=path) from None
+    except ValueError as exc:
+        raise ConfigError(f"baseline is not valid JSON ({exc})", path=path) from None
+    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
+        raise ConfigError(f"not an {SCHEMA} document", path=path)
+    days, checks = doc.get("days"), doc.get("checks")
+    if not isinstance(days, dict) or not isinstance(checks, dict):
+        raise ConfigError("baseline has no days/checks mappings", path=path)
+    return Baseline(name=str(doc.get("name", name)), path=path, updated_at=str(doc.get("updated_at", "")),
+                    cluster=str(doc.get("cluster", "")), host=str(doc.get("host", "")),
+                    keep_days=int(doc.get("keep_days", DEFAULT_KEEP_DAYS)), days=days, checks=checks)
+
+
+def sample_of(results: list[Result]) -> dict[str, dict[str, Any]]:
+    """Today's figures: every finite metric of every result that measured something."""
+    sample: dict[str, dict[str, Any]] = {}
+    for r in results:
+        metrics = {k: float(v) for k, v in r.metrics.items()
+                   if isinstance(v, int | float) and v == v and abs(v) != float("inf")}
+        if metrics:
+            sample[f"{r.id}@{r.target}"] = {"check": r.id, "target": r.target, "probe": r.probe,
+                                            "status": r.status.label, "metrics": metrics}
+    return sample
+
+
+def updated(previous: Baseline | None, path: Path, name: str, sample: dict[str, dict[str, Any]], *,
+            keep_days: int, cluster: str, today: dt.date | None = None) -> Baseline:
+    """The baseline with today's sample put in (replacing an earlier one of today), days older than
+    keep_days dropped, and the medians recomputed. Pure: writes nothing."""
+    today = today or dt.date.today()
+    days = dict(previous.days) if previous else {}
+    days[today.isoformat()] = sample
+    oldest = (today - dt.timedelta(days=keep_days - 1)).isoformat()
+    days = {d: s for d, s in sorted(days.items()) if d >= oldest}
+    checks: dict[str, dict[str, Any]] = {}
+    for day in sorted(days):
+        for key, entry in days[day].items():
+            c = checks.setdefault(key, {"check": entry.get("check", key), "target": entry.get("target", ""),
+                                        "probe": entry.get("probe", ""), "values": {}, "last_status": ""})
+            c["last_status"] = entry.get("status", "")
+            for metric, value in entry.get("metrics", {}).items():
+                c["values"].setdefault(metric, []).append(value)
+    for c in checks.values():
+        values = c.pop("values")
+        c["metrics"] = {m: statistics.median(v) for m, v in values.items()}
+        c["samples"] = max((len(v) for v in values.values()), default=0)
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return Baseline(name=name, path=path, updated_at=now, cluster=cluster, host=platform.node(),
+                    keep_days=keep_days, days=days, checks=checks)
+
+
+def save_baseline(baseline: Baseline) -> None:
+    """Atomically (temp file + rename): a reader never sees half a baseline, a killed run leaves the old one."""
+    baseline.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, tmp = tempfile.mkstemp(prefix=f".{baseline.path.name}.", dir=baseline.path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(baseline.to_dict(), fh, indent=1, sort_keys=True)
+        os.replace(tmp, baseline.path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

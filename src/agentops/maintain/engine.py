@@ -1,0 +1,257 @@
+"""Runs a playbook the way cron needs it: planned up front, one run at a time (lock), never interactive
+without a TTY (consent), every step bounded (timeout) and recorded (audit log), ending in one Report.
+
+Steps run in order. A step whose `when` does not hold, or whose target selector matches no target, is
+skipped. A failed step stops the playbook (later steps are reported skipped) unless it says
+`continue_on_error: true`. Result status per step: OK for ok/changed/skipped, WARNING for a step that
+finished but reported problems it stepped over (a file that could not be deleted), CRITICAL for failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from agentops.core.config import LOCAL, Config, Target
+from agentops.core.model import Reason, Report, Result, Status
+from agentops.core.redact import redact, redact_obj
+from agentops.core.yamlsrc import ConfigError
+from agentops.maintain.audit import AUDIT_FILE, AuditLog
+from agentops.maintain.lock import LockBusy, PlaybookLock
+from agentops.maintain.playbook import Playbook, StepSpec
+from agentops.maintain.step import Outcome, Step, StepContext, StepOutcome
+from agentops.maintain.when import holds
+
+REPORT_KIND = "maintain.run"
+# A step gets its whole timeout for its own deadlines; the engine's hard stop allows this much more so a
+# step that honours ctx.deadline reports its own, more precise, outcome.
+GRACE_S = 0.5
+
+
+@dataclass
+class PlannedStep:
+    spec: StepSpec
+    step: Step
+    # [None] for steps acting on this machine; [] when the selector matched no target (the step is skipped).
+    targets: list[Target | None]
+    timeout: float
+
+
+@dataclass
+class RunOptions:
+    state_dir: Path
+    check: bool = False
+    assume_yes: bool = False
+    interactive: bool = False  # a TTY is attached: destructive steps may be confirmed by a prompt
+    wait: float = 0.0  # seconds to wait for the lock
+    confirm: Callable[[list[str]], bool] | None = None  # asks the human; only called when interactive
+
+
+class ConsentRequired(Exception):
+    """Destructive steps would run without --yes, without the playbook's `unattended: true`, and nobody at
+    a TTY said yes."""
+
+
+@dataclass
+class StepRecord:
+    spec: StepSpec
+    target: Target | None
+    outcome: StepOutcome
+    duration_s: float = 0.0
+    target_label: str = ""
+
+
+@dataclass
+class RunState:
+    outcomes: dict[str, list[StepOutcome]] = field(default_factory=dict)
+    records: list[StepRecord] = field(default_factory=list)
+    stopped_at: str | None = None
+
+
+def plan_playbook(pb: Playbook, cfg: Config) -> list[PlannedStep]:
+    from agentops.core import registry
+
+    planned = []
+    for spec in pb.steps:
+        step = registry.step(spec.kind)
+        planned.append(PlannedStep(spec=spec, step=step, targets=select_targets(spec, step, cfg),
+                                   timeout=spec.timeout if spec.timeout is not None else step.default_timeout))
+    return planned
+
+
+def select_targets(spec: StepSpec, step: Step, cfg: Config) -> list[Target | None]:
+    """Same selector language as checks (core.packs): a name, `kind:<kind>`, or omitted for every target of
+    the kinds the step acts on."""
+    if not step.target_kinds:
+        return [None]
+    selector = spec.target
+    if selector is None:
+        found = [t for t in cfg.targets.values() if t.kind in step.target_kinds]
+    elif selector.startswith("kind:"):
+        found = [t for t in cfg.targets.values() if t.kind == selector[5:]]
+    else:
+        if selector not in cfg.targets:
+            path, _, line = spec.source.rpartition(":")
+            raise ConfigError(f"step {spec.id!r} names target {selector!r}, which the config does not define "
+                              f"(defined: {', '.join(t for t in cfg.targets if t != LOCAL) or 'none'})",
+                              path=path, line=int(line) if line.isdigit() else None)
+        found = [cfg.targets[selector]]
+    for t in found:
+        if t.kind not in step.target_kinds:
+            raise ConfigError(f"step {spec.id!r}: {spec.kind} cannot act on target {t.name!r} of kind {t.kind} "
+                              f"(it acts on: {', '.join(step.target_kinds)})", path=spec.source.rpartition(":")[0])
+    return list(found)
+
+
+def destructive_steps(plan: list[PlannedStep]) -> list[str]:
+    return [f"{p.spec.id} ({p.spec.kind})" for p in plan if p.step.destructive and p.targets]
+
+
+def require_consent(pb: Playbook, plan: list[PlannedStep], opts: RunOptions) -> None:
+    """Check mode changes nothing and needs no consent; otherwise destructive steps need --yes, the
+    playbook's `unattended: true`, or a yes typed at a TTY."""
+    risky = destructive_steps(plan)
+    if opts.check or not risky or opts.assume_yes or pb.unattended:
+        return
+    if opts.interactive and opts.confirm is not None:
+        if opts.confirm(risky):
+            return
+        raise ConsentRequired(f"not confirmed: nothing was run ({pb.name} has destructive steps: {', '.join(risky)})")
+    raise ConsentRequired(f"playbook {pb.name} has destructive steps ({', '.join(risky)}) and no TTY to confirm "
+                          f"them: pass --yes, or set `unattended: true` in the playbook")
+
+
+def run_playbook(pb: Playbook, cfg: Config, opts: RunOptions) -> Report:
+    """Plan, ask for consent, take the lock, run, audit. Raises ConfigError, ConsentRequired, LockBusy."""
+    plan = plan_playbook(pb, cfg)
+    require_consent(pb, plan, opts)
+    run_id = dt.datetime.now().strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    started_at = _utc_now()
+    t0 = time.perf_counter()
+    with PlaybookLock(opts.state_dir, pb.name) as lock:
+        lock.acquire(opts.wait, run_id=run_id)
+        audit = AuditLog(opts.state_dir, playbook=pb.name, run_id=run_id, check=opts.check)
+        audit.rotate_if_large()
+        audit.write("run.start", path=str(pb.path), steps=[p.spec.id for p in plan])
+        state = asyncio.run(_execute(pb, plan, cfg, opts, audit))
+        report = build_report(pb, state, opts, run_id=run_id, started_at=started_at,
+                              duration_s=time.perf_counter() - t0)
+        audit.write("run.end", status=report.status.label, recap=report.data["recap"],
+                    stopped_at=state.stopped_at, duration_s=round(report.duration_s, 3))
+    return report
+
+
+async def _execute(pb: Playbook, plan: list[PlannedStep], cfg: Config, opts: RunOptions,
+                   audit: AuditLog) -> RunState:
+    state = RunState()
+    for ps in plan:
+        spec = ps.spec
+        for target in ps.targets or [None]:
+            t0 = time.perf_counter()
+            if state.stopped_at is not None:
+                outcome = StepOutcome.skipped(f"not run: the playbook stopped after step {state.stopped_at} failed")
+            elif not ps.targets:
+                outcome = StepOutcome.skipped(f"no target matches {spec.target or ', '.join(ps.step.target_kinds)} "
+                                              f"in the config")
+            else:
+                false = next((c for c in spec.when if not holds(c, state.outcomes, check=opts.check)), None)
+                if false is not None:
+                    outcome = StepOutcome.skipped(f"when: {false.text!r} is false")
+                else:
+                    outcome = await run_step(ps, target, cfg, opts, pb.name)
+            label = target.name if target else (LOCAL if ps.targets else (spec.target or "-"))
+            record = StepRecord(spec, target, outcome, time.perf_counter() - t0, label)
+            state.records.append(record)
+            state.outcomes.setdefault(spec.id, []).append(outcome)
+            audit.write("step", step=spec.id, kind=spec.kind, target=label, outcome=outcome.status.value,
+                        status=result_status(outcome).label, reason=outcome.reason.value if outcome.reason else None,
+                        message=outcome.message, changes=outcome.changes, changes_total=outcome.changes_total,
+                        before=outcome.before, after=outcome.after, warnings=outcome.warnings,
+                        duration_s=round(record.duration_s, 3))
+        failed = any(o.status is Outcome.FAILED for o in state.outcomes.get(spec.id, []))
+        if failed and not spec.continue_on_error and state.stopped_at is None:
+            state.stopped_at = spec.id
+    return state
+
+
+async def run_step(ps: PlannedStep, target: Target | None, cfg: Config, opts: RunOptions,
+                   playbook: str) -> StepOutcome:
+    ctx = StepContext(params=ps.spec.params, target=target, check=opts.check, timeout=ps.timeout, config=cfg,
+                      state_dir=opts.state_dir, playbook=playbook, step_id=ps.spec.id)
+    try:
+        return await asyncio.wait_for(ps.step.run(ctx), ps.timeout + GRACE_S)
+    except TimeoutError:
+        return StepOutcome.failure(Reason.TIMEOUT, f"did not finish within its timeout ({ps.timeout:g}s)")
+    except ConfigError as exc:  # e.g. the target's password_env is not set
+        return StepOutcome.failure(Reason.INTERNAL, str(exc))
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # a step bug must fail that step, not crash the playbook
+        return StepOutcome.failure(Reason.INTERNAL, f"{type(exc).__name__}: {exc}")
+
+
+def result_status(outcome: StepOutcome) -> Status:
+    if outcome.status is Outcome.FAILED:
+        return Status.CRITICAL
+    return Status.WARNING if outcome.warnings else Status.OK
+
+
+def step_result(record: StepRecord) -> Result:
+    o = record.outcome
+    metrics: dict[str, float] = {}
+    for name, value in o.before.items():
+        metrics[f"{name}_before"] = value
+    for name, value in o.after.items():
+        metrics[f"{name}_after"] = value
+    message = o.message
+    if o.warnings:
+        extra = f" (+{len(o.warnings) - 1} more)" if len(o.warnings) > 1 else ""
+        message = f"{message}; {o.warnings[0]}{extra}" if message else o.warnings[0] + extra
+    return Result(id=record.spec.id, target=record.target_label, probe=record.spec.kind,
+                  status=result_status(o), reason=o.reason or (Reason.ASSERTION if o.warnings else None),
+                  message=redact(message), metrics=metrics, facts=redact_obj(o.to_dict()),
+                  duration_s=record.duration_s, tags=list(record.spec.tags))
+
+
+def recap(state: RunState) -> dict[str, int]:
+    counts = {o.value: 0 for o in Outcome}
+    for r in state.records:
+        counts[r.outcome.status.value] += 1
+    return counts
+
+
+def build_report(pb: Playbook, state: RunState, opts: RunOptions, *, run_id: str, started_at: str,
+                 duration_s: float) -> Report:
+    report = Report(kind=REPORT_KIND, started_at=started_at, duration_s=duration_s,
+                    results=[step_result(r) for r in state.records])
+    report.data = {
+        "playbook": pb.name, "path": str(pb.path), "check": opts.check, "run_id": run_id,
+        "recap": recap(state), "stopped_at": state.stopped_at,
+        "state_dir": str(opts.state_dir), "audit_log": str(opts.state_dir / AUDIT_FILE),
+    }
+    if opts.check:
+        report.notes.append("check mode: nothing was changed; 'changed' means 'would change'")
+    if state.stopped_at:
+        report.notes.append(f"stopped after step {state.stopped_at} failed")
+    return report
+
+
+def busy_report(pb: Playbook, exc: LockBusy, opts: RunOptions) -> Report:
+    """The answer of a run that did not get the lock: one UNKNOWN result naming the holder."""
+    report = Report(kind=REPORT_KIND, started_at=_utc_now(),
+                    duration_s=exc.waited, results=[Result(
+                        id="lock", target=LOCAL, probe="maintain.lock", status=Status.UNKNOWN, reason=Reason.TIMEOUT,
+                        message=str(exc), facts={"holder": exc.holder, "lock": str(opts.state_dir / "locks")})])
+    report.data = {"playbook": pb.name, "path": str(pb.path), "check": opts.check, "run_id": None,
+                   "recap": {o.value: 0 for o in Outcome}, "stopped_at": None, "lock_busy": True,
+                   "state_dir": str(opts.state_dir), "audit_log": str(opts.state_dir / AUDIT_FILE)}
+    return report
+
+
+def _utc_now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
