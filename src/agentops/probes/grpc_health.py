@@ -1,0 +1,149 @@
+"""gRPC servers with the standard health service: grpc.health.v1.Health/Check for each listed service.
+
+Params:
+    services: ["", "echo.Echo"]    "" (the default) asks about the server as a whole
+
+Metrics: `serving` for "" and `serving:<service>` for each named service (1 SERVING, 0 otherwise), latency_ms.
+A service that is not SERVING fails the check (reason assertion) naming the service and its state. An
+AutoGen host serves no health service (UNIMPLEMENTED): the message says so and points at the agentrpc probe.
+TLS / mutual TLS from the target's `tls` block (ca, cert, key, server_name).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from agentops.core.config import Target
+from agentops.core.model import Observation, Reason
+from agentops.core.probe import Probe, check_params
+from agentops.probes._errors import error_text, reason_from_text
+from agentops.probes.tls import TlsSetupError, read_pem
+
+# "failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:50051: " before the real error
+_CONNECT_PREFIX = re.compile(r"^failed to connect to all addresses; last error: \w+: (?:ipv[46]:\S+?:\d+: )?")
+NO_HEALTH_SERVICE = ("this server has no grpc.health.v1 service "
+                     "(AutoGen hosts serve none: use the agentrpc probe)")
+
+
+def import_grpc() -> Any:
+    """grpc, imported with its C core's own logging off unless the user asked for it: every failure it would
+    print to stderr (handshake errors, name mismatches) is already in the result, as one line."""
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")
+    import grpc
+
+    return grpc
+
+
+def metric_name(service: str) -> str:
+    return f"serving:{service}" if service else "serving"
+
+
+def service_label(service: str) -> str:
+    return f"service {service!r}" if service else "the server"
+
+
+def open_channel(target: Target) -> Any:
+    """A grpc.aio channel to the target, with TLS / mTLS when the target's `tls` block enables it."""
+    grpc = import_grpc()
+
+    address = target.address or ""
+    tls = target.tls
+    if not tls.enabled:
+        return grpc.aio.insecure_channel(address)
+    if not tls.verify:
+        # gRPC's Python API has no switch to skip verification; trusting the server needs its CA.
+        raise TlsSetupError("gRPC cannot skip certificate verification (tls.verify: false); "
+                            "give tls.ca instead")
+    creds = grpc.ssl_channel_credentials(root_certificates=read_pem(tls.ca, "CA"),
+                                         private_key=read_pem(tls.key, "key"),
+                                         certificate_chain=read_pem(tls.cert, "certificate"))
+    options = [("grpc.ssl_target_name_override", tls.server_name)] if tls.server_name else []
+    return grpc.aio.secure_channel(address, creds, options=options)
+
+
+def rpc_failure(exc: Any, address: str, timeout: float, tls_enabled: bool) -> Observation:
+    """A failed call that says nothing about a service's health: the server could not be asked at all."""
+    grpc = import_grpc()
+
+    code = exc.code()
+    details = error_text(Exception(_CONNECT_PREFIX.sub("", exc.details() or "") or code.name))
+    if code == grpc.StatusCode.UNIMPLEMENTED:
+        return Observation.failure(Reason.PROTOCOL, f"{address}: {NO_HEALTH_SERVICE}")
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return Observation.failure(Reason.TIMEOUT, f"{address}: no answer within {timeout:g}s")
+    if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+        return Observation.failure(Reason.AUTH, f"{address}: {code.name}: {details}")
+    if code == grpc.StatusCode.UNAVAILABLE:
+        # gRPC reports refused, unresolvable and handshake failures all as UNAVAILABLE; the text tells them apart.
+        reason = reason_from_text(details) or Reason.CONNECT
+        if "socket closed" in details.lower():  # hung up on us before the first HTTP/2 frame
+            if tls_enabled:
+                reason, details = Reason.TLS, f"{details} (during the TLS handshake: does the server want a " \
+                                                "client certificate?)"
+            else:
+                details += " (a TLS port? set tls in the target)"
+        return Observation.failure(Reason.CONNECT if reason is Reason.TIMEOUT else reason, f"{address}: {details}")
+    return Observation.failure(Reason.PROTOCOL, f"{address}: {code.name}: {details}")
+
+
+class GrpcHealthProbe(Probe):
+    kind = "grpc.health"
+    target_kinds = ("grpc",)
+    description = "standard gRPC health check (grpc.health.v1.Health/Check) per service, TLS/mTLS"
+    metrics = {
+        "serving": "1 when the server as a whole is SERVING, else 0",
+        "serving:<service>": "1 when that service is SERVING, else 0",
+        "latency_ms": "time for all the Check calls, connection included",
+    }
+
+    def validate_params(self, params: Mapping[str, Any]) -> None:
+        check_params(params, {"services"})
+        services = params.get("services", [""])
+        if not isinstance(services, list) or not services or \
+                not all(isinstance(s, str) for s in services):
+            raise ValueError('services: expected a list of service names ("" for the whole server)')
+
+    async def measure(self, target: Target, params: Mapping[str, Any], timeout: float) -> Observation:
+        grpc = import_grpc()
+        from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+        address = target.address or ""
+        services: list[str] = list(params.get("services", [""]))
+        try:
+            channel = open_channel(target)
+        except TlsSetupError as exc:
+            return Observation.failure(Reason.TLS, str(exc))
+        states: dict[str, str] = {}
+        metrics: dict[str, float] = {}
+        problems: list[str] = []
+        t0 = time.perf_counter()
+        deadline = time.monotonic() + timeout
+        try:
+            stub = health_pb2_grpc.HealthStub(channel)
+            for service in services:
+                try:
+                    reply = await stub.Check(health_pb2.HealthCheckRequest(service=service),
+                                             timeout=max(deadline - time.monotonic(), 0.001))
+                except grpc.aio.AioRpcError as exc:
+                    if exc.code() != grpc.StatusCode.NOT_FOUND:
+                        return rpc_failure(exc, address, timeout, target.tls.enabled)
+                    state = "SERVICE_UNKNOWN"
+                    problems.append(f"{service_label(service)} is unknown to the server (SERVICE_UNKNOWN)")
+                else:
+                    state = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+                    if reply.status != health_pb2.HealthCheckResponse.SERVING:
+                        problems.append(f"{service_label(service)} is {state}")
+                states[service] = state
+                metrics[metric_name(service)] = 1.0 if state == "SERVING" else 0.0
+        finally:
+            await channel.close()
+        metrics["latency_ms"] = (time.perf_counter() - t0) * 1000.0
+        obs = Observation(metrics=metrics, facts={"address": address, "states": states})
+        if problems:
+            obs.reason = Reason.ASSERTION
+            obs.message = "; ".join(problems)
+        return obs
