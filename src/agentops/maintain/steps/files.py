@@ -42,6 +42,8 @@ def refused_root(path: str) -> str | None:
     """Why `path` may not be a prune root, or None. Checked on the text at load time and on the resolved
     path at run time (a root that is a symlink to /etc is refused too)."""
     norm = os.path.normpath(path)
+    if norm.startswith("//"):  # POSIX keeps a leading "//"; Linux treats it as "/"
+        norm = "/" + norm.lstrip("/")
     if not os.path.isabs(norm):
         return f"root {path!r} is not an absolute path (cron's working directory is not yours)"
     if norm in SYSTEM_ROOTS:

@@ -1,0 +1,312 @@
+"""`agentops maintain` as cron meets it: the real CLI in a child process with stdin closed (no TTY).
+
+Covers consent, check mode, the audit log, the lock (busy, --wait, two concurrent runs), a run killed with
+SIGKILL in the middle of a prune and run again, `when` / continue_on_error / per-step timeouts, bad
+playbooks, list / show / schedule."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from agentops.maintain.audit import read_audit
+from agentops.maintain.lock import PlaybookLock
+from tests.fixtures.common import REPO, assert_no_traceback, run_cli, wait_for
+
+DAY = 86400
+
+
+def make_tree(root: Path, old: int, new: int) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    t_old = time.time() - 40 * DAY
+    for i in range(old):
+        p = root / f"old{i:05d}.log"
+        p.write_text("o")
+        os.utime(p, (t_old, t_old))
+    for i in range(new):
+        (root / f"new{i:05d}.log").write_text("n")
+
+
+def count(root: Path, prefix: str) -> int:
+    return sum(1 for p in root.iterdir() if p.name.startswith(prefix))
+
+
+def prune_playbook(path: Path, root: Path, *, name: str = "pruner", unattended: bool = False) -> Path:
+    path.write_text(
+        f"playbook: {name}\n"
+        f"unattended: {str(unattended).lower()}\n"
+        "steps:\n"
+        "  - id: prune\n"
+        "    step: files.prune\n"
+        f"    params: {{roots: ['{root}'], match: '*.log', older_than: 30d}}\n"
+    )
+    return path
+
+
+def maintain(*args: str, state: Path, env: dict[str, str] | None = None, timeout: float = 120):
+    return run_cli("maintain", *args, "--state-dir", str(state), env=env, timeout=timeout)
+
+
+def test_check_changes_nothing_consent_is_required_without_a_tty_and_the_audit_log_records(tmp_path: Path) -> None:
+    root, state = tmp_path / "logs", tmp_path / "state"
+    make_tree(root, old=5, new=3)
+    pb = prune_playbook(tmp_path / "pb.yaml", root)
+
+    dry = maintain("run", str(pb), "--check", "-o", "json", state=state)
+    assert dry.code == 0, dry.stderr
+    doc = dry.json()
+    assert doc["kind"] == "maintain.run" and doc["data"]["check"] is True
+    assert doc["data"]["recap"] == {"ok": 0, "changed": 1, "skipped": 0, "failed": 0}
+    step = doc["results"][0]
+    assert step["facts"]["outcome"] == "changed" and step["facts"]["changes_total"] == 5
+    assert all(line.startswith("would delete") for line in step["facts"]["changes"])
+    assert count(root, "old") == 5
+
+    refused = maintain("run", str(pb), state=state)
+    assert refused.code == 3
+    assert_no_traceback(refused)
+    assert len(refused.stderr.strip().splitlines()) == 1 and "--yes" in refused.stderr
+    assert count(root, "old") == 5
+
+    done = maintain("run", str(pb), "--yes", "-o", "json", state=state)
+    assert done.code == 0, done.stderr
+    assert count(root, "old") == 0 and count(root, "new") == 3
+    assert done.json()["results"][0]["metrics"]["files_before"] == 8
+
+    again = maintain("run", str(pb), "--yes", "-o", "json", state=state)
+    assert again.json()["data"]["recap"]["ok"] == 1  # idempotent: nothing left to do
+
+    records = read_audit(state)
+    runs = [r for r in records if r["event"] == "run.start"]
+    assert [r["check"] for r in runs] == [True, False, False]  # the refused run never started
+    steps = [r for r in records if r["event"] == "step"]
+    assert [s["outcome"] for s in steps] == ["changed", "changed", "ok"]
+    assert steps[1]["changes_total"] == 5 and steps[1]["step"] == "prune" and steps[1]["playbook"] == "pruner"
+    assert all(r["event"] != "run.end" or r["status"] == "OK" for r in records)
+    assert oct((state / "audit.jsonl").stat().st_mode & 0o777) == "0o600"
+
+
+def test_table_output_shows_steps_changes_and_recap(tmp_path: Path) -> None:
+    root, state = tmp_path / "logs", tmp_path / "state"
+    make_tree(root, old=2, new=1)
+    pb = prune_playbook(tmp_path / "pb.yaml", root, unattended=True)
+    r = maintain("run", str(pb), state=state)
+    assert r.code == 0, r.stderr
+    assert "prune" in r.stdout and "changed" in r.stdout and "RECAP pruner" in r.stdout
+    assert "deleted" in r.stdout and str(root) in r.stdout
+
+
+@pytest.mark.parametrize(("body", "needle"), [
+    ("steps:\n  - id: a\n    step: files.nuke\n", ":3: steps[0].step: unknown kind 'files.nuke'"),
+    ("steps:\n  - id: a\n    step: files.prune\n    params: {roots: [/etc], older_than: 1d}\n",
+     "refusing system directory /etc"),
+    ("steps:\n  - id: a\n    step: disk.check\n    when: 'b is ok'\n  - id: b\n    step: disk.check\n",
+     "not an earlier step"),
+    ("steps:\n  - id: a\n    step: command\n    params: {argv: ['${nope}']}\n", "unknown var ${nope}"),
+    ("steps:\n  - id: a\n    step: disk.check\n    timeout: soon\n", "bad duration 'soon'"),
+    ("steps:\n  - id: a\n    step: disk.check\n    whenn: x\n", "unknown field (did you mean 'when'?)"),
+    ("steps: [\n", "invalid YAML"),
+])
+def test_bad_playbooks_are_one_line_errors_with_exit_3(tmp_path: Path, body: str, needle: str) -> None:
+    pb = tmp_path / "bad.yaml"
+    pb.write_text(body)
+    r = maintain("run", str(pb), "--check", state=tmp_path / "state")
+    assert r.code == 3
+    assert_no_traceback(r)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0] and str(pb) in lines[0], r.stderr
+
+
+def test_lock_busy_exits_at_once_with_code_3_or_waits(tmp_path: Path) -> None:
+    root, state = tmp_path / "logs", tmp_path / "state"
+    make_tree(root, old=1, new=0)
+    pb = prune_playbook(tmp_path / "pb.yaml", root, unattended=True)
+    lock = PlaybookLock(state, "pruner")
+    lock.acquire()
+    try:
+        busy = maintain("run", str(pb), "-o", "json", state=state)
+        assert busy.code == 3
+        assert "another run of pruner holds the lock since" in busy.stderr
+        assert f"(pid {os.getpid()})" in busy.stderr
+        doc = busy.json()
+        assert doc["results"][0]["id"] == "lock" and doc["results"][0]["status"] == "UNKNOWN"
+        assert count(root, "old") == 1
+
+        timer = threading.Timer(1.0, lock.release)
+        timer.start()
+        waited = maintain("run", str(pb), "--wait", "60", state=state)
+        timer.join()
+        assert waited.code == 0, waited.stderr
+        assert count(root, "old") == 0
+    finally:
+        lock.release()
+
+
+def _start_slow_run(pb: Path, state: Path, pace: str = "0.02") -> subprocess.Popen[str]:
+    env = {**os.environ, "AGENTOPS_TEST_PRUNE_DELAY_S": pace, "NO_COLOR": "1"}
+    env.pop("AGENTOPS_CONFIG", None)
+    return subprocess.Popen([sys.executable, "-m", "agentops", "maintain", "run", str(pb), "--state-dir",
+                             str(state), "-o", "json"], env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+
+
+def test_two_concurrent_runs_second_exits_at_once(tmp_path: Path) -> None:
+    root, state = tmp_path / "logs", tmp_path / "state"
+    make_tree(root, old=300, new=5)
+    pb = prune_playbook(tmp_path / "pb.yaml", root, unattended=True)
+    first = _start_slow_run(pb, state)
+    try:
+        wait_for(lambda: count(root, "old") < 300, timeout=60, what="the first run to start deleting")
+        second = maintain("run", str(pb), state=state)
+        assert second.code == 3
+        assert f"(pid {first.pid})" in second.stderr
+        assert first.poll() is None  # the first run was still going when the second gave up
+        out, err = first.communicate(timeout=120)
+        assert first.returncode == 0, err
+        assert json.loads(out)["results"][0]["facts"]["deleted_files"] == 300
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    assert count(root, "old") == 0 and count(root, "new") == 5
+
+
+def test_a_run_killed_mid_prune_leaves_no_lock_and_the_next_run_completes(tmp_path: Path) -> None:
+    root, state = tmp_path / "logs", tmp_path / "state"
+    make_tree(root, old=400, new=7)
+    pb = prune_playbook(tmp_path / "pb.yaml", root, unattended=True)
+    victim = _start_slow_run(pb, state)
+    try:
+        wait_for(lambda: count(root, "old") <= 350, timeout=60, what="the run to be mid-prune")
+    finally:
+        os.kill(victim.pid, signal.SIGKILL)
+        victim.wait()
+    left = count(root, "old")
+    assert 0 < left < 400, left  # really killed in the middle
+    assert PlaybookLock(state, "pruner").holder().get("pid") == victim.pid  # stale content, no lock held
+
+    rerun = maintain("run", str(pb), "-o", "json", state=state)
+    assert rerun.code == 0, rerun.stderr
+    assert rerun.json()["results"][0]["facts"]["deleted_files"] == left
+    assert count(root, "old") == 0 and count(root, "new") == 7
+
+    records = read_audit(state)
+    starts = [r["run_id"] for r in records if r["event"] == "run.start"]
+    ends = [r["run_id"] for r in records if r["event"] == "run.end"]
+    assert len(starts) == 2 and ends == [starts[1]]  # the killed run has a start and no end
+
+
+def test_when_continue_on_error_and_step_timeouts(tmp_path: Path) -> None:
+    true, false, sleep = shutil.which("true"), shutil.which("false"), shutil.which("sleep")
+    pb = tmp_path / "flow.yaml"
+    marker = tmp_path / "ran"
+    pb.write_text(f"""
+playbook: flow
+steps:
+  - id: fails
+    step: command
+    params: {{argv: [{false}]}}
+    continue_on_error: true
+  - id: on-failure
+    step: command
+    params: {{argv: [{shutil.which('touch')}, {marker}]}}
+    when: "fails is failed"
+  - id: on-success
+    step: command
+    params: {{argv: [{true}]}}
+    when: ["fails is ok"]
+  - id: slow
+    step: command
+    params: {{argv: [{sleep}, "30"]}}
+    timeout: 1
+  - id: after
+    step: command
+    params: {{argv: [{true}]}}
+""")
+    t0 = time.monotonic()
+    r = maintain("run", str(pb), "--yes", "-o", "json", state=tmp_path / "state")
+    assert time.monotonic() - t0 < 25  # the sleep was killed, not waited for (a bound, not a speed claim)
+    assert r.code == 2, r.stderr
+    doc = r.json()
+    outcomes = {x["id"]: (x["facts"]["outcome"], x["status"]) for x in doc["results"]}
+    assert outcomes == {"fails": ("failed", "CRITICAL"), "on-failure": ("changed", "OK"),
+                        "on-success": ("skipped", "OK"), "slow": ("failed", "CRITICAL"),
+                        "after": ("skipped", "OK")}
+    assert marker.exists()
+    slow = next(x for x in doc["results"] if x["id"] == "slow")
+    assert slow["reason"] == "timeout"
+    assert doc["data"]["stopped_at"] == "slow"
+    assert doc["data"]["recap"] == {"ok": 0, "changed": 1, "skipped": 2, "failed": 2}
+
+
+def test_check_mode_does_not_run_commands(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    pb = tmp_path / "c.yaml"
+    pb.write_text(f"steps:\n  - id: touch\n    step: command\n    params: {{argv: [touch, '{marker}']}}\n")
+    r = maintain("run", str(pb), "--check", "-o", "json", state=tmp_path / "state")
+    assert r.code == 0, r.stderr
+    assert not marker.exists()
+    assert r.json()["results"][0]["facts"]["changes"] == [f"run touch {marker}"]
+
+
+def test_list_show_and_vars(tmp_path: Path) -> None:
+    listed = run_cli("maintain", "list", "-o", "json")
+    assert listed.code == 0, listed.stderr
+    names = {row["name"] for row in listed.json()}
+    assert {"daily", "weekly", "files", "postgres", "redis"} <= names
+    assert all(row["steps"] for row in listed.json())
+    kinds = {row["name"] for row in run_cli("maintain", "list", "--steps", "-o", "json").json()}
+    assert {"files.prune", "postgres.vacuum", "postgres.reindex", "redis.expire_scan", "redis.memory_purge",
+            "disk.check", "baseline.update", "health.gate", "command"} <= kinds
+
+    shown = run_cli("maintain", "show", "daily", "--var", f"log_dir={tmp_path}/l", "-o", "json",
+                    "--state-dir", str(tmp_path))
+    assert shown.code == 0, shown.stderr
+    doc = shown.json()
+    prune = next(s for s in doc["steps"] if s["id"] == "prune-logs")
+    assert prune["params"]["roots"] == [f"{tmp_path}/l"] and prune["destructive"] is True
+    vacuum = next(s for s in doc["steps"] if s["id"] == "vacuum")
+    assert vacuum["targets"] == []  # no postgres target without a config: skipped at run time
+
+    bad = run_cli("maintain", "show", "daily", "--var", "nope=1")
+    assert bad.code == 3 and "defines no var 'nope'" in bad.stderr
+    missing = run_cli("maintain", "run", "no-such-playbook")
+    assert missing.code == 3 and "available: " in missing.stderr and "daily" in missing.stderr
+
+
+def test_schedule_prints_cron_and_systemd_and_installs_only_when_asked(tmp_path: Path) -> None:
+    cron = run_cli("maintain", "schedule", "daily", "--cron", "0 3 * * *")
+    assert cron.code == 0, cron.stderr
+    line = cron.stdout.strip()
+    assert line.startswith("0 3 * * * ") and " maintain run daily " in line and "--output json" in line
+
+    units = run_cli("maintain", "schedule", "weekly", "--cron", "30 4 * * sun", "--format", "systemd",
+                    "--install", str(tmp_path / "units"))
+    assert units.code == 0, units.stderr
+    timer = (tmp_path / "units" / "agentops-maintain-weekly.timer").read_text()
+    service = (tmp_path / "units" / "agentops-maintain-weekly.service").read_text()
+    assert "OnCalendar=Sun *-*-* 04:30:00" in timer and "Persistent=true" in timer
+    assert "Type=oneshot" in service and "maintain run weekly" in service
+    assert timer in units.stdout and service in units.stdout
+    if shutil.which("systemd-analyze"):
+        calendar = timer.split("OnCalendar=")[1].splitlines()[0]
+        assert subprocess.run(["systemd-analyze", "calendar", calendar], capture_output=True).returncode == 0
+
+    refused = run_cli("maintain", "schedule", "files", "--cron", "0 3 * * *")
+    assert refused.code == 0 and "will refuse to start" in refused.stderr  # files.yaml is not unattended
+    for bad in ("0 3 * *", "61 * * * *", "0 3 * * 1", "* * 5-1 * *"):
+        r = run_cli("maintain", "schedule", "daily", "--cron", bad, "--format", "systemd")
+        if bad == "0 3 * * 1":
+            assert r.code == 0
+            continue
+        assert r.code == 3 and "cron" in r.stderr, (bad, r.stderr)
+        assert_no_traceback(r)
