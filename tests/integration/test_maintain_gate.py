@@ -1,0 +1,92 @@
+"""health.gate, baseline.update and disk.check through the real CLI: the gate runs a check pack through the
+core runner against a real listening socket and a real closed port; the baseline lands in the state dir
+and reads back through the public load_baseline()."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agentops.maintain.baseline import load_baseline
+from tests.fixtures.common import free_port, run_cli
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Path]:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    packs = tmp_path / "packs"
+    packs.mkdir()
+    (packs / "up.yaml").write_text("checks:\n  - {id: tcp.up, probe: net.tcp, target: up, timeout: 2}\n")
+    (packs / "down.yaml").write_text("checks:\n  - {id: tcp.down, probe: net.tcp, target: down, timeout: 2}\n")
+    cfg = tmp_path / "agentops.yaml"
+    cfg.write_text(f"""
+version: 1
+cluster: test
+pack_dirs: [packs]
+targets:
+  - {{name: up, kind: tcp, address: "127.0.0.1:{listener.getsockname()[1]}"}}
+  - {{name: down, kind: tcp, address: "127.0.0.1:{free_port()}"}}
+""")
+    yield cfg
+    listener.close()
+
+
+def playbook(tmp_path: Path, gate_pack: str, disk_critical: str) -> Path:
+    pb = tmp_path / "gated.yaml"
+    pb.write_text(f"""
+steps:
+  - id: baseline
+    step: baseline.update
+    params: {{packs: [up]}}
+  - id: disk
+    step: disk.check
+    params: {{paths: ["{tmp_path}"], critical: "{disk_critical}"}}
+    continue_on_error: true
+  - id: gate
+    step: health.gate
+    params: {{packs: [{gate_pack}]}}
+  - id: after-gate
+    step: disk.check
+    params: {{paths: ["{tmp_path}"], critical: "> 100"}}
+""")
+    return pb
+
+
+def run(cfg: Path, pb: Path, state: Path, *args: str):
+    return run_cli("maintain", "run", str(pb), "-c", str(cfg), "--state-dir", str(state), "-o", "json", *args)
+
+
+def test_gate_stops_the_playbook_when_a_check_fails(cluster: Path, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    r = run(cluster, playbook(tmp_path, "down", "> 100"), state)
+    assert r.code == 2, r.stderr
+    res = {x["id"]: x for x in r.json()["results"]}
+    assert res["gate"]["facts"]["outcome"] == "failed" and res["gate"]["reason"] == "connect"
+    assert res["gate"]["facts"]["not_passing"][0]["id"] == "tcp.down"
+    assert res["after-gate"]["facts"]["outcome"] == "skipped" and "stopped after step gate" in res["after-gate"]["message"]
+    assert res["disk"]["facts"]["outcome"] == "ok"
+
+    assert res["baseline"]["facts"]["outcome"] == "changed"
+    baseline = load_baseline(state)
+    assert baseline is not None and baseline.cluster == "test"
+    assert baseline.value("tcp.up", "up", "connect_ms") is not None
+
+
+def test_gate_passes_and_a_full_disk_fails_its_step_but_continue_on_error_goes_on(cluster: Path,
+                                                                                 tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    dry = run(cluster, playbook(tmp_path, "up", "> 0"), state, "--check")
+    assert load_baseline(state) is None  # check mode measured but stored nothing
+    assert {x["id"]: x["facts"]["outcome"] for x in dry.json()["results"]}["baseline"] == "changed"
+    r = run(cluster, playbook(tmp_path, "up", "> 0"), state)
+    assert r.code == 2, r.stderr
+    res = {x["id"]: x for x in r.json()["results"]}
+    assert res["disk"]["facts"]["outcome"] == "failed" and res["disk"]["reason"] == "threshold"
+    assert res["gate"]["facts"]["outcome"] == "ok" and res["after-gate"]["facts"]["outcome"] == "ok"
+    assert r.json()["data"]["stopped_at"] is None
+    assert load_baseline(state) is not None
