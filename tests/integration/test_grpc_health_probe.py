@@ -11,7 +11,7 @@ import pytest
 from agentops.core.config import Target, TLSOptions
 from agentops.core.model import Reason
 from agentops.probes.grpc_health import NO_HEALTH_SERVICE
-from tests.fixtures.common import free_port
+from tests.fixtures.common import assert_no_traceback, free_port, run_cli
 from tests.fixtures.servers import CertPair, GrpcHealthServer, run_probe, unique_name
 from tests.fixtures.services import TlsFiles
 
@@ -147,3 +147,26 @@ def test_bad_params(params, error):
 
     with pytest.raises(ValueError, match=error):
         registry.probe("grpc.health").validate_params(params)
+
+
+# ------------------------------------------------------------------------------ the grpc pack, end to end
+
+def test_grpc_pack_through_the_cli(grpc_health_server, grpc_bare_server, tmp_path):
+    import yaml
+
+    targets = [
+        {"name": "serving", "kind": "grpc", "address": grpc_health_server.address},
+        {"name": "autogen-like", "kind": "grpc", "address": grpc_bare_server.address},
+        {"name": "gone", "kind": "grpc", "address": f"127.0.0.1:{free_port()}"},
+    ]
+    cfg = tmp_path / "agentops.yaml"
+    cfg.write_text(yaml.safe_dump({"version": 1, "targets": targets, "packs": ["grpc"]}))
+    result = run_cli("health", "-c", str(cfg), "-o", "json", "--only", "grpc.health")
+    assert_no_traceback(result)
+    by_target = {r["target"]: r for r in result.json()["results"]}
+    assert {t: (r["status"], r["reason"]) for t, r in by_target.items()} == {
+        "serving": ("OK", None), "autogen-like": ("CRITICAL", "protocol"), "gone": ("CRITICAL", "connect")}
+    assert by_target["autogen-like"]["message"].endswith(NO_HEALTH_SERVICE)
+    assert by_target["serving"]["metrics"]["serving"] == 1
+    assert result.code == 2
+    assert "absl" not in result.stderr and "ssl_transport_security" not in result.stderr

@@ -11,7 +11,7 @@ from agentops.core.config import Target, TLSOptions
 from agentops.core.model import Reason
 from agentops.core.redact import redact
 from agentops.probes.http import json_lookup, parse_json_path
-from tests.fixtures.common import free_port
+from tests.fixtures.common import assert_no_traceback, free_port, run_cli
 from tests.fixtures.servers import cert_not_after, run_probe, unique_name
 
 
@@ -266,3 +266,37 @@ def test_bad_params_are_one_line_errors(params, error):
         registry.probe("http").validate_params(params)
     assert error in str(info.value)
     assert "\n" not in str(info.value)
+
+
+# ------------------------------------------------------------------------------ the http pack, end to end
+
+def test_http_pack_through_the_cli(http_server, https_server, https_self_signed_server, pki, tmp_path):
+    import yaml
+
+    targets = [
+        {"name": "api", "kind": "http", "address": http_server.route(f"/{unique_name('ok')}", body="ok")},
+        {"name": "broken", "kind": "http", "address": http_server.route(f"/{unique_name('e')}", status=503)},
+        {"name": "secure", "kind": "http", "address": https_server.route(f"/{unique_name('s')}"),
+         "tls": {"ca": str(pki.ca)}},
+        # 10 days left: inside the pack's 21-day warning, outside its 7-day critical line
+        {"name": "expiring", "kind": "http", "address": https_self_signed_server.route(f"/{unique_name('x')}"),
+         "tls": {"verify": False}},
+        {"name": "untrusted", "kind": "http", "address": https_self_signed_server.url("/")},
+    ]
+    cfg = tmp_path / "agentops.yaml"
+    cfg.write_text(yaml.safe_dump({"version": 1, "targets": targets, "packs": ["http"]}))
+    result = run_cli("health", "-c", str(cfg), "-o", "json", "--only", "http.*")
+    assert_no_traceback(result)
+    by_target = {r["target"]: r for r in result.json()["results"]}
+    assert {t: (r["status"], r["reason"]) for t, r in by_target.items()} == {
+        "api": ("OK", None),
+        "broken": ("CRITICAL", "assertion"),
+        "secure": ("OK", None),
+        "expiring": ("WARNING", "threshold"),
+        "untrusted": ("CRITICAL", "tls"),
+    }
+    assert result.code == 2
+    assert by_target["broken"]["message"] == "expected status 2xx, got 503 Service Unavailable"
+    assert by_target["expiring"]["message"].endswith("(warning < 21)")
+    assert 9.9 < by_target["expiring"]["metrics"]["tls_cert_days_left"] <= 10
+    assert 29 < by_target["secure"]["metrics"]["tls_cert_days_left"] <= 30

@@ -9,8 +9,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from agentops.core.config import Target
 from agentops.core.model import Reason
 from agentops.probes.metrics import filter_exposition, histogram_quantile
-from tests.fixtures.common import free_port
-from tests.fixtures.servers import AgentMetrics, run_probe, unique_name
+from tests.fixtures.common import assert_no_traceback, free_port, run_cli
+from tests.fixtures.servers import AgentMetrics, SteadyWorker, run_probe, unique_name
 
 
 def scrape(url: str, compute: list[dict], timeout: float = 3.0, window_s: float | None = None, **target_kw):
@@ -259,3 +259,70 @@ def test_bad_params_are_one_line_errors(params, error):
         registry.probe("metrics").validate_params(params)
     assert error in str(info.value)
     assert "\n" not in str(info.value)
+
+
+# ------------------------------------------------------------------------------- the kpi pack, end to end
+
+def kpi_config(tmp_path, url: str, options: dict | None = None) -> str:
+    import yaml
+
+    target = {"name": "worker1", "kind": "metrics", "address": url}
+    if options:
+        target["options"] = options
+    path = tmp_path / "agentops.yaml"
+    path.write_text(yaml.safe_dump({"version": 1, "targets": [target], "packs": ["kpi"]}))
+    return str(path)
+
+
+def kpi_results(result) -> dict[str, dict]:
+    assert_no_traceback(result)
+    return {r["id"]: r for r in result.json()["results"]}
+
+
+def test_kpi_pack_on_a_healthy_worker(http_server, tmp_path):
+    worker = SteadyWorker(messages_per_s=1500, error_ratio=0.0002, cpu_cores=0.3,
+                          latency_shares={0.08: 0.97, 0.8: 0.025, 1.5: 0.005}, resident_memory_bytes=400e6)
+    url = http_server.metrics_route(f"/{unique_name('kpi')}", worker.registry)
+    result = run_cli("health", "-c", kpi_config(tmp_path, url, {"memory_limit_bytes": 1e9}), "-o", "json",
+                     "--only", "kpi.*")
+    by_id = kpi_results(result)
+    assert sorted(by_id) == ["kpi.cpu", "kpi.error_rate", "kpi.latency_p95", "kpi.latency_p99", "kpi.memory",
+                             "kpi.throughput"]
+    assert {i: r["status"] for i, r in by_id.items()} == dict.fromkeys(by_id, "OK"), by_id
+    assert result.code == 0
+    m = {k: v for r in by_id.values() for k, v in r["metrics"].items()}
+    assert m["throughput_per_s"] == pytest.approx(1500, rel=0.1)
+    assert m["error_rate_percent"] == pytest.approx(0.02, rel=0.01)  # a ratio of increases: no timing in it
+    assert m["cpu_percent"] == pytest.approx(30, rel=0.1)
+    assert m["memory_percent"] == pytest.approx(40)
+    # within the window: 97 % at or under the 0.1 s bucket, 99.5 % under 1 s
+    assert m["p95_s"] == pytest.approx(0.05 + 0.05 * 0.95 / 0.97, rel=0.01)
+    assert m["p99_s"] == pytest.approx(0.5 + 0.5 * (0.99 - 0.97) / 0.025, rel=0.01)
+
+
+def test_kpi_pack_on_a_failing_worker(http_server, tmp_path):
+    worker = SteadyWorker(messages_per_s=200, error_ratio=0.01, cpu_cores=0.85,
+                          latency_shares={0.08: 0.5, 3.0: 0.45, 7.0: 0.05}, resident_memory_bytes=880e6)
+    url = http_server.metrics_route(f"/{unique_name('kpi')}", worker.registry)
+    result = run_cli("health", "-c", kpi_config(tmp_path, url, {"memory_limit_bytes": 1e9}), "-o", "json",
+                     "--only", "kpi.*")
+    by_id = kpi_results(result)
+    assert {i: (r["status"], r["reason"]) for i, r in by_id.items()} == {
+        "kpi.latency_p95": ("CRITICAL", "threshold"),  # 95 % of replies within 5 s: P95 at the 5 s bound
+        "kpi.latency_p99": ("CRITICAL", "threshold"),  # P99 falls in +Inf: the highest bound, 5 s
+        "kpi.throughput": ("WARNING", "threshold"),
+        "kpi.error_rate": ("CRITICAL", "threshold"),
+        "kpi.cpu": ("CRITICAL", "threshold"),
+        "kpi.memory": ("CRITICAL", "threshold"),
+    }
+    assert result.code == 2
+    assert by_id["kpi.error_rate"]["message"].startswith("error_rate_percent=1 (critical >= 0.1)")
+
+
+def test_kpi_pack_on_a_worker_that_is_down(tmp_path):
+    result = run_cli("health", "-c", kpi_config(tmp_path, f"http://127.0.0.1:{free_port()}/metrics"),
+                     "-o", "json", "--only", "kpi.cpu,kpi.memory")
+    by_id = kpi_results(result)
+    assert {i: (r["status"], r["reason"]) for i, r in by_id.items()} == {
+        "kpi.cpu": ("CRITICAL", "connect"), "kpi.memory": ("CRITICAL", "connect")}
+    assert result.code == 2

@@ -39,6 +39,7 @@ SECRET_NAMES = ("password", "token", "dsn")
 TARGET_OPTIONS: dict[str, set[str] | None] = {
     "redis": {"db"},
     "postgres": {"database", "sslmode"},
+    "metrics": {"memory_limit_bytes"},  # the worker's memory limit, for the kpi pack's memory_percent
     "worker": None,
 }
 
