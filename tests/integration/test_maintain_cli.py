@@ -16,6 +16,7 @@ import threading
 import time
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from agentops.maintain.audit import read_audit
@@ -64,6 +65,7 @@ def test_check_changes_nothing_consent_is_required_without_a_tty_and_the_audit_l
     dry = maintain("run", str(pb), "--check", "-o", "json", state=state)
     assert dry.code == 0, dry.stderr
     doc = dry.json()
+    jsonschema.validate(doc, json.loads((REPO / "src/agentops/schemas/report.schema.json").read_text()))
     assert doc["kind"] == "maintain.run" and doc["data"]["check"] is True
     assert doc["data"]["recap"] == {"ok": 0, "changed": 1, "skipped": 0, "failed": 0}
     step = doc["results"][0]
@@ -138,6 +140,7 @@ def test_lock_busy_exits_at_once_with_code_3_or_waits(tmp_path: Path) -> None:
         assert "another run of pruner holds the lock since" in busy.stderr
         assert f"(pid {os.getpid()})" in busy.stderr
         doc = busy.json()
+        jsonschema.validate(doc, json.loads((REPO / "src/agentops/schemas/report.schema.json").read_text()))
         assert doc["results"][0]["id"] == "lock" and doc["results"][0]["status"] == "UNKNOWN"
         assert count(root, "old") == 1
 
@@ -310,3 +313,27 @@ def test_schedule_prints_cron_and_systemd_and_installs_only_when_asked(tmp_path:
             continue
         assert r.code == 3 and "cron" in r.stderr, (bad, r.stderr)
         assert_no_traceback(r)
+
+
+@pytest.mark.parametrize(("answer", "code", "left"), [("n", 3, 2), ("y", 0, 0)])
+def test_at_a_tty_destructive_steps_are_confirmed_by_a_prompt(tmp_path: Path, answer: str, code: int,
+                                                              left: int) -> None:
+    """A real pseudo-terminal on stdin, so the run sees a TTY exactly as a human's shell would give it."""
+    root = tmp_path / "logs"
+    make_tree(root, old=2, new=1)
+    pb = prune_playbook(tmp_path / "pb.yaml", root)
+    controller, terminal = os.openpty()
+    env = {**os.environ, "NO_COLOR": "1"}
+    env.pop("AGENTOPS_CONFIG", None)
+    proc = subprocess.Popen([sys.executable, "-m", "agentops", "maintain", "run", str(pb), "--state-dir",
+                             str(tmp_path / "state")], stdin=terminal, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env, text=True)
+    os.close(terminal)
+    try:
+        os.write(controller, f"{answer}\n".encode())
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        os.close(controller)
+    assert proc.returncode == code, err
+    assert "Destructive steps will run: prune (files.prune)" in err
+    assert count(root, "old") == left and count(root, "new") == 1
