@@ -337,3 +337,23 @@ def test_at_a_tty_destructive_steps_are_confirmed_by_a_prompt(tmp_path: Path, an
     assert proc.returncode == code, err
     assert "Destructive steps will run: prune (files.prune)" in err
     assert count(root, "old") == left and count(root, "new") == 1
+
+
+def test_sigterm_ends_the_run_as_interrupted_in_the_audit_log(tmp_path: Path) -> None:
+    root, state = tmp_path / "logs", tmp_path / "state"
+    make_tree(root, old=300, new=0)
+    pb = prune_playbook(tmp_path / "pb.yaml", root, unattended=True)
+    proc = _start_slow_run(pb, state)
+    try:
+        wait_for(lambda: count(root, "old") < 290, timeout=60, what="the run to be mid-prune")
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 3 and "interrupted" in err, (proc.returncode, err)
+    assert_no_traceback(subprocess.CompletedProcess([], 3, "", err))  # type: ignore[arg-type]
+    ends = [r for r in read_audit(state) if r["event"] == "run.end"]
+    assert [e["status"] for e in ends] == ["INTERRUPTED"]
+    assert count(root, "old") > 0

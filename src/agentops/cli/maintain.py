@@ -114,14 +114,27 @@ def run(
     opts = RunOptions(state_dir=state, check=check, assume_yes=yes, interactive=sys.stdin.isatty(), wait=wait,
                       confirm=_confirm)
     ensure_state_dir(state)  # check mode too: it takes the lock and is audited (marked check: true)
+    _interrupt_on_sigterm()
     try:
         report = run_playbook(pb, cfg, opts)
     except ConsentRequired as exc:
         fail(str(exc))
+    except KeyboardInterrupt:
+        fail(f"interrupted: {pb.name} stopped mid-run (recorded as INTERRUPTED in the audit log)")
     except LockBusy as exc:
         note(str(exc))
         emit_report(busy_report(pb, exc, opts), output, output_file, FailOn.warning)
     emit_report(report, output, output_file, fail_on)
+
+
+def _interrupt_on_sigterm() -> None:
+    """systemd stops a unit with SIGTERM: end like Ctrl-C, so the audit log records the run as interrupted."""
+    import signal
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
 
 
 def _confirm(steps: list[str]) -> bool:

@@ -138,7 +138,12 @@ def run_playbook(pb: Playbook, cfg: Config, opts: RunOptions) -> Report:
         audit = AuditLog(opts.state_dir, playbook=pb.name, run_id=run_id, check=opts.check)
         audit.rotate_if_large()
         audit.write("run.start", path=str(pb.path), steps=[p.spec.id for p in plan])
-        state = asyncio.run(_execute(pb, plan, cfg, opts, audit))
+        try:
+            state = asyncio.run(_execute(pb, plan, cfg, opts, audit))
+        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM from `systemctl stop` (the CLI maps it to this)
+            audit.write("run.end", status="INTERRUPTED", recap=None, stopped_at=None,
+                        duration_s=round(time.perf_counter() - t0, 3))
+            raise
         report = build_report(pb, state, opts, run_id=run_id, started_at=started_at,
                               duration_s=time.perf_counter() - t0)
         audit.write("run.end", status=report.status.label, recap=report.data["recap"],
