@@ -41,6 +41,7 @@ TARGET_OPTIONS: dict[str, set[str] | None] = {
     "postgres": {"database", "sslmode"},
     "metrics": {"memory_limit_bytes"},  # the worker's memory limit, for the kpi pack's memory_percent
     "worker": None,
+    "agentrpc": None,  # process, logs, expect_types, ping: validated by agentops.autogen.workers
 }
 
 LOCAL = "local"

@@ -1,0 +1,188 @@
+"""The lab's agents and their messages. Imported only by the worker process (it imports autogen_core).
+
+Every agent handles `Ping{text}`; what it does with it is its behaviour (see `layout.BEHAVIOURS`). The
+message classes are plain dataclasses, so on the wire `payload.data_type` is the bare class name ("Ping") and
+the data is JSON — an operator pings a lab agent with payload type `Ping` and payload `{"text": "hi"}`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from autogen_core import MessageContext, RoutedAgent, message_handler
+
+from agentops.lab.jsonlog import trace_id_var
+from agentops.lab.metrics import WorkerMetrics
+from agentops.lab.runtime import bound
+
+logger = logging.getLogger("agentops.lab.agents")
+
+EVENTS_TOPIC = "lab.events"  # every lab agent type subscribes to it, so inventories show a topic
+
+
+@dataclass
+class Ping:
+    text: str = ""
+
+
+@dataclass
+class Pong:
+    text: str
+    agent: str
+    worker: str
+
+
+@dataclass
+class Sleep:
+    seconds: float
+
+
+@dataclass
+class Leak:
+    mib: int = 1
+
+
+@dataclass
+class Release:
+    pass
+
+
+@dataclass
+class LeakStatus:
+    leaked_bytes: int
+
+
+# Reply types must be registered with the worker runtime by hand (RoutedAgent.register registers only the
+# types its handlers accept); `NoneType` is deliberately absent.
+REPLY_TYPES = (Pong, LeakStatus)
+
+
+@dataclass
+class WorkerContext:
+    """What every agent of one worker process shares."""
+
+    worker: str
+    metrics: WorkerMetrics
+    slow_seconds: float = 2.0
+    leak_kib: int = 1024
+    in_flight: int = 0
+    leaked: list[bytes] | None = None
+
+    def __post_init__(self) -> None:
+        self.leaked = []
+
+    @property
+    def leaked_bytes(self) -> int:
+        return sum(len(b) for b in self.leaked or [])
+
+    def leak(self, nbytes: int) -> None:
+        # bytes * n writes every page, so the memory is resident (RSS grows), not just reserved.
+        assert self.leaked is not None
+        self.leaked.append(b"\x5a" * nbytes)
+        self.metrics.leaked_bytes.labels(self.worker).set(self.leaked_bytes)
+
+    def release(self) -> None:
+        self.leaked = []
+        self.metrics.leaked_bytes.labels(self.worker).set(0)
+
+
+class LabAgent(RoutedAgent):
+    """Counts, times and labels (log context) every message; subclasses only say what to do with it."""
+
+    behaviour = ""
+
+    def __init__(self, ctx: WorkerContext) -> None:
+        super().__init__(f"lab agent ({self.behaviour})")
+        self.lab = ctx
+        ctx.metrics.active_agents.labels(ctx.worker).inc()
+
+    async def on_message_impl(self, message: Any, ctx: MessageContext) -> Any:
+        lab, agent_type = self.lab, self.id.type
+        lab.in_flight += 1
+        started = time.perf_counter()
+        outcome = "ok"
+        # The runtime (lab.runtime) bound the request's ids already; a published event reaches several agents,
+        # so the agent id is bound here per handler call.
+        with bound(f"{self.id.type}/{self.id.key}", ctx.message_id, trace_id_var.get()):
+            try:
+                logger.info("handling %s", type(message).__name__)
+                return await super().on_message_impl(message, ctx)
+            except Exception as exc:
+                outcome = "error"
+                lab.metrics.errors.labels(lab.worker, agent_type, type(exc).__name__).inc()
+                logger.error("handler failed: %s: %s", type(exc).__name__, exc, exc_info=True)
+                raise
+            finally:
+                lab.in_flight -= 1
+                lab.metrics.response_time.labels(lab.worker, agent_type).observe(time.perf_counter() - started)
+                lab.metrics.message_count.labels(lab.worker, agent_type, outcome).inc()
+
+    def pong(self, text: str) -> Pong:
+        return Pong(text=text, agent=f"{self.id.type}/{self.id.key}", worker=self.lab.worker)
+
+
+class EchoAgent(LabAgent):
+    behaviour = "echo"
+
+    @message_handler
+    async def on_ping(self, message: Ping, ctx: MessageContext) -> Pong:
+        return self.pong(message.text)
+
+
+class SlowAgent(LabAgent):
+    behaviour = "slow"
+
+    @message_handler
+    async def on_ping(self, message: Ping, ctx: MessageContext) -> Pong:
+        await asyncio.sleep(self.lab.slow_seconds)
+        return self.pong(message.text)
+
+    @message_handler
+    async def on_sleep(self, message: Sleep, ctx: MessageContext) -> Pong:
+        await asyncio.sleep(max(0.0, message.seconds))
+        return self.pong(f"slept {message.seconds:g}s")
+
+
+class FailingAgent(LabAgent):
+    behaviour = "failing"
+
+    @message_handler
+    async def on_ping(self, message: Ping, ctx: MessageContext) -> Pong:
+        raise RuntimeError(f"failing agent: deliberate failure handling {message.text!r}")
+
+
+class NoneAgent(LabAgent):
+    behaviour = "none"
+
+    @message_handler
+    async def on_ping(self, message: Ping, ctx: MessageContext) -> None:
+        # Returning None is the bug on purpose: the runtime has no serializer for NoneType and never replies.
+        return None
+
+
+class LeakAgent(LabAgent):
+    behaviour = "leak"
+
+    @message_handler
+    async def on_ping(self, message: Ping, ctx: MessageContext) -> Pong:
+        self.lab.leak(self.lab.leak_kib * 1024)
+        return self.pong(message.text)
+
+    @message_handler
+    async def on_leak(self, message: Leak, ctx: MessageContext) -> LeakStatus:
+        self.lab.leak(max(0, message.mib) * 1024 * 1024)
+        return LeakStatus(leaked_bytes=self.lab.leaked_bytes)
+
+    @message_handler
+    async def on_release(self, message: Release, ctx: MessageContext) -> LeakStatus:
+        self.lab.release()
+        return LeakStatus(leaked_bytes=0)
+
+
+AGENT_CLASSES: dict[str, type[LabAgent]] = {
+    cls.behaviour: cls for cls in (EchoAgent, SlowAgent, FailingAgent, NoneAgent, LeakAgent)
+}

@@ -1,0 +1,75 @@
+"""`lab status` as results of the core contract: one per process, one for the host's registrations, so the
+same report renders as a table, JSON, JUnit, Nagios or Prometheus and exits with the usual code."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from agentops.core.model import Reason, Result, Status
+from agentops.lab.layout import HOST, LabLayout, LabManifest
+from agentops.lab.manager import ProcessStatus
+
+STATE_NAMES = {"R": "running", "S": "sleeping", "D": "in disk wait", "T": "stopped (SIGSTOP)",
+               "t": "stopped by a debugger", "Z": "zombie", "X": "dead", "I": "idle", "-": "gone"}
+
+
+def _process_result(p: ProcessStatus) -> Result:
+    ports = ", ".join(f"{k} :{v}" for k, v in p.ports.items())
+    healthy = p.alive and p.state not in ("T", "t", "Z", "X")
+    parts = [f"pid {p.pid} {STATE_NAMES.get(p.state, p.state)}"]
+    if p.rss_bytes is not None:
+        parts.append(f"rss {p.rss_bytes / 2**20:.0f} MiB")
+    if ports:
+        parts.append(ports)
+    if p.agent_types:
+        parts.append(f"types {', '.join(p.agent_types)}")
+    metrics = {"alive": float(p.alive), "pid": float(p.pid)}
+    if p.rss_bytes is not None:
+        metrics["rss_bytes"] = float(p.rss_bytes)
+    return Result(id="lab.process", target=p.name, probe="host.process",
+                  status=Status.OK if healthy else Status.CRITICAL,
+                  reason=None if healthy else Reason.ASSERTION, message=", ".join(parts), metrics=metrics,
+                  facts={"state": p.state, "ports": p.ports, "role": p.role})
+
+
+def _registration_result(layout: LabLayout, host_alive: bool) -> Result | None:
+    from agentops.autogen.client import AgentRpcClient, AgentRpcError
+
+    try:
+        manifest = LabManifest.load(layout.manifest)
+    except (OSError, ValueError):
+        return None  # `up` did not finish: the process results say enough
+    want = [t for w in manifest.workers for t in w.agent_types]
+    result = Result(id="lab.registration", target=HOST, probe="agentrpc", status=Status.OK)
+    if not host_alive:
+        result.status, result.reason = Status.CRITICAL, Reason.CONNECT
+        result.message = f"the host process is not running; {manifest.host_address} cannot answer"
+        return result
+
+    async def ask() -> list[str]:
+        async with AgentRpcClient(manifest.host_address) as client:
+            return (await client.inventory(timeout=2.0)).agent_types
+
+    try:
+        registered = asyncio.run(ask())
+    except AgentRpcError as exc:
+        result.status, result.reason, result.message = Status.CRITICAL, exc.reason, exc.message
+        return result
+    missing = [t for t in want if t not in registered]
+    result.metrics = {"agent_types": float(len(registered)), "missing_types": float(len(missing))}
+    if missing:
+        result.status, result.reason = Status.CRITICAL, Reason.ASSERTION
+        result.message = f"not registered on {manifest.host_address}: {', '.join(missing)}"
+    else:
+        result.message = f"{len(registered)} agent types registered on {manifest.host_address}"
+    return result
+
+
+def status_results(directory: Path, processes: list[ProcessStatus]) -> list[Result]:
+    results = [_process_result(p) for p in processes]
+    host = next((p for p in processes if p.role == HOST), None)
+    registration = _registration_result(LabLayout(directory), bool(host and host.alive and host.state != "T"))
+    if registration is not None:
+        results.append(registration)
+    return results
