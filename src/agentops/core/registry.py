@@ -30,6 +30,7 @@ BUILTIN_PROBES: dict[str, str] = {
     "metrics": "agentops.probes.metrics:MetricsProbe",
     "grpc.health": "agentops.probes.grpc_health:GrpcHealthProbe",
     "agentrpc": "agentops.probes.agentrpc:AgentRpcProbe",
+    "worker": "agentops.probes.worker:WorkerProbe",
 }
 
 BUILTIN_STEPS: dict[str, str] = {

@@ -21,6 +21,7 @@ STYLE = {"OK": "green", "WARNING": "yellow", "CRITICAL": "bold red", "UNKNOWN": 
 # report kind (or kind prefix before ".") -> "module:function(doc, console)"
 KIND_RENDERERS: dict[str, str] = {
     "maintain": "agentops.maintain.render:render_maintain",
+    "cluster.inventory": "agentops.cli.cluster:render_inventory",
 }
 
 

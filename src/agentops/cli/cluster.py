@@ -1,0 +1,150 @@
+"""`agentops cluster inventory`: what an AutoGen AgentRpc host has registered (agentops.autogen.client)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from agentops.cli.common import (
+    ConfigOpt,
+    FailOn,
+    FailOnOpt,
+    OutputFileOpt,
+    OutputFormat,
+    OutputOpt,
+    emit_report,
+    fail,
+)
+
+HELP = """Look at an AutoGen distributed cluster through its AgentRpc host."""
+
+INVENTORY_HELP = """Agent types, topics and subscriptions registered on an AgentRpc host (GetSubscriptions).
+
+The host is --host HOST:PORT, or every `agentrpc` target of the config. With --owners, also which client
+(worker connection) owns each type, from the host's RegisterAgent answer.
+
+Exit codes: 0 answered, 2 a host did not answer (dns, connect, timeout, protocol), 3 bad flags or config.
+
+Examples:
+
+  agentops cluster inventory --host 127.0.0.1:50051
+
+  agentops cluster inventory -c lab-state/agentops.yaml --owners -o json
+"""
+
+app = typer.Typer(help=HELP, no_args_is_help=True)
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="cluster", help=HELP)
+
+
+def _hosts(host: str | None, config: str | None) -> list[tuple[str, str]]:
+    """(target name, address) of the hosts to ask."""
+    from agentops.core.config import load_config, split_host_port
+
+    if host:
+        try:
+            split_host_port(host, what="--host")
+        except ValueError as exc:
+            fail(str(exc))
+        return [(host, host)]
+    cfg = load_config(config)
+    targets = [(t.name, t.address or "") for t in cfg.targets_of("agentrpc")]
+    if not targets:
+        where = cfg.path or "no config file found"
+        fail(f"no agentrpc target in the config ({where}); give --host HOST:PORT")
+    return targets
+
+
+async def _inventory(name: str, address: str, timeout: float, owners: bool) -> tuple[Any, dict[str, Any]]:
+    from agentops.autogen.client import AgentRpcClient, AgentRpcError
+    from agentops.core.model import Result, Status
+
+    result = Result(id="cluster.inventory", target=name, probe="agentrpc", status=Status.OK)
+    entry: dict[str, Any] = {"target": name, "address": address, "inventory": None, "owners": None}
+    async with AgentRpcClient(address) as client:
+        try:
+            inv = await client.inventory(timeout)
+            entry["inventory"] = inv.to_dict()
+            if owners:
+                entry["owners"] = {}
+                for agent_type in inv.agent_types:  # registered types: RegisterAgent only reads their owner
+                    own = await client.ownership(agent_type, timeout)
+                    entry["owners"][agent_type] = own.owner_client_id
+        except AgentRpcError as exc:
+            result.status, result.reason, result.message = Status.CRITICAL, exc.reason, exc.message
+            return result, entry
+    result.metrics = {"agent_types": float(len(inv.agent_types)), "topics": float(len(inv.topics)),
+                      "subscriptions": float(len(inv.subscriptions)), "latency_ms": inv.latency_ms}
+    result.facts = {"agent_types": inv.agent_types, "topics": inv.topics}
+    result.message = (f"{len(inv.agent_types)} agent types, {len(inv.topics)} topics, "
+                      f"{len(inv.subscriptions)} subscriptions")
+    return result, entry
+
+
+@app.command("inventory", help=INVENTORY_HELP)
+def inventory(
+    host: str = typer.Option(None, "--host", help="The AgentRpc host, HOST:PORT (instead of the config's "
+                             "agentrpc targets)."),
+    config: str = ConfigOpt,
+    owners: bool = typer.Option(False, "--owners", help="Also ask which client owns each registered type."),
+    timeout: float = typer.Option(5.0, "--timeout", min=0.1, max=600, help="Deadline per host, in seconds."),
+    output: OutputFormat = OutputOpt,
+    output_file: Path = OutputFileOpt,
+    fail_on: FailOn = FailOnOpt,
+    as_json: bool = typer.Option(False, "--json", help="Same as -o json."),
+) -> None:
+    import asyncio
+    import time
+    from datetime import UTC, datetime
+
+    from agentops.core.model import Report
+
+    hosts = _hosts(host, config)
+    started_at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    t0 = time.perf_counter()
+
+    async def ask_all() -> list[tuple[Any, dict[str, Any]]]:
+        return await asyncio.gather(*(_inventory(n, a, timeout, owners) for n, a in hosts))
+
+    answers = asyncio.run(ask_all())
+    report = Report(kind="cluster.inventory", started_at=started_at, duration_s=time.perf_counter() - t0,
+                    results=[r for r, _ in answers], data={"hosts": [e for _, e in answers]})
+    emit_report(report, OutputFormat.json if as_json else output, output_file, fail_on)
+
+
+def render_inventory(doc: dict[str, Any], console: Any) -> None:
+    """Table view of a cluster.inventory report (registered in render.table.KIND_RENDERERS)."""
+    from rich.table import Table
+
+    from agentops.render.table import render_results, render_summary
+
+    for host in doc["data"].get("hosts", []):
+        inv = host.get("inventory")
+        if not inv:
+            continue
+        owners = host.get("owners") or {}
+        by_type: dict[str, list[str]] = {}
+        for sub in inv["subscriptions"]:
+            shown = sub["topic"] + ("*" if sub["kind"] == "prefix" else "")
+            by_type.setdefault(sub["agent_type"], []).append(shown)
+        where = host["address"] if host["target"] == host["address"] else f"{host['target']} ({host['address']})"
+        table = Table(title=f"{where}: agent types", title_justify="left")
+        table.add_column("AGENT TYPE", no_wrap=True)
+        table.add_column("SUBSCRIPTIONS (topic, prefix*)", overflow="fold")
+        if owners:
+            table.add_column("OWNER CLIENT", no_wrap=True)
+        for agent_type in sorted(by_type):
+            row = [agent_type, ", ".join(sorted(by_type[agent_type]))]
+            if owners:
+                row.append(owners.get(agent_type) or "")
+            table.add_row(*row)
+        console.print(table)
+        console.print(f"topics: {', '.join(inv['topics']) or '(none)'}", markup=False)
+        console.print()
+    failed = {**doc, "results": [r for r in doc["results"] if r["status"] != "OK"]}
+    render_results(failed, console)
+    render_summary(doc, console)

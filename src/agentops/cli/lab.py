@@ -1,0 +1,154 @@
+"""`agentops lab up | status | down`: a real AutoGen cluster on loopback (the library: agentops.lab.manager)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from agentops.cli.common import (
+    FailOn,
+    FailOnOpt,
+    OutputFileOpt,
+    OutputFormat,
+    OutputOpt,
+    emit_report,
+    fail,
+    note,
+)
+
+HELP = """A real AutoGen distributed cluster on this machine, for demos, tests and fault drills.
+
+One GrpcWorkerAgentRuntimeHost and two GrpcWorkerAgentRuntime workers, each its own process on loopback:
+w1 hosts echo, slow and leak, w2 hosts failing, none and echo2 (each answers payload type Ping,
+{"text": "…"}). JSON logs, a Prometheus /metrics per worker, and an agentops.yaml for the lab in its state
+directory. Needs the [lab] extra: pip install 'agentops-cli[lab]'.
+
+Examples:
+
+  agentops lab up && agentops health -c lab-state/agentops.yaml
+
+  agentops lab status -o json
+
+  agentops lab down
+"""
+
+app = typer.Typer(help=HELP, no_args_is_help=True)
+
+DirOpt = typer.Option(Path("lab-state"), "--dir", "-d", help="The lab's state directory (pid, port and log "
+                      "files, lab.json, agentops.yaml).", file_okay=False)
+SimpleOutputOpt = typer.Option("table", "--output", "-o", help="table or json.", case_sensitive=False)
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="lab", help=HELP)
+
+
+def _run(action: Any) -> Any:
+    from agentops.lab.manager import LabError
+
+    try:
+        return action()
+    except LabError as exc:
+        fail(str(exc), exc.exit_code)
+    except OSError as exc:
+        fail(f"{exc.strerror or exc}{': ' + str(exc.filename) if exc.filename else ''}")
+
+
+def _json_flag(output: str, as_json: bool) -> bool:
+    if output.lower() not in ("table", "json"):
+        fail(f"--output {output!r}: expected table or json")
+    return as_json or output.lower() == "json"
+
+
+@app.command("up", help="Start the lab and wait until every worker's agent types are registered.\n\n"
+             "Exit codes: 0 started, 2 started but not ready (stopped again), 3 refused (the [lab] extra is "
+             "missing, a lab already runs in --dir, or --port is in use).")
+def up(
+    directory: Path = DirOpt,
+    port: int = typer.Option(None, "--port", min=1, max=65535, help="The AgentRpc host port (default: a free "
+                             "one). Refused if something listens there."),
+    slow_seconds: float = typer.Option(2.0, "--slow-seconds", min=0, max=3600, help="How long the slow agent "
+                                       "sleeps per Ping."),
+    leak_kib: int = typer.Option(1024, "--leak-kib", min=0, max=1024 * 1024, help="Memory the leak agent keeps "
+                                 "per Ping."),
+    log_level: str = typer.Option("INFO", "--log-level", help="Level of the processes' JSON logs."),
+    timeout: float = typer.Option(60.0, "--timeout", min=1, max=3600, help="Seconds to wait for readiness."),
+    output: str = SimpleOutputOpt,
+    as_json: bool = typer.Option(False, "--json", help="Same as -o json."),
+) -> None:
+    from agentops.lab.manager import LabOptions
+    from agentops.lab.manager import up as lab_up
+
+    if log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        fail(f"--log-level {log_level!r}: expected DEBUG, INFO, WARNING or ERROR")
+    want_json = _json_flag(output, as_json)
+    opts = LabOptions(dir=directory, port=port, slow_seconds=slow_seconds, leak_kib=leak_kib,
+                      log_level=log_level.upper(), ready_timeout=timeout)
+    if not want_json and sys.stderr.isatty():  # a refusal must stay one line for scripts
+        note(f"starting a lab in {opts.dir.resolve()} …")
+    manifest = _run(lambda: lab_up(opts))
+    config = Path(manifest.dir) / "agentops.yaml"
+    if want_json:
+        sys.stdout.write(json.dumps({**manifest.to_dict(), "config": str(config)}, indent=2) + "\n")
+        return
+    from agentops.render.table import make_console
+
+    console = make_console()
+    console.print(f"lab up: AgentRpc host {manifest.host_address}", markup=False)
+    for rec in manifest.processes:
+        what = (f"agentrpc :{rec.port}" if rec.role == "host" else
+                f"metrics :{rec.port}  types {', '.join(rec.agent_types)}")
+        console.print(f"  {rec.name:<5} pid {rec.pid:<8} {what}", markup=False)
+    console.print(f"config: {config}\ntry:    agentops health -c {config}", markup=False)
+
+
+@app.command("status", help="Each lab process (pid, alive, state R/S/T, ports, memory) and whether the host "
+             "lists every worker's agent types.\n\nExit codes: 0 all running and registered, 2 a process is "
+             "gone or stopped or a type is missing, 3 no lab in --dir.")
+def status(
+    directory: Path = DirOpt,
+    output: OutputFormat = OutputOpt,
+    output_file: Path = OutputFileOpt,
+    fail_on: FailOn = FailOnOpt,
+    as_json: bool = typer.Option(False, "--json", help="Same as -o json."),
+) -> None:
+    import time
+    from datetime import UTC, datetime
+
+    from agentops.core.model import Report
+    from agentops.lab.manager import status as lab_status
+    from agentops.lab.status import status_results
+
+    started_at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    t0 = time.perf_counter()
+    processes = _run(lambda: lab_status(directory))
+    results = status_results(directory, processes)
+    report = Report(kind="lab.status", started_at=started_at, duration_s=time.perf_counter() - t0,
+                    results=results, data={"dir": str(directory.resolve()),
+                                           "processes": [p.to_dict() for p in processes]})
+    emit_report(report, OutputFormat.json if as_json else output, output_file, fail_on)
+
+
+@app.command("down", help="Stop exactly the processes `lab up` started (each verified by its command line "
+             "before any signal): SIGTERM, then SIGKILL after --grace.\n\nExit codes: 0 stopped (or already "
+             "gone), 3 no lab in --dir.")
+def down(
+    directory: Path = DirOpt,
+    grace: float = typer.Option(5.0, "--grace", min=0, max=600, help="Seconds between SIGTERM and SIGKILL."),
+    output: str = SimpleOutputOpt,
+    as_json: bool = typer.Option(False, "--json", help="Same as -o json."),
+) -> None:
+    from agentops.lab.manager import down as lab_down
+
+    want_json = _json_flag(output, as_json)
+    results = _run(lambda: lab_down(directory, grace))
+    if want_json:
+        sys.stdout.write(json.dumps({"dir": str(directory.resolve()),
+                                     "processes": [r.__dict__ for r in results]}, indent=2) + "\n")
+        return
+    for r in results:
+        sys.stdout.write(f"{r.name:<5} pid {r.pid:<8} {r.outcome}\n")

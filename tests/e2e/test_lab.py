@@ -1,0 +1,164 @@
+"""`agentops lab up | status | down` and `agentops cluster inventory` as users run them (the real CLI in a child
+process), against real lab clusters; `agentops health -c <lab>/agentops.yaml` works at once."""
+
+import signal
+import subprocess
+import sys
+import textwrap
+
+import psutil
+import pytest
+
+from agentops.lab.layout import LabLayout
+from tests.fixtures.common import assert_no_traceback, free_port, run_cli, wait_for
+
+pytestmark = pytest.mark.lab
+
+BLOCK_AUTOGEN = """
+import sys
+
+class _BlockAutogen:
+    # The test's stand-in for "the [lab] extra is not installed": any import of autogen fails.
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("autogen_core", "autogen_ext", "autogen_agentchat"):
+            raise ModuleNotFoundError(f"No module named {name!r} (blocked by the test)")
+        return None
+
+sys.meta_path.insert(0, _BlockAutogen())
+"""
+
+
+@pytest.fixture
+def no_autogen_env(tmp_path):
+    site = tmp_path / "block-autogen"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(textwrap.dedent(BLOCK_AUTOGEN))
+    return {"PYTHONPATH": str(site)}
+
+
+def lab_pids(directory):
+    layout = LabLayout(directory)
+    return {p.stem: int(p.read_text()) for p in layout.run_dir.glob("*.pid")}
+
+
+def gone(pid):
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def test_up_health_inventory_down(tmp_path):
+    d = tmp_path / "state"
+    up = run_cli("lab", "up", "--dir", str(d), "--slow-seconds", "1")
+    try:
+        assert_no_traceback(up)
+        assert up.code == 0, up.stderr
+        assert "lab up: AgentRpc host 127.0.0.1:" in up.stdout and f"agentops health -c {d}" in up.stdout
+        pids = lab_pids(d)
+        assert set(pids) == {"host", "w1", "w2"} and not any(gone(p) for p in pids.values())
+        config = d / "agentops.yaml"
+
+        status = run_cli("lab", "status", "--dir", str(d), "-o", "json")
+        assert status.code == 0, status.stdout
+        doc = status.json()
+        assert doc["schema"] == "agentops.report/v1" and doc["kind"] == "lab.status"
+        assert {(r["id"], r["target"]) for r in doc["results"]} == {
+            ("lab.process", "host"), ("lab.process", "w1"), ("lab.process", "w2"), ("lab.registration", "host")}
+        assert {p["name"]: p["pid"] for p in doc["data"]["processes"]} == pids
+
+        health = run_cli("health", "-c", str(config), "-p", "autogen", "-o", "json")
+        assert health.code == 0, health.stdout
+        results = {(r["id"], r["target"]): r for r in health.json()["results"]}
+        assert set(results) == {("autogen.host", "lab-host"), ("autogen.worker", "w1"), ("autogen.worker", "w2")}
+        assert results[("autogen.host", "lab-host")]["metrics"]["ping_ms"] > 0
+
+        everything = run_cli("health", "-c", str(config), "-o", "json")  # every default pack: runs, no error
+        assert_no_traceback(everything)
+        assert everything.code in (0, 1, 2) and everything.json()["results"]
+
+        inv = run_cli("cluster", "inventory", "-c", str(config), "--owners", "-o", "json")
+        assert inv.code == 0, inv.stderr
+        host = inv.json()["data"]["hosts"][0]
+        assert host["inventory"]["agent_types"] == ["echo", "echo2", "failing", "leak", "none", "slow"]
+        w1_client = (d / "run" / "w1.client_id").read_text().strip()
+        assert host["owners"]["echo"] == host["owners"]["slow"] == w1_client != host["owners"]["failing"]
+        address = host["address"]
+        table = run_cli("cluster", "inventory", "--host", address)
+        assert table.code == 0 and "lab.events" in table.stdout and "failing:*" in table.stdout
+
+        again = run_cli("lab", "up", "--dir", str(d))
+        assert again.code == 3 and "already running" in again.stderr and len(again.stderr.splitlines()) == 1
+        taken = run_cli("lab", "up", "--dir", str(tmp_path / "other"), "--port", address.rsplit(":", 1)[1])
+        assert taken.code == 3 and "is in use" in taken.stderr and len(taken.stderr.splitlines()) == 1
+        assert not (tmp_path / "other" / "run").exists() or not list((tmp_path / "other" / "run").glob("*.pid"))
+    finally:
+        down = run_cli("lab", "down", "--dir", str(d), "-o", "json")
+    assert down.code == 0, down.stderr
+    assert {p["name"]: p["outcome"] for p in down.json()["processes"]} == {
+        "host": "stopped", "w1": "stopped", "w2": "stopped"}
+    assert all(gone(pid) for pid in pids.values())
+    after = run_cli("lab", "status", "--dir", str(d))
+    assert after.code == 3 and "no lab in" in after.stderr
+
+
+def test_up_without_the_extra_says_how_to_install(tmp_path, no_autogen_env):
+    r = run_cli("lab", "up", "--dir", str(tmp_path / "x"), env=no_autogen_env)
+    assert_no_traceback(r)
+    assert r.code == 3 and r.stderr.count("\n") == 1 and "install agentops-cli[lab]" in r.stderr
+    assert not (tmp_path / "x").exists()
+
+
+def test_status_and_inventory_never_import_autogen(lab, no_autogen_env):
+    status = run_cli("lab", "status", "--dir", str(lab.dir), env=no_autogen_env)
+    assert status.code == 0, status.stdout + status.stderr
+    inv = run_cli("cluster", "inventory", "--host", lab.address, "-o", "json", env=no_autogen_env)
+    assert inv.code == 0 and inv.json()["results"][0]["status"] == "OK"
+    health = run_cli("health", "-c", str(lab.config), "-p", "autogen", env=no_autogen_env)
+    assert health.code == 0, health.stdout
+
+
+def test_status_shows_a_frozen_and_a_dead_worker(fresh_lab):
+    fresh_lab.signal("w1", signal.SIGSTOP)
+    fresh_lab.signal("w2", signal.SIGKILL)
+    wait_for(lambda: gone(fresh_lab.pid("w2")), what="w2 to die")
+    r = run_cli("lab", "status", "--dir", str(fresh_lab.dir), "-o", "json")
+    assert r.code == 2
+    results = {(x["id"], x["target"]): x for x in r.json()["results"]}
+    w1, w2 = results[("lab.process", "w1")], results[("lab.process", "w2")]
+    assert w1["status"] == "CRITICAL" and w1["facts"]["state"] == "T" and "stopped" in w1["message"]
+    assert w2["status"] == "CRITICAL" and w2["metrics"]["alive"] == 0
+    reg = results[("lab.registration", "host")]
+    assert reg["status"] == "CRITICAL" and reg["message"].endswith("failing, none, echo2")  # the host noticed
+    # down resumes the frozen worker and stops everything that is left
+    down = run_cli("lab", "down", "--dir", str(fresh_lab.dir), "-o", "json")
+    outcomes = {p["name"]: p["outcome"] for p in down.json()["processes"]}
+    assert outcomes == {"host": "stopped", "w1": "stopped", "w2": "not running"}
+
+
+def test_down_leaves_a_recycled_pid_alone(tmp_path):
+    """A pid file whose pid now belongs to another program: `lab down` must not signal it."""
+    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        layout = LabLayout(tmp_path / "lab")
+        layout.make()
+        layout.pid_file("w1").write_text(f"{stranger.pid}\n")
+        r = run_cli("lab", "down", "--dir", str(layout.root), "--grace", "0.5")
+        assert r.code == 0 and "not ours" in r.stdout
+        assert stranger.poll() is None and layout.pid_file("w1").exists()
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def test_cluster_inventory_bad_input_and_unreachable_host(tmp_path):
+    bad = run_cli("cluster", "inventory", "--host", "nohostport")
+    assert bad.code == 3 and "no port" in bad.stderr
+    empty = tmp_path / "agentops.yaml"
+    empty.write_text("version: 1\ntargets: []\n")
+    none = run_cli("cluster", "inventory", "-c", str(empty))
+    assert none.code == 3 and "no agentrpc target" in none.stderr
+    down = run_cli("cluster", "inventory", "--host", f"127.0.0.1:{free_port()}", "-o", "json")
+    assert down.code == 2 and down.json()["results"][0]["reason"] == "connect"
+    for r in (bad, none, down):
+        assert_no_traceback(r)
