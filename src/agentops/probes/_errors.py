@@ -1,4 +1,5 @@
-"""Turning client-library exceptions into a failure Reason and a one-line, redacted message.
+"""Helpers the network probes share: turning client-library exceptions into a failure Reason and a one-line,
+redacted message, and starting a latency timer fairly.
 
 Client libraries wrap socket errors in their own exception types (redis-py keeps the OSError as the cause,
 libpq and gRPC only as text), so a probe first asks `network_reason` (the cause chain) and then
@@ -7,6 +8,7 @@ libpq and gRPC only as text), so a probe first asks `network_reason` (the cause 
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import ssl
 from collections.abc import Iterator
@@ -67,3 +69,13 @@ def error_text(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     text = redact(text)
     return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
+
+
+async def yield_to_other_checks() -> None:
+    """Call after a probe's lazy imports and before it starts a latency timer.
+
+    Every check of a run starts at once on one event loop and each imports its client library (tens of ms,
+    blocking) before its first await. Yielding once lets all of them finish those imports before any timer
+    runs, so a Redis connect_ms does not include the time psycopg took to import in another check.
+    """
+    await asyncio.sleep(0)

@@ -25,7 +25,7 @@ from agentops.core.model import Observation, Reason
 from agentops.core.probe import Probe, check_params
 from agentops.core.redact import redact, register_secret
 from agentops.core.yamlsrc import ConfigError
-from agentops.probes._errors import error_text, network_reason, reason_from_text
+from agentops.probes._errors import error_text, network_reason, reason_from_text, yield_to_other_checks
 
 DEFAULT_PORT = 5432
 SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
@@ -112,6 +112,7 @@ class PostgresProbe(Probe):
             return Observation.failure(Reason.INTERNAL, redact(str(exc)))
         import psycopg
 
+        await yield_to_other_checks()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         obs = Observation()

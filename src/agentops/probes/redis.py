@@ -20,7 +20,7 @@ from agentops.core.model import Observation, Reason
 from agentops.core.probe import Probe, check_params
 from agentops.core.redact import register_secret
 from agentops.core.yamlsrc import ConfigError
-from agentops.probes._errors import causes, error_text, network_reason
+from agentops.probes._errors import causes, error_text, network_reason, yield_to_other_checks
 
 DEFAULT_PORT = 6379
 CLOSE_TIMEOUT_S = 0.5
@@ -88,6 +88,7 @@ class RedisProbe(Probe):
             return Observation.failure(Reason.INTERNAL, str(exc))
         from redis.asyncio import Redis
 
+        await yield_to_other_checks()
         obs = Observation()
         stage = "connect"
         client = None
