@@ -60,6 +60,22 @@ def test_declared_family_without_series_counts_as_zero(http_server):
     assert not obs.failed, obs.message
     assert obs.metrics["errors"] == 0
     assert obs.metrics["worst"] != obs.metrics["worst"]  # NaN: a max of nothing is unknown, not 0
+    assert obs.message == "worst=n/a (no series of agent_errors_total matched)"
+
+
+def test_no_traffic_in_the_window_is_no_verdict_and_says_why(http_server):
+    m = AgentMetrics()
+    m.observe("echo", 0.2)  # traffic before the window only
+    url = http_server.metrics_route(f"/{unique_name('m')}", m.registry)
+    obs = scrape(url, [
+        {"name": "p95_s", "quantile": "agent_response_time", "q": 0.95, "over": "window"},
+        {"name": "error_rate_percent", "over": "window",
+         "ratio": {"numerator": "agent_errors_total", "denominator": "agent_message_count_total"}},
+    ], window_s=0.1)
+    assert not obs.failed
+    assert all(v != v for k, v in obs.metrics.items() if k in ("p95_s", "error_rate_percent"))
+    assert obs.message == ("p95_s=n/a (no observations of agent_response_time in the window); "
+                           "error_rate_percent=n/a (agent_message_count_total did not increase in the window)")
 
 
 def test_missing_family_is_an_assertion_naming_it(agent):
@@ -274,9 +290,13 @@ def kpi_config(tmp_path, url: str, options: dict | None = None) -> str:
     return str(path)
 
 
-def kpi_results(result) -> dict[str, dict]:
+def kpi_results_list(result) -> list[dict]:
     assert_no_traceback(result)
-    return {r["id"]: r for r in result.json()["results"]}
+    return result.json()["results"]
+
+
+def kpi_results(result) -> dict[str, dict]:
+    return {r["id"]: r for r in kpi_results_list(result)}
 
 
 def test_kpi_pack_on_a_healthy_worker(http_server, tmp_path):
@@ -326,3 +346,20 @@ def test_kpi_pack_on_a_worker_that_is_down(tmp_path):
     assert {i: (r["status"], r["reason"]) for i, r in by_id.items()} == {
         "kpi.cpu": ("CRITICAL", "connect"), "kpi.memory": ("CRITICAL", "connect")}
     assert result.code == 2
+
+
+@pytest.mark.lab
+def test_kpi_pack_reads_the_real_lab_workers(lab):
+    """The contract between the pack and a real AutoGen worker's exposition: every family the KPIs name is
+    there (an idle lab has no traffic in the window: throughput 0 is a WARNING, quantiles are n/a)."""
+    result = run_cli("health", "-c", str(lab.config), "-o", "json", "--only", "kpi.*")
+    results = kpi_results_list(result)
+    assert {r["target"] for r in results} == {"w1-metrics", "w2-metrics"}
+    assert len(results) == 12
+    for r in results:
+        assert r["reason"] in (None, "threshold"), r
+    metrics = {(r["target"], k): v for r in results for k, v in r["metrics"].items()}
+    for worker in ("w1-metrics", "w2-metrics"):
+        assert 0 < metrics[(worker, "memory_percent")] < 100  # its RSS against this machine's RAM
+        assert metrics[(worker, "cpu_percent")] >= 0
+        assert metrics[(worker, "throughput_per_s")] >= 0

@@ -322,6 +322,17 @@ class Computer:
                            f"(needed by {item['name']})")
 
 
+def why_unknown(item: dict[str, Any]) -> str:
+    window = " in the window" if item.get("over") == "window" else ""
+    if "quantile" in item:
+        return f"no observations of {item['quantile'].removesuffix('_bucket')}{window}"
+    if "ratio" in item:
+        den = item["ratio"]["denominator"]
+        name = den if isinstance(den, str) else f"options.{den['option']}" if isinstance(den, dict) else str(den)
+        return f"{name} did not increase in the window" if window and isinstance(den, str) else f"{name} is 0"
+    return f"no series of {item.get('series')} matched"
+
+
 def aggregate(values: list[float], agg: str) -> float:
     if agg == "sum":
         return math.fsum(values)
@@ -383,15 +394,22 @@ class MetricsProbe(Probe):
         if window:
             obs.facts["window_elapsed_s"] = computer.elapsed
         failures: list[MetricsError] = []
+        unknown: list[str] = []
         for item in items:
             try:
-                obs.metrics[item["name"]] = float(item.get("scale", 1)) * computer.value(item)
+                value = float(item.get("scale", 1)) * computer.value(item)
             except MetricsError as exc:
                 failures.append(exc)
+                continue
+            obs.metrics[item["name"]] = value
+            if math.isnan(value):
+                unknown.append(f"{item['name']}=n/a ({why_unknown(item)})")
         obs.facts.update(computer.facts)
         if failures:
             obs.reason = failures[0].reason
             obs.message = "; ".join(dict.fromkeys(str(f) for f in failures))
+        elif unknown:  # no verdict is possible on these; say why instead of a bare n/a
+            obs.message = "; ".join(unknown)
         return obs
 
     async def _scrape(self, target: Target, url: str, deadline: float) -> Fetched:
