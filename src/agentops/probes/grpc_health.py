@@ -20,7 +20,7 @@ from typing import Any
 from agentops.core.config import Target
 from agentops.core.model import Observation, Reason
 from agentops.core.probe import Probe, check_params
-from agentops.probes._errors import error_text, reason_from_text
+from agentops.probes._errors import error_text, reason_from_text, yield_to_other_checks
 from agentops.probes.tls import TlsSetupError, read_pem
 
 # "failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:50051: " before the real error
@@ -120,6 +120,7 @@ class GrpcHealthProbe(Probe):
         states: dict[str, str] = {}
         metrics: dict[str, float] = {}
         problems: list[str] = []
+        await yield_to_other_checks()
         t0 = time.perf_counter()
         deadline = time.monotonic() + timeout
         try:

@@ -38,7 +38,7 @@ from agentops.core.model import Observation, Reason
 from agentops.core.probe import Probe, check_params
 from agentops.core.redact import redact, register_secret
 from agentops.core.yamlsrc import ConfigError
-from agentops.probes._errors import causes, error_text
+from agentops.probes._errors import causes, error_text, yield_to_other_checks
 from agentops.probes.tls import TlsSetupError, cert_days_left, client_context, describe_ssl_error
 
 MAX_BODY_BYTES = 8 * 1024 * 1024  # read at most this much; a health endpoint that streams gigabytes is a finding
@@ -93,6 +93,7 @@ async def fetch(target: Target, url: str, *, timeout: float, method: str = "GET"
         return Observation.failure(Reason.TLS, str(exc), url=redact(url))
     base_headers, auth = target_headers(target)
     extensions = {"sni_hostname": target.tls.server_name} if target.tls.server_name else None
+    await yield_to_other_checks()
     started = time.monotonic()
     t0 = time.perf_counter()
     try:
