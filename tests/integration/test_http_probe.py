@@ -300,3 +300,26 @@ def test_http_pack_through_the_cli(http_server, https_server, https_self_signed_
     assert by_target["expiring"]["message"].endswith("(warning < 21)")
     assert 9.9 < by_target["expiring"]["metrics"]["tls_cert_days_left"] <= 10
     assert 29 < by_target["secure"]["metrics"]["tls_cert_days_left"] <= 30
+
+
+def test_a_token_echoed_by_the_server_never_reaches_the_output(http_server, tmp_path):
+    import yaml
+
+    token = "tok-" + unique_name("Zq9")
+    # A debug endpoint that echoes the credential back: the failure message quotes the body.
+    url = http_server.route(f"/{unique_name('echo')}", body=f"you sent Bearer {token}; status=degraded")
+    cfg = tmp_path / "agentops.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "version": 1, "packs": [],
+        "targets": [{"name": "api", "kind": "http", "address": url}],
+        "checks": [{"id": "api.status", "probe": "http", "target": "api",
+                    "params": {"headers_env": {"Authorization": "API_TOKEN"}, "body_regex": "status=ok"}}],
+    }))
+    for fmt in ("json", "table", "nagios", "junit", "prometheus"):
+        result = run_cli("health", "-c", str(cfg), "-o", fmt, env={"API_TOKEN": f"Bearer {token}"})
+        assert_no_traceback(result)
+        assert result.code == 2, (fmt, result.stdout, result.stderr)
+        assert token not in result.stdout + result.stderr, fmt
+        if fmt == "json":
+            assert result.json()["results"][0]["message"].startswith("body does not match /status=ok/")
+    assert [r for r in http_server.requests if r.headers.get("Authorization") == f"Bearer {token}"]
