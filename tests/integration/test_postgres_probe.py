@@ -137,9 +137,8 @@ def test_listener_that_never_answers_ends_at_the_timeout(tmp_path):
     assert r.message == "no answer to connect within 0.5s"
 
 
-def test_stopped_postmaster_times_out(postgres_factory, tmp_path, monkeypatch):
-    server = postgres_factory()
-    monkeypatch.setenv(PASSWORD_ENV, server.password)
+def test_stopped_postmaster_times_out(postgres_server, pg_password, tmp_path):
+    server = postgres_server  # paused and resumed, not harmed: the shared instance will do
     server.pause()
     try:
         r = one_check(tmp_path, pg_target(server), timeout=0.5)
@@ -310,9 +309,36 @@ def test_cli_planted_dsn_password_never_printed(postgres_server, tmp_path):
     target = pg_target(address=None, username=None, password_env=None, dsn_env=DSN_ENV)
     cfg = write_config(tmp_path / "agentops.yaml", [target], packs=["postgres"])
     wrong_dsn = postgres_server.dsn.replace(postgres_server.password, PLANTED)
-    for output in ("json", "table", "nagios", "junit", "prometheus"):
+    for output in ("json", "table"):  # tests/e2e/test_secrets.py covers every format
         result = run_cli("health", "-c", str(cfg), "-o", output, "--only", "postgres.connections",
                          env={DSN_ENV: wrong_dsn})
         assert_no_traceback(result)
         assert result.code == 2, (output, result.stdout, result.stderr)
         assert PLANTED not in result.stdout + result.stderr, output
+
+
+def test_connection_string_lays_target_settings_over_the_dsn():
+    from psycopg.conninfo import conninfo_to_dict
+
+    from agentops.core.config import Target, TLSOptions
+    from agentops.core.redact import redact
+    from agentops.probes.postgres import connection_string
+
+    t = Target("db", "postgres", "10.0.0.5:6543", username="monitor", options={"database": "agents"},
+               tls=TLSOptions(enabled=True, ca="/etc/ca.pem", server_name="db.internal"),
+               secret_sources={"password": ("inline", PLANTED)})
+    params = conninfo_to_dict(connection_string(t, 0.5))
+    assert params == {"host": "db.internal", "hostaddr": "10.0.0.5", "port": "6543", "dbname": "agents",
+                      "user": "monitor", "password": PLANTED, "sslmode": "verify-full",
+                      "sslrootcert": "/etc/ca.pem", "connect_timeout": "2", "application_name": "agentops"}
+
+    url_secret = "only-in-this-url-5b1e"
+    url = Target("db", "postgres", f"postgresql://app:{url_secret}@db.example:5433/app?application_name=x")
+    params = conninfo_to_dict(connection_string(url, 7.2))
+    assert (params["host"], params["port"], params["connect_timeout"], params["application_name"]) == \
+        ("db.example", "5433", "8", "x")
+    assert redact(f"echoed {url_secret}") == "echoed ***"  # a password read from a DSN is registered
+
+    with pytest.raises(ValueError, match="needs the address as an IP"):
+        connection_string(Target("db", "postgres", "db.example:5432",
+                                 tls=TLSOptions(enabled=True, server_name="other")), 1)
