@@ -27,6 +27,8 @@ GROUPS = [
     "agentops.cli.checks",
     "agentops.cli.config_cmd",
     "agentops.cli.maintain",
+    "agentops.cli.diagnose",
+    "agentops.cli.drill",
     "agentops.cli.cluster",
     "agentops.cli.lab",
 ]

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from agentops.core import registry
 from agentops.core.evaluate import evaluate
 from agentops.core.model import Observation, Reason, Result, Status
-from agentops.core.packs import PlannedCheck
+from agentops.core.packs import CheckSpec, PlannedCheck
 from agentops.core.redact import redact
 
 # A probe gets its whole timeout for its own deadlines; the runner's hard stop allows this much more so a
@@ -19,17 +19,31 @@ from agentops.core.redact import redact
 GRACE_S = 0.25
 
 
-async def measure_once(check: PlannedCheck) -> Observation:
-    probe = registry.probe(check.spec.probe)
+async def observe(measure: Callable[[], Awaitable[Observation]], timeout: float) -> Observation:
+    """Run one measurement under its timeout (plus GRACE_S); it never raises, except on cancellation.
+    Shared by the runner's probes and the diagnosis layers that measure without a registered probe."""
     try:
-        return await asyncio.wait_for(probe.measure(check.target, check.spec.params, check.timeout),
-                                      check.timeout + GRACE_S)
+        return await asyncio.wait_for(measure(), timeout + GRACE_S)
     except TimeoutError:
-        return Observation.failure(Reason.TIMEOUT, f"no answer within {check.timeout:g}s")
+        return Observation.failure(Reason.TIMEOUT, f"no answer within {timeout:g}s")
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # a probe bug or an unexpected library error must not end the run
         return Observation.failure(Reason.INTERNAL, f"{type(exc).__name__}: {exc}")
+
+
+async def measure_once(check: PlannedCheck) -> Observation:
+    probe = registry.probe(check.spec.probe)
+    return await observe(lambda: probe.measure(check.target, check.spec.params, check.timeout), check.timeout)
+
+
+def judge(spec: CheckSpec, target: str, obs: Observation, duration_s: float, attempts: int = 1) -> Result:
+    """An observation judged by the check's rules, as a redacted Result."""
+    status, reason, message = evaluate(spec, obs)
+    return Result(
+        id=spec.id, target=target, probe=spec.probe, status=status, reason=reason, message=redact(message),
+        metrics=obs.metrics, facts=obs.facts, duration_s=duration_s, attempts=attempts, tags=list(spec.tags),
+    )
 
 
 async def run_check(check: PlannedCheck) -> Result:
@@ -41,15 +55,10 @@ async def run_check(check: PlannedCheck) -> Result:
         if not obs.failed or obs.reason in (Reason.UNSUPPORTED, Reason.INTERNAL) or attempts > check.retries:
             break
         await asyncio.sleep(check.retry_delay)
-    status, reason, message = evaluate(check.spec, obs)
-    return Result(
-        id=check.id, target=check.target.name, probe=check.spec.probe, status=status, reason=reason,
-        message=redact(message), metrics=obs.metrics, facts=obs.facts,
-        duration_s=time.perf_counter() - started, attempts=attempts, tags=list(check.spec.tags),
-    )
+    return judge(check.spec, check.target.name, obs, time.perf_counter() - started, attempts)
 
 
-async def run_plan(checks: list[PlannedCheck], *, concurrency: int = 32, deadline: float | None = None,
+async def run_plan(checks: list[PlannedCheck], *, concurrency: int = 256, deadline: float | None = None,
                    on_done: Callable[[Result], None] | None = None) -> list[Result]:
     """Results in plan order. Checks still running at the deadline are cancelled and reported UNKNOWN."""
     sem = asyncio.Semaphore(max(1, concurrency))

@@ -21,6 +21,8 @@ STYLE = {"OK": "green", "WARNING": "yellow", "CRITICAL": "bold red", "UNKNOWN": 
 # report kind (or kind prefix before ".") -> "module:function(doc, console)"
 KIND_RENDERERS: dict[str, str] = {
     "maintain": "agentops.maintain.render:render_maintain",
+    "diagnose.message": "agentops.diagnose.render:render_diagnosis",
+    "diagnose.agent": "agentops.diagnose.render:render_diagnosis",
     "cluster.inventory": "agentops.cli.cluster:render_inventory",
 }
 
@@ -39,7 +41,9 @@ def status_text(status: str) -> Text:
     return Text(status, style=STYLE.get(status, ""))
 
 
-def render_results(doc: dict[str, Any], console: Console, *, title: str | None = None) -> None:
+def render_results(doc: dict[str, Any], console: Console, *, title: str | None = None,
+                   sort: bool = True) -> None:
+    """The results table, worst first (or, with sort=False, in the order they ran)."""
     if doc["results"]:
         table = Table(title=title, show_lines=False, expand=False, title_justify="left")
         table.add_column("STATUS", no_wrap=True)
@@ -49,7 +53,8 @@ def render_results(doc: dict[str, Any], console: Console, *, title: str | None =
         table.add_column("MESSAGE", overflow="fold")
         table.add_column("TIME", justify="right", no_wrap=True)
         order = {"CRITICAL": 0, "UNKNOWN": 1, "WARNING": 2, "OK": 3}
-        for r in sorted(doc["results"], key=lambda r: order.get(r["status"], 4)):
+        rows = sorted(doc["results"], key=lambda r: order.get(r["status"], 4)) if sort else doc["results"]
+        for r in rows:
             table.add_row(status_text(r["status"]), r["id"], r["target"], r["reason"] or "", r["message"],
                           f"{r['duration_s'] * 1000:.0f}ms")
         console.print(table)

@@ -1,0 +1,109 @@
+"""`agentops drill FAULT`: inject a fault for real, run the diagnosis, report whether it named the fault and
+how long that took, undo the fault (library: agentops.drill)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from agentops.cli.common import (
+    ConfigOpt,
+    FailOn,
+    FailOnOpt,
+    OutputFileOpt,
+    OutputFormat,
+    OutputOpt,
+    emit_report,
+    fail,
+)
+
+HELP = """Fault drill: break something for real, check that the diagnosis names it, put it back.
+
+Faults: kill-worker, freeze-worker, restart-host, unregistered-type, oversized-message, slow-handler,
+failing-handler, redis-down, postgres-down.
+
+Against the lab in --lab (default ./lab-state; `agentops lab up` starts one) every fault can be undone: agentops
+restarts the processes it started. Against another cluster (-c CONFIG) it refuses without --yes, and allows
+only what it can undo exactly: freeze-worker (SIGCONT), unregistered-type, oversized-message, and kill-worker
+with --undo-cmd (your command that starts the worker again). redis-down and postgres-down stop a throw-away
+server the drill starts itself — never yours.
+
+Exit code: 0 when the fault was named and undone, 2 when the diagnosis missed it or the undo failed, 3 when the
+drill could not run.
+
+Examples:
+
+  agentops drill freeze-worker
+
+  agentops drill kill-worker -c /etc/agentops/agentops.yaml --yes --type planner --undo-cmd 'systemctl start agents-w1'
+"""
+
+
+def register(root: typer.Typer) -> None:
+    root.command("drill", help=HELP)(drill)
+
+
+def drill(
+    fault: str = typer.Argument(..., metavar="FAULT", help="The fault to inject (see above)."),
+    lab: Path = typer.Option(Path("lab-state"), "--lab", help="The lab's state directory.", file_okay=False),
+    config: str = ConfigOpt,
+    yes: bool = typer.Option(False, "--yes", help="Allow faults on a cluster that is not an agentops lab."),
+    agent_type: str = typer.Option(None, "--type", help="The agent type to aim at (default: the lab's echo type, "
+                                   "else the first configured worker's first type)."),
+    undo_cmd: str = typer.Option(None, "--undo-cmd", help="kill-worker on a non-lab cluster: the shell command "
+                                 "that starts the worker again."),
+    deadline: float = typer.Option(5.0, "--deadline", min=0.5, max=120, help="The diagnosis deadline (seconds)."),
+    output: OutputFormat = OutputOpt,
+    output_file: Path = OutputFileOpt,
+    fail_on: FailOn = FailOnOpt,
+) -> None:
+    import asyncio
+
+    from agentops.drill.faults import FAULTS, DrillRefused, DrillTarget
+    from agentops.drill.runner import run_drill
+
+    cls = FAULTS.get(fault)
+    if cls is None:
+        fail(f"unknown fault {fault!r} (known: {', '.join(FAULTS)})")
+    target = DrillTarget(agent_type=agent_type, undo_cmd=undo_cmd, deadline_s=deadline)
+    needs_cluster = fault not in ("redis-down", "postgres-down")
+    if config is not None:
+        config_dir = Path(config).resolve().parent
+        if (config_dir / "lab.json").is_file():
+            target.lab_dir = config_dir
+        elif not yes:
+            fail(f"refusing to inject {fault} into the cluster of {config} without --yes (a drill breaks it for "
+                 f"real, then undoes it)")
+        if needs_cluster:
+            target.cluster = _cluster(config)
+    elif needs_cluster:
+        if not (lab / "lab.json").is_file():
+            fail(f"no lab in {lab}: start one with `agentops lab up`, or name a cluster with -c CONFIG --yes")
+        target.lab_dir = lab.resolve()
+        target.cluster = _cluster(str(lab / "agentops.yaml"))
+    if target.lab_dir is not None:
+        target.lab_types = _lab_types(target.lab_dir)
+    try:
+        instance = cls(target)
+    except DrillRefused as exc:
+        fail(str(exc))
+    report = asyncio.run(run_drill(instance))
+    emit_report(report, output, output_file, fail_on)
+
+
+def _cluster(config: str):  # type: ignore[no-untyped-def]
+    from agentops.core.config import load_config
+    from agentops.diagnose.layers import load_cluster
+
+    return load_cluster(load_config(config), None)
+
+
+def _lab_types(lab_dir: Path) -> dict[str, str]:
+    from agentops.lab.layout import LabLayout, LabManifest
+
+    try:
+        manifest = LabManifest.load(LabLayout(lab_dir).manifest)
+    except (OSError, ValueError) as exc:
+        fail(f"cannot read the lab manifest in {lab_dir}: {exc}")
+    return {t: b for w in manifest.workers for t, b in w.agent_types.items()}

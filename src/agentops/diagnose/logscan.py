@@ -1,0 +1,233 @@
+"""The log evidence a message diagnosis needs, and no more: the records of the host and the owning worker
+written while the diagnosis ran (read from the byte offset noted before the ping, so they are exactly the
+ones it caused) and those of a recent window, reduced to signals such as "Agent echo not found" or "the
+handler's traceback ends in ValueError: Unknown type NoneType".
+
+Deliberately minimal (the full reader, pattern grouping and trace view are `agentops logs`): JSON-lines records
+(the structured format: timestamp, level, message, exception, agent_id, message_id, trace_id) and plain text
+(AutoGen's default "LEVEL:logger:message" lines, tracebacks folded into the line before them). Plain lines
+carry no reliable time, so they count only when read from the offset noted during this diagnosis, never as
+"recent history". Reads are bounded (the last MAX_BYTES of a file), never the whole file.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from agentops.diagnose.classify import classify_text
+
+MAX_BYTES = 4 * 1024 * 1024
+MAX_LINE = 64 * 1024
+
+_AGENT_NOT_FOUND = re.compile(r"Agent (?P<type>\S+) not found, failed to deliver message")
+_TYPE_REMOVED = re.compile(r"Removing agent type (?P<type>\S+) from agent type to client id mapping")
+_CLIENT_GONE = re.compile(r"Client (?P<client>\S+) disconnected")
+_RECEIVED = re.compile(r"Processing request from .* to (?P<type>[^/\s]+)/(?P<key>\S+)")
+_PROBE_HOLD = "agentops-hold-"  # the request id agentops' ownership check sends to a type it holds
+_UNHANDLED = re.compile(r"Unhandled message: (?:UnknownPayload\(type_name='(?P<ptype>[^']*)')?")
+_TEXT_LEVEL = re.compile(r"^(?:(?P<ts>\d{4}-\d\d-\d\d[T ][\d:.,]+(?:Z|[+-]\d\d:?\d\d)?)\s*[-|]?\s*)?"
+                         r"(?P<level>DEBUG|INFO|WARNING|ERROR|CRITICAL)\b[:\s-]*(?P<rest>.*)$")
+
+
+@dataclass
+class LogRecord:
+    file: str
+    timestamp: float | None
+    level: str
+    message: str
+    exception: str | None = None
+    agent_id: str | None = None
+    message_id: str | None = None
+    trace_id: str | None = None
+
+    @property
+    def text(self) -> str:
+        return self.message + ("\n" + self.exception if self.exception else "")
+
+    def last_line(self) -> str:
+        """The line an operator quotes: the traceback's last line, else the message's first."""
+        source = (self.exception or self.message).strip().splitlines()
+        return source[-1].strip() if source else ""
+
+
+@dataclass
+class Signal:
+    """One thing the logs say, in the diagnosis' vocabulary."""
+
+    # agent-not-found | type-removed | client-disconnected | unhandled-message | exception:<classify kind>;
+    # not failures: request-received (a worker took the request), agentops-probe (our own ownership check)
+    kind: str
+    file: str
+    line: str  # the evidence line as quoted in the report
+    timestamp: float | None = None
+    agent_type: str | None = None
+    request_id: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_time(value: Any) -> float | None:
+    if isinstance(value, int | float):
+        return float(value) / (1000.0 if value > 1e11 else 1.0)
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.strip().replace(",", ".").replace(" ", "T", 1)
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return parsed.astimezone().timestamp()  # naive: the machine's local time, as logging writes it
+    return parsed.timestamp()
+
+
+def size_of(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def read_records(path: Path, *, start: int | None = None, end: int | None = None, since: float | None = None,
+                 max_bytes: int = MAX_BYTES) -> tuple[list[LogRecord], str | None]:
+    """Records between byte offsets `start` and `end` (default: the file's end). With `start`, every record
+    (those written since the offset was noted); without it, the last `max_bytes` before `end`, keeping only
+    timestamped records at or after `since`. Returns (records, problem) — a missing or unreadable file is a
+    problem to report, not an exception."""
+    try:
+        with path.open("rb") as fh:
+            size = fh.seek(0, 2)
+            stop = size if end is None else min(end, size)
+            if start is not None and start > size:
+                start = 0  # rotated or truncated since the offset was noted
+            begin = max(start if start is not None else 0, stop - max_bytes)
+            fh.seek(begin)
+            data = fh.read(max(0, stop - begin))
+    except OSError as exc:
+        return [], f"{path}: {exc.strerror or exc}"
+    text = data.decode("utf-8", "replace")
+    if begin and begin != start:
+        text = text.partition("\n")[2]  # the first line is cut in the middle
+    records = _parse(str(path), text)
+    if start is None:
+        records = [r for r in records if r.timestamp is not None and (since is None or r.timestamp >= since)]
+    return records, None
+
+
+def _parse(name: str, text: str) -> list[LogRecord]:
+    records: list[LogRecord] = []
+    for raw in text.splitlines():
+        line = raw[:MAX_LINE]
+        if not line.strip():
+            continue
+        if line.startswith("{"):
+            try:
+                doc = json.loads(line)
+            except ValueError:
+                doc = None
+            if isinstance(doc, dict):
+                records.append(_from_json(name, doc))
+                continue
+        match = _TEXT_LEVEL.match(line)
+        if match is None and records and records[-1].file == name and _continues(line):
+            prev = records[-1]
+            prev.exception = (prev.exception + "\n" if prev.exception else "") + line
+            continue
+        if match:
+            records.append(LogRecord(name, parse_time(match["ts"]), match["level"], match["rest"]))
+        else:
+            records.append(LogRecord(name, None, "", line))
+    return records
+
+
+def _continues(line: str) -> bool:
+    """A traceback or handle line that belongs to the record above it (asyncio's 'Exception in callback')."""
+    return line[:1].isspace() or line.startswith(("Traceback", "handle:", "During handling", "The above")) or \
+        bool(re.match(r"^[\w.]+(Error|Exception)\b", line))
+
+
+def _from_json(name: str, doc: dict[str, Any]) -> LogRecord:
+    message = doc.get("message", doc.get("msg", doc.get("event", "")))
+    exception = doc.get("exception") or doc.get("exc_info") or doc.get("stack_trace")
+    return LogRecord(
+        file=name, timestamp=parse_time(doc.get("timestamp", doc.get("time", doc.get("ts")))),
+        level=str(doc.get("level", doc.get("levelname", ""))).upper(), message=str(message),
+        exception=str(exception) if exception else None, agent_id=_opt(doc.get("agent_id")),
+        message_id=_opt(doc.get("message_id")), trace_id=_opt(doc.get("trace_id")),
+    )
+
+
+def _opt(value: Any) -> str | None:
+    return str(value) if value not in (None, "") else None
+
+
+def signals(records: list[LogRecord]) -> list[Signal]:
+    """What the records say, one Signal per meaningful record (INFO chatter is dropped)."""
+    out: list[Signal] = []
+    for r in records:
+        agent_type = r.agent_id.split("/", 1)[0] if r.agent_id else None
+        common = {"file": r.file, "timestamp": r.timestamp, "request_id": r.message_id}
+        if m := _AGENT_NOT_FOUND.search(r.message):
+            out.append(Signal("agent-not-found", line=r.message.strip(), agent_type=m["type"], **common))
+        elif m := _TYPE_REMOVED.search(r.message):
+            out.append(Signal("type-removed", line=r.message.strip(), agent_type=m["type"], **common))
+        elif m := _CLIENT_GONE.search(r.message):
+            out.append(Signal("client-disconnected", line=r.message.strip(), agent_type=agent_type,
+                              detail={"client": m["client"]}, **common))
+        elif m := _RECEIVED.search(r.message):
+            out.append(Signal("request-received", line=r.message.strip()[:200], agent_type=m["type"],
+                              detail={"key": m["key"]}, **common))
+        elif _PROBE_HOLD in r.message:
+            out.append(Signal("agentops-probe", line="agentops ownership check", **common))
+        elif m := _UNHANDLED.search(r.message):
+            out.append(Signal("unhandled-message", line=r.message.strip()[:200], agent_type=agent_type,
+                              detail={"payload_type": m["ptype"]}, **common))
+        elif r.exception or (r.level in ("ERROR", "CRITICAL") and _has_exception_line(r.message)):
+            c = classify_text(r.exception or r.message)
+            kind = c.kind
+            if kind == "unknown-key" and "_process_response" in (r.exception or ""):
+                kind = "request-id-collision"
+            sig = Signal(f"exception:{kind}", line=r.last_line()[:300], agent_type=agent_type,
+                         detail={"exception": c.exception, "message": c.message[:300], "cause": c.cause,
+                                 "fix": c.fix}, **common)
+            if kind == "request-id-collision":
+                sig.request_id = c.message.strip("'\"")
+            out.append(sig)
+    return out
+
+
+def _has_exception_line(text: str) -> bool:
+    return bool(re.search(r"^[\w.]+(Error|Exception):", text, re.MULTILINE))
+
+
+FAILURES = ("agent-not-found", "type-removed", "client-disconnected", "unhandled-message", "exception:")
+
+
+def is_failure(signal: Signal) -> bool:
+    return signal.kind.startswith(FAILURES)
+
+
+def drop_probe_side_effects(found: list[Signal], window_s: float = 2.0) -> list[Signal]:
+    """An ownership check of a free type makes the host log "Removing agent type X" when it lets the type go;
+    that line is agentops' own doing, not a worker leaving. Drop such lines shortly after a probe's hold."""
+    holds = [s.timestamp for s in found if s.kind == "agentops-probe" and s.timestamp is not None]
+    out = []
+    for s in found:
+        if s.kind == "type-removed" and s.timestamp is not None and any(0 <= s.timestamp - h <= window_s
+                                                                        for h in holds):
+            continue
+        out.append(s)
+    return out
+
+
+def about(signal: Signal, agent_type: str, request_id: str | None = None) -> bool:
+    """Does this signal concern `agent_type` (or the given request)?"""
+    if request_id and signal.request_id == request_id:
+        return True
+    return signal.agent_type == agent_type

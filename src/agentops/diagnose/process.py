@@ -1,0 +1,180 @@
+"""What a worker's (or host's) process is doing, as far as this machine's kernel can tell.
+
+Which process it is comes from the config (`autogen.workers.ProcessLocator`, built on `probes.host.find_processes`);
+this module reads its state: running or stopped (and since when), its connections to the AgentRpc host port,
+its memory and threads. psutil reads /proc; every call here takes microseconds.
+
+"Stopped since when" is not recorded by the kernel, and psutil's create_time is the start time, not the stop
+time. What the kernel does record is when each thread last ran on a CPU (`se.exec_start` in
+/proc/<pid>/task/<tid>/sched, on the scheduler clock). A stopped process cannot run, and every thread runs
+briefly to take part in the group stop, so the latest of those is the moment it stopped. The same clock is read
+for this thread (running now) to turn it into "N seconds ago". Where /proc/<pid>/sched is absent (kernels
+without CONFIG_SCHED_DEBUG), the answer is "unknown", said as such.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+LOOPBACK = {"127.0.0.1", "::1", "localhost", "::ffff:127.0.0.1"}
+
+
+@dataclass
+class ProcessView:
+    pid: int
+    state: str  # the kernel's letter: R running, S sleeping, D disk wait, T stopped, t traced, Z zombie
+    status: str  # psutil's word for it
+    started_at: float  # epoch seconds (process start, not stop)
+    cmdline: str
+    rss_bytes: int = 0
+    threads: int = 0
+    cpu_seconds: float = 0.0
+    # Connections to the AgentRpc host port: "local -> remote STATE"; None when no host port was known.
+    host_connections: list[str] | None = None
+    last_ran_s_ago: float | None = None  # from the scheduler clock; for a stopped process, stopped this long
+
+    @property
+    def stopped(self) -> bool:
+        return self.state in ("T", "t")
+
+    @property
+    def zombie(self) -> bool:
+        return self.state in ("Z", "X")
+
+    @property
+    def connected(self) -> bool | None:
+        if self.host_connections is None:
+            return None
+        return any(c.endswith("ESTABLISHED") for c in self.host_connections)
+
+    def to_dict(self) -> dict[str, Any]:
+        doc = asdict(self)
+        doc["started_at"] = _iso(self.started_at)
+        if self.stopped and self.last_ran_s_ago is not None:
+            doc["stopped_since"] = _iso(time.time() - self.last_ran_s_ago)
+        return doc
+
+
+def _iso(epoch: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def state_letter(pid: int) -> str | None:
+    """The state field of /proc/<pid>/stat (after the parenthesised command name, which may hold spaces)."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    rest = text.rpartition(")")[2].split()
+    return rest[0] if rest else None
+
+
+def _exec_start_ms(path: Path) -> float | None:
+    try:
+        for line in path.read_text().splitlines():
+            if line.startswith("se.exec_start"):
+                return float(line.split(":", 1)[1])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def last_ran_s_ago(pid: int) -> float | None:
+    """Seconds since any thread of `pid` last ran on a CPU (see the module docstring), or None if unknown."""
+    now = _exec_start_ms(Path("/proc/thread-self/sched"))
+    if now is None:
+        return None
+    latest = None
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return None
+    for task in tasks:
+        ran = _exec_start_ms(task / "sched")
+        if ran is not None and (latest is None or ran > latest):
+            latest = ran
+    if latest is None:
+        return None
+    return max(0.0, (now - latest) / 1000.0)
+
+
+def inspect(proc: Any, host_port: int | None = None, host_ips: set[str] | None = None) -> ProcessView | None:
+    """A view of one psutil.Process; None when it vanished meanwhile."""
+    import psutil
+
+    try:
+        with proc.oneshot():
+            view = ProcessView(
+                pid=proc.pid, state=state_letter(proc.pid) or "?", status=proc.status(),
+                started_at=proc.create_time(), cmdline=" ".join(proc.cmdline())[:300],
+                rss_bytes=proc.memory_info().rss, threads=proc.num_threads(),
+                cpu_seconds=round(sum(proc.cpu_times()[:2]), 3),
+            )
+    except psutil.NoSuchProcess:
+        return None
+    except psutil.Error:
+        view = ProcessView(pid=proc.pid, state=state_letter(proc.pid) or "?", status="unknown", started_at=0.0,
+                           cmdline="")
+    if view.stopped:
+        view.last_ran_s_ago = last_ran_s_ago(proc.pid)
+    if host_port is not None:
+        view.host_connections = connections_to(proc, host_port, host_ips)
+    return view
+
+
+def connections_to(proc: Any, port: int, ips: set[str] | None = None) -> list[str]:
+    """The process's TCP connections whose remote end is `port` (on one of `ips`, when given)."""
+    import psutil
+
+    wanted = set(ips or ())
+    if wanted & LOOPBACK:
+        wanted |= LOOPBACK
+    try:
+        conns = proc.net_connections(kind="tcp")
+    except psutil.Error:
+        return []
+    out = []
+    for c in conns:
+        if not c.raddr or c.raddr.port != port or (wanted and c.raddr.ip not in wanted):
+            continue
+        out.append(f"{c.laddr.ip}:{c.laddr.port} -> {c.raddr.ip}:{c.raddr.port} {c.status}")
+    return sorted(out)
+
+
+@dataclass
+class Located:
+    """The processes a locator found, viewed; `why` says how they were found (for evidence lines)."""
+
+    how: str
+    views: list[ProcessView] = field(default_factory=list)
+
+    @property
+    def alive(self) -> list[ProcessView]:
+        return [v for v in self.views if not v.zombie]
+
+
+def locate(locator: Any, host_port: int | None = None, host_ips: set[str] | None = None) -> Located:
+    """Find the processes of an `autogen.workers.ProcessLocator` and view each."""
+    found = Located(how=locator.describe())
+    me = os.getpid()
+    for proc in locator.find():
+        if proc.pid == me:
+            continue
+        view = inspect(proc, host_port, host_ips)
+        if view is not None:
+            found.views.append(view)
+    return found
+
+
+def describe_stop(view: ProcessView) -> str:
+    """", stopped 42 s ago (since 10:42:07Z)" or an honest "since an unknown time"."""
+    if view.last_ran_s_ago is None:
+        return ", since an unknown time (the kernel does not record when a process was stopped)"
+    since = _iso(time.time() - view.last_ran_s_ago)
+    return f", stopped {view.last_ran_s_ago:.0f} s ago (last ran on a CPU at {since})"

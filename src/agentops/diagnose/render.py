@@ -1,0 +1,47 @@
+"""The table view of a diagnosis: the verdict first and prominent, then the other findings, then every check
+in the order it ran (the path of the message), then notes on what was not checked.
+
+Registered in render/table.py's KIND_RENDERERS for the diagnose.message and diagnose.agent report kinds; it
+receives the same redacted document as every renderer and computes no status.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.text import Text
+
+from agentops.render.table import STYLE, render_results, render_summary, status_text
+
+
+def render_diagnosis(doc: dict[str, Any], console: Console) -> None:
+    findings = doc.get("findings", [])
+    if findings:
+        verdict = findings[0]
+        body = Text()
+        body.append(verdict["title"] + "\n", style="bold")
+        if verdict["cause"]:
+            body.append(f"cause: {verdict['cause']}\n")
+        for line in verdict["evidence"]:
+            body.append(f"  - {line}\n")
+        if verdict["fix"]:
+            body.append(f"fix: {verdict['fix']}", style="bold")
+        title = Text.assemble("VERDICT ", status_text(verdict["status"]), f"  [{verdict['id']}]")
+        console.print(Panel(body, title=title, title_align="left", border_style=STYLE.get(verdict["status"], ""),
+                            expand=False))
+        for other in findings[1:]:
+            console.print(Text.assemble("also: ", status_text(other["status"]), " ",
+                                        Text(other["title"], style="bold"), f"  [{other['id']}]"))
+            if other["cause"]:
+                console.print(f"  cause: {other['cause']}", markup=False)
+            for line in other["evidence"]:
+                console.print(f"  - {line}", markup=False)
+            if other["fix"]:
+                console.print(f"  fix: {other['fix']}", markup=False)
+        console.print()
+    if doc["results"]:
+        render_results(doc, console, title="checks, in the order they ran", sort=False)
+        console.print()
+    render_summary(doc, console)

@@ -1,0 +1,352 @@
+"""From evidence to a verdict: which known failure mode (knowledge.MODES) the layers' results support.
+
+The rules read only the judged results (their status, reason, message, metrics and facts), never the live
+objects, so a verdict can be recomputed from a report's JSON, and tests can state "this evidence means that".
+They follow the path of a message: a cause met earlier on the path wins (a host that does not answer hides
+every worker problem behind it); later, independent problems become secondary findings.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Any
+
+from agentops.core.model import Finding, Reason, Result, Status
+from agentops.diagnose.classify import classify_text
+from agentops.diagnose.engine import Evidence
+from agentops.diagnose.knowledge import MODES
+
+
+@dataclass
+class Subject:
+    """What is being diagnosed."""
+
+    to_type: str
+    key: str
+    from_type: str | None = None
+    payload_type: str | None = None
+    message_id: str | None = None
+    address: str = ""
+
+
+def make_finding(mode_id: str, values: dict[str, Any], evidence: list[str], checks: list[str],
+                 status: Status | None = None) -> Finding:
+    mode = MODES[mode_id]
+    title, cause, fix = mode.render(values)
+    return Finding(id=mode_id, status=status or mode.status, title=title, cause=cause,
+                   evidence=[e for e in dict.fromkeys(evidence) if e], fix=fix, checks=checks)
+
+
+def line(result: Result | None) -> str:
+    """A result as an evidence line: "check: message"."""
+    return f"{result.id}: {result.message}" if result is not None and result.message else ""
+
+
+def log_lines(ev: Evidence, kinds: tuple[str, ...] | None = None, *, during_only: bool = False,
+              limit: int = 3) -> list[str]:
+    out = []
+    for check_id, label in (("logs.host", "host log"), ("logs.worker", "worker log")):
+        facts = ev.facts(check_id)
+        for section in ("during_diagnosis",) if during_only else ("during_diagnosis", "recent"):
+            for sig in facts.get(section, []):
+                if kinds is None or sig["kind"] in kinds or any(sig["kind"].endswith(k) for k in kinds):
+                    at = f" ({sig['at']})" if sig.get("at") else ""
+                    out.append(f"{label}: {sig['line']}{at}")
+    return list(dict.fromkeys(out))[-limit:]
+
+
+def signals(ev: Evidence, check_id: str, *, during_only: bool = False) -> list[dict[str, Any]]:
+    facts = ev.facts(check_id)
+    found = list(facts.get("during_diagnosis", []))
+    if not during_only:
+        found += facts.get("recent", [])
+    return found
+
+
+def diagnose(ev: Evidence, s: Subject) -> list[Finding]:
+    """The verdict first, then independent secondary findings."""
+    checks = ev.ids()
+    findings = [_verdict(ev, s, checks)]
+    findings += _secondary(ev, s, checks, findings[0].id)
+    return findings
+
+
+def _verdict(ev: Evidence, s: Subject, checks: list[str]) -> Finding:
+    v: dict[str, Any] = {"to": f"{s.to_type}/{s.key}", "type": s.to_type, "address": s.address,
+                         "hostname": s.address.rsplit(":", 1)[0], "payload_type": s.payload_type or "?",
+                         "from_type": s.from_type or ""}
+    for rule in (_network, _host, _too_large, _collision_asked, _registration, _worker_state, _ping):
+        found = rule(ev, s, v, checks)
+        if found is not None:
+            return found
+    return _healthy(ev, s, v, checks)
+
+
+# --------------------------------------------------------------------------------------------- the rules
+
+def _network(ev: Evidence, s: Subject, v: dict[str, Any], checks: list[str]) -> Finding | None:
+    dns, tcp = ev.get("agentrpc.dns"), ev.get("agentrpc.tcp")
+    if dns is not None and dns.reason is not None:
+        v["detail"] = dns.message
+        return make_finding("dns", v, [line(dns)], checks)
+    if tcp is None or tcp.reason is None:
+        return None
+    host_proc = ev.get("agentrpc.process")
+    if tcp.reason is Reason.CONNECT and "refused" in tcp.message:
+        return make_finding("host-down", v, [line(tcp), line(host_proc)], checks)
+    if tcp.reason in (Reason.TIMEOUT, Reason.CONNECT):
+        v["detail"] = tcp.message
+        return make_finding("network", v, [line(tcp)], checks)
+    return None
+
+
+def _host(ev: Evidence, s: Subject, v: dict[str, Any], checks: list[str]) -> Finding | None:
+    failed = next((r for r in (ev.get("agentrpc.channel"), ev.get("agentrpc.inventory"))
+                   if r is not None and r.reason is not None), None)
+    if failed is None:
+        return None
+    if failed.reason is Reason.PROTOCOL:
+        v["detail"] = failed.message
+        return make_finding("not-agentrpc", v, [line(failed)], checks)
+    if failed.reason is Reason.DNS:
+        v["detail"] = failed.message
+        return make_finding("dns", v, [line(failed)], checks)
+    proc = ev.get("agentrpc.process")
+    if proc is not None and proc.facts.get("processes") and proc.reason is not None:
+        pid = proc.facts["processes"][0]["pid"]
+        v["host_state"] = f": its process {pid} is stopped"
+        v["host_fix"] = (f"resume the host (kill -CONT {pid}) or restart it; after a restart, restart the workers "
+                         f"too (they do not re-register)")
+    else:
+        v["host_state"] = ""
+        v["host_fix"] = ("look at the host process (CPU, threads: py-spy dump --pid <pid>); restart it if it is "
+                         "wedged, then restart the workers (they do not re-register)")
+    return make_finding("host-unresponsive", v, [line(ev.get("agentrpc.tcp")), line(failed), line(proc)], checks)
+
+
+def _too_large(ev: Evidence, s: Subject, v: dict[str, Any], checks: list[str]) -> Finding | None:
+    payload = ev.get("message.payload")
+    if payload is None or not payload.facts.get("too_large"):
+        return None
+    v.update(size=payload.facts.get("size_bytes"), limit=payload.facts.get("limit_bytes"))
+    return make_finding("message-too-large", v, [line(payload), line(ev.get("agent.ping"))], checks)
+
+
+def _collisions(ev: Evidence) -> list[dict[str, Any]]:
+    return [sig for sig in signals(ev, "logs.host") if sig["kind"].endswith("request-id-collision")]
+
+
+def _collision_finding(ev: Evidence, v: dict[str, Any], checks: list[str], status: Status) -> Finding:
+    found = _collisions(ev)
+    v.update(count=len(found), rid=found[-1].get("request_id", "?") if found else "?")
+    return make_finding("request-id-collision", v, log_lines(ev, ("request-id-collision",)), checks, status)
+
+
+def _collision_asked(ev: Evidence, s: Subject, v: dict[str, Any], checks: list[str]) -> Finding | None:
+    """The operator asks about a message id the host's log shows a collision for."""
+    if s.message_id and any(sig.get("request_id") == s.message_id for sig in _collisions(ev)):
+        return _collision_finding(ev, v, checks, Status.CRITICAL)
+    return None
+
+
+def _registration(ev: Evidence, s: Subject, v: dict[str, Any], checks: list[str]) -> Finding | None:
+    reg = ev.get("agent.registration")
+    if reg is None or reg.reason is None or reg.facts.get("owned", True):
+        return None
+    workers = ev.get("cluster.workers")
+    proc = ev.get("worker.process")
+    wfacts = workers.facts if workers else {}
+    rows = {row["worker"]: row for row in wfacts.get("workers", [])}
+    owner = proc.target if proc is not None else next(
+        (name for name, row in rows.items() if s.to_type in row.get("agent_types", [])), None)
+    row = rows.get(owner or "", {})
+    evidence = [line(reg), line(proc), line(workers)]
+    evidence += log_lines(ev, ("agent-not-found", "type-removed", "client-disconnected"))
+    v["worker"] = owner or "?"
+    if owner and owner in wfacts.get("orphans", []):
+        v.update(pid=row.get("pid"), expected=", ".join(row.get("agent_types", [])),
+                 orphans=", ".join(wfacts.get("orphans", [])),
+                 worker_since=f" since {row['started_at']}" if row.get("started_at") else "")
+        host_started = wfacts.get("host_started_at")
+        v["host_since"] = f" (the host process started at {host_started})" if host_started else ""
+        if host_started and row.get("started_at") and host_started > row["started_at"]:
+            evidence.append(f"the host started at {host_started}, after worker {owner} ({row['started_at']})")
+        return make_finding("host-restarted", v, evidence, checks)
+    if owner and (row.get("alive") is False or (proc is not None and not proc.facts.get("processes"))):
+        v["detail"] = (proc.message if proc is not None else f"worker {owner} is not running")
+        return make_finding("worker-dead", v, evidence, checks)
+    registered = (ev.facts("agentrpc.inventory") or {}).get("agent_types", [])
+    close = difflib.get_close_matches(s.to_type, registered, n=2)
+    if owner and row.get("alive"):
+        v["expected_note"] = f"; the config expects it on {owner}, which is running but did not register it"
+        v["register_fix"] = (f"check that {owner} registers {s.to_type!r} (RoutedAgent.register(runtime, "
+                             f"{s.to_type!r}, …)) and look at its start-up log; then restart {owner}")
+    else:
+        v["expected_note"] = "" if owner else "; no configured worker lists it"
+        v["register_fix"] = (f"start the worker that hosts {s.to_type!r}, or fix the type name the sender uses"
+                             + (f" (did you mean {' or '.join(close)}?)" if close else
+                                f" (registered: {', '.join(registered[:10]) or 'none'})"))
+    return make_finding("type-not-registered", v, evidence, checks)
+
+
+def _worker_state(ev: Evidence, s: Subject, v: dict[str, Any], checks: list[str]) -> Finding | None:
+    proc = ev.get("worker.process")
+    if proc is None or proc.reason is None or proc.reason is Reason.CONNECT:
+        return None
+    f = proc.facts
+    v["worker"] = proc.target
+    if f.get("state") in ("T", "t"):
+        stopped = f.get("stopped_for_s")
+        v.update(pid=f.get("pid"), state=f["state"],
+                 stopped_for=f", stopped {stopped:.0f} s ago" if isinstance(stopped, int | float) else
+                 ", since an unknown time")
+        evidence = [line(proc), line(ev.get("agent.ping")), line(ev.get("worker.metrics"))]
+        return make_finding("worker-frozen", v, evidence, checks)
+    if not f.get("processes") or not [p for p in f["processes"] if p.get("state") not in ("Z", "X")]:
+        v["detail"] = proc.message
+        return make_finding("worker-dead", v, [line(proc), *log_lines(ev, ("type-removed",))], checks)
+    return None
+
+
+def _ping(ev: Evidence, s: Subject, v: dict[str, Any], checks: list[str]) -> Finding | None:
+    ping = ev.get("agent.ping")
+    if ping is None:
+        return None
+    outcome = ping.facts.get("outcome")
+    proc = ev.get("worker.process")
+    v["worker"] = proc.target if proc is not None else "the owning worker"
+    v["pid"] = (proc.facts.get("pid") if proc is not None else None) or "<pid>"
+    if outcome == "error":
+        error = ping.facts.get("error", "")
+        v["error"] = error
+        worker_exc = [sig for sig in signals(ev, "logs.worker", during_only=True)
+                      if sig["kind"].startswith("exception:")]
+        c = classify_text(worker_exc[-1]["line"]) if worker_exc else classify_text(error)
+        v["error_cause"] = f"; {c.cause}" if c.known else ""
+        v["error_fix"] = c.fix if c.known else (
+            "fix the handler (its traceback is in the worker's log at the time of the ping), or handle this input")
+        return make_finding("handler-raised", v, [line(ping), *log_lines(ev, ("exception:",), during_only=True)],
+                            checks)
+    if outcome == "connect_failed":
+        v["detail"] = ping.message
+        v["host_state"], v["host_fix"] = "", "re-run the diagnosis; if it persists, restart the host and workers"
+        return make_finding("host-unresponsive", v, [line(ping)], checks)
+    if outcome != "no_reply":
+        return None
+    return _no_reply(ev, s, v, checks, ping)
+
+
+def _no_reply(ev: Evidence, s: Subject, v: dict[str, Any], checks: list[str], ping: Result) -> Finding | None:
+    during = signals(ev, "logs.worker", during_only=True)
+    kinds = [sig["kind"] for sig in during]
+    base = [line(ping)]
+    if "unhandled-message" in kinds:
+        sig = next(x for x in during if x["kind"] == "unhandled-message")
+        v["detail"] = f"the worker has no handler for {sig.get('payload_type') or v['payload_type']!r}"
+        v["cause_detail"] = "'Unhandled message' in the worker's log"
+        return make_finding("payload-invalid", v, base + log_lines(ev, ("unhandled-message",), during_only=True),
+                            checks)
+    for kind, detail in (("exception:payload-malformed", "the payload is not valid JSON"),
+                         ("exception:payload-fields", "the payload's fields do not match the message class"),
+                         ("exception:payload-type-unknown", "the agent has no handler for this payload type")):
+        if kind in kinds:
+            sig = during[kinds.index(kind)]
+            v["detail"], v["cause_detail"] = detail, sig["line"]
+            return make_finding("payload-invalid", v, base + log_lines(ev, (kind,), during_only=True), checks)
+    for kind in ("exception:handler-returned-none", "exception:serializer-missing"):
+        if kind in kinds:
+            sig = during[kinds.index(kind)]
+            v["detail"] = sig["line"]
+            v["cause_detail"] = sig.get("cause", "")
+            v["fix_detail"] = sig.get("fix", "")
+            return make_finding("handler-no-reply", v, base + log_lines(ev, (kind,), during_only=True), checks)
+    if any(sig["kind"] == "agent-not-found" for sig in signals(ev, "logs.host", during_only=True)):
+        v.update(expected_note=" at the moment of the ping", worker=v["worker"],
+                 register_fix=f"the type was dropped while the diagnosis ran: re-run it, and check {v['worker']}")
+        return make_finding("type-not-registered", v, base + log_lines(ev, ("agent-not-found",), during_only=True),
+                            checks)
+    if any(sig["kind"].endswith("request-id-collision") for sig in signals(ev, "logs.host", during_only=True)):
+        return _collision_finding(ev, v, checks, Status.CRITICAL)
+    other = [sig for sig in during if sig["kind"].startswith("exception:")]
+    if other:
+        v["error"] = other[-1]["line"]
+        c = classify_text(other[-1]["line"])
+        v["error_cause"] = f"; {c.cause}" if c.known else ""
+        v["error_fix"] = c.fix if c.known else "fix the error at the traceback's innermost frame in the worker"
+        return make_finding("handler-raised", v, base + log_lines(ev, ("exception:",), during_only=True), checks)
+    return _slow(ev, s, v, checks, ping, replied=False)
+
+
+def _slow(ev: Evidence, s: Subject, v: dict[str, Any], checks: list[str], ping: Result,
+          replied: bool) -> Finding | None:
+    metrics = ev.get("worker.metrics")
+    cpu = ev.get("worker.cpu")
+    machine = ev.get("machine.cpu")
+    m = metrics.metrics if metrics is not None else {}
+    timeout = ping.facts.get("timeout_s") or 0
+    reasons = []
+    if m.get("queue_size", 0) > 0:
+        reasons.append(f"{m['queue_size']:.0f} message(s) in the worker's queue or in handlers")
+    p95 = m.get("p95_s")
+    if isinstance(p95, float) and p95 == p95 and p95 > max(timeout, 1.0) * 0.5:
+        reasons.append(f"the handler's p95 is {p95:.2f} s")
+    if cpu is not None and cpu.metrics.get("cpu_percent", 0) > 90:
+        reasons.append(f"the worker used {cpu.metrics['cpu_percent']:.0f}% of a core")
+    if machine is not None and machine.reason is Reason.THRESHOLD:
+        reasons.append(f"the machine is saturated ({machine.message})")
+    if not replied and ev.facts("logs.worker").get("probe_delivered"):
+        reasons.append("the worker took the request (its log: 'Processing request … to "
+                       f"{s.to_type}/{s.key}') and logged no error: the handler was still running")
+    if not reasons and not replied:
+        v["detail"] = ping.message
+        return make_finding("unexplained", v, [line(ping), line(ev.get("worker.process")), line(metrics)], checks)
+    if not reasons:
+        reasons.append(f"the round trip took {ping.metrics.get('rtt_ms', 0):.0f} ms")
+    v["detail"] = reasons[0]
+    v["late"] = "came too late" if replied else f"did not come within the {timeout:.2g}s deadline"
+    v["cause_detail"] = "; ".join(reasons)
+    status = Status.WARNING if replied else Status.CRITICAL
+    return make_finding("overload", v, [line(ping), line(metrics), line(cpu), line(machine)], checks, status)
+
+
+def _healthy(ev: Evidence, s: Subject, v: dict[str, Any], checks: list[str]) -> Finding:
+    ping = ev.get("agent.ping")
+    proc = ev.get("worker.process")
+    replied = ping is not None and ping.facts.get("outcome") == "reply"
+    if replied and ping is not None and ping.status is Status.WARNING:
+        found = _slow(ev, s, v, checks, ping, replied=True)
+        if found is not None:
+            return found
+    if replied and ping is not None:
+        v["rtt_ms"] = f"{ping.metrics.get('rtt_ms', 0):.1f}"
+        v["replier"] = f"{s.to_type}/{s.key}" + (f" on {proc.target}" if proc is not None else "")
+        evidence = [line(ev.get("agent.registration")), line(proc), line(ping)]
+        return make_finding("healthy", v, evidence, checks)
+    # No ping was sent (no payload known): say what was and was not verified.
+    v["rtt_ms"] = "?"
+    v["replier"] = "(no ping sent)"
+    finding = make_finding("healthy", v, [line(ev.get("agent.registration")), line(proc)], checks)
+    finding.title = f"{s.to_type} is registered and its worker runs; the round trip was not tested (no payload)"
+    finding.fix = ("configure a ping payload for the type (worker options.ping) or give --payload-type and "
+                   "--payload to test the round trip")
+    return finding
+
+
+def _secondary(ev: Evidence, s: Subject, checks: list[str], primary: str) -> list[Finding]:
+    out = []
+    v: dict[str, Any] = {"to": f"{s.to_type}/{s.key}", "type": s.to_type, "from_type": s.from_type or ""}
+    if primary != "message-too-large":
+        found = _too_large(ev, s, dict(v), checks)
+        if found is not None:
+            out.append(found)
+    if primary != "request-id-collision" and _collisions(ev):
+        out.append(_collision_finding(ev, dict(v), checks, Status.WARNING))
+    sender = ev.get("sender.registration")
+    if sender is not None and sender.reason is not None and not sender.facts.get("owned", True):
+        sv = dict(v)
+        worker = sender.facts.get("worker")
+        sv["sender_worker"] = f" {worker}" if worker else ""
+        sv["sender_note"] = f" (its worker {worker} is configured to own it)" if worker else ""
+        out.append(make_finding("sender-disconnected", sv, [line(sender)], checks))
+    return out

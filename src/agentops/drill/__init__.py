@@ -1,0 +1,1 @@
+"""Fault drills: inject a fault for real, diagnose it, undo it (`agentops drill FAULT`)."""
