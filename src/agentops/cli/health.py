@@ -53,7 +53,7 @@ def health(
                                   help="Global deadline in seconds; checks still running then are UNKNOWN. "
                                   "Also caps each check's own timeout."),
     concurrency: int = typer.Option(None, "--concurrency", min=1, max=10000,
-                                    help="Checks run at once (default from config, else 32)."),
+                                    help="Checks run at once (default from config, else 256)."),
 ) -> None:
     import asyncio
     import time

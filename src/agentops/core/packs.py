@@ -18,8 +18,14 @@ from agentops.core.model import Status
 from agentops.core.thresholds import Threshold, ThresholdError
 from agentops.core.yamlsrc import ConfigError, Fields, NodeList, load_yaml_cached, load_yaml_file
 
-DEFAULT_PACKS = ("host", "autogen", "kpi")
+# With a config and no `packs:` list, every shipped pack runs (host first); checks whose targets the config
+# does not have drop out of the plan, so this costs nothing for kinds a cluster does not use.
 NO_CONFIG_PACKS = ("host",)
+
+
+def default_packs() -> list[str]:
+    names = sorted(p.stem for p in builtin_pack_dir().glob("*.yaml"))
+    return sorted(names, key=lambda n: n != "host")
 
 
 @dataclass
@@ -197,7 +203,7 @@ class Selection:
 
 def load_specs(cfg: Config, packs: list[str] | None = None) -> list[CheckSpec]:
     names = packs if packs else (cfg.packs if cfg.packs is not None else
-                                 (DEFAULT_PACKS if cfg.path else NO_CONFIG_PACKS))
+                                 (default_packs() if cfg.path else list(NO_CONFIG_PACKS)))
     specs: list[CheckSpec] = []
     seen: dict[str, str] = {}
     for name in names:
