@@ -31,6 +31,8 @@ GROUPS = [
     "agentops.cli.drill",
     "agentops.cli.cluster",
     "agentops.cli.lab",
+    "agentops.cli.profile",
+    "agentops.cli.load",
 ]
 
 for _module in GROUPS:

@@ -24,6 +24,9 @@ KIND_RENDERERS: dict[str, str] = {
     "diagnose.message": "agentops.diagnose.render:render_diagnosis",
     "diagnose.agent": "agentops.diagnose.render:render_diagnosis",
     "cluster.inventory": "agentops.cli.cluster:render_inventory",
+    "profile": "agentops.profile.render:render_profile",
+    "load": "agentops.load.render:render_load",
+    "diagnose.performance": "agentops.profile.render:render_performance",
 }
 
 

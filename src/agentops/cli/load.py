@@ -1,0 +1,106 @@
+"""`agentops load`: drive requests at an agent type and judge the production KPIs (a CI release gate)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from agentops.cli.common import (
+    ConfigOpt,
+    FailOn,
+    FailOnOpt,
+    OutputFileOpt,
+    OutputFormat,
+    OutputOpt,
+    emit_report,
+    fail,
+    progress,
+)
+from agentops.cli.diagnose import HostOpt, PayloadOpt, PayloadTypeOpt
+
+HELP = """Load an agent type through the AgentRpc host and judge the production KPIs.
+
+Requests go over one OpenChannel stream with many in flight, each with a unique request id. --rate R is the
+open model: request i is due at i/R seconds whatever happened to earlier ones, and latency counts from that
+intended time, so a stalled agent cannot hide its stall (coordinated omission). --concurrency C is the closed
+model: C requests always in flight. Stop after --duration seconds and/or --count requests; a request without a
+reply after --timeout seconds counts as missing.
+
+KPIs (goals; a miss is CRITICAL): p95_s < 2, p99_s < 5, throughput_per_s >= 1000, error_rate_percent < 0.1.
+Override with --kpi NAME=GOAL (e.g. --kpi 'p95_s=< 0.5', --kpi throughput_per_s=off), or add one on any
+reported metric (p50_s, p999_s, max_s, missing, ...). Exit code per the report contract: gate a release with
+--fail-on critical.
+
+Examples:
+
+  agentops load -c lab-state/agentops.yaml --to echo --rate 500 --duration 30
+
+  agentops load --host 10.0.0.5:50051 --to planner --payload-type Task --payload @task.json -C 20 --count 5000
+
+  agentops load -c agentops.yaml --to echo --rate 1200 --duration 60 --kpi 'p99_s=< 1' -o json --fail-on critical
+"""
+
+
+def register(root: typer.Typer) -> None:
+    root.command("load", help=HELP)(load)
+
+
+def load(
+    to: str = typer.Option(..., "--to", help="The agent: TYPE or TYPE/KEY (one agent instance per key)."),
+    payload_type: str = PayloadTypeOpt,
+    payload: str = PayloadOpt,
+    rate: float = typer.Option(None, "--rate", "-r", min=0.001, max=1_000_000, help="Requests per second "
+                               "(open model)."),
+    concurrency: int = typer.Option(None, "--concurrency", "-C", min=1, max=100_000, help="Requests in flight "
+                                    "(closed model)."),
+    duration: float = typer.Option(None, "--duration", "-d", min=0.01, max=86400, help="Seconds to send for."),
+    count: int = typer.Option(None, "--count", "-n", min=1, max=100_000_000, help="Requests to send."),
+    timeout: float = typer.Option(10.0, "--timeout", min=0.01, max=3600, help="Seconds a request may wait for "
+                                  "its reply before it counts as missing."),
+    max_in_flight: int = typer.Option(10_000, "--max-in-flight", min=1, max=1_000_000, help="Open model: do not "
+                                      "send (count as an error) while this many requests are unanswered."),
+    kpi: list[str] = typer.Option(None, "--kpi", help="NAME=GOAL, e.g. 'p95_s=< 2' or throughput_per_s=off "
+                                  "(repeatable)."),
+    connect_timeout: float = typer.Option(5.0, "--connect-timeout", min=0.01, max=600, help="Seconds to "
+                                          "connect and open the stream."),
+    host: str = HostOpt,
+    config: str = ConfigOpt,
+    output: OutputFormat = OutputOpt,
+    output_file: Path = OutputFileOpt,
+    fail_on: FailOn = FailOnOpt,
+) -> None:
+    import asyncio
+
+    from agentops.cli.diagnose import _cluster, _read_arg
+    from agentops.core.thresholds import ThresholdError
+    from agentops.diagnose.message import choose_payload, parse_to
+    from agentops.load import kpi as kpi_mod
+    from agentops.load.engine import LoadSpec
+    from agentops.load.run import METRIC_NAMES, LoadTarget
+    from agentops.load.run import load as run_load
+    from agentops.profile.session import now_iso
+
+    if (rate is None) == (concurrency is None):
+        fail("give either --rate (open model) or --concurrency (closed model)")
+    if duration is None and count is None:
+        fail("give --duration and/or --count")
+    try:
+        agent_type, key = parse_to(to)
+        spec = LoadSpec(rate=rate, concurrency=concurrency, duration_s=duration, count=count, timeout_s=timeout,
+                        max_in_flight=max_in_flight)
+        kpis = kpi_mod.kpis(kpi_mod.parse_overrides(kpi or [], METRIC_NAMES))
+    except (ValueError, ThresholdError) as exc:
+        fail(str(exc))
+    if payload is not None and not payload_type:
+        fail("--payload needs --payload-type (the message class name the agent handles)")
+    cluster = _cluster(config, host)
+    ptype, body, _ = choose_payload(cluster, agent_type, payload_type, _read_arg(payload, "--payload"))
+    if ptype is None:
+        fail(f"no payload for {agent_type}: give --payload-type and --payload, or configure a ping for the type "
+             f"(worker target option `ping`)")
+    target = LoadTarget(cluster.address, agent_type, key, ptype, body)
+    with progress(f"load {agent_type}/{key}: {spec.describe()}", total=spec.planned_requests) as bar:
+        report = asyncio.run(run_load(target, spec, kpis, connect_timeout=connect_timeout,
+                                      on_progress=lambda done: bar.update(completed=done), started_at=now_iso()))
+    emit_report(report, output, output_file, fail_on)

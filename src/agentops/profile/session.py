@@ -1,0 +1,116 @@
+"""One profiling window: the psutil sampler, py-spy (optional) and the agents' /metrics watched together over
+the same seconds, then judged into a `profile` report. `diagnose performance` runs the same window."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from agentops.core.model import Report
+from agentops.profile import stacks as stacks_mod
+from agentops.profile.agentmetrics import MetricsWindow, watch
+from agentops.profile.analyze import (
+    ProcessProfile,
+    metrics_result,
+    process_findings,
+    profile_data,
+    profile_process,
+)
+from agentops.profile.sampler import SamplingRun, sample
+from agentops.profile.stats import LeakRule, summarize
+from agentops.profile.targets import ProfileTarget
+
+
+@dataclass
+class ProfileOptions:
+    duration_s: float = 30.0
+    interval_s: float = 1.0
+    stacks: bool = False
+    stacks_rate: int = 50
+    metrics_urls: list[str] = field(default_factory=list)  # besides each target's own metrics_url
+    leak_rule: LeakRule = field(default_factory=LeakRule)
+    scrape_timeout_s: float = 5.0
+
+
+@dataclass
+class LabelledWindow:
+    label: str  # the process the endpoint belongs to, or the URL given with --metrics
+    window: MetricsWindow
+    agent_types: tuple[str, ...] = ()
+
+
+@dataclass
+class ProfileRun:
+    started_at: str
+    sampling: SamplingRun
+    processes: list[ProcessProfile]
+    windows: list[LabelledWindow]
+    notes: list[str] = field(default_factory=list)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+async def run_window(targets: list[ProfileTarget], opts: ProfileOptions,
+                     on_tick: Any = None, stop: asyncio.Event | None = None) -> ProfileRun:
+    """Sample every target (and their stacks and metrics) for one window, then profile each process."""
+    started_at = now_iso()
+    endpoints: list[tuple[str, str, tuple[str, ...]]] = []
+    for t in targets:
+        if t.metrics_url:
+            endpoints.append((t.label, t.metrics_url, t.agent_types))
+    for url in opts.metrics_urls:
+        if url not in {e[1] for e in endpoints}:
+            endpoints.append((url, url, ()))
+    sampler = sample([(t.process, t.label) for t in targets], opts.duration_s, opts.interval_s, on_tick, stop)
+    watchers = [watch(url, opts.duration_s, opts.interval_s, timeout=opts.scrape_timeout_s, stop=stop)
+                for _, url, _ in endpoints]
+    recorders = [stacks_mod.record(t.process.pid, opts.duration_s, rate=opts.stacks_rate)
+                 for t in targets] if opts.stacks else []
+    results = await asyncio.gather(sampler, *watchers, *recorders)
+    sampling: SamplingRun = results[0]
+    windows = [LabelledWindow(label, w, types) for (label, _, types), w in
+               zip(endpoints, results[1:1 + len(watchers)], strict=True)]
+    stack_profiles = list(results[1 + len(watchers):]) or [None] * len(targets)
+    run = ProfileRun(started_at, sampling, [], windows)
+    for series, stack in zip(sampling.processes, stack_profiles, strict=True):
+        run.processes.append(profile_process(series, sampling, opts.leak_rule, stack))
+        if stack is not None and not stack.available:
+            run.notes.append(f"stacks of {series.info.label}: {stack.reason}")
+    return run
+
+
+def profile_report(run: ProfileRun, duration_s: float) -> Report:
+    report = Report(kind="profile", started_at=run.started_at, duration_s=duration_s, notes=list(run.notes))
+    for p in run.processes:
+        report.results.extend(p.results)
+        report.findings.extend(process_findings(p))
+    for lw in run.windows:
+        report.results.append(metrics_result(lw.window, lw.label))
+    report.data = profile_document(run)
+    return report
+
+
+def profile_document(run: ProfileRun) -> dict[str, Any]:
+    m = run.sampling.machine
+    cpu = summarize(m.cpu_percent)
+    return {
+        "interval_s": run.sampling.interval_s, "duration_s": run.sampling.duration_s,
+        "elapsed_s": round(run.sampling.elapsed_s, 3), "ticks": run.sampling.ticks,
+        "machine": {"cpu_count": m.cpu_count, "cpu_percent": [round(v, 2) for v in m.cpu_percent if v == v],
+                    "cpu_percent_mean": round(cpu.mean, 2) if cpu.count else None,
+                    "cpu_percent_p95": round(cpu.p95, 2) if cpu.count else None,
+                    "memory_percent": [round(v, 2) for v in m.memory_percent]},
+        "processes": [profile_data(p) for p in run.processes],
+        "metrics": [{"label": lw.label, **lw.window.to_dict()} for lw in run.windows],
+    }
+
+
+async def profile(targets: list[ProfileTarget], opts: ProfileOptions, on_tick: Any = None) -> Report:
+    t0 = time.perf_counter()
+    run = await run_window(targets, opts, on_tick)
+    return profile_report(run, time.perf_counter() - t0)

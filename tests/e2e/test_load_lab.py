@@ -1,0 +1,132 @@
+"""`agentops load` as users run it against the real lab cluster: a healthy type meets its KPIs (exit 0), a KPI
+breach changes the exit code (and --fail-on / --kpi move the gate), failing and silent agents are counted by
+kind, a worker frozen mid-run shows its stall in the open model's latencies (coordinated omission), and bad
+input or an unreachable host is one line, never a traceback."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import jsonschema
+import pytest
+
+from tests.fixtures.common import REPO, assert_no_traceback, free_port, run_cli
+
+pytestmark = pytest.mark.lab
+
+SCHEMA = json.loads((REPO / "src/agentops/schemas/report.schema.json").read_text())
+
+
+def load(lab, *args: str):
+    r = run_cli("load", "-c", str(lab.config), *args, "-o", "json")
+    assert_no_traceback(r)
+    doc = json.loads(r.stdout)
+    jsonschema.Draft202012Validator(SCHEMA).validate(doc)
+    return r.code, doc
+
+
+def by_id(doc):
+    return {r["id"]: r for r in doc["results"]}
+
+
+def test_healthy_type_meets_its_kpis(lab):
+    code, doc = load(lab, "--to", "echo/load-k", "--rate", "100", "--duration", "2", "--kpi", "throughput_per_s=>= 50")
+    assert code == 0, doc
+    d = doc["data"]
+    assert d["requests"] == d["sent"] == d["ok"] == 200 and d["errors"] == {}
+    assert d["model"] == "open" and d["to"] == "echo/load-k" and d["payload_type"] == "Ping"
+    assert 0 < d["latency"]["p50_s"] <= d["latency"]["p95_s"] <= d["latency"]["p99_s"] <= d["latency"]["max_s"]
+    assert sum(b["count"] for b in d["histogram"]) == 200
+    assert sum(row["ok"] for row in d["timeline"]) == 200
+    results = by_id(doc)
+    assert set(results) == {"load.run", "kpi.p95_s", "kpi.p99_s", "kpi.throughput_per_s", "kpi.error_rate_percent"}
+    assert all(r["status"] == "OK" for r in results.values())
+    assert results["kpi.throughput_per_s"]["metrics"]["throughput_per_s"] >= 50
+
+
+def test_a_kpi_breach_changes_the_exit_code(lab):
+    # the slow agent answers after 2 s: P95 < 2 s cannot hold
+    code, doc = load(lab, "--to", "slow", "--concurrency", "3", "--count", "6", "--kpi", "throughput=off")
+    assert code == 2
+    results = by_id(doc)
+    assert results["kpi.p95_s"]["status"] == "CRITICAL" and results["kpi.p95_s"]["reason"] == "threshold"
+    assert results["kpi.p95_s"]["metrics"]["p95_s"] >= 2.0
+    assert results["load.run"]["status"] == "OK" and "kpi.throughput_per_s" not in results
+    assert doc["data"]["ok"] == 6
+    # the same run with a looser goal passes; --fail-on never keeps the report and exits 0
+    code, doc = load(lab, "--to", "slow", "--concurrency", "3", "--count", "3", "--kpi", "throughput=off",
+                     "--kpi", "p95_s=< 10", "--kpi", "p99_s=< 10")
+    assert code == 0 and doc["status"] == "OK"
+    r = run_cli("load", "-c", str(lab.config), "--to", "slow", "--concurrency", "3", "--count", "3",
+                "--fail-on", "never", "-o", "json")
+    assert r.code == 0 and r.json()["status"] == "CRITICAL"
+
+
+def test_failing_handler_errors_are_counted_by_kind(lab):
+    code, doc = load(lab, "--to", "failing", "--rate", "40", "--count", "20", "--kpi", "throughput=off")
+    assert code == 2
+    d = doc["data"]
+    assert d["errors"] == {"handler_error": 20} and d["ok"] == 0
+    assert "deliberate failure" in d["handler_errors"][0]["error"] and d["handler_errors"][0]["count"] == 20
+    results = by_id(doc)
+    assert results["kpi.error_rate_percent"]["status"] == "CRITICAL"
+    assert results["kpi.p95_s"]["status"] == "UNKNOWN"  # no successful reply: no latency to judge
+    assert any(f["id"] == "load.handler_errors" for f in doc["findings"])
+
+
+def test_missing_replies_are_counted_at_the_deadline(lab):
+    # the `none` agent returns None: AutoGen never replies
+    code, doc = load(lab, "--to", "none", "--concurrency", "4", "--count", "4", "--timeout", "0.5",
+                     "--kpi", "throughput=off")
+    assert code == 2
+    assert doc["data"]["errors"] == {"no_reply": 4}
+    finding = next(f for f in doc["findings"] if f["id"] == "load.missing_replies")
+    assert "4 of 4" in finding["title"] and "diagnose message" in finding["fix"]
+
+
+def test_a_frozen_worker_stall_shows_in_open_model_latency(fresh_lab):
+    # Open model at 50/s for 4 s; w1 (which owns echo) is frozen for ~1 s in the middle. Requests due during
+    # the freeze are answered after it: measured from their intended send time, they waited for it.
+    cmd = [sys.executable, "-m", "agentops", "load", "-c", str(fresh_lab.config), "--to", "echo", "--rate", "50",
+           "--duration", "4", "--kpi", "throughput=off", "-o", "json"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    try:
+        time.sleep(1.5)
+        fresh_lab.signal("w1", signal.SIGSTOP)
+        time.sleep(1.0)
+    finally:
+        fresh_lab.signal("w1", signal.SIGCONT)
+    out, err = proc.communicate(timeout=120)
+    doc = json.loads(out)
+    d = doc["data"]
+    assert d["ok"] == d["requests"] == 200, err
+    assert d["latency"]["max_s"] >= 0.8  # the first request due in the freeze waited for all of it
+    assert d["latency"]["p90_s"] >= 0.1  # and the ~50 behind it are in the tail, not hidden
+
+
+def test_unreachable_host_is_critical_connect(tmp_path):
+    r = run_cli("load", "--host", f"127.0.0.1:{free_port()}", "--to", "echo", "--payload-type", "Ping",
+                "--payload", "{}", "--rate", "10", "--count", "1", "--connect-timeout", "1", "-o", "json",
+                cwd=tmp_path)
+    assert_no_traceback(r)
+    assert r.code == 2
+    run = by_id(r.json())["load.run"]
+    assert run["status"] == "CRITICAL" and run["reason"] == "connect"
+
+
+@pytest.mark.parametrize("args,expect", [
+    (["--to", "echo", "--count", "1"], "either --rate"),
+    (["--to", "echo", "--rate", "1", "--concurrency", "1", "--count", "1"], "either --rate"),
+    (["--to", "echo", "--rate", "1"], "--duration and/or --count"),
+    (["--to", "echo", "--rate", "1", "--count", "1", "--kpi", "p95_s=fast"], "bad threshold"),
+    (["--to", "echo", "--rate", "1", "--count", "1", "--kpi", "bogus=< 1"], "unknown metric"),
+    (["--to", "echo", "--rate", "1", "--count", "1", "--payload", "{}"], "--payload needs --payload-type"),
+    (["--to", ":x", "--rate", "1", "--count", "1"], "not an agent type"),
+])
+def test_bad_input_is_one_line_and_exit_3(lab, args, expect):
+    r = run_cli("load", "-c", str(lab.config), *args)
+    assert_no_traceback(r)
+    assert r.code == 3 and expect in r.stderr and r.stdout == "", r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
