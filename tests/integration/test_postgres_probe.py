@@ -342,3 +342,19 @@ def test_connection_string_lays_target_settings_over_the_dsn():
     with pytest.raises(ValueError, match="needs the address as an IP"):
         connection_string(Target("db", "postgres", "db.example:5432",
                                  tls=TLSOptions(enabled=True, server_name="other")), 1)
+
+
+def test_tls_server_verified_unverified_and_unknown_ca(postgres_factory, tls_files, tmp_path, monkeypatch):
+    server = postgres_factory(tls=tls_files)
+    monkeypatch.setenv(PASSWORD_ENV, server.password)
+    verified = one_check(tmp_path, pg_target(server, tls={"ca": str(tls_files.ca)}))
+    assert verified.status is Status.OK, verified.message
+    with server.connect(sslmode="require") as conn:  # the server really speaks TLS
+        assert conn.info.pgconn.ssl_in_use
+    unverified = one_check(tmp_path, pg_target(server, tls={"enabled": True, "verify": False}))
+    assert unverified.status is Status.OK
+    unknown_ca = one_check(tmp_path, pg_target(server, tls={"enabled": True}))
+    assert (unknown_ca.status, unknown_ca.reason) == (Status.CRITICAL, Reason.TLS), unknown_ca.message
+    wrong_name = one_check(tmp_path, pg_target(server, tls={"ca": str(tls_files.ca),
+                                                            "server_name": "not-in-the-cert"}))
+    assert wrong_name.reason is Reason.TLS and "not-in-the-cert" in wrong_name.message

@@ -233,9 +233,11 @@ def _tls_params(target: Target) -> dict[str, str]:
     tls = target.tls
     if not tls.enabled:
         return {}
-    params = {"sslmode": ("verify-full" if tls.ca else "require") if tls.verify else "require"}
-    if tls.ca:
-        params["sslrootcert"] = tls.ca
+    if not tls.verify:
+        params = {"sslmode": "require"}
+    else:
+        # Without a CA file, verify against the system's trust store (libpq 16+ spells it "system").
+        params = {"sslmode": "verify-full", "sslrootcert": tls.ca or "system"}
     if tls.cert and tls.key:
         params["sslcert"], params["sslkey"] = tls.cert, tls.key
     return params
