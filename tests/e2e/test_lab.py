@@ -122,6 +122,7 @@ def test_status_shows_a_frozen_and_a_dead_worker(fresh_lab):
     fresh_lab.signal("w1", signal.SIGSTOP)
     fresh_lab.signal("w2", signal.SIGKILL)
     wait_for(lambda: gone(fresh_lab.pid("w2")), what="w2 to die")
+    wait_for(lambda: "failing" not in _inventory_types(fresh_lab), what="the host to drop w2's types")
     r = run_cli("lab", "status", "--dir", str(fresh_lab.dir), "-o", "json")
     assert r.code == 2
     results = {(x["id"], x["target"]): x for x in r.json()["results"]}
@@ -134,6 +135,17 @@ def test_status_shows_a_frozen_and_a_dead_worker(fresh_lab):
     down = run_cli("lab", "down", "--dir", str(fresh_lab.dir), "-o", "json")
     outcomes = {p["name"]: p["outcome"] for p in down.json()["processes"]}
     assert outcomes == {"host": "stopped", "w1": "stopped", "w2": "not running"}
+
+
+def _inventory_types(lab):
+    import asyncio
+
+    from agentops.autogen.client import AgentRpcClient
+
+    async def go():
+        async with AgentRpcClient(lab.address) as client:
+            return (await client.inventory(timeout=3)).agent_types
+    return asyncio.run(go())
 
 
 def test_down_leaves_a_recycled_pid_alone(tmp_path):
@@ -162,3 +174,68 @@ def test_cluster_inventory_bad_input_and_unreachable_host(tmp_path):
     assert down.code == 2 and down.json()["results"][0]["reason"] == "connect"
     for r in (bad, none, down):
         assert_no_traceback(r)
+
+
+def _ping(lab, agent_type, payload_type="Ping", payload=None, timeout=5.0):
+    import asyncio
+
+    from agentops.autogen.client import AgentRpcClient
+
+    async def go():
+        async with AgentRpcClient(lab.address) as client:
+            return await client.ping(agent_type, payload_type=payload_type, payload={"text": "m"} if payload is None else payload,
+                                     timeout=timeout)
+    return asyncio.run(go())
+
+
+def _scrape(url):
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        text = resp.read().decode()
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for fam in text_string_to_metric_families(text) for s in fam.samples}
+
+
+def _value(samples, name, **labels):
+    want = set(labels.items())
+    return sum(v for (n, lab), v in samples.items() if n == name and want <= set(lab))
+
+
+def test_worker_metrics_count_what_the_agents_did(lab):
+    before_w1, before_w2 = _scrape(lab.metrics_url("w1")), _scrape(lab.metrics_url("w2"))
+    assert _ping(lab, "echo").outcome == "reply"
+    assert _ping(lab, "failing").outcome == "error"
+    w1, w2 = _scrape(lab.metrics_url("w1")), _scrape(lab.metrics_url("w2"))
+    ok = ("agent_message_count_total", {"agent_type": "echo", "outcome": "ok", "worker": "w1"})
+    assert _value(w1, ok[0], **ok[1]) == _value(before_w1, ok[0], **ok[1]) + 1
+    err = {"agent_type": "failing", "worker": "w2", "error": "RuntimeError"}
+    assert _value(w2, "agent_errors_total", **err) == _value(before_w2, "agent_errors_total", **err) + 1
+    assert _value(w1, "agent_response_time_count", agent_type="echo") >= 1
+    assert _value(w1, "agent_response_time_bucket", agent_type="echo", le="+Inf") >= 1
+    assert _value(w1, "runtime_active_agents", worker="w1") >= 1
+    assert ("runtime_message_queue_size", (("worker", "w1"),)) in w1
+    assert _value(w1, "process_resident_memory_bytes") > 10 * 2**20
+
+
+def test_leak_agent_grows_and_releases_real_memory(lab):
+    proc = psutil.Process(lab.pid(lab.owner("leak")))
+    rss_before = proc.memory_info().rss
+    grown = _ping(lab, "leak", "Leak", {"mib": 64})
+    try:
+        assert grown.outcome == "reply" and grown.reply["leaked_bytes"] >= 64 * 2**20
+        assert proc.memory_info().rss - rss_before > 48 * 2**20  # resident, not just reserved
+        assert _value(_scrape(lab.metrics_url("w1")), "lab_leaked_bytes") >= 64 * 2**20
+    finally:
+        released = _ping(lab, "leak", "Release", {})
+    assert released.outcome == "reply" and released.reply == {"leaked_bytes": 0}
+    assert _value(_scrape(lab.metrics_url("w1")), "lab_leaked_bytes") == 0
+
+
+def test_slow_agent_answers_after_its_sleep(lab):
+    late = _ping(lab, "slow", timeout=0.3)
+    assert late.outcome == "no_reply"
+    on_time = _ping(lab, "slow", "Sleep", {"seconds": 0.05}, timeout=5)
+    assert on_time.outcome == "reply" and on_time.reply["text"] == "slept 0.05s"
