@@ -239,3 +239,39 @@ def test_slow_agent_answers_after_its_sleep(lab):
     assert late.outcome == "no_reply"
     on_time = _ping(lab, "slow", "Sleep", {"seconds": 0.05}, timeout=5)
     assert on_time.outcome == "reply" and on_time.reply["text"] == "slept 0.05s"
+
+
+def test_a_start_up_failure_stops_what_was_started(tmp_path):
+    from agentops.lab import manager
+
+    with pytest.raises(manager.LabError) as err:  # /bin/false "starts" the host and exits 1 at once
+        manager.up(manager.LabOptions(dir=tmp_path / "lab", python="/bin/false", ready_timeout=10))
+    assert err.value.exit_code == 2 and "host exited with status 1 during start-up" in str(err.value)
+    assert not list((tmp_path / "lab" / "run").glob("*.pid")) and not (tmp_path / "lab" / "lab.json").exists()
+    with pytest.raises(manager.LabError, match="unknown agent behaviour 'teleport'") as bad:
+        manager.up(manager.LabOptions(dir=tmp_path / "lab2", workers={"w1": {"x": "teleport"}}))
+    assert bad.value.exit_code == 3
+
+
+def test_host_never_shares_a_port(tmp_path):
+    """A gRPC server with gRPC's default SO_REUSEPORT holds the port: a second default server would share it
+    silently; the lab host (so_reuseport=0) must refuse to start instead."""
+    from concurrent import futures
+
+    import grpc
+
+    from agentops.lab.host import EXIT_BIND_FAILED
+
+    holder = grpc.server(futures.ThreadPoolExecutor(max_workers=1))  # default options: port sharing on
+    port = holder.add_insecure_port("127.0.0.1:0")
+    holder.start()
+    try:
+        layout = LabLayout(tmp_path / "lab")
+        layout.make()
+        r = subprocess.run([sys.executable, "-m", "agentops.lab.host", "--state-dir", str(layout.root), "--port",
+                            str(port)], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+        assert r.returncode == EXIT_BIND_FAILED, r.stderr
+        assert f"cannot listen on 127.0.0.1:{port}" in r.stderr and "Traceback" not in r.stderr
+        assert not layout.port_file("host").exists()
+    finally:
+        holder.stop(None)

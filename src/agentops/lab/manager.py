@@ -35,6 +35,7 @@ from agentops.lab.layout import (
     LabManifest,
     ProcessRecord,
     format_agents,
+    parse_agents,
 )
 
 EXIT_BIND_FAILED = 98  # agentops.lab.host's status when its port cannot be bound (kept in sync by a test)
@@ -112,7 +113,7 @@ def is_lab_process(cmdline: list[str], role: str, name: str, root: Path) -> bool
     return value("--state-dir") == str(root) and (value("--name") or HOST) == name
 
 
-def _process(pid: int, role: str, name: str, root: Path, create_time: float | None = None) -> Any:
+def lab_process(pid: int, role: str, name: str, root: Path, create_time: float | None = None) -> Any:
     """The psutil.Process for this lab process if it is alive and still the one we started, else None."""
     import psutil
 
@@ -130,8 +131,18 @@ def _process(pid: int, role: str, name: str, root: Path, create_time: float | No
         return None
 
 
+# Processes this Python process started, by pid. Keeping the Popen objects matters: a dropped Popen reaps its
+# exited child in __del__, and the exit status (e.g. "port in use") would be lost before we read it.
+_children: dict[int, subprocess.Popen[bytes]] = {}
+
+
 def _reap(pid: int) -> None:
     # Our own child (the test fixtures start labs in-process) stays a zombie until waited for.
+    child = _children.get(pid)
+    if child is not None:
+        if child.poll() is not None:
+            del _children[pid]
+        return
     try:
         os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
@@ -149,6 +160,7 @@ def _spawn(layout: LabLayout, opts: LabOptions, role: str, name: str, args: list
     with open(layout.stderr_file(name), "ab") as err:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=err, stderr=subprocess.STDOUT, env=env,
                                 cwd=str(layout.root), start_new_session=True)
+    _children[proc.pid] = proc
     layout.pid_file(name).write_text(f"{proc.pid}\n")
     try:
         create_time = psutil.Process(proc.pid).create_time()
@@ -158,14 +170,12 @@ def _spawn(layout: LabLayout, opts: LabOptions, role: str, name: str, args: list
 
 
 def _exit_status(record: ProcessRecord, root: Path) -> int | None:
-    """The exit status of a process we started if it has exited (-1 when it was not our child), else None."""
-    try:
-        pid, status = os.waitpid(record.pid, os.WNOHANG)
-    except ChildProcessError:
-        return None if _process(record.pid, record.role, record.name, root) else -1
-    if pid == 0:
-        return None
-    return os.waitstatus_to_exitcode(status)
+    """The exit status of a process we started if it has exited (-1 when it is gone but was not our child,
+    so its status is unknown), else None."""
+    child = _children.get(record.pid)
+    if child is not None:
+        return child.poll()
+    return None if lab_process(record.pid, record.role, record.name, root) else -1
 
 
 def _stderr_tail(layout: LabLayout, name: str) -> str:
@@ -227,6 +237,11 @@ def up(opts: LabOptions) -> LabManifest:
     types = [t for agents in opts.workers.values() for t in agents]
     if len(types) != len(set(types)):
         raise LabError("an agent type is placed on two workers; a type lives on exactly one worker", 3)
+    try:
+        for agents in opts.workers.values():
+            parse_agents(format_agents(agents))
+    except ValueError as exc:
+        raise LabError(str(exc), 3) from None
 
     layout.make()
     for stale in [*layout.run_dir.glob("*"), layout.manifest]:
@@ -321,7 +336,7 @@ def _known_processes(layout: LabLayout) -> list[tuple[ProcessRecord, Any]]:
             records[name] = ProcessRecord(name=name, pid=pid, create_time=0.0, cmdline=[], role=role)
     result = []
     for rec in records.values():
-        proc = _process(rec.pid, rec.role, rec.name, layout.root, rec.create_time or None)
+        proc = lab_process(rec.pid, rec.role, rec.name, layout.root, rec.create_time or None)
         result.append((rec, proc))
     result.sort(key=lambda item: (item[0].role != HOST, item[0].name))
     return result
@@ -382,7 +397,7 @@ def _stop_records(layout: LabLayout, records: list[ProcessRecord], grace: float)
     results: dict[str, StopResult] = {}
     live: dict[str, Any] = {}
     for rec in records:
-        proc = _process(rec.pid, rec.role, rec.name, layout.root, rec.create_time or None)
+        proc = lab_process(rec.pid, rec.role, rec.name, layout.root, rec.create_time or None)
         if proc is None:
             results[rec.name] = StopResult(rec.name, rec.pid, "not running" if not _pid_alive(rec.pid)
                                            else "not ours")
@@ -460,6 +475,7 @@ def restart_process(directory: Path, name: str, grace: float = 5.0, ready_timeou
         proc = subprocess.Popen(cmdline, stdin=subprocess.DEVNULL, stdout=err, stderr=subprocess.STDOUT,
                                 env={**os.environ, "PYTHONUNBUFFERED": "1"}, cwd=str(layout.root),
                                 start_new_session=True)
+    _children[proc.pid] = proc
     layout.pid_file(name).write_text(f"{proc.pid}\n")
     rec.pid = proc.pid
     rec.create_time = psutil.Process(proc.pid).create_time()
