@@ -83,7 +83,9 @@ def drill(
         target.lab_dir = lab.resolve()
         target.cluster = _cluster(str(lab / "agentops.yaml"))
     if target.lab_dir is not None:
-        target.lab_types = _lab_types(target.lab_dir)
+        manifest = _lab_manifest(target.lab_dir)
+        target.lab_types = {t: b for w in manifest.workers for t, b in w.agent_types.items()}
+        target.lab_slow_s = manifest.slow_seconds
     try:
         instance = cls(target)
     except DrillRefused as exc:
@@ -99,11 +101,10 @@ def _cluster(config: str):  # type: ignore[no-untyped-def]
     return load_cluster(load_config(config), None)
 
 
-def _lab_types(lab_dir: Path) -> dict[str, str]:
+def _lab_manifest(lab_dir: Path):  # type: ignore[no-untyped-def]
     from agentops.lab.layout import LabLayout, LabManifest
 
     try:
-        manifest = LabManifest.load(LabLayout(lab_dir).manifest)
+        return LabManifest.load(LabLayout(lab_dir).manifest)
     except (OSError, ValueError) as exc:
         fail(f"cannot read the lab manifest in {lab_dir}: {exc}")
-    return {t: b for w in manifest.workers for t, b in w.agent_types.items()}

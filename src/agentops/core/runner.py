@@ -19,11 +19,12 @@ from agentops.core.redact import redact
 GRACE_S = 0.25
 
 
-async def observe(measure: Callable[[], Awaitable[Observation]], timeout: float) -> Observation:
-    """Run one measurement under its timeout (plus GRACE_S); it never raises, except on cancellation.
+async def observe(measure: Callable[[], Awaitable[Observation]], timeout: float,
+                  grace: float = GRACE_S) -> Observation:
+    """Run one measurement under its timeout (plus `grace`); it never raises, except on cancellation.
     Shared by the runner's probes and the diagnosis layers that measure without a registered probe."""
     try:
-        return await asyncio.wait_for(measure(), timeout + GRACE_S)
+        return await asyncio.wait_for(measure(), timeout + grace)
     except TimeoutError:
         return Observation.failure(Reason.TIMEOUT, f"no answer within {timeout:g}s")
     except asyncio.CancelledError:

@@ -211,13 +211,23 @@ async def diagnose_agent(cluster: Cluster | None, q: AgentQuery) -> Report:
     checks = ev.ids()
     for f in findings:
         f.checks = checks
-    # The worst first: an import that fails explains a type nobody registered better than the reverse.
-    ordered = sorted(findings + cluster_findings, key=lambda f: -f.status.severity)
+    ordered = _order(findings, cluster_findings)
     report = Report(kind="diagnose.agent", started_at=started_at, duration_s=time.perf_counter() - t0,
                     results=ev.results, findings=ordered, notes=ev.notes)
     report.data = {"agent_type": q.agent_type, "host": cluster.address if cluster else None,
                    "verdict": ordered[0].id if ordered else None, "deadline_s": q.deadline_s}
     return report
+
+
+def _order(offline: list[Finding], cluster: list[Finding]) -> list[Finding]:
+    """The verdict first: the cluster's, unless an import failure or a classified error is worse (an import
+    that fails explains a type nobody registered better than the reverse)."""
+    if not cluster:
+        return offline
+    head = cluster[0]
+    worse = [f for f in offline if f.status.severity > head.status.severity]
+    rest = [f for f in offline if f not in worse]
+    return worse + cluster + rest
 
 
 async def _cluster_layers(layers: Layers, ev: Evidence, q: AgentQuery, subject: Subject) -> None:

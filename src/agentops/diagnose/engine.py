@@ -26,6 +26,8 @@ from agentops.core.thresholds import Threshold
 
 DEFAULT_DEADLINE_S = 5.0
 MIN_LAYER_S = 0.05  # below this a layer cannot do anything meaningful: report it as out of time
+# The hard stop after a layer's own timeout. Smaller than the runner's: the time is promised to later layers.
+LAYER_GRACE_S = 0.05
 
 
 @dataclass
@@ -97,7 +99,7 @@ class Evidence:
                             message=f"not run: the diagnosis deadline ({self.deadline.total_s:g}s) was used up")
         else:
             started = time.perf_counter()
-            obs = await observe(lambda: measure(timeout), timeout)
+            obs = await observe(lambda: measure(timeout), timeout, grace=LAYER_GRACE_S)
             result = judge(spec, target, obs, time.perf_counter() - started)
         self.results.append(result)
         return result

@@ -37,6 +37,7 @@ class DrillTarget:
     cluster: Any = None  # diagnose.layers.Cluster
     lab_dir: Path | None = None  # set when the cluster is a lab agentops started (it can restart its processes)
     lab_types: dict[str, str] = field(default_factory=dict)  # lab: agent type -> behaviour
+    lab_slow_s: float | None = None  # lab: how long its slow agent sleeps
     agent_type: str | None = None  # --type
     undo_cmd: str | None = None
     deadline_s: float = 5.0
@@ -307,8 +308,10 @@ class SlowHandler(LabBehaviourFault):
     behaviour = "slow"
 
     async def inject(self) -> str:
-        return (f"messaging {self.type}, whose handler sleeps longer than the diagnosis deadline "
-                f"({self.t.deadline_s:g}s)")
+        seconds = self.t.lab_slow_s
+        late = "longer than" if seconds is not None and seconds > self.t.deadline_s else "within"
+        return (f"messaging {self.type}, whose handler sleeps {seconds if seconds is not None else '?'}s: an answer "
+                f"{late} the diagnosis deadline ({self.t.deadline_s:g}s)")
 
 
 class FailingHandler(LabBehaviourFault):

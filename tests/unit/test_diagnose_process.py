@@ -1,0 +1,61 @@
+"""Process state as the diagnosis reads it, on real child processes: running vs stopped (SIGSTOP) and since
+when, and TCP connections to a given port."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import psutil
+
+from agentops.diagnose.process import describe_stop, inspect, last_ran_s_ago, state_letter
+
+SLEEPER = "import time\nwhile True: time.sleep(0.02)\n"
+
+
+def test_a_stopped_process_says_how_long_it_has_been_stopped() -> None:
+    child = subprocess.Popen([sys.executable, "-c", SLEEPER])
+    try:
+        time.sleep(0.3)
+        assert state_letter(child.pid) in ("S", "R")
+        child.send_signal(signal.SIGSTOP)
+        time.sleep(1.2)
+        view = inspect(psutil.Process(child.pid))
+        assert view is not None and view.stopped and view.state == "T"
+        ago = last_ran_s_ago(child.pid)
+        if ago is not None:  # kernels without /proc/<pid>/sched cannot say, and the view says so
+            assert 0.9 < ago < 5, ago
+            assert "stopped 1 s ago" in describe_stop(view) or "stopped 2 s ago" in describe_stop(view)
+        else:
+            assert "unknown time" in describe_stop(view)
+        assert "stopped_since" in view.to_dict() or ago is None
+    finally:
+        child.send_signal(signal.SIGCONT)
+        child.kill()
+        child.wait()
+
+
+def test_connections_to_the_host_port_are_seen() -> None:
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    port = server.getsockname()[1]
+    child = subprocess.Popen([sys.executable, "-c", f"import socket, time\ns = socket.create_connection(('127.0.0.1', "
+                                                    f"{port}))\nprint('up', flush=True)\ntime.sleep(30)\n"],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "up"
+        conn, _ = server.accept()
+        view = inspect(psutil.Process(child.pid), host_port=port, host_ips={"127.0.0.1"})
+        assert view is not None and view.connected is True
+        assert view.host_connections and view.host_connections[0].endswith(f"127.0.0.1:{port} ESTABLISHED")
+        other = inspect(psutil.Process(child.pid), host_port=port + 1 if port < 65535 else port - 1)
+        assert other is not None and other.connected is False
+        conn.close()
+    finally:
+        child.kill()
+        child.wait()
+        server.close()
