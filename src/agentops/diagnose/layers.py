@@ -611,7 +611,7 @@ def _machine_specs() -> list[Any]:
             for rule in spec.rules:  # saturation slows agents, it does not lose messages: WARNING at most
                 rule.warning, rule.critical = rule.critical, None
             if spec.probe == "host.cpu":
-                spec.params = {"interval": 0.2, "max_age": 0}  # now, not since some earlier run
+                spec.params = {"interval": 0.1, "max_age": 0}  # now, not since some earlier run
             specs.append(spec)
     return specs
 
