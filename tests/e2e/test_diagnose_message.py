@@ -89,6 +89,24 @@ def test_table_output_puts_the_verdict_first(diag_lab) -> None:
     assert out.stdout.index("VERDICT") < out.stdout.index("checks, in the order they ran")
 
 
+def test_a_host_given_without_a_config_says_what_it_could_not_check(diag_lab, tmp_path) -> None:
+    out = run_cli("diagnose", "message", "--to", "echo", "--host", diag_lab.address, "--payload-type", "Ping",
+                  "--payload", '{"text": "hi"}', "-o", "json", cwd=tmp_path)
+    doc = out.json()
+    assert (out.code, verdict(doc)["id"]) == (0, "healthy"), verdict(doc)
+    assert any("no configured worker lists echo" in n for n in doc["notes"]), doc["notes"]
+    assert "worker.process" not in [r["id"] for r in doc["results"]]
+
+
+def test_a_sender_that_is_not_registered(diag_lab) -> None:
+    code, doc = diagnose(diag_lab.config, "--to", "echo2", "--from", "ghost")
+    v = verdict(doc)
+    assert (code, v["id"]) == (2, "sender-disconnected"), v
+    assert result(doc, "agent.ping")["facts"]["outcome"] == "reply"  # the receiving side is fine
+    code, doc = diagnose(diag_lab.config, "--to", "echo2", "--from", "echo")
+    assert verdict(doc)["id"] == "healthy"
+
+
 # --- application faults -----------------------------------------------------------------------------------------
 
 def test_failing_handler_is_named_with_its_error(diag_lab) -> None:

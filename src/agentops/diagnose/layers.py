@@ -566,7 +566,9 @@ class Layers:
 
     async def machine(self) -> None:
         """The worker's CPU during the diagnosis and its machine's CPU and memory (only when it runs here)."""
-        if self.owner is None or self.owner_found is None or not self.owner_found.alive:
+        if self.owner is None:
+            return  # already noted: no configured worker owns the type
+        if self.owner_found is None or not self.owner_found.alive:
             self.ev.note("the owning worker's process is not on this machine (or not running): its machine's "
                          "resources were not checked")
             return

@@ -76,7 +76,7 @@ def _verdict(ev: Evidence, s: Subject, checks: list[str]) -> Finding:
     v: dict[str, Any] = {"to": f"{s.to_type}/{s.key}", "type": s.to_type, "address": s.address,
                          "hostname": s.address.rsplit(":", 1)[0], "payload_type": s.payload_type or "?",
                          "from_type": s.from_type or ""}
-    for rule in (_network, _host, _too_large, _collision_asked, _registration, _worker_state, _ping):
+    for rule in (_network, _host, _too_large, _collision_asked, _registration, _worker_state, _ping, _sender):
         found = rule(ev, s, v, checks)
         if found is not None:
             return found
@@ -310,6 +310,17 @@ def _slow(ev: Evidence, s: Subject, v: dict[str, Any], checks: list[str], ping: 
     return make_finding("overload", v, [line(ping), line(metrics), line(cpu), line(machine)], checks, status)
 
 
+def _sender(ev: Evidence, s: Subject, v: dict[str, Any], checks: list[str]) -> Finding | None:
+    """With --from: a sender whose type is not registered cannot send (its worker is not connected)."""
+    sender = ev.get("sender.registration")
+    if sender is None or sender.reason is None or sender.facts.get("owned", True):
+        return None
+    worker = sender.facts.get("worker")
+    v["sender_worker"] = f" {worker}" if worker else ""
+    v["sender_note"] = f" (its worker {worker} is configured to own it)" if worker else ""
+    return make_finding("sender-disconnected", v, [line(sender)], checks)
+
+
 def _healthy(ev: Evidence, s: Subject, v: dict[str, Any], checks: list[str]) -> Finding:
     ping = ev.get("agent.ping")
     proc = ev.get("worker.process")
@@ -324,10 +335,14 @@ def _healthy(ev: Evidence, s: Subject, v: dict[str, Any], checks: list[str]) -> 
         evidence = [line(ev.get("agent.registration")), line(proc), line(ping)]
         return make_finding("healthy", v, evidence, checks)
     # No ping was sent (no payload known): say what was and was not verified.
-    v["rtt_ms"] = "?"
-    v["replier"] = "(no ping sent)"
-    finding = make_finding("healthy", v, [line(ev.get("agent.registration")), line(proc)], checks)
-    finding.title = f"{s.to_type} is registered and its worker runs; the round trip was not tested (no payload)"
+    v["rtt_ms"], v["replier"] = "?", "(no ping sent)"
+    reg = ev.get("agent.registration")
+    finding = make_finding("healthy", v, [line(reg), line(proc)], checks)
+    running = proc is not None and proc.reason is None
+    finding.title = (f"{s.to_type} is registered" + (f" and its worker {proc.target} runs" if running else "")
+                     + "; the round trip was not tested (no payload)")
+    finding.cause = ("the host is up and a worker owns the type" + ("" if running else " (its process was not "
+                     "checked: see the notes)") + "; no message was sent, so the handler itself was not tested")
     finding.fix = ("configure a ping payload for the type (worker options.ping) or give --payload-type and "
                    "--payload to test the round trip")
     return finding
@@ -342,11 +357,8 @@ def _secondary(ev: Evidence, s: Subject, checks: list[str], primary: str) -> lis
             out.append(found)
     if primary != "request-id-collision" and _collisions(ev):
         out.append(_collision_finding(ev, dict(v), checks, Status.WARNING))
-    sender = ev.get("sender.registration")
-    if sender is not None and sender.reason is not None and not sender.facts.get("owned", True):
-        sv = dict(v)
-        worker = sender.facts.get("worker")
-        sv["sender_worker"] = f" {worker}" if worker else ""
-        sv["sender_note"] = f" (its worker {worker} is configured to own it)" if worker else ""
-        out.append(make_finding("sender-disconnected", sv, [line(sender)], checks))
+    if primary != "sender-disconnected":
+        found = _sender(ev, s, dict(v), checks)
+        if found is not None:
+            out.append(found)
     return out
