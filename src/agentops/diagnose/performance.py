@@ -190,7 +190,11 @@ def _bottlenecks(workers: Any, type_results: list[Result], concurrency: list[Res
     if load_outcome is not None and load_outcome.stats is not None and q.load is not None:
         lat = load_outcome.stats.latency
         loaded = q.load[0].agent_type
-        if lat.count and lat.quantile(0.95) > 2 and not any(f.id.startswith("performance.slow") for f in found):
+        slow = next((f for f in found if f.id.startswith("performance.slow") and f"type {loaded} " in f.title), None)
+        if slow is not None and lat.count:
+            slow.evidence.insert(1, f"the load run measured p50 {fmt_secs(lat.quantile(0.5))}, p95 "
+                                    f"{fmt_secs(lat.quantile(0.95))} from the caller's side")
+        elif lat.count and lat.quantile(0.95) > 2:
             found.append(_slow_type(loaded, owner.get(loaded), None, client_p95=lat.quantile(0.95)))
     for r in concurrency:
         if r.status is not Status.OK:

@@ -174,6 +174,12 @@ def load_report(target: LoadTarget, spec: LoadSpec, outcome: LoadOutcome, kpis: 
         report.results.extend(kpi_mod.judge(kpis, outcome.stats.metrics(), label))
     report.findings = findings(outcome, label)
     report.data = load_document(target, spec, outcome, kpis)
+    throughput = next((k for k in kpis if k.metric == "throughput_per_s"), None)
+    if (spec.rate is not None and throughput is not None and throughput.alert.op in ("<", "<=")
+            and spec.rate < throughput.alert.value):
+        report.notes.append(f"--rate {spec.rate:g}/s is below the throughput goal ({throughput.goal}), so that KPI "
+                            f"cannot pass at this rate: raise --rate, or judge it separately with "
+                            f"--kpi throughput_per_s=off")
     return report
 
 
