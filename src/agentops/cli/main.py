@@ -28,6 +28,7 @@ GROUPS = [
     "agentops.cli.config_cmd",
     "agentops.cli.maintain",
     "agentops.cli.diagnose",
+    "agentops.cli.logs",
     "agentops.cli.drill",
     "agentops.cli.cluster",
     "agentops.cli.lab",

@@ -20,6 +20,7 @@ STYLE = {"OK": "green", "WARNING": "yellow", "CRITICAL": "bold red", "UNKNOWN": 
 
 # report kind (or kind prefix before ".") -> "module:function(doc, console)"
 KIND_RENDERERS: dict[str, str] = {
+    "logs": "agentops.logs.view:render_logs",
     "maintain": "agentops.maintain.render:render_maintain",
     "diagnose.message": "agentops.diagnose.render:render_diagnosis",
     "diagnose.agent": "agentops.diagnose.render:render_diagnosis",

@@ -1,0 +1,407 @@
+"""`agentops logs analyze`: what went wrong, how often, since when, and what to do.
+
+Measures (the analysis in `Report.data`: patterns, security and performance events, counts, bad input), then
+judges (the `--max-errors` / `--max-error-rate` thresholds through `core.evaluate`, as `Report.results`), then
+explains a breached threshold with findings for its largest patterns. Rendering is `logs.view`'s job.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from agentops.core.evaluate import evaluate
+from agentops.core.model import Finding, Observation, Reason, Report, Result, Status
+from agentops.core.packs import CheckSpec, MetricRule
+from agentops.core.thresholds import Threshold
+from agentops.logs import knowledge
+from agentops.logs.clock import iso, now_iso
+from agentops.logs.patterns import Pattern, PatternTable, correlations, distribution
+from agentops.logs.query import (
+    DURATION,
+    LEVEL,
+    UNIVERSE,
+    WARNING_KEYED,
+    Filters,
+    duration_needles,
+    level_needles,
+    plan,
+    warning_needles,
+)
+from agentops.logs.reader import Source
+from agentops.logs.records import LEVEL_NO, Record, parse_record
+from agentops.logs.scan import PARALLEL_MIN, Dialect, NeedleGroup, ScanPlan, line_ts, scan
+from agentops.logs.stats import InputStats, human_size
+
+# A duration field in a JSON line or "duration=1.2s" in text, read where the scan found it, without parsing.
+_DURATION_AT = re.compile(
+    rb'(?:duration|elapsed|latency)(?:_?(ms|msec|millis|us|usec|micros|ns|s|sec|secs|seconds))?"?\s*[=:]\s*"?'
+    rb"(\d+(?:\.\d+)?)\s*(ms|us|ns|s|sec|secs|seconds)?")
+_UNIT_S = {b"ms": 1e-3, b"msec": 1e-3, b"millis": 1e-3, b"us": 1e-6, b"usec": 1e-6, b"micros": 1e-6,
+           b"ns": 1e-9}
+
+
+@dataclass
+class Thresholds:
+    """`--max-errors` and `--max-error-rate`: a value alone is the CRITICAL limit; "W,C" sets both."""
+
+    errors: tuple[float | None, float | None] | None = None  # (warning, critical) limits on the count
+    rate: tuple[float | None, float | None] | None = None
+    rate_metric: str = "error_rate_percent"  # or errors_per_minute
+
+    @staticmethod
+    def parse_limits(text: str, what: str) -> tuple[float | None, float | None]:
+        parts = [p.strip() for p in text.split(",")]
+        try:
+            values = [float(p) if p else None for p in parts]
+        except ValueError:
+            raise ValueError(f"bad {what} {text!r} (a number, or WARN,CRIT such as 10,100)") from None
+        if len(values) == 1:
+            return None, values[0]
+        if len(values) == 2:
+            return values[0], values[1]
+        raise ValueError(f"bad {what} {text!r} (a number, or WARN,CRIT such as 10,100)")
+
+    @classmethod
+    def parse(cls, max_errors: str | None, max_error_rate: str | None) -> Thresholds:
+        out = cls()
+        if max_errors:
+            out.errors = cls.parse_limits(max_errors, "--max-errors")
+        if max_error_rate:
+            text = max_error_rate.strip()
+            if text.endswith("/min"):
+                out.rate_metric, text = "errors_per_minute", text[:-4]
+            else:
+                text = text.removesuffix("%")
+            out.rate = cls.parse_limits(text, "--max-error-rate")
+        return out
+
+
+@dataclass
+class Options:
+    filters: Filters = field(default_factory=Filters)
+    min_count: int = 3
+    top: int = 20
+    slow_s: float = 1.0
+    thresholds: Thresholds = field(default_factory=Thresholds)
+
+
+class Analyzer:
+    """The scanner's consumer: parses candidate records and files them as errors, security events and slow
+    operations."""
+
+    def __init__(self, options: Options) -> None:
+        self.o = options
+        # Bad input is counted line by line by the scan; what parsing a candidate finds again is not counted.
+        self.scratch = InputStats()
+        self.records = 0
+        self.untimed = 0
+        self.errors = 0
+        self.by_level: Counter[str] = Counter()
+        self.patterns = PatternTable()
+        self.security = PatternTable()
+        self.security_kinds: dict[tuple[str, str], str] = {}
+        self.slow = PatternTable()
+        self.slow_durations: dict[tuple[str, str], list[float]] = {}
+        self.timed = 0
+        self.first_ts: float | None = None
+        self.last_ts: float | None = None
+        self.security_level = LEVEL_NO["WARNING"]
+        self._last_buf: bytes = b""
+        self._last_line = -1
+
+    # -- Sink
+    def total(self, records: int, source: Source) -> None:
+        self.records += records
+
+    def times(self, first: float | None, last: float | None) -> None:
+        """The span of the input (chunk by chunk), for per-minute rates and the time axis."""
+        for ts in (first, last):
+            if ts is not None and self.o.filters.window.contains(ts):
+                self._seen(ts)
+
+    def _seen(self, ts: float) -> None:
+        if self.first_ts is None or ts < self.first_ts:
+            self.first_ts = ts
+        if self.last_ts is None or ts > self.last_ts:
+            self.last_ts = ts
+
+    def duration_hit(self, buf: bytes, hit: int, line_start: int) -> bool:
+        """At a duration field found by the scan: count the timed record, and keep the record as a candidate
+        only if the operation was slow (most are not, and need no parsing)."""
+        m = _DURATION_AT.match(buf, hit + (buf[hit] == 0x22))  # past the key's opening quote
+        if m is None:
+            return False
+        if buf is not self._last_buf or line_start != self._last_line:  # a record may carry two durations
+            self._last_buf, self._last_line = buf, line_start
+            self.timed += 1
+        seconds = float(m.group(2)) * _UNIT_S.get((m.group(1) or m.group(3) or b"s").lower(), 1.0)
+        return seconds >= self.o.slow_s
+
+    def record(self, raw: bytes, flags: int, source: Source, offset: int) -> None:
+        if flags == WARNING_KEYED and self._quick_warning(raw):
+            return
+        rec = parse_record(raw, self.scratch, source.component)
+        rec.source, rec.offset = source.name, offset
+        if not self.o.filters.match(rec):
+            return
+        # Read in full because it named the agent/component filtered for: counted here, not per chunk, and
+        # its duration was not seen by duration_hit.
+        self.add(rec, narrowed=bool(flags & UNIVERSE))
+
+    def _quick_warning(self, raw: bytes) -> bool:
+        """A JSON WARNING record (certain: the needle held the level key) is counted from its time alone,
+        unless it may be a security event, the only reason to read a warning in full."""
+        low = raw.lower()
+        if any(hint in low for hint in knowledge.SECURITY_HINTS_BYTES):
+            return False
+        ts = line_ts(raw)
+        if not self.o.filters.window.contains(ts):
+            return True
+        self.by_level["WARNING"] += 1
+        if ts is None:
+            self.untimed += 1
+        else:
+            self._seen(ts)
+        return True
+
+    def add(self, rec: Record, narrowed: bool = False) -> None:
+        if narrowed:
+            self.records += 1
+            if rec.duration_s is not None:
+                self.timed += 1
+        if rec.ts is None:
+            self.untimed += 1
+        else:
+            self._seen(rec.ts)
+        level_no = rec.level_no
+        if level_no >= LEVEL_NO["WARNING"]:
+            self.by_level[rec.level] += 1
+        if level_no >= self.o.filters.level_no:
+            self.errors += 1
+            self.patterns.add(rec)
+        if level_no >= self.security_level:
+            kind = knowledge.security_kind(f"{rec.message}\n{rec.cause}" if rec.exception else rec.message)
+            if kind:
+                p = self.security.add(rec)
+                self.security_kinds[p.key] = kind
+        if rec.duration_s is not None and rec.duration_s >= self.o.slow_s:
+            p = self.slow.add(rec)
+            durations = self.slow_durations.setdefault(p.key, [])
+            if len(durations) < 10000:
+                durations.append(rec.duration_s)
+
+    def fresh(self) -> Analyzer:
+        return Analyzer(self.o)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A worker's analyzer travels back to the parent: without the last chunk it was looking at.
+        return {**self.__dict__, "_last_buf": b""}
+
+    def merge(self, other: Analyzer) -> None:
+        self.records += other.records
+        self.errors += other.errors
+        self.untimed += other.untimed
+        self.timed += other.timed
+        self.by_level.update(other.by_level)
+        self.patterns.merge(other.patterns)
+        self.security.merge(other.security)
+        self.security_kinds.update({k: v for k, v in other.security_kinds.items() if k not in self.security_kinds})
+        self.slow.merge(other.slow)
+        for key, durations in other.slow_durations.items():
+            self.slow_durations.setdefault(key, []).extend(durations[:10000])
+        for ts in (other.first_ts, other.last_ts):
+            if ts is not None:
+                self._seen(ts)
+
+    def needles(self, dialect: Dialect) -> list[NeedleGroup]:
+        groups = [NeedleGroup(DURATION, duration_needles(dialect), check=self.duration_hit)]
+        level = self.o.filters.level_no
+        if level <= self.security_level or self.o.filters.components or self.o.filters.agents:
+            return [NeedleGroup(LEVEL, level_needles(min(level, self.security_level), dialect)), *groups]
+        # Warnings matter only for the security section here: read them cheaply when the needle says enough.
+        warn, certain = warning_needles(dialect)
+        return [NeedleGroup(LEVEL, level_needles(level, dialect)),
+                NeedleGroup(WARNING_KEYED if certain else LEVEL, (warn,)), *groups]
+
+
+def run(sources: list[Source], options: Options, stats: InputStats, journal_args: list[str] | None = None,
+        jobs: int = 1, parallel_min: int = PARALLEL_MIN) -> Report:
+    started_at, t0 = now_iso(), time.perf_counter()
+    analyzer = Analyzer(options)
+
+    def plan_for(source: Source) -> ScanPlan:
+        return plan(options.filters, source, count_records=True, account_lines=True)
+
+    scan(sources, stats, plan_for, analyzer, journal_args, jobs=jobs, parallel_min=parallel_min)
+    stats.bump("untimed_records", analyzer.untimed)
+    return build_report(analyzer, stats, started_at, time.perf_counter() - t0)
+
+
+# ------------------------------------------------------------------------------------------------ the report
+
+def build_report(a: Analyzer, stats: InputStats, started_at: str, duration_s: float) -> Report:
+    o = a.o
+    window = o.filters.window
+    span_start = window.since if window.since is not None else a.first_ts
+    span_end = window.until if window.until is not None else a.last_ts
+    if span_end is not None and span_start is not None and window.until is not None and a.last_ts is not None:
+        span_end = min(span_end, max(a.last_ts, span_start))
+    minutes = max(((span_end or 0) - (span_start or 0)) / 60.0, 1.0) if span_start is not None else 1.0
+    records = max(a.records, a.errors)
+    metrics = {
+        "records": float(records),
+        "errors": float(a.errors),
+        "error_rate_percent": round(100.0 * a.errors / records, 4) if records else 0.0,
+        "errors_per_minute": round(a.errors / minutes, 4),
+    }
+    ranked = a.patterns.ranked()
+    shown = [p for p in ranked if p.count >= o.min_count][:o.top]
+    hidden = [p for p in ranked if p not in shown]
+    related = correlations(shown)
+    patterns = [_pattern_doc(p, span_start, span_end, related.get(i, [])) for i, p in enumerate(shown)]
+    for doc, p in zip(patterns, shown, strict=True):
+        action = knowledge.recommend(p.error_type, p.sample, p.exception)
+        if action:
+            action = knowledge.widen(action, p.example.get("agent", ""), list(doc["agents"]))
+        doc["action"] = action.to_dict() if action else None
+    data: dict[str, Any] = {
+        "inputs": stats.to_dict(),
+        "bad_input": stats.bad_input(),
+        "filters": {
+            "level": o.filters.level,
+            "since": iso(window.since), "until": iso(window.until),
+            "components": list(o.filters.components), "agents": list(o.filters.agents),
+            "min_count": o.min_count, "slow_s": o.slow_s,
+        },
+        "span": {"start": iso(span_start), "end": iso(span_end), "minutes": round(minutes, 3)},
+        "counts": {
+            "records": records, "errors": a.errors,
+            "by_level": {lvl: a.by_level[lvl] for lvl in ("WARNING", "ERROR", "CRITICAL")},
+            "error_rate_percent": metrics["error_rate_percent"],
+            "errors_per_minute": metrics["errors_per_minute"],
+            "patterns": len(ranked),
+        },
+        "patterns": patterns,
+        "hidden_patterns": {"patterns": len(hidden), "records": sum(p.count for p in hidden),
+                            "reason": f"seen fewer than {o.min_count} times or beyond the top {o.top}"},
+        "security": [
+            {**_pattern_doc(p, span_start, span_end, []), "kind": a.security_kinds[p.key]}
+            for p in a.security.ranked()[:o.top]
+        ],
+        "performance": {
+            "slow_s": o.slow_s, "timed_records": a.timed,
+            "slow_records": sum(p.count for p in a.slow.patterns.values()),
+            "operations": [_slow_doc(p, a.slow_durations.get(p.key, []), span_start, span_end)
+                           for p in a.slow.ranked()[:o.top]],
+        },
+    }
+    results = [input_result(stats), *threshold_results(o.thresholds, metrics)]
+    report = Report(kind="logs.analyze", started_at=started_at, duration_s=duration_s, results=results,
+                    data=data)
+    breached = Status.worst(r.status for r in results if r.id != "logs.input")
+    if breached in (Status.WARNING, Status.CRITICAL):
+        report.findings = _findings(shown, patterns, breached)
+    report.notes.extend(notes(stats))
+    return report
+
+
+def _pattern_doc(p: Pattern, start: float | None, end: float | None, related: list[dict[str, Any]]
+                 ) -> dict[str, Any]:
+    return {
+        "error_type": p.error_type,
+        "pattern": p.text,
+        "sample": p.sample,
+        "cause": p.cause,
+        "level": p.level,
+        "count": p.count,
+        "first_seen": iso(p.first_ts),
+        "last_seen": iso(p.last_ts),
+        "untimed": p.untimed,
+        "per_minute": distribution(p, start, end),
+        "agents": dict(p.agents.most_common(10)),
+        "components": dict(p.components.most_common(10)),
+        "loggers": dict(p.loggers.most_common(5)),
+        "trace_ids": len(p.trace_ids),
+        "example": p.example,
+        "correlated": related,
+    }
+
+
+def _slow_doc(p: Pattern, durations: list[float], start: float | None, end: float | None) -> dict[str, Any]:
+    doc = _pattern_doc(p, start, end, [])
+    ordered = sorted(durations)
+    if ordered:
+        doc["duration_s"] = {
+            "max": round(ordered[-1], 6),
+            "mean": round(sum(ordered) / len(ordered), 6),
+            "p95": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 6),
+        }
+    return doc
+
+
+def input_result(stats: InputStats) -> Result:
+    sources = stats.sources
+    unreadable = [s for s in sources if s.status in ("unreadable", "skipped")]
+    readable = [s for s in sources if s not in unreadable]
+    target = sources[0].name if len(sources) == 1 else f"{len(sources)} inputs"
+    metrics = {"inputs": float(len(sources)), "unreadable": float(len(unreadable)), "bytes": float(stats.bytes)}
+    if not readable:
+        status, reason = Status.UNKNOWN, Reason.INTERNAL
+        message = "nothing could be read: " + "; ".join(f"{s.name}: {s.reason}" for s in unreadable[:3])
+    elif unreadable:
+        status, reason = Status.WARNING, Reason.ASSERTION
+        message = f"{len(unreadable)} of {len(sources)} inputs not read: " + "; ".join(
+            f"{s.name}: {s.reason}" for s in unreadable[:3])
+    else:
+        status, reason = Status.OK, None
+        message = f"read {len(sources)} input{'s' if len(sources) != 1 else ''}, {human_size(stats.bytes)}"
+    return Result(id="logs.input", target=target, probe="logs", status=status, reason=reason, message=message,
+                  metrics=metrics)
+
+
+def threshold_results(t: Thresholds, metrics: dict[str, float]) -> list[Result]:
+    out = []
+    for check_id, metric, limits in (("logs.errors", "errors", t.errors),
+                                     ("logs.error_rate", t.rate_metric, t.rate)):
+        if limits is None:
+            continue
+        warn, crit = limits
+        rule = MetricRule(metric=metric, warning=Threshold.parse(f"> {warn:g}") if warn is not None else None,
+                          critical=Threshold.parse(f"> {crit:g}") if crit is not None else None)
+        spec = CheckSpec(id=check_id, probe="logs", rules=[rule])
+        status, reason, message = evaluate(spec, Observation(metrics={metric: metrics[metric]}))
+        out.append(Result(id=check_id, target="logs", probe="logs", status=status, reason=reason,
+                          message=message, metrics={metric: metrics[metric]}))
+    return out
+
+
+def _findings(shown: list[Pattern], docs: list[dict[str, Any]], status: Status) -> list[Finding]:
+    out = []
+    for p, doc in list(zip(shown, docs, strict=True))[:3]:
+        action = doc.get("action")
+        evidence = [f"{p.count} records from {doc['first_seen'] or '?'} to {doc['last_seen'] or '?'}",
+                    f"example: {p.sample}"]
+        if p.cause and p.cause != p.sample:
+            evidence.append(f"cause: {p.cause}")
+        if doc["agents"]:
+            evidence.append("agents: " + ", ".join(doc["agents"]))
+        if doc["components"]:
+            evidence.append("components: " + ", ".join(doc["components"]))
+        out.append(Finding(
+            id=f"logs.{action['kind'] if action else 'pattern'}",
+            status=status,
+            title=f"{p.count} records: {(p.error_type + ': ') if p.error_type else ''}{p.text}",
+            cause=action["cause"] if action else "not in the knowledge table",
+            evidence=evidence,
+            fix=action["fix"] if action else "read the example record and its neighbours",
+        ))
+    return out
+
+
+def notes(stats: InputStats) -> list[str]:
+    problems = stats.problems()
+    return ["bad input: " + ", ".join(problems)] if problems else []

@@ -1,0 +1,105 @@
+"""Time as logs write it (ISO 8601 with or without zone, a comma before the fraction, epoch numbers) and as
+people ask for it (`--since 1h`, `--since 2024-05-01T10:00`). Everything becomes seconds since the epoch, UTC:
+a timestamp without a zone is taken as UTC, which is what the lab and most container logs write."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime
+
+_RELATIVE = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*([smhdw]))+\s*$", re.IGNORECASE)
+_RELATIVE_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])", re.IGNORECASE)
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+# A timestamp's "YYYY-MM-DD?HH:MM:SS" head; the epoch of that second is cached because a log repeats it.
+_SECOND_CACHE: dict[str, float] = {}
+_ISO = re.compile(r"^(\d{4}-\d\d-\d\d)[T ](\d\d:\d\d:\d\d)(?:[.,](\d{1,9}))?\s*(Z|z|UTC|[+-]\d\d:?\d\d)?$")
+
+
+def parse_when(text: str, now: float | None = None) -> float:
+    """`--since`/`--until`: a duration back from now (`90s`, `15m`, `1h30m`, `2d`) or an ISO 8601 time."""
+    value = text.strip()
+    if _RELATIVE.match(value):
+        seconds = sum(float(n) * _UNIT_S[u.lower()] for n, u in _RELATIVE_PART.findall(value))
+        return (time.time() if now is None else now) - seconds
+    ts = parse_timestamp(value)
+    if ts is None:
+        raise ValueError(f"bad time {text!r} (use a duration like 30m, 1h, 2d or an ISO time like "
+                         f"2024-05-01T10:00:00Z)")
+    return ts
+
+
+def parse_timestamp(value: object) -> float | None:
+    """A record's timestamp, or None when it is missing or unreadable."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        # Epoch seconds, or milliseconds/microseconds from loggers that write those.
+        v = float(value)
+        while v > 1e11:
+            v /= 1000.0
+        return v
+    if not isinstance(value, str):
+        return None
+    if len(value) > 20 and value[-1] == "Z" and value[19] == "." and value[10] == "T":
+        # The lab's (and most JSON loggers') form, 2024-05-01T10:00:00.123456Z: no regex needed.
+        base = _SECOND_CACHE.get(value[:19] + "Z")
+        if base is None:
+            base = _iso_second(value[:19], "Z")
+        if base is not None:
+            try:
+                return base + float(value[19:-1])
+            except ValueError:
+                pass
+    m = _ISO.match(value.strip())
+    if not m:
+        if len(value) == 10 and value[4] == "-" and value[7] == "-":
+            return _iso_second(value + "T00:00:00", "Z")
+        try:
+            return parse_timestamp(float(value))
+        except ValueError:
+            return None
+    day, clock, frac, zone = m.groups()
+    base = _iso_second(f"{day}T{clock}", zone or "Z")
+    if base is None:
+        return None
+    return base + (int(frac) / 10 ** len(frac) if frac else 0.0)
+
+
+def _iso_second(head: str, zone: str) -> float | None:
+    key = head + zone
+    cached = _SECOND_CACHE.get(key)
+    if cached is not None:
+        return cached
+    try:
+        dt = datetime.fromisoformat(head)
+    except ValueError:
+        return None
+    if zone in ("Z", "z", "UTC"):
+        dt = dt.replace(tzinfo=UTC)
+    else:
+        sign = 1 if zone[0] == "+" else -1
+        digits = zone[1:].replace(":", "")
+        offset = sign * (int(digits[:2]) * 3600 + int(digits[2:4]) * 60)
+        dt = dt.replace(tzinfo=UTC)
+        value = dt.timestamp() - offset
+        return _remember(key, value)
+    return _remember(key, dt.timestamp())
+
+
+def _remember(key: str, value: float) -> float:
+    if len(_SECOND_CACHE) > 100_000:  # a bounded cache: logs spanning years do not grow memory
+        _SECOND_CACHE.clear()
+    _SECOND_CACHE[key] = value
+    return value
+
+
+def iso(ts: float | None) -> str | None:
+    """Seconds → ISO 8601 UTC with milliseconds, as the report writes times."""
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def now_iso() -> str:
+    return iso(time.time()) or ""

@@ -1,0 +1,102 @@
+"""What to do about a pattern: a recommended action for the common ways an AutoGen deployment fails.
+
+The general error knowledge (timeouts, refused connections, missing modules, serialization, oversized
+messages, agents not found, permissions, credentials …) lives in one place, `agentops.diagnose.classify`,
+which `agentops diagnose` uses too; this module adds what only logs show — AutoGen's host and worker log lines
+that are not exceptions, and the wording of auth and permission failures in gRPC, Redis and PostgreSQL logs —
+and the test that puts a record into the security section.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: str  # a stable id: agent-not-found, timeout, connection-refused, …
+    cause: str
+    fix: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"kind": self.kind, "cause": self.cause, "fix": self.fix}
+
+
+# Log lines of AutoGen's runtime and of the services around it, checked before the general classifier.
+_LOG_RULES: list[tuple[re.Pattern[str], Action]] = [
+    (re.compile(r"\bClient \S+ not found, failed to (?:deliver|send)"), Action(
+        "worker-disconnected",
+        "the worker that should receive this message or reply had disconnected from the host while it was in "
+        "flight (the host forgets a client the moment its stream closes)",
+        "look in that worker's log for its crash or restart at that time; callers waiting for those replies "
+        "never get one and must retry")),
+    (re.compile(r"\bError in read loop|Error in background task"), Action(
+        "worker-stream-lost",
+        "the worker's stream to the AgentRpc host broke (host restarted or stopped, or the network dropped it)",
+        "check the host; after a host restart, restart the workers: they stay alive but never register again")),
+    (re.compile(r"\bWRONGPASS|\bNOAUTH\b|\bUNAUTHENTICATED\b|invalid username-password|"
+                r"password authentication failed|authentication failed", re.IGNORECASE), Action(
+        "auth",
+        "credentials were rejected (a wrong or rotated password/token, or the wrong user)",
+        "check the password or token the service is configured with (environment, secret store), whether it "
+        "was rotated, and the server side (pg_hba.conf, Redis ACL users)")),
+    (re.compile(r"\bPERMISSION_DENIED\b|\bNOPERM\b|\bForbidden\b|\bEACCES\b|access denied", re.IGNORECASE), Action(
+        "permission-denied",
+        "the caller is authenticated but not allowed to do this (a missing grant, ACL rule or file mode)",
+        "grant the user exactly the permission named (GRANT …, Redis ACL, chmod/chown), rather than widening "
+        "access")),
+]
+
+# Records that belong in the security section: credentials rejected, access refused.
+_SECURITY = re.compile(
+    r"(?P<auth>authentication failed|password authentication|invalid password|invalid username-password|"
+    r"WRONGPASS|\bNOAUTH\b|UNAUTHENTICATED|unauthori[sz]ed|\b401\b|invalid (?:api[ _]?)?(?:key|token)|"
+    r"AuthenticationError|login failed|bad credentials|token (?:has )?expired)"
+    r"|(?P<perm>permission denied|PermissionError|PERMISSION_DENIED|\bNOPERM\b|\bEACCES\b|access denied|"
+    r"\bforbidden\b|\b403\b|operation not permitted|not authorized)",
+    re.IGNORECASE,
+)
+
+
+# Every _SECURITY match contains one of these (lower-cased): a cheap test before the costly regex.
+_SECURITY_HINTS = ("auth", "passw", "denied", "forbidden", "401", "403", "eacces", "noperm", "token", "login",
+                   "credentials", "permitted", "permission")
+SECURITY_HINTS_BYTES = tuple(h.encode() for h in _SECURITY_HINTS)
+
+
+def security_kind(text: str) -> str | None:
+    """"auth_failure", "permission_denied" or None."""
+    low = text.lower()
+    if not any(hint in low for hint in _SECURITY_HINTS):
+        return None
+    m = _SECURITY.search(text)
+    if m is None:
+        return None
+    return "auth_failure" if m.group("auth") else "permission_denied"
+
+
+def recommend(error_type: str, message: str, exception: str = "") -> Action | None:
+    """The recommended action for an error, or None when nothing is known about it."""
+    text = "\n".join(filter(None, [message, exception]))
+    for rx, action in _LOG_RULES:
+        if rx.search(text):
+            return action
+    from agentops.diagnose.classify import classify_text
+
+    # The classifier reads a traceback, or "Type: message" lines, or plain words.
+    subject = exception or (f"{error_type}: {message}" if error_type and not message.startswith(error_type)
+                            else message)
+    found = classify_text(subject)
+    if not found.known:
+        return None
+    return Action(found.kind, found.cause, found.fix)
+
+
+def widen(action: Action, sample_agent: str, agents: list[str]) -> Action:
+    """An action worded for the sample record's agent type, reworded for every agent type of the pattern
+    ("start the worker that registers 'a'" → "… 'a', 'b', 'c'")."""
+    if not sample_agent or len(agents) < 2:
+        return action
+    one, many = repr(sample_agent), ", ".join(repr(a) for a in agents[:5]) + (" …" if len(agents) > 5 else "")
+    return Action(action.kind, action.cause.replace(one, many), action.fix.replace(one, many))

@@ -1,0 +1,484 @@
+"""Log records in the shapes an AutoGen deployment writes them:
+
+- one JSON object per line: the lab's format (`timestamp, level, logger, message, module, function, line,
+  agent_id, message_id, trace_id, exception`, plus `process`) and the usual aliases other JSON loggers use;
+- journald's `journalctl -o json` export (MESSAGE, PRIORITY, _SYSTEMD_UNIT …), whose MESSAGE may itself be a
+  JSON record;
+- plain text: Python logging's common layouts, and AutoGen's own bare lines (what the `lastResort` handler
+  prints when a process never configured logging): the host's `Agent X not found, failed to deliver message.`
+  and the worker's multi-line `Exception in callback …` tracebacks, whose last line names the cause.
+
+Plain-text records may span lines (tracebacks, protobuf dumps of a message); `record_end` and `record_head`
+find a record's extent in a byte buffer, so the scanner can start from any line that matched and still
+read the whole record.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from agentops.logs.clock import parse_timestamp
+from agentops.logs.stats import InputStats
+
+LEVEL_NO = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
+_LEVEL_ALIASES = {
+    "WARN": "WARNING", "ERR": "ERROR", "FATAL": "CRITICAL", "CRIT": "CRITICAL", "PANIC": "CRITICAL",
+    "ALERT": "CRITICAL", "EMERG": "CRITICAL", "EMERGENCY": "CRITICAL", "NOTICE": "INFO", "TRACE": "DEBUG",
+    "INFORMATION": "INFO", "SEVERE": "CRITICAL",
+}
+# journald / syslog priorities 0..7
+_PRIORITY = ["CRITICAL", "CRITICAL", "CRITICAL", "ERROR", "WARNING", "INFO", "INFO", "DEBUG"]
+
+# Field aliases, first match wins. The lab's names come first.
+_TS_KEYS = ("timestamp", "time", "ts", "@timestamp", "asctime", "datetime", "date")
+_LEVEL_KEYS = ("level", "levelname", "severity", "lvl", "log.level", "loglevel")
+_MESSAGE_KEYS = ("message", "msg", "event", "MESSAGE")
+_LOGGER_KEYS = ("logger", "name", "logger_name", "SYSLOG_IDENTIFIER")
+_EXC_KEYS = ("exception", "exc_info", "exc_text", "stack_trace", "stacktrace", "traceback", "error.stack")
+_COMPONENT_KEYS = ("component", "process", "service", "app")
+_DURATION_KEY = re.compile(r"^(?:duration|elapsed|latency)(?:_?(ms|msec|millis|us|usec|micros|ns|s|sec|secs|"
+                           r"seconds))?$", re.IGNORECASE)
+_UNIT_S = {None: 1.0, "s": 1.0, "sec": 1.0, "secs": 1.0, "seconds": 1.0, "ms": 1e-3, "msec": 1e-3,
+           "millis": 1e-3, "us": 1e-6, "usec": 1e-6, "micros": 1e-6, "ns": 1e-9}
+# Plain-text "duration=1.5s", "elapsed_ms: 1200", "latency 3.2 ms"
+_DURATION_TEXT = re.compile(r"\b(?:duration|elapsed|latency)(?:_?(ms|us|ns|s|sec|seconds))?\b\s*[=:]?\s*"
+                            r"(\d+(?:\.\d+)?)\s*(ms|us|µs|ns|s|sec|secs|seconds)?\b", re.IGNORECASE)
+
+MAX_MESSAGE = 4096  # a record keeps this much of its message; a 4 MiB payload dump is not a pattern
+MAX_EXCEPTION = 16384
+
+
+@dataclass(slots=True)
+class Record:
+    ts: float | None
+    level: str  # DEBUG INFO WARNING ERROR CRITICAL, or "" when the line did not say
+    message: str
+    logger: str = ""
+    exception: str = ""
+    component: str = ""
+    agent_id: str = ""
+    message_id: str = ""
+    trace_id: str = ""
+    request_id: str = ""
+    module: str = ""
+    function: str = ""
+    line: int | None = None
+    duration_s: float | None = None
+    source: str = ""
+    offset: int = 0  # byte offset of the record's first line in its source (for "file:offset" in a trace)
+    salvaged: bool = False  # recovered from a truncated line
+
+    @property
+    def level_no(self) -> int:
+        return LEVEL_NO.get(self.level, 0)
+
+    @property
+    def agent_type(self) -> str:
+        return self.agent_id.split("/", 1)[0] if self.agent_id else ""
+
+    @property
+    def cause(self) -> str:
+        """The line that names what went wrong: a traceback's last line, else the message's first line."""
+        if self.exception:
+            for line in reversed(self.exception.splitlines()):
+                if line.strip() and not line.startswith((" ", "\t")):
+                    return line.strip()
+        return first_line(self.message)
+
+    @property
+    def error_type(self) -> str:
+        return error_type_of(self.cause if self.exception else "", self.message)
+
+
+def error_type_of(cause: str, message: str) -> str:
+    """The exception class (short name) a record is about — from its traceback's last line (`cause`, "" when
+    it has no traceback), else named in its message — or "" when it names none."""
+    m = _EXC_CLASS.match(cause) if cause else None
+    if m is None:
+        head = first_line(message)
+        if _EXC_HINTS.search(head):
+            m = _EXC_IN_TEXT.search(head)
+    if m is None:
+        return ""
+    return m.group(1).rsplit(".", 1)[-1]
+
+
+_EXC_HINTS = re.compile(r"Error|Exception|Exit|Interrupt|Timeout|Refused|Failure|Fault")
+_EXC_CLASS = re.compile(r"^([A-Za-z_][\w.]*)(?::|$)")
+_EXC_IN_TEXT = re.compile(r"\b((?:[a-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Exit|Interrupt|Timeout|Refused|"
+                          r"Failure|Fault))\b")
+
+
+def first_line(text: str) -> str:
+    i = text.find("\n")
+    return text if i < 0 else text[:i]
+
+
+def normalize_level(value: Any) -> str:
+    if value is None or isinstance(value, bool):
+        return ""
+    if isinstance(value, int | float):
+        n = int(value)
+        if 0 <= n <= 7:  # syslog priority
+            return _PRIORITY[n]
+        # Python's numeric levels (10..50), pino's (10..60)
+        return "CRITICAL" if n >= 50 else "ERROR" if n >= 40 else "WARNING" if n >= 30 else \
+            "INFO" if n >= 20 else "DEBUG"
+    text = str(value).strip().upper()
+    if text in LEVEL_NO:
+        return text
+    if text.isdigit():
+        return normalize_level(int(text))
+    return _LEVEL_ALIASES.get(text, "")
+
+
+def _first(obj: dict[str, Any], keys: tuple[str, ...]) -> Any:
+    for key in keys:
+        value = obj.get(key)
+        if value is not None and value != "":
+            return value
+    return None
+
+
+def _text(value: Any, limit: int) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list) and value and all(isinstance(b, int) for b in value):
+        # journald writes non-UTF-8 fields as arrays of bytes
+        value = bytes(b & 0xFF for b in value).decode("utf-8", "replace")
+    elif not isinstance(value, str):
+        value = json.dumps(value, default=str) if isinstance(value, dict | list) else str(value)
+    return value if len(value) <= limit else value[:limit]
+
+
+def _duration(obj: dict[str, Any]) -> float | None:
+    for key, value in obj.items():
+        if (type(value) is float or type(value) is int) and key[:1] in "delDEL":
+            m = _DURATION_KEY.match(key)
+            if m:
+                return float(value) * _UNIT_S[m.group(1).lower() if m.group(1) else None]
+    return None
+
+
+def duration_in_text(text: str) -> float | None:
+    m = _DURATION_TEXT.search(text)
+    if not m:
+        return None
+    unit = (m.group(3) or m.group(1) or "s").lower().replace("µs", "us")
+    return float(m.group(2)) * _UNIT_S.get(unit, 1.0)
+
+
+def from_mapping(obj: dict[str, Any], component: str = "") -> Record:
+    """A record from one decoded JSON object (lab format, common aliases, or a journald entry)."""
+    if "__REALTIME_TIMESTAMP" in obj or ("MESSAGE" in obj and "PRIORITY" in obj):
+        return _from_journal(obj, component)
+    message = _str(obj, _MESSAGE_KEYS, MAX_MESSAGE)
+    exception = _first(obj, _EXC_KEYS)
+    duration = _duration(obj)
+    if duration is None and message and _maybe_duration(message):
+        duration = duration_in_text(message)
+    line = obj.get("line")
+    if line is None:
+        line = obj.get("lineno")
+    level = normalize_level(_first(obj, _LEVEL_KEYS))
+    rec = Record(
+        ts=parse_timestamp(_first(obj, _TS_KEYS)),
+        level=level or _bare_level(message),
+        message=message,
+        logger=_str(obj, _LOGGER_KEYS, 200),
+        exception=_text(exception, MAX_EXCEPTION) if exception is not None and exception is not True else "",
+        component=_str(obj, _COMPONENT_KEYS, 100) or component,
+        agent_id=_str(obj, ("agent_id", "agent"), 300),
+        message_id=_str(obj, ("message_id", "msg_id"), 200),
+        trace_id=_str(obj, ("trace_id", "traceId", "otelTraceID", "trace"), 200),
+        request_id=_str(obj, ("request_id", "requestId", "rpc_id"), 200),
+        module=_str(obj, ("module",), 200),
+        function=_str(obj, ("function", "funcName"), 200),
+        line=line if type(line) is int else None,
+        duration_s=duration,
+    )
+    _autogen_facts(rec)
+    return rec
+
+
+def _str(obj: dict[str, Any], keys: tuple[str, ...], limit: int) -> str:
+    """The first present key's value as text (the common case, a short str, without any conversion)."""
+    for key in keys:
+        value = obj.get(key)
+        if value is not None and value != "":
+            if type(value) is str and len(value) <= limit:
+                return value
+            return _text(value, limit)
+    return ""
+
+
+def _maybe_duration(text: str) -> bool:
+    # Substring tests first: the regex costs tens of microseconds on a long message, `in` a fraction of one.
+    return "duration" in text or "elapsed" in text or "latency" in text or "Duration" in text
+
+
+def _from_journal(obj: dict[str, Any], component: str) -> Record:
+    message = _text(obj.get("MESSAGE"), 1 << 20)
+    unit = _text(obj.get("_SYSTEMD_UNIT") or obj.get("SYSLOG_IDENTIFIER"), 200)
+    unit = unit.removesuffix(".service") or component
+    ts_us = obj.get("__REALTIME_TIMESTAMP")
+    ts = int(ts_us) / 1e6 if isinstance(ts_us, str) and ts_us.isdigit() else None
+    if message.startswith("{"):
+        # A service that logs JSON to stdout: the inner record is the real one; journald adds time and unit.
+        try:
+            inner = json.loads(message)
+        except ValueError:
+            inner = None
+        if isinstance(inner, dict):
+            rec = from_mapping(inner, unit)
+            rec.ts = rec.ts if rec.ts is not None else ts
+            rec.component = rec.component or unit
+            return rec
+    rec = parse_plain_lines(message.splitlines() or [""], unit)
+    priority = obj.get("PRIORITY")
+    if not rec.level and priority is not None:
+        rec.level = normalize_level(int(priority)) if str(priority).isdigit() else ""
+    rec.ts = rec.ts if rec.ts is not None else ts
+    rec.logger = rec.logger or _text(obj.get("SYSLOG_IDENTIFIER"), 200)
+    return rec
+
+
+# Known AutoGen facts carried in plain messages: the agent type a host could not route to.
+_AGENT_NOT_FOUND = re.compile(r"\bAgent (?:type )?(\S+?)(?: and its client)? not found\b")
+
+
+def _autogen_facts(rec: Record) -> None:
+    if rec.agent_id:
+        return
+    if "not found" in rec.message:
+        m = _AGENT_NOT_FOUND.search(rec.message)
+        if m:
+            rec.agent_id = m.group(1)
+
+
+# ---------------------------------------------------------------------------------------------- JSON lines
+
+_TRUNC_FIELD = {
+    key: re.compile(rf'"{key}"\s*:\s*"((?:[^"\\]|\\.)*)') for key in ("timestamp", "level", "logger", "message",
+                                                                     "agent_id", "message_id", "trace_id",
+                                                                     "process", "component")
+}
+
+
+def parse_json_line(line: bytes, stats: InputStats, component: str = "") -> Record:
+    """A JSON line, or what can be recovered from it. Never raises: a line that is not JSON at all is read as
+    plain text (and counted), a truncated one keeps the fields before the cut (and is counted)."""
+    try:
+        obj = json.loads(line)
+    except UnicodeDecodeError:
+        stats.bump("invalid_utf8")
+        text = line.decode("utf-8", "replace")
+        try:
+            obj = json.loads(text)
+        except ValueError:
+            return _not_json(text, stats, component)
+    except ValueError:
+        return _not_json(line.decode("utf-8", "replace"), stats, component)
+    if not isinstance(obj, dict):
+        stats.bump("non_json")
+        return parse_plain_lines([_text(obj, MAX_MESSAGE)], component)
+    return from_mapping(obj, component)
+
+
+def _not_json(text: str, stats: InputStats, component: str) -> Record:
+    stripped = text.strip()
+    if stripped.startswith("{") and '"' in stripped:
+        stats.bump("truncated_json")
+        return _salvage(stripped, component)
+    stats.bump("non_json")
+    return parse_plain_lines([text.rstrip("\r\n")], component)
+
+
+def _salvage(text: str, component: str) -> Record:
+    """Fields of a JSON line cut short (a writer killed mid-line, or our own cap on a giant line)."""
+    found: dict[str, str] = {}
+    for key, rx in _TRUNC_FIELD.items():
+        m = rx.search(text)
+        if m:
+            try:
+                found[key] = json.loads(f'"{m.group(1)}"')
+            except ValueError:
+                found[key] = m.group(1)
+    rec = from_mapping(found, component)
+    if not rec.message:
+        rec.message = text[:200]
+    rec.salvaged = True
+    return rec
+
+
+# ---------------------------------------------------------------------------------------------- plain text
+
+_TS = r"(?P<ts>\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?)"
+_LVL = (r"(?P<level>DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL|FATAL|"
+        r"debug|info|warning|warn|error|critical|fatal)")
+_PLAIN_FORMS = [
+    # logging.basicConfig's default: "ERROR:autogen_core:Agent x not found, …"
+    re.compile(rf"^{_LVL}:(?P<logger>[^:\s]*):(?P<msg>.*)$", re.DOTALL),
+    # the logging cookbook's "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
+    re.compile(rf"^{_TS}\s+-\s+(?P<logger>[\w.\-]+)\s+-\s+{_LVL}\s+-\s+(?P<msg>.*)$", re.DOTALL),
+    # "<time> LEVEL logger: message", "<time> [LEVEL] [logger] message", "<time> | LEVEL | message"
+    re.compile(rf"^{_TS}[\s|,]+\[?{_LVL}\]?[\s|:\-]+(?:(?P<logger>[\w.\-]+)(?::\s+|\s+-\s+)|"
+               rf"\[(?P<logger2>[\w.\-]+)\]\s+)?(?P<msg>.*)$", re.DOTALL),
+    # "<time> message"
+    re.compile(rf"^{_TS}\s+(?P<msg>.*)$", re.DOTALL),
+]
+# Bare lines AutoGen and asyncio write at ERROR when logging was never configured (lastResort prints only
+# the message).
+_BARE_ERROR = re.compile(r"^(?:Exception in callback |Task exception was never retrieved|"
+                         r"Traceback \(most recent call last\)|Error in read loop|Error in background task|"
+                         r"Error handling event|Failed to get message|Invalid destination|"
+                         r"(?:Agent|Client) .+ not found, failed to |Agent .+ and its client not found|"
+                         r"Agent client id not found)")
+_BARE_WARNING = re.compile(r"^(?:Received empty message|No message$)")
+
+
+def _bare_level(message: str) -> str:
+    if _BARE_ERROR.match(message):
+        return "ERROR"
+    if _BARE_WARNING.match(message):
+        return "WARNING"
+    return ""
+
+
+def parse_plain_lines(lines: list[str], component: str = "") -> Record:
+    """One plain-text record: its head line and continuation lines (traceback, protobuf dump)."""
+    head = lines[0].rstrip("\r") if lines else ""
+    rest = [ln.rstrip("\r") for ln in lines[1:]]
+    ts = None
+    level = logger = ""
+    message = head
+    for form in _PLAIN_FORMS:
+        m = form.match(head)
+        if m:
+            groups = m.groupdict()
+            ts = parse_timestamp(groups.get("ts")) if groups.get("ts") else None
+            level = normalize_level(groups.get("level"))
+            logger = groups.get("logger") or groups.get("logger2") or ""
+            message = groups["msg"]
+            break
+    exception = ""
+    for i, ln in enumerate(rest):
+        if ln.startswith("Traceback (most recent call last)"):
+            exception = "\n".join(rest[i:])
+            rest = rest[:i]
+            break
+    if message.startswith("Traceback (most recent call last)") and not exception:
+        # A bare traceback: the record is about its last line.
+        exception = "\n".join([message, *rest])
+        rest = []
+    body = "\n".join([message, *rest]) if rest else message
+    rec = Record(ts=ts, level=level, message=body[:MAX_MESSAGE], logger=logger,
+                 exception=exception[:MAX_EXCEPTION], component=component)
+    if not rec.level:
+        rec.level = _bare_level(message)
+        if rec.level and message.startswith(("Exception in callback", "Task exception")):
+            rec.logger = rec.logger or "asyncio"
+    if _maybe_duration(head):
+        rec.duration_s = duration_in_text(head)
+    _autogen_facts(rec)
+    return rec
+
+
+# Lines that continue the record above them rather than start one. A traceback's frames are indented; its
+# header, chaining sentences and asyncio's "handle:" line are not, and neither is the exception line that ends
+# it, which is why `record_end` tracks whether it is inside a traceback.
+CONT_PREFIXES = (b" ", b"\t", b"Traceback (most recent call last)", b"During handling of the above exception",
+                  b"The above exception was the direct cause", b"handle: <", b"}", b"]", b"Stack (most recent")
+
+
+def is_continuation(line: bytes) -> bool:
+    return not line.strip() or line.startswith(CONT_PREFIXES)
+
+
+def record_end(buf: bytes, start: int, end: int) -> tuple[int, bool]:
+    """End offset (after the newline) of the record whose head line starts at `start`, and whether the buffer
+    ended inside it (it may continue in the next chunk). A JSON head is one line; a plain head takes the
+    continuation lines after it."""
+    nl = buf.find(b"\n", start, end)
+    if nl < 0:
+        return end, True
+    if buf.startswith(b"{", start):
+        return nl + 1, False
+    return continuation_end(buf, nl + 1, end, buf[start:nl])
+
+
+def continuation_end(buf: bytes, pos: int, end: int, context: bytes = b"") -> tuple[int, bool]:
+    """From `pos`, skip the lines that continue the record `context` (its text so far); return where the next
+    record starts and whether the buffer ended first."""
+    in_tb = b"Traceback (most recent" in context
+    tail = context.rstrip(b"\n")
+    prev_indented = tail[tail.rfind(b"\n") + 1:].startswith((b" ", b"\t")) if tail else False
+    while pos < end:
+        nl = buf.find(b"\n", pos, end)
+        line = buf[pos:pos + 64]
+        if line.startswith(b"{"):
+            return pos, False
+        if is_continuation(line):
+            if line.startswith(b"Traceback (most recent"):
+                in_tb = True
+            prev_indented = line.startswith((b" ", b"\t"))
+        elif in_tb and prev_indented and _EXC_LINE.match(line):
+            # the exception line that closes a traceback
+            in_tb = prev_indented = False
+        else:
+            return pos, False
+        if nl < 0:
+            return end, True
+        pos = nl + 1
+    return end, True
+
+
+_EXC_LINE = re.compile(rb"^[A-Za-z_][\w.]*(?::|\s*$)")
+
+
+def record_head(buf: bytes, pos: int, floor: int, max_lines: int = 400) -> int:
+    """Start of the record that the line at `pos` belongs to: walk back over continuation lines (and the
+    exception line closing a traceback) to the plain-text head above them. A JSON line above, or `floor`,
+    ends the walk: then the line at `pos` (or the first after the JSON line) is the head."""
+    if buf.startswith(b"{", pos) or not _looks_continued(buf, pos, floor):
+        return pos
+    cur = pos
+    for _ in range(max_lines):
+        if cur <= floor:
+            return floor
+        prev = buf.rfind(b"\n", floor, cur - 1) + 1
+        prev = max(prev, floor)
+        line = buf[prev:prev + 64]
+        if line.startswith(b"{"):
+            return cur
+        if not is_continuation(line):
+            return prev
+        cur = prev
+    return cur
+
+
+def _looks_continued(buf: bytes, pos: int, floor: int) -> bool:
+    line = buf[pos:pos + 64]
+    if is_continuation(line):
+        return True
+    # an exception line right after an indented frame line belongs to the traceback above it
+    if pos > floor and _EXC_LINE.match(line):
+        prev = max(buf.rfind(b"\n", floor, pos - 1) + 1, floor)
+        return buf.startswith((b" ", b"\t"), prev)
+    return False
+
+
+def parse_record(chunk: bytes, stats: InputStats, component: str = "") -> Record:
+    """A record's bytes (one JSON line, or a plain head with its continuation lines) → Record."""
+    if chunk.startswith(b"{"):
+        nl = chunk.find(b"\n")
+        return parse_json_line(chunk if nl < 0 else chunk[:nl], stats, component)
+    try:
+        text = chunk.decode("utf-8")
+    except UnicodeDecodeError:
+        stats.bump("invalid_utf8")
+        text = chunk.decode("utf-8", "replace")
+    return parse_plain_lines(text.rstrip("\n").split("\n"), component)

@@ -1,0 +1,468 @@
+"""Search bytes first, parse only candidates.
+
+A log is mostly lines nobody asked about. The scanner looks for a few byte strings (a level name, a bare
+AutoGen error head, a duration field, an id) with `bytes.find`, which runs at memory speed, and hands only the
+records containing one of them to a consumer (`Sink`), as raw bytes with flags saying which needle group
+matched, so the consumer can choose a cheap check or a full parse. Everything else is counted, not read:
+records per chunk come from one split of the chunk (which also counts lines that are not JSON in a JSON log),
+and a time window is applied per chunk from its first and last timestamps, line by line only where it cuts
+through a chunk.
+
+A plain-text record can span lines (a traceback, a protobuf dump of a message) and a chunk boundary; the scanner
+walks back from a matching line to its record's head and carries a record left open at the end of a chunk
+into the next one.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from itertools import compress, pairwise, repeat
+from typing import Any, Protocol
+
+from agentops.logs.clock import parse_timestamp
+from agentops.logs.reader import CHUNK, Chunk, Source, read_chunks
+from agentops.logs.records import _EXC_LINE, CONT_PREFIXES, continuation_end, is_continuation, record_end, record_head
+from agentops.logs.stats import InputStats
+
+MAX_RECORD = 256 << 10  # a plain-text record carried across chunks keeps at most this much
+
+
+_JSON_LEVEL = re.compile(rb'("(?:level|levelname|severity|lvl|log\.level)"\s*:\s*")([A-Za-z]+)"')
+_PLAIN_LEVEL = re.compile(rb"\b(DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL|FATAL)\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """How a chunk writes its records, sniffed from its first line: JSON or plain text; level names in upper
+    case (Python logging, the lab) or lower case (structlog, Go and Node loggers); and for JSON the exact bytes
+    before a level value (`"level": "`), so a level can be searched as one long string, which `bytes.find`
+    skips through several times faster than a short one."""
+
+    json: bool
+    lower: bool = False
+    level_key: bytes = b""
+
+
+def sniff(chunk: Chunk) -> Dialect:
+    buf, pos, end = chunk.buf, chunk.start, min(chunk.end, chunk.start + 65536)
+    while pos < end:
+        nl = buf.find(b"\n", pos, end)
+        line = buf[pos:nl if nl >= 0 else end]
+        if line.strip():
+            if line.startswith(b"{"):
+                m = _JSON_LEVEL.search(line, 0, 4096)
+                if m is None:
+                    return Dialect(json=True)
+                return Dialect(json=True, lower=m.group(2).islower(), level_key=m.group(1))
+            m = _PLAIN_LEVEL.search(line, 0, 120)
+            return Dialect(json=False, lower=bool(m and m.group(1).islower()))
+        if nl < 0:
+            break
+        pos = nl + 1
+    return Dialect(json=True)
+
+
+@dataclass(frozen=True)
+class Window:
+    since: float | None = None
+    until: float | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.since is not None or self.until is not None
+
+    def contains(self, ts: float | None) -> bool:
+        """Records without a time pass: they cannot be placed, and dropping them would hide them."""
+        if ts is None:
+            return True
+        return (self.since is None or ts >= self.since) and (self.until is None or ts < self.until)
+
+
+@dataclass
+class NeedleGroup:
+    flag: int
+    needles: tuple[bytes, ...]
+    # Called as check(buf, hit, line_start) for each hit; False drops it. Lets a consumer decide from the
+    # bytes at the hit (a duration's value) without the record being assembled and handed over.
+    check: Callable[[bytes, int, int], bool] | None = None
+
+
+Needles = Callable[[Dialect], list[NeedleGroup]]
+
+
+@dataclass
+class ScanPlan:
+    # What to search for, by dialect; None: ask the sink (`Sink.needles`), whose checks count into it — a
+    # worker's fresh sink must receive its own hits.
+    needles: Needles | None = None
+    count_records: bool = True  # count every record in the window (the denominator of an error rate)
+    window: Window = field(default_factory=Window)
+    # Check every line for bad input (invalid UTF-8, lines that are not JSON or cut short), not only the
+    # candidates: exact accounting for one split and one decode per chunk.
+    account_lines: bool = True
+
+
+class Sink(Protocol):
+    """A scan's consumer. `fresh` and `merge` let a file be scanned in parallel: each worker fills a fresh
+    sink with its share, and the parent merges them in file order."""
+
+    def total(self, records: int, source: Source) -> None: ...
+
+    def times(self, first: float | None, last: float | None) -> None: ...
+
+    def record(self, raw: bytes, flags: int, source: Source, offset: int) -> None: ...
+
+    def needles(self, dialect: Dialect) -> list[NeedleGroup]: ...
+
+    def fresh(self) -> Sink: ...
+
+    def merge(self, other: Sink) -> None: ...
+
+
+# A file smaller than this is not worth the fork (with --jobs given explicitly, jobs x 1 MiB).
+PARALLEL_MIN = 64 << 20
+
+
+def scan(sources: list[Source], stats: InputStats, plan_for: ScanPlanFor, sink: Sink,
+         journal_args: list[str] | None = None, jobs: int = 1, parallel_min: int = PARALLEL_MIN,
+         chunk_size: int = CHUNK) -> None:
+    for source in sources:
+        plan = plan_for(source)
+        ranges = _ranges(source, jobs, parallel_min) if jobs > 1 and source.kind == "file" else None
+        if ranges:
+            _scan_parallel(source, plan, ranges, stats, sink, chunk_size)
+        else:
+            _scan_source(source, plan, stats, sink, chunk_size, journal_args)
+
+
+def _scan_source(source: Source, plan: ScanPlan, stats: InputStats, sink: Sink, chunk_size: int = CHUNK,
+                 journal_args: list[str] | None = None, byte_range: tuple[int, int] | None = None,
+                 json_log: bool | None = None) -> None:
+    """`json_log`: whether the source is a JSON log (then its plain-text lines are bad input); decided by its
+    first chunk unless given (a worker's range does not start at the file's beginning)."""
+    state = _OpenRecord()
+    groups: dict[Dialect, list[NeedleGroup]] = {}
+    indented = False  # whether the previous chunk ended in an indented line (a traceback frame)
+    for chunk in read_chunks(source, stats, journal_args, chunk_size=chunk_size, count_lines=False,
+                             byte_range=byte_range):
+        place = INSIDE
+        if chunk.cut and not plan.account_lines:
+            stats.bump("oversized_lines" if chunk.cut == "oversized" else "unterminated_lines")
+        if plan.window.active or plan.count_records:
+            first, last = chunk_times(chunk)
+            place = _place(first, last, plan.window) if plan.window.active else INSIDE
+            if place == OUTSIDE:
+                state.clear()
+                continue
+            if plan.count_records:
+                sink.times(first, last)
+        dialect = sniff(chunk)
+        if json_log is None:
+            json_log = dialect.json
+        if plan.account_lines:
+            window = plan.window if place == ACROSS else None
+            records, mixed, indented = _account(chunk, stats, window, indented, json_log)
+            if plan.count_records:
+                sink.total(records, source)
+            if mixed and dialect.json:
+                # Plain-text lines among JSON ones: search with the plain needles, which find both.
+                dialect = Dialect(json=False, lower=dialect.lower)
+        needles = groups.get(dialect)
+        if needles is None:
+            needles = groups[dialect] = (plan.needles or sink.needles)(dialect)
+        for raw, flags, offset in _records(chunk, needles, state):
+            sink.record(raw, flags, source, offset)
+    if state.flags:
+        sink.record(state.text, state.flags, source, state.offset)
+
+
+def _ranges(source: Source, jobs: int, min_size: int) -> list[tuple[int, int]] | None:
+    """Byte ranges of a large regular (uncompressed) file, one per worker, each starting at a record head."""
+    try:
+        size = os.stat(source.path).st_size
+        if size < max(min_size, jobs) or not os.path.isfile(source.path):
+            return None
+        with open(source.path, "rb") as fh:
+            if fh.read(2) == b"\x1f\x8b":
+                return None
+            bounds = [0]
+            for k in range(1, jobs):
+                fh.seek(k * size // jobs)
+                window = fh.read(1 << 20)
+                pos = _next_head(window)
+                if pos is not None and k * size // jobs + pos > bounds[-1]:
+                    bounds.append(k * size // jobs + pos)
+    except OSError:
+        return None  # the serial read will report what is wrong with the file
+    bounds.append(size)
+    return list(pairwise(bounds)) if len(bounds) > 2 else None
+
+
+def _next_head(window: bytes) -> int | None:
+    """Offset of the first line in `window` that starts a record (after the partial line it starts in)."""
+    pos = window.find(b"\n") + 1
+    while 0 < pos < len(window):
+        line = window[pos:pos + 64]
+        if line.startswith(b"{") or not is_continuation(line):
+            return pos
+        pos = window.find(b"\n", pos) + 1
+    return None
+
+
+def _scan_parallel(source: Source, plan: ScanPlan, ranges: list[tuple[int, int]], stats: InputStats,
+                   sink: Sink, chunk_size: int) -> None:
+    """One forked worker per range but the first, which this process scans itself; the workers send back
+    their filled sinks and input stats, merged here in file order. A worker that dies is replaced by scanning
+    its range here, so the result never misses a part of the file."""
+    import multiprocessing
+
+    with open(source.path, "rb") as fh:
+        head = fh.read(65536)
+    json_log = sniff(Chunk(head, 0, len(head), 0)).json
+    ctx = multiprocessing.get_context("fork")
+    workers = []
+    for byte_range in ranges[1:]:
+        recv, send = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=_worker, args=(source, plan, byte_range, sink.fresh(), send, chunk_size,
+                                                 json_log), daemon=True)
+        proc.start()
+        send.close()
+        workers.append((proc, recv, byte_range))
+    _scan_source(source, plan, stats, sink, chunk_size, byte_range=ranges[0], json_log=json_log)
+    info = stats.sources[-1]
+    for proc, recv, byte_range in workers:
+        try:
+            part, part_stats = recv.recv()
+        except (EOFError, OSError):
+            part, part_stats = sink.fresh(), InputStats()
+            _scan_source(source, plan, part_stats, part, chunk_size, byte_range=byte_range, json_log=json_log)
+        finally:
+            recv.close()
+            proc.join(timeout=5)
+        sink.merge(part)
+        stats.merge(part_stats)
+        for other in part_stats.sources:
+            info.bytes += other.bytes
+            if other.status != "read" and info.status == "read":
+                info.status, info.reason = other.status, other.reason
+
+
+def _worker(source: Source, plan: ScanPlan, byte_range: tuple[int, int], sink: Sink, conn: Any,
+            chunk_size: int, json_log: bool) -> None:
+    stats = InputStats()
+    _scan_source(source, plan, stats, sink, chunk_size, byte_range=byte_range, json_log=json_log)
+    conn.send((sink, stats))
+    conn.close()
+
+
+class ScanPlanFor(Protocol):
+    def __call__(self, source: Source) -> ScanPlan: ...
+
+
+# ------------------------------------------------------------------------------------------ candidates
+
+def candidates(buf: bytes, start: int, end: int, groups: list[NeedleGroup]) -> dict[int, int]:
+    """Line start → OR of the flags of the needle groups found on that line."""
+    found: dict[int, int] = {}
+    find, rfind = buf.find, buf.rfind
+    for group in groups:
+        flag, check = group.flag, group.check
+        for needle in group.needles:
+            # A needle that starts with a newline means "at a line start": the line begins after it.
+            skip_nl = 1 if needle.startswith(b"\n") else 0
+            if skip_nl and buf.startswith(needle[1:], start) and (check is None or check(buf, start, start)):
+                found[start] = found.get(start, 0) | flag
+            i = find(needle, start, end)
+            while i >= 0:
+                if skip_nl:
+                    s = i + 1
+                else:
+                    r = rfind(b"\n", start, i)
+                    s = r + 1 if r >= 0 else start
+                if check is None or check(buf, i, s):
+                    found[s] = found.get(s, 0) | flag
+                e = find(b"\n", i + skip_nl, end)
+                if e < 0:
+                    break
+                i = find(needle, e if skip_nl else e + 1, end)
+    return found
+
+
+@dataclass
+class _OpenRecord:
+    """The last plain-text record of the previous chunk, which the next chunk may continue."""
+
+    text: bytes = b""
+    flags: int = 0
+    offset: int = 0
+    active: bool = False
+
+    def clear(self) -> None:
+        self.text, self.flags, self.offset, self.active = b"", 0, 0, False
+
+
+def _records(chunk: Chunk, groups: list[NeedleGroup], state: _OpenRecord) -> Iterator[tuple[bytes, int, int]]:
+    """(record bytes, flags, source offset) for every record of the chunk that contains a needle."""
+    buf, start, end = chunk.buf, chunk.start, chunk.end
+    base = chunk.offset - start  # source offset of buf[0]
+    found = candidates(buf, start, end, groups)
+    starts = sorted(found)
+    i, n = 0, len(starts)
+    covered = start
+    if state.active:
+        lead_end, still_open = continuation_end(buf, start, end, state.text[-4096:])
+        flags = state.flags
+        while i < n and starts[i] < lead_end:
+            flags |= found[starts[i]]
+            i += 1
+        if still_open:
+            if len(state.text) < MAX_RECORD:
+                state.text += buf[start:min(lead_end, start + MAX_RECORD - len(state.text))]
+            state.flags = flags
+            return
+        if flags:
+            yield state.text + buf[start:lead_end], flags, state.offset
+        covered = lead_end
+    state.clear()
+    while i < n:
+        s = starts[i]
+        head = record_head(buf, s, covered)
+        rec_end, still_open = record_end(buf, head, end)
+        flags = 0
+        while i < n and starts[i] < rec_end:
+            flags |= found[starts[i]]
+            i += 1
+        if still_open:
+            state.text, state.flags, state.offset, state.active = buf[head:end], flags, base + head, True
+            return
+        yield buf[head:rec_end], flags, base + head
+        covered = rec_end
+    # No needle in the last record, but the next chunk may continue it with one: remember it (plain only).
+    if covered < end:
+        last = max(buf.rfind(b"\n", covered, end - 1) + 1, covered)
+        if not buf.startswith(b"{", last):
+            head = record_head(buf, last, covered)
+            if end - head <= MAX_RECORD:
+                state.text, state.offset, state.active = buf[head:end], base + head, True
+
+
+# ------------------------------------------------------------------------------------------ counting records
+
+_LINE_TS_JSON = re.compile(rb'"(?:timestamp|time|ts|@timestamp|asctime)"\s*:\s*"?([^",}]+)')
+_LINE_TS_PLAIN = re.compile(rb"^(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?)")
+_JOURNAL_TS = re.compile(rb'"__REALTIME_TIMESTAMP"\s*:\s*"(\d+)"')
+
+
+def line_ts(line: bytes) -> float | None:
+    """A line's timestamp without parsing the line."""
+    if line.startswith(b"{"):
+        m = _JOURNAL_TS.search(line)
+        if m:
+            return int(m.group(1)) / 1e6
+        m = _LINE_TS_JSON.search(line, 0, 2048)
+    else:
+        m = _LINE_TS_PLAIN.match(line)
+    if not m:
+        return None
+    return parse_timestamp(m.group(1).decode("ascii", "replace"))
+
+
+INSIDE, OUTSIDE, ACROSS = "inside", "outside", "across"
+
+
+def chunk_times(chunk: Chunk) -> tuple[float | None, float | None]:
+    """The first and last timestamps of a chunk (looking at most 50 lines in from either end)."""
+    buf, start, end = chunk.buf, chunk.start, chunk.end
+    first = last = None
+    pos = start
+    for _ in range(50):
+        if pos >= end:
+            break
+        nl = buf.find(b"\n", pos, end)
+        first = line_ts(buf[pos:nl if nl >= 0 else end])
+        if first is not None or nl < 0:
+            break
+        pos = nl + 1
+    stop = end - 1
+    for _ in range(50):
+        if stop <= start:
+            break
+        b = max(buf.rfind(b"\n", start, stop) + 1, start)
+        last = line_ts(buf[b:stop])
+        if last is not None:
+            break
+        stop = b - 1
+    return first, last
+
+
+def _place(first: float | None, last: float | None, window: Window) -> str:
+    """Where a chunk lies against the window, from its first and last timestamps. Assumes a chunk is in time
+    order, as a log file is; a chunk whose times are out of order is treated as cut by the window."""
+    if first is None or last is None or first > last:
+        return ACROSS
+    if window.contains(first) and window.contains(last):
+        return INSIDE
+    if (window.until is not None and first >= window.until) or (window.since is not None and last < window.since):
+        return OUTSIDE
+    return ACROSS
+
+
+def _account(chunk: Chunk, stats: InputStats, window: Window | None, indented: bool,
+             json_log: bool) -> tuple[int, bool, bool]:
+    """Records in the chunk (inside `window` when given, checking each line's time), from one split; and
+    bad input line by line: invalid UTF-8, and in a JSON log, lines that are not JSON or are cut short.
+    Also whether JSON and plain-text lines are mixed, and whether the last line is indented (`indented`: the
+    previous chunk's), so a traceback's closing line is known across chunks."""
+    buf = chunk.buf
+    body = buf if chunk.start == 0 and chunk.end == len(buf) else buf[chunk.start:chunk.end]
+    lines = body.split(b"\n")
+    lines.pop()  # after the final newline
+    n = len(lines)
+    if not n:
+        return 0, False, indented
+    json_lines = sum(map(bytes.startswith, lines, repeat(b"{")))
+    blank = lines.count(b"")
+    others = n - json_lines - blank
+    heads = json_lines
+    if others:
+        # Plain text: continuation lines (traceback frames, dumps) are part of the record above them, and so
+        # is the exception line that closes a traceback, the first unindented line after its frames.
+        heads += others - sum(map(bytes.startswith, lines, repeat(CONT_PREFIXES)))
+        follows_indent = compress(range(1, n + 1), map(bytes.startswith, lines, repeat((b" ", b"\t"))))
+        closing = [i for i in follows_indent if i < n]
+        if indented:
+            closing.append(0)
+        heads -= sum(1 for i in closing if lines[i].strip() and not lines[i].startswith((b" ", b"\t", b"{"))
+                     and _EXC_LINE.match(lines[i]))
+        if json_log:
+            stats.bump("non_json", others)
+    if chunk.cut:
+        stats.bump("oversized_lines" if chunk.cut == "oversized" else "unterminated_lines")
+    elif json_lines:
+        closed = sum(map(bytes.endswith, lines, repeat((b"}", b"}\r"))))
+        if closed < json_lines:
+            stats.bump("truncated_json", json_lines - closed)
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        stats.bump("invalid_utf8", sum(1 for line in lines if not _valid_utf8(line)))
+    last_indented = lines[-1].startswith((b" ", b"\t"))
+    mixed = bool(json_lines) and others > 0
+    if window is None:
+        return heads, mixed, last_indented
+    inside = 0
+    for line in lines:
+        if line and (line.startswith(b"{") or not line.startswith(CONT_PREFIXES)):
+            inside += window.contains(line_ts(line))
+    return inside, mixed, last_indented
+
+
+def _valid_utf8(line: bytes) -> bool:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True

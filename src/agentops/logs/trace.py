@@ -1,0 +1,185 @@
+"""`agentops logs trace ID`: every record of one message — by message_id, trace_id or AutoGen request id —
+across files and components, in time order, as hops with the time between them, and where the trail stops.
+
+AutoGen request ids are per-process counters ("1", "2", …), so a short id is matched only as a whole field
+value or as the `request_id: "N"` of the host's dump of a request, never as a digit inside other text; when it
+leads to several traces, the report says so and names them (trace one of those instead). The W3C trace id
+(32 hex digits) the lab writes on every record is unique and the best thing to trace.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+from typing import Any
+
+from agentops.core.model import Reason, Report, Result, Status
+from agentops.logs.analyze import input_result, notes
+from agentops.logs.clock import iso, now_iso
+from agentops.logs.query import ID, Filters, plan
+from agentops.logs.reader import Source
+from agentops.logs.records import LEVEL_NO, Record, first_line, parse_record
+from agentops.logs.scan import PARALLEL_MIN, Dialect, NeedleGroup, ScanPlan, scan
+from agentops.logs.stats import InputStats
+
+MAX_HOPS = 10000
+SHORT_ID = 8  # ids shorter than this are matched only as whole values
+_TARGET = re.compile(r'target \{\s*type: "([^"]+)"(?:\s*key: "([^"]*)")?')
+_TRACEPARENT = re.compile(r"\b00-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}\b")
+
+
+def id_needles(ident: str) -> tuple[bytes, ...]:
+    raw = ident.encode("utf-8")
+    if len(ident) >= SHORT_ID:
+        return (raw,)
+    # As a JSON value, in a plain-text dump of a request, and in that dump inside a JSON message (escaped).
+    return (b'"' + raw + b'"', b'request_id: "' + raw + b'"', b'request_id: \\"' + raw + b'\\"')
+
+
+def matched_by(rec: Record, ident: str) -> str | None:
+    """How a record refers to the id, or None if it does not."""
+    for name in ("message_id", "trace_id", "request_id"):
+        if getattr(rec, name) == ident:
+            return name
+    if f'request_id: "{ident}"' in rec.message:
+        return "request_id"
+    if len(ident) >= SHORT_ID and (ident in rec.message or ident in rec.exception or ident in rec.agent_id):
+        m = _TRACEPARENT.search(rec.message)
+        return "traceparent" if m and m.group(1) == ident else "text"
+    return None
+
+
+class Tracer:
+    def __init__(self, ident: str, filters: Filters) -> None:
+        self.ident = ident
+        self.filters = filters
+        self.hits: list[tuple[Record, str]] = []
+        self.dropped = 0
+        self.stats = InputStats()
+
+    # -- Sink
+    def needles(self, dialect: Dialect) -> list[NeedleGroup]:
+        return [NeedleGroup(ID, id_needles(self.ident))]
+
+    def total(self, records: int, source: Source) -> None:
+        pass
+
+    def times(self, first: float | None, last: float | None) -> None:
+        pass
+
+    def record(self, raw: bytes, flags: int, source: Source, offset: int) -> None:
+        rec = parse_record(raw, self.stats, source.component)
+        rec.source, rec.offset = source.name, offset
+        how = matched_by(rec, self.ident)
+        if how is None or not self.filters.match(rec):
+            return
+        if len(self.hits) < MAX_HOPS:
+            self.hits.append((rec, how))
+        else:
+            self.dropped += 1
+
+    def fresh(self) -> Tracer:
+        return Tracer(self.ident, self.filters)
+
+    def merge(self, other: Tracer) -> None:
+        room = MAX_HOPS - len(self.hits)
+        self.hits.extend(other.hits[:room])
+        self.dropped += other.dropped + max(0, len(other.hits) - room)
+        self.stats.merge(other.stats)
+
+
+def run(ident: str, sources: list[Source], filters: Filters, stats: InputStats,
+        journal_args: list[str] | None = None, jobs: int = 1, parallel_min: int = PARALLEL_MIN) -> Report:
+    started_at, t0 = now_iso(), time.perf_counter()
+    tracer = Tracer(ident, filters)
+
+    def plan_for(source: Source) -> ScanPlan:
+        return plan(filters, source, count_records=False, account_lines=False)
+
+    scan(sources, stats, plan_for, tracer, journal_args, jobs=jobs, parallel_min=parallel_min)
+    stats.merge(tracer.stats)
+    data = trail(ident, tracer.hits)
+    data["dropped_hops"] = tracer.dropped
+    data["inputs"] = stats.to_dict()
+    data["bad_input"] = stats.bad_input()
+    report = Report(kind="logs.trace", started_at=started_at, duration_s=time.perf_counter() - t0,
+                    results=[input_result(stats), _verdict(ident, data, stats)], data=data)
+    report.notes.extend(notes(stats))
+    return report
+
+
+def trail(ident: str, hits: list[tuple[Record, str]]) -> dict[str, Any]:
+    """The hops in time order (records without a time keep their place in their file, after the timed ones),
+    the time between them, and the last component that saw the message."""
+    ordered = sorted(hits, key=lambda h: (h[0].ts is None, h[0].ts or 0.0, h[0].source, h[0].offset))
+    hops = []
+    prev_ts: float | None = None
+    for rec, how in ordered:
+        gap = None if rec.ts is None or prev_ts is None else round((rec.ts - prev_ts) * 1000.0, 3)
+        hop = {
+            "at": iso(rec.ts), "since_previous_ms": gap, "component": rec.component, "source": rec.source,
+            "offset": rec.offset, "level": rec.level, "logger": rec.logger, "agent_id": rec.agent_id,
+            "message_id": rec.message_id, "trace_id": rec.trace_id, "matched_by": how,
+            "message": first_line(rec.message)[:300],
+        }
+        if rec.exception:
+            hop["cause"] = rec.cause[:300]
+        target = _TARGET.search(rec.message)
+        if target:
+            hop["target"] = target.group(1) + (f"/{target.group(2)}" if target.group(2) else "")
+        hops.append(hop)
+        if rec.ts is not None:
+            prev_ts = rec.ts
+    traces = Counter(rec.trace_id for rec, _ in hits if rec.trace_id)
+    timed = [rec.ts for rec, _ in ordered if rec.ts is not None]
+    data: dict[str, Any] = {
+        "id": ident,
+        "hops": hops,
+        "components": list(dict.fromkeys(h["component"] for h in hops if h["component"])),
+        "first_seen": iso(timed[0]) if timed else None,
+        "last_seen": iso(timed[-1]) if timed else None,
+        "elapsed_ms": round((timed[-1] - timed[0]) * 1000.0, 3) if len(timed) > 1 else 0.0,
+        "trace_ids": dict(traces.most_common(10)),
+        "stops_at": _stop(hops),
+    }
+    return data
+
+
+def _stop(hops: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Where the trail ends and what that suggests: an error there, or a request the host routed to an agent
+    type that never logged it."""
+    if not hops:
+        return None
+    last = hops[-1]
+    stop = {k: last.get(k) for k in ("component", "agent_id", "at", "level", "logger", "message", "cause",
+                                     "source", "offset")}
+    if LEVEL_NO.get(last["level"], 0) >= LEVEL_NO["ERROR"]:
+        stop["why"] = f"it failed there: {last.get('cause') or last['message']}"
+    elif last.get("target"):
+        seen_after = [h for h in hops if h.get("agent_id", "").split("/")[0] == last["target"].split("/")[0]]
+        if not seen_after:
+            stop["why"] = (f"the {last['component'] or 'host'} routed it to agent {last['target']}, and nothing "
+                           f"later mentions it: that agent's worker never logged it (not registered, down, "
+                           f"frozen, or it logs elsewhere)")
+    if "why" not in stop:
+        stop["why"] = "no later record mentions it"
+    return stop
+
+
+def _verdict(ident: str, data: dict[str, Any], stats: InputStats) -> Result:
+    hops = data["hops"]
+    metrics = {"hops": float(len(hops)), "elapsed_ms": float(data["elapsed_ms"]),
+               "components": float(len(data["components"]))}
+    if not hops:
+        return Result(id="logs.trace", target=ident, probe="logs", status=Status.UNKNOWN, reason=Reason.ASSERTION,
+                      message=f"no record mentions {ident} in {len(stats.sources)} input(s)", metrics=metrics)
+    stop = data["stops_at"]
+    where = stop["component"] or stop["source"]
+    message = (f"{len(hops)} records across {len(data['components'])} component(s) over "
+               f"{data['elapsed_ms']:.0f} ms; the trail stops at {where}: {stop['why']}")
+    if len(data["trace_ids"]) > 1:
+        message += f" (note: {ident} belongs to {len(data['trace_ids'])} different traces)"
+    failed = LEVEL_NO.get(stop["level"] or "", 0) >= LEVEL_NO["ERROR"]
+    return Result(id="logs.trace", target=ident, probe="logs", status=Status.WARNING if failed else Status.OK,
+                  reason=Reason.ASSERTION if failed else None, message=message, metrics=metrics)
