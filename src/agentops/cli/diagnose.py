@@ -91,7 +91,7 @@ def _since_seconds(text: str) -> float:
 def _cluster(config: str | None, host: str | None, required: bool = True):  # type: ignore[no-untyped-def]
     from agentops.core.config import load_config
     from agentops.core.yamlsrc import ConfigError
-    from agentops.diagnose.layers import load_cluster
+    from agentops.diagnose.cluster import load_cluster
 
     cfg = load_config(config)
     try:

@@ -96,7 +96,7 @@ def drill(
 
 def _cluster(config: str):  # type: ignore[no-untyped-def]
     from agentops.core.config import load_config
-    from agentops.diagnose.layers import load_cluster
+    from agentops.diagnose.cluster import load_cluster
 
     return load_cluster(load_config(config), None)
 

@@ -20,8 +20,9 @@ from typing import Any
 
 from agentops.core.model import Finding, Observation, Reason, Report, Status
 from agentops.diagnose.classify import Classification, classify_exception, classify_text
+from agentops.diagnose.cluster import Cluster
 from agentops.diagnose.engine import DEFAULT_DEADLINE_S, Deadline, Evidence, check
-from agentops.diagnose.layers import Cluster, Layers
+from agentops.diagnose.layers import Layers
 from agentops.diagnose.message import (
     CONFIRM_PING_S,
     DEFAULT_KEY,

@@ -14,17 +14,15 @@ The cluster comes from the config (the `agentrpc` target and the `worker` target
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agentops.core.config import Config, Target, split_host_port
+from agentops.core.config import Target, split_host_port
 from agentops.core.model import Observation, Reason, Result, Status
-from agentops.core.yamlsrc import ConfigError
 from agentops.diagnose import logscan
+from agentops.diagnose.cluster import Cluster, is_local
 from agentops.diagnose.engine import Evidence, check
 from agentops.diagnose.process import Located, ProcessView, describe_stop, locate
 
@@ -39,86 +37,6 @@ METRIC_ITEMS = (
 )
 QUEUE_SERIES = "runtime_message_queue_size"
 LOG_HEAD_BYTES = 256 * 1024  # where a worker logs its client id at start-up (the lab does)
-
-
-@dataclass
-class Cluster:
-    """What the diagnosis knows about the cluster: the host address and, from the config, host and workers."""
-
-    address: str
-    target: Target
-    host: Any = None  # autogen.workers.HostSpec
-    workers: list[Any] = field(default_factory=list)  # autogen.workers.WorkerSpec
-    config_path: str | None = None
-
-    def owner_of(self, agent_type: str) -> Any:
-        return next((w for w in self.workers if agent_type in w.agent_types), None)
-
-    def ping_for(self, agent_type: str) -> Any:
-        """The configured ping (payload type and body) for `agent_type`, if any."""
-        owner = self.owner_of(agent_type)
-        spec = owner.ping_for(agent_type) if owner else None
-        if spec is None and self.host is not None and self.host.ping is not None:
-            spec = self.host.ping
-        return spec
-
-
-def load_cluster(cfg: Config, host: str | None) -> Cluster:
-    """The cluster from the config's agentrpc target (or `--host HOST:PORT`) and its worker targets."""
-    from agentops.autogen.workers import cluster_spec
-
-    spec = cluster_spec(cfg)
-    if host:
-        try:
-            split_host_port(host, what="--host")
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
-        hspec = spec.host(host)
-        target = next((t for t in cfg.targets_of("agentrpc") if hspec and t.name == hspec.name), None)
-        target = target or Target(name=host, kind="agentrpc", address=host, where="--host")
-    else:
-        hosts = cfg.targets_of("agentrpc")
-        if not hosts:
-            where = cfg.path or "no config file found"
-            raise ConfigError(f"no AgentRpc host to diagnose: give --host HOST:PORT or a config with an agentrpc "
-                              f"target ({where})")
-        if len(hosts) > 1:
-            names = ", ".join(t.name for t in hosts)
-            raise ConfigError(f"the config has {len(hosts)} agentrpc targets ({names}); choose one with --host")
-        target = hosts[0]
-        hspec = spec.host(target.address)
-    address = target.address or host or ""
-    return Cluster(address=address, target=target, host=hspec, workers=spec.workers_of(address),
-                   config_path=cfg.path)
-
-
-def is_local(host: str) -> bool:
-    """Is this address one of this machine's (loopback or an interface address)?"""
-    if host in ("localhost", ""):
-        return True
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    if ip.is_loopback:
-        return True
-    import psutil
-
-    return any(a.address.split("%")[0] == host for addrs in psutil.net_if_addrs().values() for a in addrs)
-
-
-def _signal_dict(s: logscan.Signal) -> dict[str, Any]:
-    doc: dict[str, Any] = {"kind": s.kind, "line": s.line, "file": s.file}
-    if s.timestamp is not None:
-        doc["at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(s.timestamp))
-    if s.request_id:
-        doc["request_id"] = s.request_id
-    if s.agent_type:
-        doc["agent_type"] = s.agent_type
-    for key in ("exception", "cause", "fix", "payload_type"):
-        if s.detail.get(key):
-            doc[key] = s.detail[key]
-    return doc
 
 
 class Layers:
@@ -206,6 +124,7 @@ class Layers:
         if not is_local(self.host_name):
             self.ev.note(f"the AgentRpc host runs on {self.host_name}, not this machine: its process was not checked")
             return
+        started = time.perf_counter()
         found = locate(host.process)
         alive = found.alive
         self.host_view = alive[0] if alive else None
@@ -222,7 +141,7 @@ class Layers:
             obs = Observation(facts=facts, metrics={"rss_bytes": float(v.rss_bytes)},
                               message=f"host process {v.pid} state {v.state}, started "
                                       f"{v.to_dict()['started_at']}")
-        self.ev.record(_judged(check("agentrpc.process", "host.process"), self.cluster.target.name, obs))
+        self.ev.record(_judged(check("agentrpc.process", "host.process"), self.cluster.target.name, obs, started))
 
     # ------------------------------------------------------------------------------ registration
 
@@ -276,6 +195,7 @@ class Layers:
         if not self.worker_local(owner):
             self.ev.note(f"worker {owner.name} does not run on this machine: its process state was not checked")
             return
+        started = time.perf_counter()
         found = locate(owner.process, self.host_port, self.host_ips)
         self.owner_found = found
         alive = found.alive
@@ -302,7 +222,7 @@ class Layers:
                 if v.connected is False:
                     obs.reason = Reason.CONNECT
         self.ev.record(_judged(check("worker.process", "host.process", on_failure=Status.CRITICAL), owner.name,
-                               obs, on_reason={Reason.CONNECT: Status.WARNING}))
+                               obs, started, on_reason={Reason.CONNECT: Status.WARNING}))
 
     def _worker_logging(self, client_id: str) -> Any:
         """The configured worker whose log names this AgentRpc client id (the lab's workers log it at start)."""
@@ -330,6 +250,7 @@ class Layers:
         none of their types registered — what a host restart leaves behind.)"""
         if self.inventory is None or not self.cluster.workers:
             return
+        started = time.perf_counter()
         registered = set(self.inventory.agent_types)
         rows, orphans, dead = [], [], []
         for worker in self.cluster.workers:
@@ -357,7 +278,7 @@ class Layers:
         if self.host_view is not None:
             obs.facts["host_started_at"] = self.host_view.to_dict()["started_at"]
         spec = check("cluster.workers", "agentrpc.workers", critical={"orphaned_workers": "> 0", "dead_workers": "> 0"})
-        self.ev.record(_judged(spec, self.cluster.target.name, obs))
+        self.ev.record(_judged(spec, self.cluster.target.name, obs, started))
 
     # ------------------------------------------------------------------------------- the message
 
@@ -365,6 +286,7 @@ class Layers:
         """Is the body JSON, and is the message under gRPC's 4 MiB? (An oversized one is never sent.)"""
         from agentops.autogen.client import MAX_MESSAGE_BYTES, encode_payload, message_size
 
+        started = time.perf_counter()
         body = encode_payload(payload)
         size = message_size(agent_type, payload_type, body, key=key)
         facts: dict[str, Any] = {"payload_type": payload_type, "size_bytes": size, "limit_bytes": MAX_MESSAGE_BYTES,
@@ -382,7 +304,7 @@ class Layers:
             obs.reason, status = Reason.ASSERTION, Status.CRITICAL
             obs.message = (f"the message would be {size} bytes, over the {MAX_MESSAGE_BYTES}-byte gRPC limit: not "
                            f"sent (the host would drop the sender's whole connection)")
-        return self.ev.record(_judged(check("message.payload", "agentrpc.payload"), agent_type, obs,
+        return self.ev.record(_judged(check("message.payload", "agentrpc.payload"), agent_type, obs, started,
                                       {Reason.ASSERTION: status}))
 
     async def ping_type(self, agent_type: str, key: str, payload_type: str, payload: Any, *,
@@ -481,47 +403,10 @@ class Layers:
         elif self.owner is not None:
             self.ev.note(f"worker {self.owner.name} has no options.logs: its log was not read")
         for check_id, target, files, patterns in sources:
-            self._scan(check_id, target, files, patterns, agent_type, message_id, key)
-
-    def _scan(self, check_id: str, target: str, files: list[Path], patterns: list[str], agent_type: str,
-              message_id: str | None, key: str | None) -> None:
-        def relevant(sig: logscan.Signal, request_id: str | None) -> bool:
-            return logscan.is_failure(sig) and (logscan.about(sig, agent_type, request_id)
-                                                or sig.kind.endswith("request-id-collision"))
-
-        during: list[dict[str, Any]] = []
-        recent: list[dict[str, Any]] = []
-        delivered = False
-        problems = [] if files else [f"no file matches {', '.join(patterns)}"]
-        for path in files:
-            offset = self.start_offsets.get(str(path), 0)
-            records, problem = logscan.read_records(path, start=offset)
-            found = logscan.drop_probe_side_effects(logscan.signals(records))
-            during += [_signal_dict(s) for s in found if relevant(s, self.ping_request_id)]
-            delivered = delivered or any(s.kind == "request-received" and s.agent_type == agent_type
-                                         and s.detail.get("key") == key for s in found)
-            records, problem2 = logscan.read_records(path, end=offset, since=self.since)
-            found = logscan.drop_probe_side_effects(logscan.signals(records))
-            recent += [_signal_dict(s) for s in found if relevant(s, message_id)]
-            problems += [p for p in (problem, problem2) if p]
-        facts: dict[str, Any] = {"during_diagnosis": during[-20:], "recent": recent[-20:],
-                                 "files": [str(p) for p in files], "window_since": _iso(self.since)}
-        if key is not None:
-            facts["probe_delivered"] = delivered
-        if message_id:
-            facts["message_id"] = message_id
-        if problems:
-            facts["problems"] = problems
-        last = (during or recent)[-1]["line"] if during or recent else ""
-        obs = Observation(metrics={"signals_during": float(len(during)), "signals_recent": float(len(recent))},
-                          facts=facts,
-                          message=f"{len(during)} failure(s) about {agent_type} during the diagnosis, {len(recent)} "
-                                  f"in the window" + (f"; last: {last}" if last else ""))
-        if during or recent:
-            obs.reason = Reason.ASSERTION
-        elif problems and not files:
-            obs.reason, obs.message = Reason.ASSERTION, "; ".join(problems)
-        self.ev.record(_judged(check(check_id, "logs.scan", on_failure=Status.WARNING), target, obs))
+            started = time.perf_counter()
+            obs = logscan.scan(files, patterns, self.start_offsets, since=self.since, agent_type=agent_type,
+                               key=key, request_id=self.ping_request_id, message_id=message_id)
+            self.ev.record(_judged(check(check_id, "logs.scan", on_failure=Status.WARNING), target, obs, started))
 
     async def metrics(self, agent_type: str, reserve: float = 0.0) -> None:
         if self.owner is None:
@@ -572,10 +457,11 @@ class Layers:
             self.ev.note("the owning worker's process is not on this machine (or not running): its machine's "
                          "resources were not checked")
             return
+        started = time.perf_counter()
         obs = self._worker_cpu(self.owner_found.alive[0].pid)
         if obs is not None:
             self.ev.record(_judged(check("worker.cpu", "host.process", warning={"cpu_percent": "> 90"}),
-                                   self.owner.name, obs))
+                                   self.owner.name, obs, started))
         local = Target(name="local", kind="host", where="built-in")
         for spec in _machine_specs():
             await self.ev.probe(spec, local, cap=1.0)
@@ -618,25 +504,18 @@ def _machine_specs() -> list[Any]:
     return specs
 
 
-def _judged(spec: Any, target: str, obs: Observation, on_reason: dict[Reason, Status] | None = None) -> Result:
+def _judged(spec: Any, target: str, obs: Observation, started: float,
+            on_reason: dict[Reason, Status] | None = None) -> Result:
+    """A layer measured here and now (no awaits), judged; `started` is its perf_counter start."""
     from agentops.core.runner import judge
 
-    result = judge(spec, target, obs, 0.0)
+    result = judge(spec, target, obs, time.perf_counter() - started)
     if on_reason and obs.reason in on_reason:
         result.status = on_reason[obs.reason]
     return result
-
-
-def _iso(epoch: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
 def _fmt_s(value: float | None) -> str:
     if value is None or value != value:
         return "n/a"
     return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
-
-
-async def gather_quietly(*aws: Any) -> None:
-    """Run independent layers side by side (each records its own result)."""
-    await asyncio.gather(*aws)

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from agentops.core.model import Observation, Reason
 from agentops.diagnose.classify import classify_text
 
 MAX_BYTES = 4 * 1024 * 1024
@@ -231,3 +233,67 @@ def about(signal: Signal, agent_type: str, request_id: str | None = None) -> boo
     if request_id and signal.request_id == request_id:
         return True
     return signal.agent_type == agent_type
+
+
+def signal_dict(s: Signal) -> dict[str, Any]:
+    doc: dict[str, Any] = {"kind": s.kind, "line": s.line, "file": s.file}
+    if s.timestamp is not None:
+        doc["at"] = _iso(s.timestamp)
+    if s.request_id:
+        doc["request_id"] = s.request_id
+    if s.agent_type:
+        doc["agent_type"] = s.agent_type
+    for key in ("exception", "cause", "fix", "payload_type"):
+        if s.detail.get(key):
+            doc[key] = s.detail[key]
+    return doc
+
+
+def scan(files: list[Path], patterns: list[str], start_offsets: dict[str, int], *, since: float, agent_type: str,
+         key: str | None = None, request_id: str | None = None, message_id: str | None = None) -> Observation:
+    """One log layer: failures about `agent_type` (or the probe's request, or `message_id`) written since the
+    offsets noted at the diagnosis' start, and in the window before (from `since`); request-id collisions
+    always. Facts: `during_diagnosis`, `recent` (signal dicts), `probe_delivered` (a worker took the probe's
+    request); a failure reason when any failure was found."""
+
+    def relevant(sig: Signal, rid: str | None) -> bool:
+        return is_failure(sig) and (about(sig, agent_type, rid) or sig.kind.endswith("request-id-collision"))
+
+    during: list[dict[str, Any]] = []
+    recent: list[dict[str, Any]] = []
+    delivered = False
+    problems = [] if files else [f"no file matches {', '.join(patterns)}"]
+    for path in files:
+        offset = start_offsets.get(str(path), 0)
+        records, problem = read_records(path, start=offset)
+        found = drop_probe_side_effects(signals(records))
+        during += [signal_dict(s) for s in found if relevant(s, request_id)]
+        delivered = delivered or any(s.kind == "request-received" and s.agent_type == agent_type
+                                     and s.detail.get("key") == key for s in found)
+        records, problem2 = read_records(path, end=offset, since=since)
+        found = drop_probe_side_effects(signals(records))
+        recent += [signal_dict(s) for s in found if relevant(s, message_id)]
+        problems += [p for p in (problem, problem2) if p]
+    facts: dict[str, Any] = {"during_diagnosis": during[-20:], "recent": recent[-20:],
+                             "files": [str(p) for p in files], "window_since": _iso(since)}
+    if key is not None:
+        facts["probe_delivered"] = delivered
+    if message_id:
+        facts["message_id"] = message_id
+    if problems:
+        facts["problems"] = problems
+    last = (during or recent)[-1]["line"] if during or recent else ""
+    obs = Observation(metrics={"signals_during": float(len(during)), "signals_recent": float(len(recent))},
+                      facts=facts,
+                      message=f"{len(during)} failure(s) about {agent_type} during the diagnosis, {len(recent)} "
+                              f"in the window" + (f"; last: {last}" if last else "")
+                              + ("; the worker took the probe's request" if delivered else ""))
+    if during or recent:
+        obs.reason = Reason.ASSERTION
+    elif problems and not files:
+        obs.reason, obs.message = Reason.ASSERTION, "; ".join(problems)
+    return obs
+
+
+def _iso(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))

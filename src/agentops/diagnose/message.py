@@ -22,8 +22,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agentops.core.model import Report
+from agentops.diagnose.cluster import Cluster
 from agentops.diagnose.engine import DEFAULT_DEADLINE_S, Deadline, Evidence
-from agentops.diagnose.layers import Cluster, Layers
+from agentops.diagnose.layers import Layers
 from agentops.diagnose.verdict import Subject, diagnose
 
 CONFIRM_PING_S = 0.5  # a ping that only confirms a cause already found

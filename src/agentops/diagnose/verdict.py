@@ -280,34 +280,33 @@ def _no_reply(ev: Evidence, s: Subject, v: dict[str, Any], checks: list[str], pi
 
 def _slow(ev: Evidence, s: Subject, v: dict[str, Any], checks: list[str], ping: Result,
           replied: bool) -> Finding | None:
-    metrics = ev.get("worker.metrics")
-    cpu = ev.get("worker.cpu")
-    machine = ev.get("machine.cpu")
+    metrics, cpu, machine = ev.get("worker.metrics"), ev.get("worker.cpu"), ev.get("machine.cpu")
     m = metrics.metrics if metrics is not None else {}
     timeout = ping.facts.get("timeout_s") or 0
-    reasons = []
+    reasons: list[tuple[str, Result | None]] = []
     if m.get("queue_size", 0) > 0:
-        reasons.append(f"{m['queue_size']:.0f} message(s) in the worker's queue or in handlers")
+        reasons.append((f"{m['queue_size']:.0f} message(s) in the worker's queue or in handlers", metrics))
     p95 = m.get("p95_s")
     if isinstance(p95, float) and p95 == p95 and p95 > max(timeout, 1.0) * 0.5:
-        reasons.append(f"the handler's p95 is {p95:.2f} s")
+        reasons.append((f"the handler's p95 is {p95:.2f} s", metrics))
     if cpu is not None and cpu.metrics.get("cpu_percent", 0) > 90:
-        reasons.append(f"the worker used {cpu.metrics['cpu_percent']:.0f}% of a core")
+        reasons.append((f"the worker used {cpu.metrics['cpu_percent']:.0f}% of a core", cpu))
     if machine is not None and machine.reason is Reason.THRESHOLD:
-        reasons.append(f"the machine is saturated ({machine.message})")
+        reasons.append((f"the machine is saturated ({machine.message})", machine))
     if not replied and ev.facts("logs.worker").get("probe_delivered"):
-        reasons.append("the worker took the request (its log: 'Processing request … to "
-                       f"{s.to_type}/{s.key}') and logged no error: the handler was still running")
+        reasons.append(("the worker took the request (its log: 'Processing request … to "
+                        f"{s.to_type}/{s.key}') and logged no error: the handler was still running",
+                        ev.get("logs.worker")))
     if not reasons and not replied:
         v["detail"] = ping.message
         return make_finding("unexplained", v, [line(ping), line(ev.get("worker.process")), line(metrics)], checks)
     if not reasons:
-        reasons.append(f"the round trip took {ping.metrics.get('rtt_ms', 0):.0f} ms")
-    v["detail"] = reasons[0]
+        reasons.append((f"the round trip took {ping.metrics.get('rtt_ms', 0):.0f} ms", None))
+    v["detail"] = reasons[0][0]
     v["late"] = "came too late" if replied else f"did not come within the {timeout:.2g}s deadline"
-    v["cause_detail"] = "; ".join(reasons)
-    status = Status.WARNING if replied else Status.CRITICAL
-    return make_finding("overload", v, [line(ping), line(metrics), line(cpu), line(machine)], checks, status)
+    v["cause_detail"] = "; ".join(text for text, _ in reasons)
+    evidence = [line(ping)] + [line(r) for _, r in reasons if r is not None]
+    return make_finding("overload", v, evidence, checks, Status.WARNING if replied else Status.CRITICAL)
 
 
 def _sender(ev: Evidence, s: Subject, v: dict[str, Any], checks: list[str]) -> Finding | None:
