@@ -12,6 +12,7 @@ import time
 import jsonschema
 import pytest
 
+from tests.e2e.test_profile_lab import interrupt_once_running
 from tests.fixtures.common import REPO, assert_no_traceback, free_port, run_cli
 
 pytestmark = pytest.mark.lab
@@ -104,6 +105,19 @@ def test_a_frozen_worker_stall_shows_in_open_model_latency(fresh_lab):
     assert d["ok"] == d["requests"] == 200, err
     assert d["latency"]["max_s"] >= 0.8  # the first request due in the freeze waited for all of it
     assert d["latency"]["p90_s"] >= 0.1  # and the ~50 behind it are in the tail, not hidden
+
+
+def test_ctrl_c_stops_sending_and_still_reports(lab):
+    proc = subprocess.Popen([sys.executable, "-m", "agentops", "load", "-c", str(lab.config), "--to", "echo",
+                             "--rate", "50", "--duration", "60", "--kpi", "throughput=off", "-o", "json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    interrupt_once_running(proc)
+    out, err = proc.communicate(timeout=60)
+    doc = json.loads(out)
+    assert proc.returncode == 0, err
+    assert any("stopped early (Ctrl-C)" in n for n in doc["notes"])
+    d = doc["data"]
+    assert 0 < d["requests"] < 3000 and d["ok"] == d["requests"]  # what was sent was waited for
 
 
 def test_unreachable_host_is_critical_connect(tmp_path):

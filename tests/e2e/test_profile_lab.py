@@ -4,18 +4,31 @@ stacks and the worker's own /metrics come along; bad input is one line and exit 
 
 import asyncio
 import json
+import signal
 import subprocess
 import sys
 import threading
+import time
 
 import jsonschema
 import pytest
 
-from tests.fixtures.common import REPO, assert_no_traceback, run_cli
+from tests.fixtures.common import REPO, assert_no_traceback, run_cli, wait_for
 
 pytestmark = pytest.mark.lab
 
 SCHEMA = json.loads((REPO / "src/agentops/schemas/report.schema.json").read_text())
+
+
+def interrupt_once_running(proc: subprocess.Popen) -> None:
+    """Ctrl-C the CLI once its asyncio loop runs (its self-pipe, an AF_UNIX socket, exists: the command has
+    installed its SIGINT handler by then) and it has worked for a moment."""
+    import psutil
+
+    wait_for(lambda: proc.poll() is not None or psutil.Process(proc.pid).net_connections(kind="unix"),
+             timeout=60, what="the CLI's event loop")
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
 
 
 def validate(doc: dict) -> None:
@@ -123,3 +136,15 @@ def test_bad_input_is_one_line_and_exit_3(args, expect, tmp_path):
     assert_no_traceback(r)
     assert r.code == 3 and expect in r.stderr and r.stdout == ""
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_ctrl_c_ends_the_window_early_and_still_reports(lab):
+    proc = subprocess.Popen([sys.executable, "-m", "agentops", "profile", "--lab-role", "w2", "--lab-dir",
+                             str(lab.dir), "--duration", "60", "--interval", "0.2", "-o", "json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    interrupt_once_running(proc)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    doc = json.loads(out)
+    assert any("stopped early (Ctrl-C)" in n for n in doc["notes"])
+    assert 0 < len(doc["data"]["processes"][0]["series"]["t"]) < 300

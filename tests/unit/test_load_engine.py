@@ -127,3 +127,13 @@ def test_duration_bounds_an_open_run():
 def test_bad_specs_are_refused(bad):
     with pytest.raises(ValueError):
         LoadSpec(**bad)
+
+
+def test_stop_ends_sending_and_waits_for_what_was_sent():
+    async def main():
+        stop = asyncio.Event()
+        asyncio.get_running_loop().call_later(0.2, stop.set)
+        return await run_load(Sender(delay=0.05), LoadSpec(rate=100, duration_s=60, timeout_s=2), stop=stop)
+
+    stats = asyncio.run(main())
+    assert 5 <= stats.requests < 100 and stats.ok == stats.requests  # in-flight replies were still counted

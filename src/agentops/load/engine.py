@@ -147,8 +147,9 @@ class LoadStats:
 
 
 class _Run:
-    def __init__(self, sender: Sender, spec: LoadSpec, on_progress: Callable[[int], None] | None) -> None:
-        self.sender, self.spec, self.on_progress = sender, spec, on_progress
+    def __init__(self, sender: Sender, spec: LoadSpec, on_progress: Callable[[int], None] | None,
+                 stop: asyncio.Event | None = None) -> None:
+        self.sender, self.spec, self.on_progress, self.stop = sender, spec, on_progress, stop
         self.stats = LoadStats(spec)
         self.loop = asyncio.get_running_loop()
         self.t0 = self.loop.time()
@@ -226,7 +227,7 @@ class _Run:
 
     def ended(self, intended: float, index: int) -> bool:
         spec = self.spec
-        if self.stats.stopped:
+        if self.stats.stopped or (self.stop is not None and self.stop.is_set()):
             return True
         if spec.count is not None and index >= spec.count:
             return True
@@ -299,6 +300,8 @@ class _Run:
         return stats
 
 
-async def run_load(sender: Sender, spec: LoadSpec, on_progress: Callable[[int], None] | None = None) -> LoadStats:
-    """Drive `sender` per `spec`; returns when every request has a reply, an error or passed its deadline."""
-    return await _Run(sender, spec, on_progress).run()
+async def run_load(sender: Sender, spec: LoadSpec, on_progress: Callable[[int], None] | None = None,
+                   stop: asyncio.Event | None = None) -> LoadStats:
+    """Drive `sender` per `spec`; returns when every request has a reply, an error or passed its deadline.
+    `stop` ends the sending early (Ctrl-C); what was sent is still waited for and counted."""
+    return await _Run(sender, spec, on_progress, stop).run()

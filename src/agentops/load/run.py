@@ -40,7 +40,7 @@ class LoadOutcome:
 
 
 async def drive(target: LoadTarget, spec: LoadSpec, *, connect_timeout: float = 5.0,
-                on_progress: Any = None) -> LoadOutcome:
+                on_progress: Any = None, stop: Any = None) -> LoadOutcome:
     """Open the stream and run the load; a failure to start is an Observation, not an exception."""
     from agentops.autogen.client import MAX_MESSAGE_BYTES, AgentRpcClient, AgentRpcError
     from agentops.load.stream import RequestStream
@@ -57,7 +57,7 @@ async def drive(target: LoadTarget, spec: LoadSpec, *, connect_timeout: float = 
         except AgentRpcError as exc:
             return LoadOutcome(None, Observation.failure(exc.reason, exc.message), size_bytes=stream.size_bytes)
         try:
-            stats = await run_load(stream, spec, on_progress)
+            stats = await run_load(stream, spec, on_progress, stop)
         finally:
             await stream.close()
     return LoadOutcome(stats, None, connect_ms, stream.size_bytes)
@@ -185,6 +185,15 @@ def load_report(target: LoadTarget, spec: LoadSpec, outcome: LoadOutcome, kpis: 
 
 async def load(target: LoadTarget, spec: LoadSpec, kpis: list[kpi_mod.Kpi], *, connect_timeout: float = 5.0,
                on_progress: Any = None, started_at: str = "") -> Report:
+    import asyncio
+
+    from agentops.profile.session import stop_on_interrupt
+
     t0 = time.perf_counter()
-    outcome = await drive(target, spec, connect_timeout=connect_timeout, on_progress=on_progress)
-    return load_report(target, spec, outcome, kpis, started_at, time.perf_counter() - t0)
+    stop = asyncio.Event()
+    with stop_on_interrupt(stop):
+        outcome = await drive(target, spec, connect_timeout=connect_timeout, on_progress=on_progress, stop=stop)
+    report = load_report(target, spec, outcome, kpis, started_at, time.perf_counter() - t0)
+    if stop.is_set():
+        report.notes.append("stopped early (Ctrl-C): the numbers cover the requests sent until then")
+    return report

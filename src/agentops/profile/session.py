@@ -4,7 +4,10 @@ the same seconds, then judged into a `profile` report. `diagnose performance` ru
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -53,6 +56,27 @@ class ProfileRun:
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@contextlib.contextmanager
+def stop_on_interrupt(stop: asyncio.Event) -> Iterator[None]:
+    """The first Ctrl-C ends the window early (what was sampled is still reported); a second one interrupts as
+    usual. Call inside the running loop; where signals cannot be handled (not the main thread) it does nothing."""
+    loop = asyncio.get_running_loop()
+
+    def first_press() -> None:
+        stop.set()
+        loop.remove_signal_handler(signal.SIGINT)
+
+    try:
+        loop.add_signal_handler(signal.SIGINT, first_press)
+    except (NotImplementedError, RuntimeError, ValueError):
+        yield
+        return
+    try:
+        yield
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
 
 
 async def run_window(targets: list[ProfileTarget], opts: ProfileOptions,
@@ -112,5 +136,9 @@ def profile_document(run: ProfileRun) -> dict[str, Any]:
 
 async def profile(targets: list[ProfileTarget], opts: ProfileOptions, on_tick: Any = None) -> Report:
     t0 = time.perf_counter()
-    run = await run_window(targets, opts, on_tick)
+    stop = asyncio.Event()
+    with stop_on_interrupt(stop):
+        run = await run_window(targets, opts, on_tick, stop)
+    if stop.is_set():
+        run.notes.append(f"stopped early (Ctrl-C) after {run.sampling.elapsed_s:.1f}s of {opts.duration_s:g}s")
     return profile_report(run, time.perf_counter() - t0)
