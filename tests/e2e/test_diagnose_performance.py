@@ -24,7 +24,8 @@ def diagnose(lab, *args: str):
 
 
 def test_the_slow_agent_is_named_as_the_bottleneck(lab):
-    code, doc = diagnose(lab, "slow", "--load", "--concurrency", "4", "--duration", "6", "--interval", "0.5")
+    code, doc = diagnose(lab, "slow", "--load", "--concurrency", "4", "--duration", "6", "--interval", "0.5",
+                         "--queue-limit", "4")
     assert code == 1, doc["findings"]
     top = doc["findings"][0]
     assert top["id"].startswith("performance.slow_handler") and doc["data"]["bottleneck"] == top["id"]
@@ -35,6 +36,9 @@ def test_the_slow_agent_is_named_as_the_bottleneck(lab):
     slow = next(r for r in doc["results"] if r["id"] == "performance.agent_type" and r["target"] == "slow")
     assert slow["status"] == "WARNING" and slow["metrics"]["p95_s"] > 2
     assert doc["data"]["load"]["ok"] > 0 and doc["data"]["load"]["latency"]["p50_s"] >= 2.0
+    # 4 slow messages in flight on w1 against a limit of 4: the worker is out of concurrency too
+    conc = next(f for f in doc["findings"] if f["id"] == "performance.concurrency")
+    assert "w1 holds 4 messages in flight" in conc["title"]
 
 
 def test_the_failing_agent_is_named(lab):

@@ -115,7 +115,7 @@ async def diagnose_performance(cfg: Config, workers: list[Any], q: PerformanceQu
         report.results.append(run_result(load_outcome, f"{load_target.agent_type}/{load_target.key}"))
         report.findings.extend(load_findings(load_outcome, load_target.agent_type))
         report.data["load"] = load_document(load_target, load_spec, load_outcome, [])
-    report.findings = _bottlenecks(by_label.values(), type_results, concurrency, load_outcome, q) + report.findings
+    report.findings = bottlenecks(by_label.values(), type_results, concurrency, load_outcome, q) + report.findings
     if not any(f.status is not Status.OK for f in report.findings) and not any(
             r.status is not Status.OK for r in report.results):
         report.findings.insert(0, _healthy(by_label.values(), q))
@@ -168,7 +168,7 @@ def _concurrency_results(workers: Any, queue_limit: float | None) -> list[Result
 
 # ----------------------------------------------------------------------------------------------- findings
 
-def _bottlenecks(workers: Any, type_results: list[Result], concurrency: list[Result], load_outcome: Any,
+def bottlenecks(workers: Any, type_results: list[Result], concurrency: list[Result], load_outcome: Any,
                  q: PerformanceQuery) -> list[Finding]:
     found: list[Finding] = []
     owner = {t: w for w in workers for t in w.agent_types}
