@@ -367,7 +367,9 @@ class Layers:
             await asyncio.sleep(interval)
             for path in paths:
                 records, _ = logscan.read_records(path, start=self.ping_offsets.get(str(path), 0))
-                ours = [r for r in records if r.agent_id is None or r.agent_id == probe_agent]
+                # A record names the probe's agent ("type/key"), or only the type (the host's "Agent X not found"),
+                # or nothing (then its signal says which type it is about).
+                ours = [r for r in records if r.agent_id in ("", probe_agent, agent_type)]
                 for sig in logscan.signals(ours):
                     fatal = sig.kind in ("agent-not-found", "unhandled-message") or sig.kind.startswith("exception:")
                     if fatal and sig.agent_type == agent_type:

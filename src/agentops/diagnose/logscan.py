@@ -1,22 +1,19 @@
 """The log evidence a message diagnosis needs, and no more: the records of the host and the owning worker
-written while the diagnosis ran (read from the byte offset noted before the ping, so they are exactly the
-ones it caused) and those of a recent window, reduced to signals such as "Agent echo not found" or "the
-handler's traceback ends in ValueError: Unknown type NoneType".
+written while the diagnosis ran (read from the byte offsets noted at its start, so they are exactly the ones
+it caused) and those of a recent window, reduced to signals such as "Agent echo not found" or "the handler's
+traceback ends in ValueError: Unknown type NoneType".
 
-Deliberately minimal (the full reader, pattern grouping and trace view are `agentops logs`): JSON-lines records
-(the structured format: timestamp, level, message, exception, agent_id, message_id, trace_id) and plain text
-(AutoGen's default "LEVEL:logger:message" lines, tracebacks folded into the line before them). Plain lines
-carry no reliable time, so they count only when read from the offset noted during this diagnosis, never as
-"recent history". Reads are bounded (the last MAX_BYTES of a file), never the whole file.
+Records are parsed by `agentops.logs.records` (the one parser of JSON lines, journald exports and plain text,
+multi-line tracebacks included); this module only reads bounded byte ranges of the configured files and
+reduces records to the diagnosis' signals. Plain lines without a timestamp count only when read from an offset
+noted during this diagnosis, never as "recent history". Reads are bounded (the last MAX_BYTES of a range).
 """
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +21,6 @@ from agentops.core.model import Observation, Reason
 from agentops.diagnose.classify import classify_text
 
 MAX_BYTES = 4 * 1024 * 1024
-MAX_LINE = 64 * 1024
 
 _AGENT_NOT_FOUND = re.compile(r"Agent (?P<type>\S+) not found, failed to deliver message")
 _TYPE_REMOVED = re.compile(r"Removing agent type (?P<type>\S+) from agent type to client id mapping")
@@ -32,29 +28,6 @@ _CLIENT_GONE = re.compile(r"Client (?P<client>\S+) disconnected")
 _RECEIVED = re.compile(r"Processing request from .* to (?P<type>[^/\s]+)/(?P<key>\S+)")
 _PROBE_HOLD = "agentops-hold-"  # the request id agentops' ownership check sends to a type it holds
 _UNHANDLED = re.compile(r"Unhandled message: (?:UnknownPayload\(type_name='(?P<ptype>[^']*)')?")
-_TEXT_LEVEL = re.compile(r"^(?:(?P<ts>\d{4}-\d\d-\d\d[T ][\d:.,]+(?:Z|[+-]\d\d:?\d\d)?)\s*[-|]?\s*)?"
-                         r"(?P<level>DEBUG|INFO|WARNING|ERROR|CRITICAL)\b[:\s-]*(?P<rest>.*)$")
-
-
-@dataclass
-class LogRecord:
-    file: str
-    timestamp: float | None
-    level: str
-    message: str
-    exception: str | None = None
-    agent_id: str | None = None
-    message_id: str | None = None
-    trace_id: str | None = None
-
-    @property
-    def text(self) -> str:
-        return self.message + ("\n" + self.exception if self.exception else "")
-
-    def last_line(self) -> str:
-        """The line an operator quotes: the traceback's last line, else the message's first."""
-        source = (self.exception or self.message).strip().splitlines()
-        return source[-1].strip() if source else ""
 
 
 @dataclass
@@ -72,23 +45,6 @@ class Signal:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
-def parse_time(value: Any) -> float | None:
-    if isinstance(value, int | float):
-        return float(value) / (1000.0 if value > 1e11 else 1.0)
-    if not isinstance(value, str) or not value:
-        return None
-    text = value.strip().replace(",", ".").replace(" ", "T", 1)
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        return parsed.astimezone().timestamp()  # naive: the machine's local time, as logging writes it
-    return parsed.timestamp()
-
-
 def size_of(path: Path) -> int:
     try:
         return path.stat().st_size
@@ -97,11 +53,11 @@ def size_of(path: Path) -> int:
 
 
 def read_records(path: Path, *, start: int | None = None, end: int | None = None, since: float | None = None,
-                 max_bytes: int = MAX_BYTES) -> tuple[list[LogRecord], str | None]:
-    """Records between byte offsets `start` and `end` (default: the file's end). With `start`, every record
-    (those written since the offset was noted); without it, the last `max_bytes` before `end`, keeping only
-    timestamped records at or after `since`. Returns (records, problem) — a missing or unreadable file is a
-    problem to report, not an exception."""
+                 max_bytes: int = MAX_BYTES) -> tuple[list[Any], str | None]:
+    """Records (agentops.logs.records.Record, `source` = the path) between byte offsets `start` and `end`
+    (default: the file's end). With `start`, every record (those written since the offset was noted); without
+    it, the last `max_bytes` before `end`, keeping only timestamped records at or after `since`. Returns
+    (records, problem) — a missing or unreadable file is a problem to report, not an exception."""
     try:
         with path.open("rb") as fh:
             size = fh.seek(0, 2)
@@ -113,68 +69,41 @@ def read_records(path: Path, *, start: int | None = None, end: int | None = None
             data = fh.read(max(0, stop - begin))
     except OSError as exc:
         return [], f"{path}: {exc.strerror or exc}"
-    text = data.decode("utf-8", "replace")
     if begin and begin != start:
-        text = text.partition("\n")[2]  # the first line is cut in the middle
-    records = _parse(str(path), text)
+        data = data[data.find(b"\n") + 1:] if b"\n" in data else b""  # the first line is cut in the middle
+    records = parse(data, str(path))
     if start is None:
-        records = [r for r in records if r.timestamp is not None and (since is None or r.timestamp >= since)]
+        records = [r for r in records if r.ts is not None and (since is None or r.ts >= since)]
     return records, None
 
 
-def _parse(name: str, text: str) -> list[LogRecord]:
-    records: list[LogRecord] = []
-    for raw in text.splitlines():
-        line = raw[:MAX_LINE]
-        if not line.strip():
+def parse(data: bytes, source: str) -> list[Any]:
+    """Split a byte range into records (a JSON line, or a plain head with its continuation lines) and parse
+    each with the logs reader's parser."""
+    from agentops.logs.records import parse_record, record_end
+    from agentops.logs.stats import InputStats
+
+    stats = InputStats()  # bad-input counts are `agentops logs`' business; here a bad line is just skipped
+    records = []
+    pos, size = 0, len(data)
+    while pos < size:
+        if data[pos:pos + 1] in (b"\n", b"\r"):
+            pos += 1
             continue
-        if line.startswith("{"):
-            try:
-                doc = json.loads(line)
-            except ValueError:
-                doc = None
-            if isinstance(doc, dict):
-                records.append(_from_json(name, doc))
-                continue
-        match = _TEXT_LEVEL.match(line)
-        if match is None and records and records[-1].file == name and _continues(line):
-            prev = records[-1]
-            prev.exception = (prev.exception + "\n" if prev.exception else "") + line
-            continue
-        if match:
-            records.append(LogRecord(name, parse_time(match["ts"]), match["level"], match["rest"]))
-        else:
-            records.append(LogRecord(name, None, "", line))
+        end, _ = record_end(data, pos, size)
+        record = parse_record(data[pos:end], stats)
+        record.source = source
+        records.append(record)
+        pos = max(end, pos + 1)
     return records
 
 
-def _continues(line: str) -> bool:
-    """A traceback or handle line that belongs to the record above it (asyncio's 'Exception in callback')."""
-    return line[:1].isspace() or line.startswith(("Traceback", "handle:", "During handling", "The above")) or \
-        bool(re.match(r"^[\w.]+(Error|Exception)\b", line))
-
-
-def _from_json(name: str, doc: dict[str, Any]) -> LogRecord:
-    message = doc.get("message", doc.get("msg", doc.get("event", "")))
-    exception = doc.get("exception") or doc.get("exc_info") or doc.get("stack_trace")
-    return LogRecord(
-        file=name, timestamp=parse_time(doc.get("timestamp", doc.get("time", doc.get("ts")))),
-        level=str(doc.get("level", doc.get("levelname", ""))).upper(), message=str(message),
-        exception=str(exception) if exception else None, agent_id=_opt(doc.get("agent_id")),
-        message_id=_opt(doc.get("message_id")), trace_id=_opt(doc.get("trace_id")),
-    )
-
-
-def _opt(value: Any) -> str | None:
-    return str(value) if value not in (None, "") else None
-
-
-def signals(records: list[LogRecord]) -> list[Signal]:
+def signals(records: list[Any]) -> list[Signal]:
     """What the records say, one Signal per meaningful record (INFO chatter is dropped)."""
     out: list[Signal] = []
     for r in records:
-        agent_type = r.agent_id.split("/", 1)[0] if r.agent_id else None
-        common = {"file": r.file, "timestamp": r.timestamp, "request_id": r.message_id}
+        agent_type = r.agent_type or None
+        common = {"file": r.source, "timestamp": r.ts, "request_id": r.message_id or r.request_id or None}
         if m := _AGENT_NOT_FOUND.search(r.message):
             out.append(Signal("agent-not-found", line=r.message.strip(), agent_type=m["type"], **common))
         elif m := _TYPE_REMOVED.search(r.message):
@@ -195,7 +124,7 @@ def signals(records: list[LogRecord]) -> list[Signal]:
             kind = c.kind
             if kind == "unknown-key" and "_process_response" in (r.exception or ""):
                 kind = "request-id-collision"
-            sig = Signal(f"exception:{kind}", line=r.last_line()[:300], agent_type=agent_type,
+            sig = Signal(f"exception:{kind}", line=r.cause[:300], agent_type=agent_type,
                          detail={"exception": c.exception, "message": c.message[:300], "cause": c.cause,
                                  "fix": c.fix}, **common)
             if kind == "request-id-collision":
