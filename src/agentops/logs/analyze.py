@@ -22,12 +22,11 @@ from agentops.logs.clock import iso, now_iso
 from agentops.logs.patterns import Pattern, PatternTable, correlations, distribution
 from agentops.logs.query import (
     DURATION,
-    LEVEL,
     UNIVERSE,
     WARNING_KEYED,
     Filters,
     duration_needles,
-    level_needles,
+    level_groups,
     plan,
     warning_needles,
 )
@@ -220,12 +219,11 @@ class Analyzer:
     def needles(self, dialect: Dialect) -> list[NeedleGroup]:
         groups = [NeedleGroup(DURATION, duration_needles(dialect), check=self.duration_hit)]
         level = self.o.filters.level_no
-        if level <= self.security_level or self.o.filters.components or self.o.filters.agents:
-            return [NeedleGroup(LEVEL, level_needles(min(level, self.security_level), dialect)), *groups]
-        # Warnings matter only for the security section here: read them cheaply when the needle says enough.
         warn, certain = warning_needles(dialect)
-        return [NeedleGroup(LEVEL, level_needles(level, dialect)),
-                NeedleGroup(WARNING_KEYED if certain else LEVEL, (warn,)), *groups]
+        if level <= self.security_level or self.o.filters.components or self.o.filters.agents or not certain:
+            return [*level_groups(min(level, self.security_level), dialect), *groups]
+        # Warnings matter only for the security section here: read them cheaply when the needle says enough.
+        return [*level_groups(level, dialect), NeedleGroup(WARNING_KEYED, (warn,)), *groups]
 
 
 def run(sources: list[Source], options: Options, stats: InputStats, journal_args: list[str] | None = None,

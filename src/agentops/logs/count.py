@@ -16,7 +16,7 @@ from typing import Any
 from agentops.core.model import Report
 from agentops.logs.analyze import Thresholds, input_result, notes, threshold_results
 from agentops.logs.clock import iso, now_iso
-from agentops.logs.query import LEVEL, Filters, level_needles, plan
+from agentops.logs.query import Filters, level_groups, plan
 from agentops.logs.reader import Source
 from agentops.logs.records import LEVEL_NO, normalize_level, parse_record
 from agentops.logs.scan import PARALLEL_MIN, Dialect, NeedleGroup, ScanPlan, line_ts, scan
@@ -33,7 +33,7 @@ class LevelCounter:
 
     # -- Sink
     def needles(self, dialect: Dialect) -> list[NeedleGroup]:
-        return [NeedleGroup(LEVEL, level_needles(self.filters.level_no, dialect))]
+        return level_groups(self.filters.level_no, dialect)
 
     def total(self, records: int, source: Source) -> None:
         pass

@@ -35,6 +35,10 @@ def level_needles(min_level: int, dialect: Dialect) -> tuple[bytes, ...]:
     names = [n for no, group in _LEVEL_NAMES.items() if no >= min_level for n in group]
     errors = min_level <= LEVEL_NO["ERROR"]
     case = bytes.lower if dialect.lower else bytes
+    if dialect.journal:
+        # The record is a MESSAGE string: a level inside it (plain, or escaped JSON) and AutoGen's bare heads,
+        # which start the string rather than a line.
+        return tuple(names) + (tuple(h.lstrip(b"\n") for h in _BARE_HEADS) if errors else ())
     if dialect.json:
         prefix = dialect.level_key or b'"'
         found = tuple(prefix + case(n) + (b"" if n == b"WARN" else b'"') for n in names
@@ -44,11 +48,31 @@ def level_needles(min_level: int, dialect: Dialect) -> tuple[bytes, ...]:
     return tuple(case(n) for n in names) + (_BARE_HEADS if errors else ())
 
 
+# journald priorities: 0-2 CRITICAL, 3 ERROR, 4 WARNING, 5-6 INFO, 7 DEBUG — the highest priority number that
+# is at or above a level.
+_MAX_PRIORITY = {50: 2, 40: 3, 30: 4, 20: 6, 10: 7}
+
+
+def level_groups(min_level: int, dialect: Dialect, flag: int = LEVEL) -> list[NeedleGroup]:
+    """The needle groups that find every record at `min_level` or above. A journal entry's PRIORITY field is
+    on every line, so its hits are checked in place and kept only when the priority is high enough."""
+    groups = [NeedleGroup(flag, level_needles(min_level, dialect))]
+    if dialect.journal:
+        limit = _MAX_PRIORITY[min_level]
+
+        def priority_ok(buf: bytes, hit: int, line_start: int) -> bool:
+            quote = buf.find(b'"', hit + 10, hit + 20)  # "PRIORITY" : "3"
+            return quote > 0 and 0x30 <= buf[quote + 1] <= 0x30 + limit
+
+        groups.append(NeedleGroup(flag, (b'"PRIORITY"',), check=priority_ok))
+    return groups
+
+
 def warning_needles(dialect: Dialect) -> tuple[bytes, bool]:
     """WARNING records, and whether a hit is certainly one: in JSON with a known level key it is, since the
     key is part of the needle; elsewhere "WARN" may be a word in a message."""
     case = bytes.lower if dialect.lower else bytes
-    if dialect.json and dialect.level_key:
+    if dialect.json and dialect.level_key and not dialect.journal:
         return dialect.level_key + case(b"WARN"), True
     return (b'"' if dialect.json else b"") + case(b"WARN"), False
 

@@ -85,7 +85,9 @@ def resolve(paths: list[str], stats: InputStats, journal: str | None = None,
             sources.append(Source(name="-", kind="stdin"))
             continue
         if os.path.isdir(arg):
-            found = sorted(str(p) for p in Path(arg).rglob("*") if p.is_file() and not p.name.startswith("."))
+            # Symlinks too, even dangling ones (a "current" link to a deleted file): they are reported.
+            found = sorted(str(p) for p in Path(arg).rglob("*")
+                           if (p.is_file() or p.is_symlink()) and not p.name.startswith("."))
             sources.extend(Source(name=p, kind="file", path=p) for p in found)
             continue
         if os.path.lexists(arg):
@@ -124,13 +126,11 @@ def _dedupe(sources: list[Source]) -> list[Source]:
 
 
 def read_chunks(source: Source, stats: InputStats, journal_args: list[str] | None = None,
-                chunk_size: int = CHUNK, count_lines: bool = True,
-                byte_range: tuple[int, int] | None = None) -> Iterator[Chunk]:
+                chunk_size: int = CHUNK, byte_range: tuple[int, int] | None = None) -> Iterator[Chunk]:
     """The source's content as chunks of complete lines. Problems are recorded in `stats`, never raised.
-    Counting lines costs a pass over the bytes, so a caller that only counts errors can skip it.
     `byte_range` (a regular file only) reads [start, end), both at line starts: one worker's share."""
     assert chunk_size <= MAX_LINE, "a read must not hold a whole line longer than the cap"
-    info = SourceInfo(name=source.name, component=source.component, kind=source.kind, count_lines=count_lines)
+    info = SourceInfo(name=source.name, component=source.component, kind=source.kind)
     stats.sources.append(info)
     if source.kind == "stdin":
         yield from _stream(_stdin_reader(), info, stats, chunk_size)
@@ -343,40 +343,34 @@ def _stream(read: Callable[[int], bytes], info: SourceInfo, stats: InputStats, c
             if nl >= 0:
                 line = bytes(carry)
                 carry.clear()
-                info.lines += 1
                 yield _oversized(line, offset) if len(line) > MAX_LINE else Chunk(line, 0, len(line), offset)
                 offset += len(line)
         if pos < len(data):
             last = data.rfind(b"\n", pos)
             if last >= 0:
-                yield from _lines_capped(data, pos, last + 1, offset, info)
+                yield from _lines_capped(data, pos, last + 1, offset)
                 offset += last + 1 - pos
                 pos = last + 1
             carry += data[pos:]
         if len(carry) > MAX_LINE:
-            info.lines += 1
             yield _oversized(carry, offset)
             offset += len(carry)
             carry.clear()
             skipping = True
     if carry and not skipping:
-        info.lines += 1
         line = bytes(carry) + b"\n"
         yield Chunk(line, 0, len(line), offset, cut="unterminated")
 
 
-def _lines_capped(data: bytes, start: int, end: int, offset: int, info: SourceInfo) -> Iterator[Chunk]:
+def _lines_capped(data: bytes, start: int, end: int, offset: int) -> Iterator[Chunk]:
     """data[start:end] as one chunk. A body longer than MAX_LINE (only when a read returned more than asked,
     as a gzip stream can) is walked line by line so a long line inside it is cut like any other."""
     if end - start <= MAX_LINE:
-        if info.count_lines:
-            info.lines += data.count(b"\n", start, end)
         yield Chunk(data, start, end, offset)
         return
     pos = start
     while pos < end:
         stop = data.find(b"\n", pos, end) + 1
-        info.lines += 1
         line_offset = offset + pos - start
         yield _oversized(data[pos:stop], line_offset) if stop - pos > MAX_LINE else \
             Chunk(data, pos, stop, line_offset)

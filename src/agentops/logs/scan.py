@@ -44,6 +44,7 @@ class Dialect:
     json: bool
     lower: bool = False
     level_key: bytes = b""
+    journal: bool = False  # journalctl's JSON export: the level is a PRIORITY, the record is in MESSAGE
 
 
 def sniff(chunk: Chunk) -> Dialect:
@@ -53,6 +54,8 @@ def sniff(chunk: Chunk) -> Dialect:
         line = buf[pos:nl if nl >= 0 else end]
         if line.strip():
             if line.startswith(b"{"):
+                if b'"__REALTIME_TIMESTAMP"' in line or b'"__CURSOR"' in line:
+                    return Dialect(json=True, journal=True)
                 m = _JSON_LEVEL.search(line, 0, 4096)
                 if m is None:
                     return Dialect(json=True)
@@ -146,7 +149,7 @@ def _scan_source(source: Source, plan: ScanPlan, stats: InputStats, sink: Sink, 
     state = _OpenRecord()
     groups: dict[Dialect, list[NeedleGroup]] = {}
     indented = False  # whether the previous chunk ended in an indented line (a traceback frame)
-    for chunk in read_chunks(source, stats, journal_args, chunk_size=chunk_size, count_lines=False,
+    for chunk in read_chunks(source, stats, journal_args, chunk_size=chunk_size,
                              byte_range=byte_range):
         place = INSIDE
         if chunk.cut and not plan.account_lines:

@@ -37,16 +37,12 @@ class SourceInfo:
     component: str
     kind: str = "file"  # file | gzip | stdin | journal
     bytes: int = 0
-    lines: int = 0
     status: str = "read"  # read | unreadable | skipped | rotated | truncated | corrupt
     reason: str = ""
-    count_lines: bool = True  # False when the caller skipped counting (then `lines` counts only odd lines)
 
     def to_dict(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"name": self.name, "component": self.component, "kind": self.kind,
                                "bytes": self.bytes, "status": self.status}
-        if self.count_lines:
-            doc["lines"] = self.lines
         if self.reason:
             doc["reason"] = self.reason
         return doc
@@ -64,10 +60,6 @@ class InputStats:
     def bytes(self) -> int:
         return sum(s.bytes for s in self.sources)
 
-    @property
-    def lines(self) -> int:
-        return sum(s.lines for s in self.sources)
-
     def readable(self) -> list[SourceInfo]:
         return [s for s in self.sources if s.status not in ("unreadable", "skipped")]
 
@@ -79,7 +71,6 @@ class InputStats:
         return {
             "sources": [s.to_dict() for s in self.sources],
             "bytes": self.bytes,
-            "lines": self.lines,
         }
 
     def bad_input(self) -> dict[str, int]:

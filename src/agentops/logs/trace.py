@@ -50,6 +50,14 @@ def matched_by(rec: Record, ident: str) -> str | None:
     return None
 
 
+def trace_of(rec: Record) -> str:
+    """The W3C trace id a record belongs to: its field, or the traceparent in a host's dump of the request."""
+    if rec.trace_id:
+        return rec.trace_id
+    m = _TRACEPARENT.search(rec.message) if "traceparent" in rec.message else None
+    return m.group(1) if m else ""
+
+
 class Tracer:
     def __init__(self, ident: str, filters: Filters) -> None:
         self.ident = ident
@@ -131,7 +139,7 @@ def trail(ident: str, hits: list[tuple[Record, str]]) -> dict[str, Any]:
         hops.append(hop)
         if rec.ts is not None:
             prev_ts = rec.ts
-    traces = Counter(rec.trace_id for rec, _ in hits if rec.trace_id)
+    traces = Counter(filter(None, (trace_of(rec) for rec, _ in hits)))
     timed = [rec.ts for rec, _ in ordered if rec.ts is not None]
     data: dict[str, Any] = {
         "id": ident,
