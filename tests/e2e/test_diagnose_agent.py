@@ -62,6 +62,24 @@ def test_a_missing_dependency_names_the_package(agent_modules: Path) -> None:
     assert "pip install 'yaml-nonexistent-dep-for-agentops'" in doc["findings"][0]["fix"]
 
 
+def test_the_workers_interpreter_decides(agent_modules: Path) -> None:
+    """The same module imports with agentops' interpreter and fails with another one that lacks a dependency."""
+    import shutil
+    import subprocess
+
+    other = shutil.which("python3", path="/usr/bin")
+    if other is None or subprocess.run([other, "-c", "import psutil"], capture_output=True).returncode == 0:
+        pytest.skip("needs a second interpreter without psutil (/usr/bin/python3)")
+    (agent_modules / "uses_psutil.py").write_text("import psutil\nfrom autogen_core import RoutedAgent\n\n\n"
+                                                  "class Watcher(RoutedAgent):\n    pass\n")
+    code, doc = agent("watcher", "--import", "uses_psutil:Watcher", cwd=agent_modules)
+    assert doc["results"][0]["status"] == "OK"
+    code, doc = agent("watcher", "--import", "uses_psutil:Watcher", "--python", other, cwd=agent_modules)
+    assert (code, doc["findings"][0]["id"]) == (2, "agent-import-failed")
+    assert "pip install 'psutil'" in doc["findings"][0]["fix"]
+    assert doc["results"][0]["facts"]["python"] == other
+
+
 def test_a_module_whose_import_hangs_is_stopped_at_the_deadline(agent_modules: Path) -> None:
     code, doc = agent("slow", "--import", "hangs:Slow", "--deadline", "2", cwd=agent_modules)
     imp = next(r for r in doc["results"] if r["id"] == "agent.import")
@@ -99,7 +117,8 @@ def test_a_pasted_traceback_from_a_file(tmp_path: Path) -> None:
     (["planner", "--import", "not a module"], "is not module:Class"),
     (["planner"], "no AgentRpc host"),
     (["planner", "--error", "@/nonexistent/crash.txt"], "cannot read"),
-], ids=["bad-import", "nothing-to-do", "missing-error-file"])
+    (["planner", "--import", "m:C", "--python", "/nonexistent/python3"], "not an executable interpreter"),
+], ids=["bad-import", "nothing-to-do", "missing-error-file", "bad-python"])
 def test_bad_input(tmp_path: Path, args: list[str], needle: str) -> None:
     out = run_cli("diagnose", "agent", *args, cwd=tmp_path)
     assert_no_traceback(out)

@@ -164,6 +164,11 @@ def agent(
             fail(str(exc))
     if payload is not None and not payload_type:
         fail("--payload needs --payload-type (the message class name the agent handles)")
+    if python is not None:
+        import shutil
+
+        if shutil.which(python) is None:
+            fail(f"--python: {python} is not an executable interpreter")
     offline = import_target is not None or error is not None
     cluster = _cluster(config, host, required=not offline)
     query = AgentQuery(agent_type=agent_type, import_target=import_target, error_text=_read_arg(error, "--error"),

@@ -64,6 +64,7 @@ MODULE_PACKAGES: dict[str, str] = {
     "google.generativeai": "google-generativeai",
     "kubernetes": "kubernetes",
     "ruamel": "ruamel.yaml",
+    "agentops": "agentops-cli",  # "agentops" on PyPI is an unrelated project
 }
 
 # Submodules that come with a pip extra of their package, not a package of their own.
