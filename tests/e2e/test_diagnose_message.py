@@ -246,6 +246,19 @@ def test_frozen_worker_says_since_when(fresh_lab) -> None:
     within_budget(doc)
 
 
+def test_frozen_host_accepts_connections_and_is_named(fresh_lab) -> None:
+    fresh_lab.signal("host", signal.SIGSTOP)
+    try:
+        code, doc = diagnose(fresh_lab.config, "--to", "echo")
+    finally:
+        fresh_lab.signal("host", signal.SIGCONT)
+    v = verdict(doc)
+    assert (code, v["id"]) == (2, "host-unresponsive"), v
+    assert result(doc, "agentrpc.tcp")["status"] == "OK"  # the kernel still accepts: TCP alone proves nothing
+    assert f"kill -CONT {fresh_lab.pid('host')}" in v["fix"]
+    within_budget(doc)
+
+
 def test_host_restart_orphans_the_workers(fresh_lab) -> None:
     fresh_lab.restart("host")
     code, doc = diagnose(fresh_lab.config, "--to", "failing")
