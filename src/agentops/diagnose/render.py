@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
 
-from agentops.render.table import STYLE, render_results, render_summary, status_text
+from agentops.render.table import STYLE, render_findings, render_results, render_summary, status_text
 
 
 def render_diagnosis(doc: dict[str, Any], console: Console) -> None:
@@ -31,15 +31,9 @@ def render_diagnosis(doc: dict[str, Any], console: Console) -> None:
         title = Text.assemble("VERDICT ", status_text(verdict["status"]), f"  [{verdict['id']}]")
         console.print(Panel(body, title=title, title_align="left", border_style=STYLE.get(verdict["status"], ""),
                             expand=False))
-        for other in findings[1:]:
-            console.print(Text.assemble("also: ", status_text(other["status"]), " ",
-                                        Text(other["title"], style="bold"), f"  [{other['id']}]"))
-            if other["cause"]:
-                console.print(f"  cause: {other['cause']}", markup=False)
-            for line in other["evidence"]:
-                console.print(f"  - {line}", markup=False)
-            if other["fix"]:
-                console.print(f"  fix: {other['fix']}", markup=False)
+        if findings[1:]:
+            console.print("also:")
+            render_findings({"findings": findings[1:]}, console)
         console.print()
     if doc["results"]:
         render_results(doc, console, title="checks, in the order they ran", sort=False)
