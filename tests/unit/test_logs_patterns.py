@@ -31,6 +31,7 @@ def rec(message: str, ts: float | None = T0, *, exception: str = "", agent: str 
     ("request req-42 took 12ms for 5MiB", "request <id> took <n>ms for <n>MiB"),
     ("first line 1\nsecond line 2", "first line <n>"),
     ("data content type application/json", "data content type application/json"),
+    ("Exception in callback X(<Task finishe...cation/json')>)", "Exception in callback X(<Task finishe...cation/json')>)"),
 ])
 def test_normalize(message: str, pattern: str) -> None:
     assert normalize(message) == pattern
@@ -130,6 +131,7 @@ def test_distribution_is_dense_per_minute_over_the_whole_span() -> None:
     ("PermissionError", "[Errno 13] Permission denied: '/var/lib/agents/state.db'", "", "permission-denied"),
     ("", "WRONGPASS invalid username-password pair or user is disabled.", "", "auth"),
     ("", "Error in read loop", "", "worker-stream-lost"),
+    ("CancelledError", "Exception in callback Servicer._raise_on_exception(<Task cancell...>)", "", "task-cancelled"),
 ])
 def test_recommended_actions(error_type: str, message: str, exception: str, kind: str) -> None:
     action = knowledge.recommend(error_type, message, exception)

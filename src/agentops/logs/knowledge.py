@@ -35,6 +35,12 @@ _LOG_RULES: list[tuple[re.Pattern[str], Action]] = [
         "worker-stream-lost",
         "the worker's stream to the AgentRpc host broke (host restarted or stopped, or the network dropped it)",
         "check the host; after a host restart, restart the workers: they stay alive but never register again")),
+    (re.compile(r"\bCancelledError\b"), Action(
+        "task-cancelled",
+        "a task was cancelled: a process stopping (expected during a restart or `lab down`), or a caller that "
+        "gave up waiting",
+        "if it coincides with a stop or restart, nothing to do; otherwise look at what timed out or stopped just "
+        "before it in the same component")),
     (re.compile(r"\bWRONGPASS|\bNOAUTH\b|\bUNAUTHENTICATED\b|invalid username-password|"
                 r"password authentication failed|authentication failed", re.IGNORECASE), Action(
         "auth",
@@ -78,7 +84,7 @@ def security_kind(text: str) -> str | None:
 
 def recommend(error_type: str, message: str, exception: str = "") -> Action | None:
     """The recommended action for an error, or None when nothing is known about it."""
-    text = "\n".join(filter(None, [message, exception]))
+    text = "\n".join(filter(None, [error_type, message, exception]))
     for rx, action in _LOG_RULES:
         if rx.search(text):
             return action

@@ -38,7 +38,7 @@ _VARIABLE = re.compile(
     |(?P<uuid>\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b)
     |(?P<addr>\b\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?\b|\[[0-9a-fA-F:]+\](?::\d{1,5})?)
     |(?P<hex>\b0x[0-9a-fA-F]+\b|\b(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,}\b)
-    |(?P<agent>(?<![\w./-])(?!application/|text/|image/|multipart/)[A-Za-z_][\w.-]*/[\w.-]+(?![\w./-]))
+    |(?P<agent>(?<![\w./-])(?!application/|text/|image/|multipart/)(?![\w.-]*\.\.)[A-Za-z_][\w.-]*/[\w.-]+(?![\w./-]))
     |(?P<num>(?<![\w.])[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)(?P<unit>(?:ms|us|ns|s|m|h|d|[KMG]i?B|B|%)\b)?
     |(?P<id>\b(?=[\w.-]*\d)(?=[\w.-]*[A-Za-z])[A-Za-z0-9][\w.-]*[A-Za-z0-9]\b)""",
     re.VERBOSE,

@@ -27,6 +27,8 @@ MAX_HOPS = 10000
 SHORT_ID = 8  # ids shorter than this are matched only as whole values
 _TARGET = re.compile(r'target \{\s*type: "([^"]+)"(?:\s*key: "([^"]*)")?')
 _TRACEPARENT = re.compile(r"\b00-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}\b")
+# An RpcResponse carrying the handler's exception text back to the caller (host and worker dumps).
+_RESPONSE_ERROR = re.compile(r'response \{.*?\berror: "((?:[^"\\]|\\.)*)"', re.DOTALL)
 
 
 def id_needles(ident: str) -> tuple[bytes, ...]:
@@ -136,6 +138,9 @@ def trail(ident: str, hits: list[tuple[Record, str]]) -> dict[str, Any]:
         target = _TARGET.search(rec.message)
         if target:
             hop["target"] = target.group(1) + (f"/{target.group(2)}" if target.group(2) else "")
+        error = _RESPONSE_ERROR.search(rec.message) if "error:" in rec.message else None
+        if error:
+            hop["error"] = error.group(1).replace("\\'", "'").replace('\\"', '"')
         hops.append(hop)
         if rec.ts is not None:
             prev_ts = rec.ts
@@ -154,22 +159,43 @@ def trail(ident: str, hits: list[tuple[Record, str]]) -> dict[str, Any]:
     return data
 
 
+def _what_failed(hop: dict[str, Any]) -> str:
+    return str(hop.get("cause") or hop.get("error") or hop["message"])
+
+
+def failed(hop: dict[str, Any]) -> bool:
+    return LEVEL_NO.get(hop["level"], 0) >= LEVEL_NO["ERROR"] or "error" in hop
+
+
 def _stop(hops: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """Where the trail ends and what that suggests: an error there, or a request the host routed to an agent
-    type that never logged it."""
+    """Where the trail ends and what that suggests: an error on the way, or a request handed on to an agent
+    that never logged it."""
     if not hops:
         return None
     last = hops[-1]
     stop = {k: last.get(k) for k in ("component", "agent_id", "at", "level", "logger", "message", "cause",
                                      "source", "offset")}
-    if LEVEL_NO.get(last["level"], 0) >= LEVEL_NO["ERROR"]:
-        stop["why"] = f"it failed there: {last.get('cause') or last['message']}"
+    errors = [h for h in hops if failed(h)]
+    where = last["component"] or "?"
+    # Where it went wrong: the first record logged as an error (the reply carrying its text comes later).
+    origin = next((h for h in errors if LEVEL_NO.get(h["level"], 0) >= LEVEL_NO["ERROR"]), errors[0] if errors
+                  else None)
+    if origin is last:
+        stop["why"] = f"it failed there: {_what_failed(last)}"
+    elif origin is not None:
+        then = (f"{where} passed the error back to the caller" if "error" in last else
+                f"the last record is {where}'s {last['message'][:80]!r}")
+        stop["why"] = f"it failed at {origin['component'] or '?'}: {_what_failed(origin)}; {then}"
     elif last.get("target"):
-        seen_after = [h for h in hops if h.get("agent_id", "").split("/")[0] == last["target"].split("/")[0]]
-        if not seen_after:
-            stop["why"] = (f"the {last['component'] or 'host'} routed it to agent {last['target']}, and nothing "
-                           f"later mentions it: that agent's worker never logged it (not registered, down, "
-                           f"frozen, or it logs elsewhere)")
+        agent = last["target"].split("/")[0]
+        if not any((h.get("agent_id") or "").split("/")[0] == agent for h in hops):
+            if last["message"].startswith("Received a message from host"):
+                stop["why"] = (f"{where} received it for agent {last['target']} and nothing later mentions it: "
+                               f"the handler never started (worker busy or frozen, agent failed to construct)")
+            else:
+                stop["why"] = (f"{where} routed it to agent {last['target']}, and nothing later mentions it: that "
+                               f"agent's worker never logged it (not registered, down, frozen, or it logs "
+                               f"elsewhere)")
     if "why" not in stop:
         stop["why"] = "no later record mentions it"
     return stop
@@ -188,6 +214,6 @@ def _verdict(ident: str, data: dict[str, Any], stats: InputStats) -> Result:
                f"{data['elapsed_ms']:.0f} ms; the trail stops at {where}: {stop['why']}")
     if len(data["trace_ids"]) > 1:
         message += f" (note: {ident} belongs to {len(data['trace_ids'])} different traces)"
-    failed = LEVEL_NO.get(stop["level"] or "", 0) >= LEVEL_NO["ERROR"]
-    return Result(id="logs.trace", target=ident, probe="logs", status=Status.WARNING if failed else Status.OK,
-                  reason=Reason.ASSERTION if failed else None, message=message, metrics=metrics)
+    bad = any(failed(h) for h in hops)
+    return Result(id="logs.trace", target=ident, probe="logs", status=Status.WARNING if bad else Status.OK,
+                  reason=Reason.ASSERTION if bad else None, message=message, metrics=metrics)

@@ -1,0 +1,135 @@
+"""`agentops logs` on logs the real AutoGen lab cluster wrote (host and two workers, JSON lines): real
+failures made by real messages — a handler that raises, a handler that returns None (the worker's asyncio
+"Exception in callback …" traceback), a message to an agent type nobody registered (the host's "Agent X not
+found") — found, grouped, explained, and traced hop by hop across the processes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import jsonschema
+import pytest
+
+from tests.fixtures.common import assert_no_traceback, run_cli, wait_for
+from tests.integration.test_logs_cli import SCHEMA
+
+pytestmark = pytest.mark.lab
+
+
+def _send(lab: Any, agent_type: str, timeout: float) -> Any:
+    from agentops.autogen.client import AgentRpcClient
+
+    async def go() -> Any:
+        async with AgentRpcClient(lab.address) as client:
+            return await client.ping(agent_type, payload_type="Ping", payload={"text": "logs-test"},
+                                     timeout=timeout)
+
+    return asyncio.run(go())
+
+
+@pytest.fixture(scope="module")
+def traffic(lab: Any) -> dict[str, Any]:
+    """One message of each kind through the shared lab (it stays healthy: nothing is killed or registered),
+    and the moment they started, so the analysis can leave other tests' records out."""
+    since = time.time() - 0.5
+    sent = {
+        "echo": _send(lab, "echo", 5.0),
+        "failing": _send(lab, "failing", 5.0),
+        "ghost": _send(lab, "ghost-type-nobody-registered", 1.0),
+        "none": _send(lab, "none", 1.0),
+    }
+    assert [sent[k].outcome for k in ("echo", "failing", "ghost", "none")] == ["reply", "error", "no_reply",
+                                                                                 "no_reply"]
+    # The processes write as they go; wait until the last failure is in its log.
+    wait_for(lambda: lab.log_records("w2", trace_id=sent["none"].trace_id, level="ERROR"), timeout=10,
+             what="w2 to log the handler that returned None")
+    wait_for(lambda: any("ghost-type-nobody-registered not found" in r["message"]
+                         for r in lab.log_records("host", level="ERROR")), timeout=10,
+             what="the host to log the unroutable message")
+    return {"since": since, "sent": sent, "logs": str(lab.log("host").parent)}
+
+
+def _iso(ts: float) -> str:
+    from agentops.logs.clock import iso
+
+    return iso(ts) or ""
+
+
+def test_analyze_explains_the_real_failures(traffic: dict[str, Any]) -> None:
+    result = run_cli("logs", "analyze", traffic["logs"], "--since", _iso(traffic["since"]), "--min-count", "1",
+                     "--top", "50", "-o", "json")
+    assert result.code == 0, result.stderr
+    assert_no_traceback(result)
+    doc = result.json()
+    jsonschema.validate(doc, SCHEMA)
+    data = doc["data"]
+    assert {s["component"] for s in data["inputs"]["sources"]} >= {"host", "w1", "w2"}
+    patterns = data["patterns"]
+
+    not_found = next(p for p in patterns if p["pattern"] == "Agent <agent> not found, failed to deliver message.")
+    assert "ghost-type-nobody-registered" in not_found["agents"] and set(not_found["components"]) == {"host"}
+    assert not_found["action"]["kind"] == "agent-not-found"
+    assert "ghost-type-nobody-registered" in not_found["action"]["fix"]
+
+    returned_none = next(p for p in patterns if p["error_type"] == "ValueError"
+                         and p["pattern"].startswith("Exception in callback GrpcWorkerAgentRuntime"))
+    assert returned_none["cause"].startswith("ValueError: Unknown type NoneType")
+    assert returned_none["action"]["kind"] == "handler-returned-none"
+    assert set(returned_none["components"]) == {"w2"} and "none" in returned_none["agents"]
+
+    raised = next(p for p in patterns if p["error_type"] == "RuntimeError")
+    assert set(raised["components"]) == {"w2"} and "failing" in raised["agents"]
+    assert "deliberate failure" in raised["sample"]
+
+    assert data["counts"]["records"] > data["counts"]["errors"] >= 3
+    assert data["bad_input"]["non_json"] == 0 and data["bad_input"]["truncated_json"] == 0
+
+
+def test_count_and_component_filter_on_the_lab(traffic: dict[str, Any]) -> None:
+    since = _iso(traffic["since"])
+    analyzed = run_cli("logs", "analyze", traffic["logs"], "--since", since, "--component", "w2", "-o", "json")
+    counted = run_cli("logs", "count", traffic["logs"], "--since", since, "--component", "w2", "-o", "json")
+    assert analyzed.code == counted.code == 0, analyzed.stderr + counted.stderr
+    errors = analyzed.json()["data"]["counts"]["errors"]
+    assert errors >= 2  # the raising handler and the None one, both on w2
+    assert counted.json()["data"]["counts"]["errors"] == errors
+    gate = run_cli("logs", "count", traffic["logs"], "--since", since, "--max-errors", "1", "-o", "json")
+    assert gate.code == 2
+
+
+def test_trace_follows_a_message_through_host_and_worker(traffic: dict[str, Any]) -> None:
+    echo = traffic["sent"]["echo"]
+    result = run_cli("logs", "trace", echo.trace_id, traffic["logs"], "-o", "json")
+    assert result.code == 0, result.stderr
+    data = result.json()["data"]
+    hops = data["hops"]
+    assert hops[0]["component"] == "host" and hops[0]["target"].startswith("echo/")
+    assert "w1" in data["components"]
+    assert any(h["component"] == "w1" and h["matched_by"] == "trace_id" and h["agent_id"].startswith("echo/")
+               for h in hops)
+    times = [h["at"] for h in hops]
+    assert times == sorted(times)
+    assert all(h["since_previous_ms"] is None or h["since_previous_ms"] >= 0 for h in hops)
+
+
+def test_trace_of_a_failing_handler_points_at_the_error(traffic: dict[str, Any]) -> None:
+    failing = traffic["sent"]["failing"]
+    result = run_cli("logs", "trace", failing.request_id, traffic["logs"], "-o", "json")
+    assert result.code == 1, result.stderr  # the trail holds an error
+    data = result.json()["data"]
+    assert data["components"][:2] == ["host", "w2"]
+    error = next(h for h in data["hops"] if h["level"] == "ERROR")
+    assert error["component"] == "w2" and error["cause"].startswith("RuntimeError")
+    assert "it failed" in data["stops_at"]["why"] and "RuntimeError" in data["stops_at"]["why"]
+
+
+def test_trace_of_an_unroutable_message_stops_at_the_host(traffic: dict[str, Any]) -> None:
+    ghost = traffic["sent"]["ghost"]
+    result = run_cli("logs", "trace", ghost.trace_id, traffic["logs"], "-o", "json")
+    assert result.code == 0, result.stderr
+    data = result.json()["data"]
+    assert data["components"] == ["host"]
+    stop = data["stops_at"]
+    assert stop["component"] == "host" and "routed it to agent ghost-type-nobody-registered" in stop["why"]
