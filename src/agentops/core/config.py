@@ -193,6 +193,11 @@ def parse_config(doc: Any, path: str) -> Config:
         if t.name in cfg.targets:
             raise ConfigError(f"duplicate target name {t.name!r}", path=path, line=line, field=f"{where}.name")
         cfg.targets[t.name] = t
+        if t.kind in ("worker", "agentrpc"):
+            # Their options belong to the AutoGen subsystem, which owns (and documents) that format.
+            from agentops.autogen.workers import validate_target
+
+            validate_target(t)
 
     if top.has("packs"):
         cfg.packs = top.str_list("packs")

@@ -200,6 +200,8 @@ def find_processes(*, name: str | None = None, cmdline: str | None = None, pid_f
     """Processes matching a pid file, an exact name, or a regex over the joined command line.
 
     Shared by the process probe and the AutoGen worker diagnosis so "which process is w1" has one answer."""
+    if not (name or cmdline or pid_file):
+        raise ValueError("find_processes needs a name, a cmdline pattern or a pid_file")
     me = os.getpid()
     if pid_file:
         pid = _read_pid_file(pid_file)
