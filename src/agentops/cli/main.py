@@ -24,16 +24,16 @@ app = typer.Typer(
 # One line per command group; order is the order of `agentops --help`.
 GROUPS = [
     "agentops.cli.health",
-    "agentops.cli.checks",
-    "agentops.cli.config_cmd",
-    "agentops.cli.maintain",
     "agentops.cli.diagnose",
     "agentops.cli.logs",
-    "agentops.cli.drill",
-    "agentops.cli.cluster",
-    "agentops.cli.lab",
+    "agentops.cli.maintain",
     "agentops.cli.profile",
     "agentops.cli.load",
+    "agentops.cli.cluster",
+    "agentops.cli.lab",
+    "agentops.cli.drill",
+    "agentops.cli.checks",
+    "agentops.cli.config_cmd",
 ]
 
 for _module in GROUPS:
