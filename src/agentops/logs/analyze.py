@@ -128,14 +128,14 @@ class Analyzer:
         if self.last_ts is None or ts > self.last_ts:
             self.last_ts = ts
 
-    def duration_hit(self, buf: bytes, hit: int, line_start: int) -> bool:
+    def duration_hit(self, buf: bytes, hit: int, line_end: int) -> bool:
         """At a duration field found by the scan: count the timed record, and keep the record as a candidate
         only if the operation was slow (most are not, and need no parsing)."""
         m = _DURATION_AT.match(buf, hit + (buf[hit] == 0x22))  # past the key's opening quote
         if m is None:
             return False
-        if buf is not self._last_buf or line_start != self._last_line:  # a record may carry two durations
-            self._last_buf, self._last_line = buf, line_start
+        if buf is not self._last_buf or line_end != self._last_line:  # a record may carry two durations
+            self._last_buf, self._last_line = buf, line_end
             self.timed += 1
         seconds = float(m.group(2)) * _UNIT_S.get((m.group(1) or m.group(3) or b"s").lower(), 1.0)
         return seconds >= self.o.slow_s
@@ -152,19 +152,16 @@ class Analyzer:
         self.add(rec, narrowed=bool(flags & UNIVERSE))
 
     def _quick_warning(self, raw: bytes) -> bool:
-        """A JSON WARNING record (certain: the needle held the level key) is counted from its time alone,
-        unless it may be a security event, the only reason to read a warning in full."""
+        """A JSON WARNING record (certain: the needle held the level key) is counted without a parse, unless
+        it may be a security event, the only reason to read a warning in full. Its time is read only to apply
+        a window (the span of the input comes from the chunks)."""
         low = raw.lower()
         if any(hint in low for hint in knowledge.SECURITY_HINTS_BYTES):
             return False
-        ts = line_ts(raw)
-        if not self.o.filters.window.contains(ts):
+        window = self.o.filters.window
+        if window.active and not window.contains(line_ts(raw)):
             return True
         self.by_level["WARNING"] += 1
-        if ts is None:
-            self.untimed += 1
-        else:
-            self._seen(ts)
         return True
 
     def add(self, rec: Record, narrowed: bool = False) -> None:
@@ -220,10 +217,12 @@ class Analyzer:
         groups = [NeedleGroup(DURATION, duration_needles(dialect), check=self.duration_hit)]
         level = self.o.filters.level_no
         warn, certain = warning_needles(dialect)
+        # analyze checks every line (ScanPlan.account_lines): a JSON chunk with a non-JSON line in it is searched
+        # with the plain dialect's needles, so JSON needles need not look for bare tracebacks.
         if level <= self.security_level or self.o.filters.components or self.o.filters.agents or not certain:
-            return [*level_groups(min(level, self.security_level), dialect), *groups]
+            return [*level_groups(min(level, self.security_level), dialect, lines_checked=True), *groups]
         # Warnings matter only for the security section here: read them cheaply when the needle says enough.
-        return [*level_groups(level, dialect), NeedleGroup(WARNING_KEYED, (warn,)), *groups]
+        return [*level_groups(level, dialect, lines_checked=True), NeedleGroup(WARNING_KEYED, (warn,)), *groups]
 
 
 def run(sources: list[Source], options: Options, stats: InputStats, journal_args: list[str] | None = None,

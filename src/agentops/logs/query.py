@@ -28,10 +28,11 @@ _BARE_HEADS = (b"\nException in callback", b"\nTask exception was never", b"\nTr
 _LEVEL_NAMES = {50: (b"CRITICAL", b"FATAL"), 40: (b"ERROR",), 30: (b"WARN",), 20: (b"INFO",), 10: (b"DEBUG",)}
 DURATION_NEEDLES = (b"duration", b"elapsed", b"latency")
 
-def level_needles(min_level: int, dialect: Dialect) -> tuple[bytes, ...]:
+def level_needles(min_level: int, dialect: Dialect, lines_checked: bool = False) -> tuple[bytes, ...]:
     """What every record at `min_level` or above contains, in this dialect. In JSON, the level value with its
     key (`"level": "ERROR"`) or at least quoted (`"ERROR"`), so "ERROR" inside a message does not match; WARN
-    also finds WARNING."""
+    also finds WARNING. `lines_checked`: the scan has seen every line of a JSON chunk is JSON (else it searches
+    with the plain dialect), so there is no bare traceback to look for."""
     names = [n for no, group in _LEVEL_NAMES.items() if no >= min_level for n in group]
     errors = min_level <= LEVEL_NO["ERROR"]
     case = bytes.lower if dialect.lower else bytes
@@ -44,7 +45,7 @@ def level_needles(min_level: int, dialect: Dialect) -> tuple[bytes, ...]:
         found = tuple(prefix + case(n) + (b"" if n == b"WARN" else b'"') for n in names
                       if dialect.lower or n != b"FATAL")  # Python logging has no FATAL level name
         # A crashed process's traceback printed among JSON lines is the one bare record a JSON log has.
-        return found + ((b"\nTraceback (most recent",) if errors else ())
+        return found + ((b"\nTraceback (most recent",) if errors and not lines_checked else ())
     return tuple(case(n) for n in names) + (_BARE_HEADS if errors else ())
 
 
@@ -53,14 +54,15 @@ def level_needles(min_level: int, dialect: Dialect) -> tuple[bytes, ...]:
 _MAX_PRIORITY = {50: 2, 40: 3, 30: 4, 20: 6, 10: 7}
 
 
-def level_groups(min_level: int, dialect: Dialect, flag: int = LEVEL) -> list[NeedleGroup]:
+def level_groups(min_level: int, dialect: Dialect, lines_checked: bool = False) -> list[NeedleGroup]:
     """The needle groups that find every record at `min_level` or above. A journal entry's PRIORITY field is
     on every line, so its hits are checked in place and kept only when the priority is high enough."""
-    groups = [NeedleGroup(flag, level_needles(min_level, dialect))]
+    flag = LEVEL
+    groups = [NeedleGroup(flag, level_needles(min_level, dialect, lines_checked))]
     if dialect.journal:
         limit = _MAX_PRIORITY[min_level]
 
-        def priority_ok(buf: bytes, hit: int, line_start: int) -> bool:
+        def priority_ok(buf: bytes, hit: int, line_end: int) -> bool:
             quote = buf.find(b'"', hit + 10, hit + 20)  # "PRIORITY" : "3"
             return quote > 0 and 0x30 <= buf[quote + 1] <= 0x30 + limit
 

@@ -88,8 +88,9 @@ class Window:
 class NeedleGroup:
     flag: int
     needles: tuple[bytes, ...]
-    # Called as check(buf, hit, line_start) for each hit; False drops it. Lets a consumer decide from the
-    # bytes at the hit (a duration's value) without the record being assembled and handed over.
+    # Called as check(buf, hit, line_end) for each hit (line_end: the offset of the line's newline, -1 at the
+    # end of the buffer); False drops it. Lets a consumer decide from the bytes at the hit (a duration's value)
+    # without the record being assembled and handed over.
     check: Callable[[bytes, int, int], bool] | None = None
 
 
@@ -275,22 +276,24 @@ def candidates(buf: bytes, start: int, end: int, groups: list[NeedleGroup]) -> d
         flag, check = group.flag, group.check
         for needle in group.needles:
             # A needle that starts with a newline means "at a line start": the line begins after it.
-            skip_nl = 1 if needle.startswith(b"\n") else 0
-            if skip_nl and buf.startswith(needle[1:], start) and (check is None or check(buf, start, start)):
+            at_line_start = needle.startswith(b"\n")
+            if at_line_start and buf.startswith(needle[1:], start) and \
+                    (check is None or check(buf, start, find(b"\n", start, end))):
                 found[start] = found.get(start, 0) | flag
             i = find(needle, start, end)
             while i >= 0:
-                if skip_nl:
-                    s = i + 1
-                else:
-                    r = rfind(b"\n", start, i)
-                    s = r + 1 if r >= 0 else start
-                if check is None or check(buf, i, s):
+                e = find(b"\n", i + at_line_start, end)
+                # The check first: most hits it rejects need no line start.
+                if check is None or check(buf, i, e):
+                    if at_line_start:
+                        s = i + 1
+                    else:
+                        r = rfind(b"\n", start, i)
+                        s = r + 1 if r >= 0 else start
                     found[s] = found.get(s, 0) | flag
-                e = find(b"\n", i + skip_nl, end)
                 if e < 0:
                     break
-                i = find(needle, e if skip_nl else e + 1, end)
+                i = find(needle, e if at_line_start else e + 1, end)
     return found
 
 
@@ -420,9 +423,12 @@ def _account(chunk: Chunk, stats: InputStats, window: Window | None, indented: b
     Also whether JSON and plain-text lines are mixed, and whether the last line is indented (`indented`: the
     previous chunk's), so a traceback's closing line is known across chunks."""
     buf = chunk.buf
-    body = buf if chunk.start == 0 and chunk.end == len(buf) else buf[chunk.start:chunk.end]
-    lines = body.split(b"\n")
-    lines.pop()  # after the final newline
+    # Split the whole buffer rather than copy the chunk out of it: drop the lines before `start` (the end of a
+    # line carried from the previous read) and after `end` (the start of the next).
+    lines = buf.split(b"\n")
+    before = buf.count(b"\n", 0, chunk.start)  # both counts cover a line at most, in the usual chunk
+    after = buf.count(b"\n", chunk.end)
+    lines = lines[before:len(lines) - 1 - after]
     n = len(lines)
     if not n:
         return 0, False, indented
@@ -448,10 +454,7 @@ def _account(chunk: Chunk, stats: InputStats, window: Window | None, indented: b
         closed = sum(map(bytes.endswith, lines, repeat((b"}", b"}\r"))))
         if closed < json_lines:
             stats.bump("truncated_json", json_lines - closed)
-    try:
-        body.decode("utf-8")
-    except UnicodeDecodeError:
-        stats.bump("invalid_utf8", sum(1 for line in lines if not _valid_utf8(line)))
+    _check_utf8(buf, lines, stats)
     last_indented = lines[-1].startswith((b" ", b"\t"))
     mixed = bool(json_lines) and others > 0
     if window is None:
@@ -461,6 +464,12 @@ def _account(chunk: Chunk, stats: InputStats, window: Window | None, indented: b
         if line and (line.startswith(b"{") or not line.startswith(CONT_PREFIXES)):
             inside += window.contains(line_ts(line))
     return inside, mixed, last_indented
+
+
+def _check_utf8(buf: bytes, lines: list[bytes], stats: InputStats) -> None:
+    if buf.isascii():  # no allocation, memory speed: the common case
+        return
+    stats.bump("invalid_utf8", sum(1 for line in lines if not line.isascii() and not _valid_utf8(line)))
 
 
 def _valid_utf8(line: bytes) -> bool:
