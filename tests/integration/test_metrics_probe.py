@@ -352,7 +352,7 @@ def test_kpi_pack_on_a_worker_that_is_down(tmp_path):
 def test_kpi_pack_reads_the_real_lab_workers(lab):
     """The contract between the pack and a real AutoGen worker's exposition: every family the KPIs name is
     there (an idle lab has no traffic in the window: throughput 0 is a WARNING, quantiles are n/a)."""
-    result = run_cli("health", "-c", str(lab.config), "-o", "json", "--only", "kpi.*")
+    result = run_cli("health", "-c", str(lab.config), "-o", "json", "--pack", "kpi")  # opt-in pack
     results = kpi_results_list(result)
     assert {r["target"] for r in results} == {"w1-metrics", "w2-metrics"}
     assert len(results) == 12

@@ -125,6 +125,46 @@ def note(message: str) -> None:
     sys.stderr.write(f"agentops: {redact(message)}\n")
 
 
+def read_arg(value: str | None, flag: str, limit: int = 64 * 1024 * 1024) -> str | None:
+    """A flag's value, or with `@file` the file's text (bounded, so `@/dev/zero` cannot eat the memory)."""
+    if value is None or not value.startswith("@"):
+        return value
+    path = Path(value[1:])
+    try:
+        size = path.stat().st_size
+        if size > limit:
+            fail(f"{flag}: {path} is {size} bytes, more than {limit} (not read)")
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        fail(f"{flag}: cannot read {path}: {exc.strerror or exc}")
+
+
+def seconds_arg(text: str, flag: str) -> float:
+    """A duration flag (`30s`, `10m`, `1h`, `1.5`) in seconds, or one line and exit 3."""
+    from agentops.maintain.units import parse_duration
+
+    try:
+        return float(parse_duration(text))
+    except ValueError as exc:
+        fail(f"{flag}: {exc}")
+
+
+def load_cluster_spec(config: str | None, host: str | None = None, *, required: bool = True) -> Any:
+    """The AutoGen cluster (hosts, workers) from the config and/or --host HOST:PORT, for the commands that
+    talk to it (diagnose, drill, load, profile). Without `required`, no cluster is None instead of an error."""
+    from agentops.core.config import load_config
+    from agentops.core.yamlsrc import ConfigError
+    from agentops.diagnose.cluster import load_cluster
+
+    cfg = load_config(config)
+    try:
+        return load_cluster(cfg, host)
+    except ConfigError:
+        if required:
+            raise
+        return None
+
+
 def split_csv(values: list[str] | None) -> list[str]:
     """--only a,b --only c → [a, b, c]."""
     return [v.strip() for item in values or [] for v in item.split(",") if v.strip()]

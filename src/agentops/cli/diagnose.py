@@ -20,6 +20,9 @@ from agentops.cli.common import (
     OutputOpt,
     emit_report,
     fail,
+    load_cluster_spec,
+    read_arg,
+    seconds_arg,
 )
 
 app = typer.Typer(help="Diagnose why a message does not arrive or an agent does not work: a verdict with "
@@ -65,43 +68,6 @@ def register(root: typer.Typer) -> None:
     root.add_typer(app, name="diagnose")
 
 
-def _read_arg(value: str | None, flag: str, limit: int = 64 * 1024 * 1024) -> str | None:
-    """`@file` → the file's text (bounded), `-@x` is not special; anything else as given."""
-    if value is None or not value.startswith("@"):
-        return value
-    path = Path(value[1:])
-    try:
-        size = path.stat().st_size
-        if size > limit:
-            fail(f"{flag}: {path} is {size} bytes, more than {limit} (not read)")
-        return path.read_text(encoding="utf-8", errors="replace")
-    except OSError as exc:
-        fail(f"{flag}: cannot read {path}: {exc.strerror or exc}")
-
-
-def _since_seconds(text: str) -> float:
-    from agentops.maintain.units import parse_duration
-
-    try:
-        return float(parse_duration(text))
-    except ValueError as exc:
-        fail(f"--since: {exc}")
-
-
-def _cluster(config: str | None, host: str | None, required: bool = True):  # type: ignore[no-untyped-def]
-    from agentops.core.config import load_config
-    from agentops.core.yamlsrc import ConfigError
-    from agentops.diagnose.cluster import load_cluster
-
-    cfg = load_config(config)
-    try:
-        return load_cluster(cfg, host)
-    except ConfigError:
-        if required:
-            raise
-        return None
-
-
 @app.command("message", help=MESSAGE_HELP)
 def message(
     to: str = typer.Option(..., "--to", help="The receiving agent: TYPE or TYPE/KEY."),
@@ -130,9 +96,9 @@ def message(
     if payload is not None and not payload_type:
         fail("--payload needs --payload-type (the message class name the agent handles)")
     query = MessageQuery(to_type=agent_type, key=key, from_type=from_type, payload_type=payload_type,
-                         payload=_read_arg(payload, "--payload"), message_id=message_id, deadline_s=deadline,
-                         since_s=_since_seconds(since))
-    report = asyncio.run(diagnose_message(_cluster(config, host), query))
+                         payload=read_arg(payload, "--payload"), message_id=message_id, deadline_s=deadline,
+                         since_s=seconds_arg(since, "--since"))
+    report = asyncio.run(diagnose_message(load_cluster_spec(config, host), query))
     emit_report(report, output, output_file, fail_on)
 
 
@@ -170,9 +136,10 @@ def agent(
         if shutil.which(python) is None:
             fail(f"--python: {python} is not an executable interpreter")
     offline = import_target is not None or error is not None
-    cluster = _cluster(config, host, required=not offline)
-    query = AgentQuery(agent_type=agent_type, import_target=import_target, error_text=_read_arg(error, "--error"),
+    cluster = load_cluster_spec(config, host, required=not offline)
+    query = AgentQuery(agent_type=agent_type, import_target=import_target, error_text=read_arg(error, "--error"),
                        python=python or sys.executable, payload_type=payload_type,
-                       payload=_read_arg(payload, "--payload"), deadline_s=deadline, since_s=_since_seconds(since))
+                       payload=read_arg(payload, "--payload"), deadline_s=deadline,
+                       since_s=seconds_arg(since, "--since"))
     report = asyncio.run(diagnose_agent(cluster, query))
     emit_report(report, output, output_file, fail_on)

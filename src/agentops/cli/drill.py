@@ -16,6 +16,7 @@ from agentops.cli.common import (
     OutputOpt,
     emit_report,
     fail,
+    load_cluster_spec,
 )
 
 HELP = """Fault drill: break something for real, check that the diagnosis names it, put it back.
@@ -76,12 +77,12 @@ def drill(
             fail(f"refusing to inject {fault} into the cluster of {config} without --yes (a drill breaks it for "
                  f"real, then undoes it)")
         if needs_cluster:
-            target.cluster = _cluster(config)
+            target.cluster = load_cluster_spec(config)
     elif needs_cluster:
         if not (lab / "lab.json").is_file():
             fail(f"no lab in {lab}: start one with `agentops lab up`, or name a cluster with -c CONFIG --yes")
         target.lab_dir = lab.resolve()
-        target.cluster = _cluster(str(lab / "agentops.yaml"))
+        target.cluster = load_cluster_spec(str(lab / "agentops.yaml"))
     if target.lab_dir is not None:
         manifest = _lab_manifest(target.lab_dir)
         target.lab_types = {t: b for w in manifest.workers for t, b in w.agent_types.items()}
@@ -92,13 +93,6 @@ def drill(
         fail(str(exc))
     report = asyncio.run(run_drill(instance))
     emit_report(report, output, output_file, fail_on)
-
-
-def _cluster(config: str):  # type: ignore[no-untyped-def]
-    from agentops.core.config import load_config
-    from agentops.diagnose.cluster import load_cluster
-
-    return load_cluster(load_config(config), None)
 
 
 def _lab_manifest(lab_dir: Path):  # type: ignore[no-untyped-def]

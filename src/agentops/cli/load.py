@@ -72,7 +72,7 @@ def load(
 ) -> None:
     import asyncio
 
-    from agentops.cli.diagnose import _cluster, _read_arg
+    from agentops.cli.common import load_cluster_spec, read_arg
     from agentops.core.thresholds import ThresholdError
     from agentops.diagnose.message import choose_payload, parse_to
     from agentops.load import kpi as kpi_mod
@@ -94,8 +94,8 @@ def load(
         fail(str(exc))
     if payload is not None and not payload_type:
         fail("--payload needs --payload-type (the message class name the agent handles)")
-    cluster = _cluster(config, host)
-    ptype, body, _ = choose_payload(cluster, agent_type, payload_type, _read_arg(payload, "--payload"))
+    cluster = load_cluster_spec(config, host)
+    ptype, body, _ = choose_payload(cluster, agent_type, payload_type, read_arg(payload, "--payload"))
     if ptype is None:
         fail(f"no payload for {agent_type}: give --payload-type and --payload, or configure a ping for the type "
              f"(worker target option `ping`)")

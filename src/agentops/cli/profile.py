@@ -145,7 +145,7 @@ def diagnose_performance(
 ) -> None:
     import asyncio
 
-    from agentops.cli.diagnose import _cluster, _read_arg
+    from agentops.cli.common import load_cluster_spec, read_arg
     from agentops.core.config import load_config
     from agentops.diagnose.message import DEFAULT_KEY, choose_payload
     from agentops.diagnose.performance import PerformanceQuery, select_workers
@@ -159,7 +159,7 @@ def diagnose_performance(
     if rate is not None and concurrency is not None:
         fail("give either --rate (open model) or --concurrency (closed model)")
     cfg = load_config(config)
-    cluster = _cluster(config, host)
+    cluster = load_cluster_spec(config, host)
     try:
         workers = select_workers(cfg, cluster.workers, agent_type)
     except ValueError as exc:
@@ -174,7 +174,7 @@ def diagnose_performance(
             fail("--load needs the agent TYPE to load")
         if payload is not None and not payload_type:
             fail("--payload needs --payload-type (the message class name the agent handles)")
-        ptype, body, _ = choose_payload(cluster, agent_type, payload_type, _read_arg(payload, "--payload"))
+        ptype, body, _ = choose_payload(cluster, agent_type, payload_type, read_arg(payload, "--payload"))
         if ptype is None:
             fail(f"no payload for {agent_type}: give --payload-type and --payload, or configure a ping for it")
         spec = LoadSpec(rate=rate if concurrency is None else None, concurrency=concurrency,

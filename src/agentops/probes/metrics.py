@@ -380,11 +380,11 @@ class MetricsProbe(Probe):
         names = wanted_names(items)
         deadline = time.monotonic() + timeout
         try:
-            first = last_fetch = await self._scrape(target, url, deadline)
+            first = last_fetch = await scrape(target, url, deadline)
             first_scrape = last = parse_scrape(first, names)
             if window:
                 await asyncio.sleep(max(0.0, first.started + window - time.monotonic()))
-                last_fetch = await self._scrape(target, url, deadline)
+                last_fetch = await scrape(target, url, deadline)
                 last = parse_scrape(last_fetch, names)
         except MetricsError as exc:
             return Observation.failure(exc.reason, exc.args[0], url=redact(url))
@@ -412,14 +412,16 @@ class MetricsProbe(Probe):
             obs.message = "; ".join(unknown)
         return obs
 
-    async def _scrape(self, target: Target, url: str, deadline: float) -> Fetched:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise MetricsError(Reason.TIMEOUT, f"no time left for the second scrape of {redact(url)}")
-        got = await fetch(target, url, timeout=remaining, headers={"Accept": ACCEPT})
-        if isinstance(got, Observation):
-            raise MetricsError(got.reason or Reason.PROTOCOL, got.message)
-        if got.status != 200:
-            reason = Reason.AUTH if got.status in AUTH_STATUSES else Reason.PROTOCOL
-            raise MetricsError(reason, f"scrape of {redact(url)} answered {got.status} {got.reason_phrase}".rstrip())
-        return got
+
+async def scrape(target: Target, url: str, deadline: float) -> Fetched:
+    """One GET of a /metrics URL before `deadline` (monotonic); failures raise MetricsError with a Reason."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise MetricsError(Reason.TIMEOUT, f"no time left for the second scrape of {redact(url)}")
+    got = await fetch(target, url, timeout=remaining, headers={"Accept": ACCEPT})
+    if isinstance(got, Observation):
+        raise MetricsError(got.reason or Reason.PROTOCOL, got.message)
+    if got.status != 200:
+        reason = Reason.AUTH if got.status in AUTH_STATUSES else Reason.PROTOCOL
+        raise MetricsError(reason, f"scrape of {redact(url)} answered {got.status} {got.reason_phrase}".rstrip())
+    return got

@@ -84,9 +84,9 @@ def _wanted() -> set[str]:
 
 async def _scrape(target: Target, url: str, timeout: float) -> Any:
     """One scrape, parsed for FAMILIES only; MetricsError (with a Reason) when it fails."""
-    from agentops.probes.metrics import MetricsProbe, parse_scrape
+    from agentops.probes.metrics import parse_scrape, scrape
 
-    got = await MetricsProbe()._scrape(target, url, time.monotonic() + timeout)
+    got = await scrape(target, url, time.monotonic() + timeout)
     return parse_scrape(got, _wanted())
 
 
