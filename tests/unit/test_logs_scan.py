@@ -237,3 +237,17 @@ def test_lower_case_json_levels_are_found(tmp_path: Path) -> None:
                                         "msg": f"op {i}"}) + "\n" for i in range(30)))
     data = analysis([str(path)])
     assert data["counts"]["by_level"] == {"WARNING": 10, "ERROR": 10, "CRITICAL": 0}
+
+
+def test_duration_fields_are_the_ones_asked_for(tmp_path: Path) -> None:
+    path = tmp_path / "api.log"
+    path.write_text("".join(line(T0 + i, "INFO", f"GET /items/{i}", latency_ms=2500 if i % 4 == 0 else 20,
+                                 duration_s=0.5) for i in range(20))
+                    + "2024-05-01 10:01:00,000 INFO agents: handled ping elapsed=3.5s\n")
+    default = analysis([str(path)])["performance"]
+    assert (default["timed_records"], default["slow_records"]) == (20, 0)  # duration_s, never slow
+    wider = analysis([str(path)], analyze.Options(min_count=1, duration_fields=("duration", "latency", "elapsed")))
+    perf = wider["performance"]
+    assert (perf["timed_records"], perf["slow_records"]) == (21, 6)
+    assert sorted(op["duration_s"]["max"] for op in perf["operations"]) == [2.5, 3.5]
+    assert sum(op["count"] for op in perf["operations"]) == 6

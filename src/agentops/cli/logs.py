@@ -108,6 +108,9 @@ def analyze_cmd(
     top: int = typer.Option(20, "--top", min=1, max=10000, help="Show at most this many patterns per section."),
     slow: str = typer.Option("1s", "--slow", help="A duration field at or above this is a slow operation "
                              "(1.5, 1.5s, 500ms)."),
+    duration_field: list[str] = typer.Option(None, "--duration-field", help="Names (prefixes) of the fields that "
+                                             "hold durations, besides duration (duration_ms, duration_s …): e.g. "
+                                             "elapsed, latency. Each name costs one more search over the input."),
     max_errors: str = MaxErrorsOpt,
     max_error_rate: str = typer.Option(None, "--max-error-rate", help="Alert above this error rate: percent of "
                                        "records (5 or 5%) or per minute (30/min); N (CRITICAL) or WARN,CRIT."),
@@ -121,8 +124,11 @@ def analyze_cmd(
     from agentops.logs import analyze
 
     filters = _filters(since, until, level, component, agent)
+    fields = tuple(dict.fromkeys(["duration", *split_csv(duration_field)]))
+    if any(not f.replace("_", "").replace("-", "").isalnum() for f in fields):
+        fail(f"bad --duration-field {', '.join(split_csv(duration_field))!r} (field names: letters, digits, _)")
     options = analyze.Options(filters=filters, min_count=min_count, top=top, slow_s=_seconds(slow, "--slow"),
-                              thresholds=_thresholds(max_errors, max_error_rate))
+                              duration_fields=fields, thresholds=_thresholds(max_errors, max_error_rate))
     _run(lambda stats, sources, scan: analyze.run(sources, options, stats, *scan),
          paths, journal, journal_dir, filters, jobs, output, output_file, fail_on)
 

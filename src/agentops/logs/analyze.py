@@ -35,12 +35,17 @@ from agentops.logs.records import LEVEL_NO, Record, parse_record
 from agentops.logs.scan import PARALLEL_MIN, Dialect, NeedleGroup, ScanPlan, line_ts, scan
 from agentops.logs.stats import InputStats, human_size
 
-# A duration field in a JSON line or "duration=1.2s" in text, read where the scan found it, without parsing.
-_DURATION_AT = re.compile(
-    rb'(?:duration|elapsed|latency)(?:_?(ms|msec|millis|us|usec|micros|ns|s|sec|secs|seconds))?"?\s*[=:]\s*"?'
-    rb"(\d+(?:\.\d+)?)\s*(ms|us|ns|s|sec|secs|seconds)?")
+DURATION_FIELDS = ("duration",)
 _UNIT_S = {b"ms": 1e-3, b"msec": 1e-3, b"millis": 1e-3, b"us": 1e-6, b"usec": 1e-6, b"micros": 1e-6,
            b"ns": 1e-9}
+
+
+def duration_pattern(fields: tuple[str, ...]) -> re.Pattern[bytes]:
+    """A duration field — `"duration_ms": 1234` in JSON, `duration=1.5s` in text — matched where the scan found
+    its name, so the value is read without parsing the record. The unit is the name's suffix or the value's."""
+    names = b"|".join(re.escape(f.encode()) for f in fields)
+    return re.compile(rb"(?:" + names + rb")(?:_?(ms|msec|millis|us|usec|micros|ns|s|sec|secs|seconds))?"
+                      rb'"?\s*[=:]\s*"?(\d+(?:\.\d+)?)\s*(ms|us|ns|s|sec|secs|seconds)?\b', re.IGNORECASE)
 
 
 @dataclass
@@ -85,6 +90,9 @@ class Options:
     min_count: int = 3
     top: int = 20
     slow_s: float = 1.0
+    # Names (prefixes) of the fields that hold an operation's duration. Each name is one more search over the
+    # input, so only "duration" is searched unless more are asked for (--duration-field elapsed,latency).
+    duration_fields: tuple[str, ...] = DURATION_FIELDS
     thresholds: Thresholds = field(default_factory=Thresholds)
 
 
@@ -110,7 +118,8 @@ class Analyzer:
         self.last_ts: float | None = None
         self.security_level = LEVEL_NO["WARNING"]
         self._last_buf: bytes = b""
-        self._last_line = -1
+        self._timed_lines: set[int] = set()  # the lines of _last_buf whose duration was counted
+        self._duration_at = duration_pattern(options.duration_fields)
 
     # -- Sink
     def total(self, records: int, source: Source) -> None:
@@ -131,14 +140,19 @@ class Analyzer:
     def duration_hit(self, buf: bytes, hit: int, line_end: int) -> bool:
         """At a duration field found by the scan: count the timed record, and keep the record as a candidate
         only if the operation was slow (most are not, and need no parsing)."""
-        m = _DURATION_AT.match(buf, hit + (buf[hit] == 0x22))  # past the key's opening quote
+        m = self._duration_at.match(buf, hit + (buf[hit] == 0x22))  # past the key's opening quote
         if m is None:
             return False
-        if buf is not self._last_buf or line_end != self._last_line:  # a record may carry two durations
-            self._last_buf, self._last_line = buf, line_end
+        if buf is not self._last_buf:
+            self._last_buf, self._timed_lines = buf, set()
+        if line_end not in self._timed_lines:  # a record may carry two duration fields
+            self._timed_lines.add(line_end)
             self.timed += 1
-        seconds = float(m.group(2)) * _UNIT_S.get((m.group(1) or m.group(3) or b"s").lower(), 1.0)
-        return seconds >= self.o.slow_s
+        return _seconds(m) >= self.o.slow_s
+
+    def duration_of(self, raw: bytes) -> float | None:
+        m = self._duration_at.search(raw)
+        return _seconds(m) if m else None
 
     def record(self, raw: bytes, flags: int, source: Source, offset: int) -> None:
         if flags == WARNING_KEYED and self._quick_warning(raw):
@@ -149,7 +163,11 @@ class Analyzer:
             return
         # Read in full because it named the agent/component filtered for: counted here, not per chunk, and
         # its duration was not seen by duration_hit.
-        self.add(rec, narrowed=bool(flags & UNIVERSE))
+        narrowed = bool(flags & UNIVERSE)
+        duration = self.duration_of(raw) if narrowed or flags & DURATION else None
+        if narrowed and duration is not None:
+            self.timed += 1
+        self.add(rec, duration, narrowed=narrowed)
 
     def _quick_warning(self, raw: bytes) -> bool:
         """A JSON WARNING record (certain: the needle held the level key) is counted without a parse, unless
@@ -164,11 +182,9 @@ class Analyzer:
         self.by_level["WARNING"] += 1
         return True
 
-    def add(self, rec: Record, narrowed: bool = False) -> None:
+    def add(self, rec: Record, duration: float | None = None, narrowed: bool = False) -> None:
         if narrowed:
             self.records += 1
-            if rec.duration_s is not None:
-                self.timed += 1
         if rec.ts is None:
             self.untimed += 1
         else:
@@ -184,18 +200,21 @@ class Analyzer:
             if kind:
                 p = self.security.add(rec)
                 self.security_kinds[p.key] = kind
-        if rec.duration_s is not None and rec.duration_s >= self.o.slow_s:
+        if duration is not None and duration >= self.o.slow_s:
             p = self.slow.add(rec)
             durations = self.slow_durations.setdefault(p.key, [])
             if len(durations) < 10000:
-                durations.append(rec.duration_s)
+                durations.append(duration)
 
     def fresh(self) -> Analyzer:
         return Analyzer(self.o)
 
     def __getstate__(self) -> dict[str, Any]:
         # A worker's analyzer travels back to the parent: without the last chunk it was looking at.
-        return {**self.__dict__, "_last_buf": b""}
+        return {**self.__dict__, "_last_buf": b"", "_timed_lines": set()}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
 
     def merge(self, other: Analyzer) -> None:
         self.records += other.records
@@ -214,7 +233,7 @@ class Analyzer:
                 self._seen(ts)
 
     def needles(self, dialect: Dialect) -> list[NeedleGroup]:
-        groups = [NeedleGroup(DURATION, duration_needles(dialect), check=self.duration_hit)]
+        groups = [NeedleGroup(DURATION, duration_needles(dialect, self.o.duration_fields), check=self.duration_hit)]
         level = self.o.filters.level_no
         warn, certain = warning_needles(dialect)
         # analyze checks every line (ScanPlan.account_lines): a JSON chunk with a non-JSON line in it is searched
@@ -223,6 +242,10 @@ class Analyzer:
             return [*level_groups(min(level, self.security_level), dialect, lines_checked=True), *groups]
         # Warnings matter only for the security section here: read them cheaply when the needle says enough.
         return [*level_groups(level, dialect, lines_checked=True), NeedleGroup(WARNING_KEYED, (warn,)), *groups]
+
+
+def _seconds(m: re.Match[bytes]) -> float:
+    return float(m.group(2)) * _UNIT_S.get((m.group(1) or m.group(3) or b"s").lower(), 1.0)
 
 
 def run(sources: list[Source], options: Options, stats: InputStats, journal_args: list[str] | None = None,
@@ -272,7 +295,7 @@ def build_report(a: Analyzer, stats: InputStats, started_at: str, duration_s: fl
             "level": o.filters.level,
             "since": iso(window.since), "until": iso(window.until),
             "components": list(o.filters.components), "agents": list(o.filters.agents),
-            "min_count": o.min_count, "slow_s": o.slow_s,
+            "min_count": o.min_count, "slow_s": o.slow_s, "duration_fields": list(o.duration_fields),
         },
         "span": {"start": iso(span_start), "end": iso(span_end), "minutes": round(minutes, 3)},
         "counts": {

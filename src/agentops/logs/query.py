@@ -26,7 +26,6 @@ LEVEL, DURATION, UNIVERSE, ID, WARNING_KEYED = 1, 2, 4, 8, 16
 _BARE_HEADS = (b"\nException in callback", b"\nTask exception was never", b"\nTraceback (most recent",
                b"not found, failed to")
 _LEVEL_NAMES = {50: (b"CRITICAL", b"FATAL"), 40: (b"ERROR",), 30: (b"WARN",), 20: (b"INFO",), 10: (b"DEBUG",)}
-DURATION_NEEDLES = (b"duration", b"elapsed", b"latency")
 
 def level_needles(min_level: int, dialect: Dialect, lines_checked: bool = False) -> tuple[bytes, ...]:
     """What every record at `min_level` or above contains, in this dialect. In JSON, the level value with its
@@ -79,9 +78,10 @@ def warning_needles(dialect: Dialect) -> tuple[bytes, bool]:
     return (b'"' if dialect.json else b"") + case(b"WARN"), False
 
 
-def duration_needles(dialect: Dialect) -> tuple[bytes, ...]:
+def duration_needles(dialect: Dialect, fields: tuple[str, ...]) -> tuple[bytes, ...]:
     """Duration fields: keys in JSON (the leading quote makes the search faster), words in plain text."""
-    return tuple(b'"' + n for n in DURATION_NEEDLES) if dialect.json else DURATION_NEEDLES
+    names = tuple(f.encode() for f in fields)
+    return tuple(b'"' + n for n in names) if dialect.json and not dialect.journal else names
 
 
 @dataclass

@@ -39,14 +39,6 @@ _MESSAGE_KEYS = ("message", "msg", "event", "MESSAGE")
 _LOGGER_KEYS = ("logger", "name", "logger_name", "SYSLOG_IDENTIFIER")
 _EXC_KEYS = ("exception", "exc_info", "exc_text", "stack_trace", "stacktrace", "traceback", "error.stack")
 _COMPONENT_KEYS = ("component", "process", "service", "app")
-_DURATION_KEY = re.compile(r"^(?:duration|elapsed|latency)(?:_?(ms|msec|millis|us|usec|micros|ns|s|sec|secs|"
-                           r"seconds))?$", re.IGNORECASE)
-_UNIT_S = {None: 1.0, "s": 1.0, "sec": 1.0, "secs": 1.0, "seconds": 1.0, "ms": 1e-3, "msec": 1e-3,
-           "millis": 1e-3, "us": 1e-6, "usec": 1e-6, "micros": 1e-6, "ns": 1e-9}
-# Plain-text "duration=1.5s", "elapsed_ms: 1200", "latency 3.2 ms"
-_DURATION_TEXT = re.compile(r"\b(?:duration|elapsed|latency)(?:_?(ms|us|ns|s|sec|seconds))?\b\s*[=:]?\s*"
-                            r"(\d+(?:\.\d+)?)\s*(ms|us|µs|ns|s|sec|secs|seconds)?\b", re.IGNORECASE)
-
 MAX_MESSAGE = 4096  # a record keeps this much of its message; a 4 MiB payload dump is not a pattern
 MAX_EXCEPTION = 16384
 
@@ -66,7 +58,6 @@ class Record:
     module: str = ""
     function: str = ""
     line: int | None = None
-    duration_s: float | None = None
     source: str = ""
     offset: int = 0  # byte offset of the record's first line in its source (for "file:offset" in a trace)
     salvaged: bool = False  # recovered from a truncated line
@@ -154,32 +145,12 @@ def _text(value: Any, limit: int) -> str:
     return value if len(value) <= limit else value[:limit]
 
 
-def _duration(obj: dict[str, Any]) -> float | None:
-    for key, value in obj.items():
-        if (type(value) is float or type(value) is int) and key[:1] in "delDEL":
-            m = _DURATION_KEY.match(key)
-            if m:
-                return float(value) * _UNIT_S[m.group(1).lower() if m.group(1) else None]
-    return None
-
-
-def duration_in_text(text: str) -> float | None:
-    m = _DURATION_TEXT.search(text)
-    if not m:
-        return None
-    unit = (m.group(3) or m.group(1) or "s").lower().replace("µs", "us")
-    return float(m.group(2)) * _UNIT_S.get(unit, 1.0)
-
-
 def from_mapping(obj: dict[str, Any], component: str = "") -> Record:
     """A record from one decoded JSON object (lab format, common aliases, or a journald entry)."""
     if "__REALTIME_TIMESTAMP" in obj or ("MESSAGE" in obj and "PRIORITY" in obj):
         return _from_journal(obj, component)
     message = _str(obj, _MESSAGE_KEYS, MAX_MESSAGE)
     exception = _first(obj, _EXC_KEYS)
-    duration = _duration(obj)
-    if duration is None and message and _maybe_duration(message):
-        duration = duration_in_text(message)
     line = obj.get("line")
     if line is None:
         line = obj.get("lineno")
@@ -198,7 +169,6 @@ def from_mapping(obj: dict[str, Any], component: str = "") -> Record:
         module=_str(obj, ("module",), 200),
         function=_str(obj, ("function", "funcName"), 200),
         line=line if type(line) is int else None,
-        duration_s=duration,
     )
     _autogen_facts(rec)
     return rec
@@ -213,11 +183,6 @@ def _str(obj: dict[str, Any], keys: tuple[str, ...], limit: int) -> str:
                 return value
             return _text(value, limit)
     return ""
-
-
-def _maybe_duration(text: str) -> bool:
-    # Substring tests first: the regex costs tens of microseconds on a long message, `in` a fraction of one.
-    return "duration" in text or "elapsed" in text or "latency" in text or "Duration" in text
 
 
 def _from_journal(obj: dict[str, Any], component: str) -> Record:
@@ -381,8 +346,6 @@ def parse_plain_lines(lines: list[str], component: str = "") -> Record:
         rec.level = _bare_level(message)
         if rec.level and message.startswith(("Exception in callback", "Task exception")):
             rec.logger = rec.logger or "asyncio"
-    if _maybe_duration(head):
-        rec.duration_s = duration_in_text(head)
     _autogen_facts(rec)
     return rec
 
