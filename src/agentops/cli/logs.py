@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,6 +17,7 @@ from agentops.cli.common import (
     OutputOpt,
     emit_report,
     fail,
+    seconds_arg,
     split_csv,
 )
 
@@ -127,7 +127,7 @@ def analyze_cmd(
     fields = tuple(dict.fromkeys(["duration", *split_csv(duration_field)]))
     if any(not f.replace("_", "").replace("-", "").isalnum() for f in fields):
         fail(f"bad --duration-field {', '.join(split_csv(duration_field))!r} (field names: letters, digits, _)")
-    options = analyze.Options(filters=filters, min_count=min_count, top=top, slow_s=_seconds(slow, "--slow"),
+    options = analyze.Options(filters=filters, min_count=min_count, top=top, slow_s=seconds_arg(slow, "--slow"),
                               duration_fields=fields, thresholds=_thresholds(max_errors, max_error_rate))
     _run(lambda stats, sources, scan: analyze.run(sources, options, stats, *scan),
          paths, journal, journal_dir, filters, jobs, output, output_file, fail_on)
@@ -210,16 +210,6 @@ def _when(text: str | None, flag: str) -> float | None:
         return parse_when(text)
     except ValueError as exc:
         fail(f"{flag}: {exc}")
-
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
-
-
-def _seconds(text: str, flag: str) -> float:
-    m = _DURATION.match(text)
-    if not m:
-        fail(f"bad {flag} {text!r} (a duration such as 1.5, 2s, 500ms)")
-    return float(m.group(1)) * {"ms": 0.001, "s": 1.0, "m": 60.0, None: 1.0}[m.group(2)]
 
 
 def _thresholds(max_errors: str | None, max_error_rate: str | None) -> Thresholds:

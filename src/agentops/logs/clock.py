@@ -8,20 +8,19 @@ import re
 import time
 from datetime import UTC, datetime
 
-_RELATIVE = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*([smhdw]))+\s*$", re.IGNORECASE)
-_RELATIVE_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])", re.IGNORECASE)
-_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_RELATIVE = re.compile(r"^\s*\d+(?:\.\d+)?\s*(?:ms|[smhdw])\s*$", re.IGNORECASE)
 # A timestamp's "YYYY-MM-DD?HH:MM:SS" head; the epoch of that second is cached because a log repeats it.
 _SECOND_CACHE: dict[str, float] = {}
 _ISO = re.compile(r"^(\d{4}-\d\d-\d\d)[T ](\d\d:\d\d:\d\d)(?:[.,](\d{1,9}))?\s*(Z|z|UTC|[+-]\d\d:?\d\d)?$")
 
 
 def parse_when(text: str, now: float | None = None) -> float:
-    """`--since`/`--until`: a duration back from now (`90s`, `15m`, `1h30m`, `2d`) or an ISO 8601 time."""
+    """`--since`/`--until`: a duration back from now (`90s`, `15m`, `2h`, `2d`) or an ISO 8601 time."""
+    from agentops.maintain.units import parse_duration
+
     value = text.strip()
     if _RELATIVE.match(value):
-        seconds = sum(float(n) * _UNIT_S[u.lower()] for n, u in _RELATIVE_PART.findall(value))
-        return (time.time() if now is None else now) - seconds
+        return (time.time() if now is None else now) - parse_duration(value.lower().replace(" ", ""))
     ts = parse_timestamp(value)
     if ts is None:
         raise ValueError(f"bad time {text!r} (use a duration like 30m, 1h, 2d or an ISO time like "
