@@ -384,18 +384,21 @@ def input_result(stats: InputStats) -> Result:
 
 
 def threshold_results(t: Thresholds, metrics: dict[str, float]) -> list[Result]:
+    """`logs.errors` always (its metrics are what Nagios perfdata and Prometheus export; judged when
+    --max-errors is given, else OK), and `logs.error_rate` when --max-error-rate is given."""
     out = []
-    for check_id, metric, limits in (("logs.errors", "errors", t.errors),
-                                     ("logs.error_rate", t.rate_metric, t.rate)):
-        if limits is None:
+    for check_id, metric, limits in (("logs.errors", "errors", t.errors), ("logs.error_rate", t.rate_metric, t.rate)):
+        if limits is None and check_id != "logs.errors":
             continue
-        warn, crit = limits
-        rule = MetricRule(metric=metric, warning=Threshold.parse(f"> {warn:g}") if warn is not None else None,
-                          critical=Threshold.parse(f"> {crit:g}") if crit is not None else None)
-        spec = CheckSpec(id=check_id, probe="logs", rules=[rule])
-        status, reason, message = evaluate(spec, Observation(metrics={metric: metrics[metric]}))
+        warn, crit = limits or (None, None)
+        rules = [] if limits is None else [MetricRule(
+            metric=metric, warning=Threshold.parse(f"> {warn:g}") if warn is not None else None,
+            critical=Threshold.parse(f"> {crit:g}") if crit is not None else None)]
+        shown = metrics if check_id == "logs.errors" else {metric: metrics[metric]}
+        status, reason, message = evaluate(CheckSpec(id=check_id, probe="logs", rules=rules),
+                                           Observation(metrics=shown))
         out.append(Result(id=check_id, target="logs", probe="logs", status=status, reason=reason,
-                          message=message, metrics={metric: metrics[metric]}))
+                          message=message, metrics=dict(shown)))
     return out
 
 
