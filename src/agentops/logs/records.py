@@ -357,6 +357,10 @@ CONT_PREFIXES = (b" ", b"\t", b"Traceback (most recent call last)", b"During han
                   b"The above exception was the direct cause", b"handle: <", b"}", b"]", b"Stack (most recent")
 
 
+# The line that closes a traceback: "ValueError: …", "KeyboardInterrupt".
+EXC_LINE = re.compile(rb"^[A-Za-z_][\w.]*(?::|\s*$)")
+
+
 def is_continuation(line: bytes) -> bool:
     return not line.strip() or line.startswith(CONT_PREFIXES)
 
@@ -388,7 +392,7 @@ def continuation_end(buf: bytes, pos: int, end: int, context: bytes = b"") -> tu
             if line.startswith(b"Traceback (most recent"):
                 in_tb = True
             prev_indented = line.startswith((b" ", b"\t"))
-        elif in_tb and prev_indented and _EXC_LINE.match(line):
+        elif in_tb and prev_indented and EXC_LINE.match(line):
             # the exception line that closes a traceback
             in_tb = prev_indented = False
         else:
@@ -398,8 +402,6 @@ def continuation_end(buf: bytes, pos: int, end: int, context: bytes = b"") -> tu
         pos = nl + 1
     return end, True
 
-
-_EXC_LINE = re.compile(rb"^[A-Za-z_][\w.]*(?::|\s*$)")
 
 
 def record_head(buf: bytes, pos: int, floor: int, max_lines: int = 400) -> int:
@@ -428,7 +430,7 @@ def _looks_continued(buf: bytes, pos: int, floor: int) -> bool:
     if is_continuation(line):
         return True
     # an exception line right after an indented frame line belongs to the traceback above it
-    if pos > floor and _EXC_LINE.match(line):
+    if pos > floor and EXC_LINE.match(line):
         prev = max(buf.rfind(b"\n", floor, pos - 1) + 1, floor)
         return buf.startswith((b" ", b"\t"), prev)
     return False

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from agentops.logs.clock import parse_timestamp
 from agentops.logs.reader import CHUNK, Chunk, Source, read_chunks
-from agentops.logs.records import _EXC_LINE, CONT_PREFIXES, continuation_end, is_continuation, record_end, record_head
+from agentops.logs.records import CONT_PREFIXES, EXC_LINE, continuation_end, is_continuation, record_end, record_head
 from agentops.logs.stats import InputStats
 
 MAX_RECORD = 256 << 10  # a plain-text record carried across chunks keeps at most this much
@@ -105,7 +105,7 @@ class ScanPlan:
     count_records: bool = True  # count every record in the window (the denominator of an error rate)
     window: Window = field(default_factory=Window)
     # Check every line for bad input (invalid UTF-8, lines that are not JSON or cut short), not only the
-    # candidates: exact accounting for one split and one decode per chunk.
+    # candidates: exact accounting for one split of each chunk.
     account_lines: bool = True
 
 
@@ -445,7 +445,7 @@ def _account(chunk: Chunk, stats: InputStats, window: Window | None, indented: b
         if indented:
             closing.append(0)
         heads -= sum(1 for i in closing if lines[i].strip() and not lines[i].startswith((b" ", b"\t", b"{"))
-                     and _EXC_LINE.match(lines[i]))
+                     and EXC_LINE.match(lines[i]))
         if json_log:
             stats.bump("non_json", others)
     if chunk.cut:

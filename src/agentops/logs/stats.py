@@ -60,9 +60,6 @@ class InputStats:
     def bytes(self) -> int:
         return sum(s.bytes for s in self.sources)
 
-    def readable(self) -> list[SourceInfo]:
-        return [s for s in self.sources if s.status not in ("unreadable", "skipped")]
-
     def merge(self, other: InputStats) -> None:
         for key, value in other.counts.items():
             self.counts[key] += value
