@@ -82,8 +82,9 @@ def test_only_skip_tags(tmp_path):
     assert ids("--only", "mem.ok") == ["mem.ok"]
     assert ids("--only", "mem.*", "--skip", "mem.crit,mem.warn") == ["mem.ok"]
     assert ids("--tags", "x") == ["mem.crit"]
-    r = run_cli("health", "-c", cfg, "-o", "json", "--only", "nothing")
-    assert r.code == 0 and r.json()["results"] == [] and r.json()["notes"]
+    r = run_cli("health", "-c", cfg, "-o", "json", "--only", "nothing")  # a gate with a typo must not pass
+    assert r.code == 3 and r.stdout == "" and "no check to run: nothing matched --only nothing" in r.stderr
+    assert run_cli("health", "-c", cfg, "--tags", "nosuchtag").code == 3
 
 
 def test_every_output_format_parses_back(tmp_path):
@@ -104,8 +105,11 @@ def test_every_output_format_parses_back(tmp_path):
     head = nagios.stdout.splitlines()[0]
     m = re.match(r"^AGENTOPS (OK|WARNING|CRITICAL|UNKNOWN) - (.*?) \| (.*)$", head)
     assert m and m.group(1) == "CRITICAL" and "mem.crit@local" in m.group(2)
-    perf = re.findall(r"'([^']+)'=([-0-9.e+]+);;;;", m.group(3))
-    assert ("mem.ok@local.memory_used_percent" in dict(perf)) and all(float(v) == float(v) for _, v in perf)
+    perf = {k: (v, w, c) for k, v, w, c in re.findall(r"'([^']+)'=([-0-9.]+);([^;]*);([^;]*);;", m.group(3))}
+    assert len(perf) == len(re.findall(r"'=", m.group(3)))  # every value is a plain decimal (no exponent)
+    assert perf["mem.ok@local.memory_used_percent"][1:] == ("", "~:100")  # "> 100" as a Nagios range
+    assert perf["mem.warn@local.memory_used_percent"][1:] == ("~:0", "")
+    assert perf["mem.ok@local.memory_available_bytes"][1:] == ("", "")
 
     from prometheus_client.parser import text_string_to_metric_families
 
@@ -114,6 +118,19 @@ def test_every_output_format_parses_back(tmp_path):
     status = {s.labels["check"]: s.value for s in fams["agentops_check_status"].samples}
     assert status == {"mem.ok": 0, "mem.warn": 1, "mem.crit": 2}
     assert fams["agentops_run_status"].samples[0].value == 2
+
+
+def test_a_closed_pipe_keeps_the_status_exit_code(tmp_path):
+    """`agentops health | head -c1`: the reader leaves early; the exit code must still be the status."""
+    import subprocess
+    import sys
+
+    cfg = write_config(tmp_path, CRIT)
+    proc = subprocess.run(f"{sys.executable} -m agentops health -c {cfg} -o json | head -c1; "
+                          "exit ${PIPESTATUS[0]}", shell=True, executable="/bin/bash", capture_output=True,
+                          text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 2 and proc.stdout == "{", proc
+    assert "Traceback" not in proc.stderr and "Exception" not in proc.stderr
 
 
 def test_output_file_and_stdout_only_result(tmp_path):

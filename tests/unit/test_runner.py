@@ -100,11 +100,27 @@ def test_all_checks_run_concurrently_by_default():
     assert SleepProbe.peak == 20
 
 
-def test_global_deadline_reports_unfinished_checks_unknown():
+def test_global_deadline_caps_each_check_and_keeps_its_on_timeout():
+    """A hung target under --timeout ends as that check's own timeout (CRITICAL by default), not as UNKNOWN."""
     results = run([check("fast"), check("stuck", timeout=60, sleep=60)], deadline=0.3)
     assert results[0].status is Status.OK
-    assert results[1].status is Status.UNKNOWN and results[1].reason is Reason.TIMEOUT
-    assert "global deadline" in results[1].message
+    assert results[1].status is Status.CRITICAL and results[1].reason is Reason.TIMEOUT
+    assert "no answer within 0.3" in results[1].message
+    c = check("stuck2", timeout=60, sleep=60)
+    c.spec.on_timeout = Status.WARNING
+    assert run([c], deadline=0.3)[0].status is Status.WARNING
+
+
+def test_checks_not_started_by_the_deadline_are_unknown():
+    results = run([check("a", sleep=60), check("b", sleep=60)], concurrency=1, deadline=0.3)
+    assert results[0].reason is Reason.TIMEOUT and results[0].status is Status.CRITICAL
+    assert results[1].status is Status.UNKNOWN and "not started before the global deadline" in results[1].message
+    assert results[1].attempts == 0
+
+
+def test_results_carry_the_thresholds_they_were_judged_against():
+    (r,) = run([check("t", value=1)])
+    assert r.thresholds == {"value": {"warning": "> 10", "critical": "> 20"}}
 
 
 def test_empty_plan():

@@ -94,10 +94,14 @@ def emit_report(report: Report, output: OutputFormat = OutputFormat.table, outpu
         text = render(report, output, buf)
         write_atomic(output_file, text if text is not None else buf.getvalue())
     else:
-        text = render(report, output)
-        if text is not None:
-            sys.stdout.write(text)
+        try:
+            text = render(report, output)
+            if text is not None:
+                sys.stdout.write(text)
             sys.stdout.flush()
+        except BrokenPipeError:
+            # `agentops … | head -1`: the reader has what it wanted; the exit code still tells the status.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     raise typer.Exit(exit_code(report.status, fail_on))
 
 

@@ -14,6 +14,7 @@ from agentops.cli.common import (
     OutputFormat,
     OutputOpt,
     emit_report,
+    fail,
     progress,
     split_csv,
 )
@@ -68,12 +69,14 @@ def health(
     specs = load_specs(cfg, split_csv(pack) or None)
     selection = Selection(only=split_csv(only), skip=split_csv(skip), tags=split_csv(tags))
     checks = plan(cfg, specs, selection, timeout_override=timeout)
+    if not checks:
+        # A gate whose filter matches nothing must not pass: a typo in --only would otherwise read as OK.
+        fail("no check to run: nothing matched " + (selection.describe() or "the config's packs and targets")
+             + " (see `agentops checks list`)")
     started_at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     t0 = time.perf_counter()
     with progress("checking", total=len(checks)) as bar:
         results = asyncio.run(run_plan(checks, concurrency=concurrency or cfg.defaults.concurrency,
                                        deadline=timeout, on_done=lambda _r: bar.advance()))
     report = Report(kind="health", started_at=started_at, duration_s=time.perf_counter() - t0, results=results)
-    if not checks:
-        report.notes.append("no check matched (see `agentops checks list`)")
     emit_report(report, output, output_file, fail_on)

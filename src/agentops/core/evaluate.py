@@ -48,6 +48,18 @@ def evaluate(spec: CheckSpec, obs: Observation) -> tuple[Status, Reason | None, 
     return Status.OK, None, message
 
 
+def thresholds_for(spec: CheckSpec, metrics: dict[str, float]) -> dict[str, dict[str, str]]:
+    """metric → {"warning": text, "critical": text} for the measured metrics a rule applies to (first rule
+    wins, as in evaluate), so presenters such as Nagios perfdata can show what the value was judged against."""
+    out: dict[str, dict[str, str]] = {}
+    for rule in spec.rules:
+        for name in _matches(rule, metrics):
+            if name not in out:
+                levels = {"warning": rule.warning, "critical": rule.critical}
+                out[name] = {k: t.text for k, t in levels.items() if t is not None}
+    return out
+
+
 def summarize(metrics: dict[str, float], spec: CheckSpec, limit: int = 4) -> str:
     """A short "key=value" line, the judged metrics first, for OK results."""
     judged = [m for r in spec.rules for m in _matches(r, metrics)]

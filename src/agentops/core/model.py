@@ -97,6 +97,7 @@ class Result:
     duration_s: float = 0.0
     attempts: int = 1
     tags: list[str] = field(default_factory=list)
+    thresholds: dict[str, dict[str, str]] = field(default_factory=dict)  # metric -> {warning, critical} text
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -111,6 +112,7 @@ class Result:
             "duration_s": round(self.duration_s, 6),
             "attempts": self.attempts,
             "tags": list(self.tags),
+            "thresholds": self.thresholds,
         }
 
 

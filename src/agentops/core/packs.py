@@ -197,6 +197,11 @@ class Selection:
     skip: list[str] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
 
+    def describe(self) -> str:
+        parts = [f"--{name} {','.join(values)}" for name, values in
+                 (("only", self.only), ("skip", self.skip), ("tags", self.tags)) if values]
+        return " ".join(parts)
+
     def wants(self, spec: CheckSpec, target: Target) -> bool:
         names = (spec.id, f"{spec.id}@{target.name}", spec.probe)
         if self.only and not any(fnmatch.fnmatchcase(n, pat) for pat in self.only for n in names):

@@ -9,7 +9,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from agentops.core import registry
-from agentops.core.evaluate import evaluate
+from agentops.core.evaluate import evaluate, thresholds_for
 from agentops.core.model import Observation, Reason, Result, Status
 from agentops.core.packs import CheckSpec, PlannedCheck
 from agentops.core.redact import redact
@@ -26,16 +26,17 @@ async def observe(measure: Callable[[], Awaitable[Observation]], timeout: float,
     try:
         return await asyncio.wait_for(measure(), timeout + grace)
     except TimeoutError:
-        return Observation.failure(Reason.TIMEOUT, f"no answer within {timeout:g}s")
+        return Observation.failure(Reason.TIMEOUT, f"no answer within {timeout:.3g}s")
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # a probe bug or an unexpected library error must not end the run
         return Observation.failure(Reason.INTERNAL, f"{type(exc).__name__}: {exc}")
 
 
-async def measure_once(check: PlannedCheck) -> Observation:
+async def measure_once(check: PlannedCheck, timeout: float | None = None) -> Observation:
     probe = registry.probe(check.spec.probe)
-    return await observe(lambda: probe.measure(check.target, check.spec.params, check.timeout), check.timeout)
+    budget = check.timeout if timeout is None else timeout
+    return await observe(lambda: probe.measure(check.target, check.spec.params, budget), budget)
 
 
 def judge(spec: CheckSpec, target: str, obs: Observation, duration_s: float, attempts: int = 1) -> Result:
@@ -44,29 +45,47 @@ def judge(spec: CheckSpec, target: str, obs: Observation, duration_s: float, att
     return Result(
         id=spec.id, target=target, probe=spec.probe, status=status, reason=reason, message=redact(message),
         metrics=obs.metrics, facts=obs.facts, duration_s=duration_s, attempts=attempts, tags=list(spec.tags),
+        thresholds=thresholds_for(spec, obs.metrics),
     )
 
 
-async def run_check(check: PlannedCheck) -> Result:
+async def run_check(check: PlannedCheck, deadline_at: float | None = None) -> Result:
+    """Measure (with retries) and judge one check. With a global deadline (`deadline_at`, monotonic), each
+    attempt's timeout is capped at the time left, so a hung target still ends as this check's own timeout
+    (judged by its on_timeout) rather than as "the run ran out of time"."""
     started = time.perf_counter()
     attempts = 0
     while True:
+        timeout = check.timeout
+        if deadline_at is not None:
+            left = deadline_at - time.monotonic()
+            if left <= 0.01:
+                if attempts:
+                    break  # keep the last attempt's observation
+                return _not_started(check)
+            timeout = min(timeout, left)
         attempts += 1
-        obs = await measure_once(check)
+        obs = await measure_once(check, timeout)
         if not obs.failed or obs.reason in (Reason.UNSUPPORTED, Reason.INTERNAL) or attempts > check.retries:
             break
         await asyncio.sleep(check.retry_delay)
     return judge(check.spec, check.target.name, obs, time.perf_counter() - started, attempts)
 
 
+def _not_started(check: PlannedCheck, message: str = "not started before the global deadline") -> Result:
+    return Result(id=check.id, target=check.target.name, probe=check.spec.probe, status=Status.UNKNOWN,
+                  reason=Reason.TIMEOUT, message=message, attempts=0, tags=list(check.spec.tags))
+
+
 async def run_plan(checks: list[PlannedCheck], *, concurrency: int = 256, deadline: float | None = None,
                    on_done: Callable[[Result], None] | None = None) -> list[Result]:
     """Results in plan order. Checks still running at the deadline are cancelled and reported UNKNOWN."""
     sem = asyncio.Semaphore(max(1, concurrency))
+    deadline_at = None if deadline is None else time.monotonic() + deadline
 
     async def guarded(check: PlannedCheck) -> Result:
         async with sem:
-            result = await run_check(check)
+            result = await run_check(check, deadline_at)
         if on_done:
             on_done(result)
         return result
@@ -74,7 +93,10 @@ async def run_plan(checks: list[PlannedCheck], *, concurrency: int = 256, deadli
     tasks = [asyncio.create_task(guarded(c)) for c in checks]
     if not tasks:
         return []
-    done, pending = await asyncio.wait(tasks, timeout=deadline)
+    # Checks cap their own timeouts at the deadline; this backstop (deadline + grace) only catches a probe
+    # that ignores cancellation's timing or a check stuck behind the concurrency limit.
+    backstop = None if deadline is None else deadline + GRACE_S + 0.5
+    done, pending = await asyncio.wait(tasks, timeout=backstop)
     for t in pending:
         t.cancel()
     if pending:

@@ -71,6 +71,18 @@ class Threshold:
         within = self.low <= value <= self.high
         return within if self.inside else not within
 
+    def nagios_range(self) -> str:
+        """The same alert condition in Nagios range syntax (for perfdata's warn/crit fields); comparisons map
+        to the nearest range (`> 80` and `>= 80` both become `~:80`: perfdata has no strictness)."""
+        if self.op is not None:
+            v = plain_number(self.value)
+            return {">": f"~:{v}", ">=": f"~:{v}", "<": f"{v}:", "<=": f"{v}:", "==": f"@{v}:{v}",
+                    "!=": f"{v}:{v}"}[self.op]
+        low = "~" if self.low == -math.inf else plain_number(self.low)
+        high = "" if self.high == math.inf else plain_number(self.high)
+        text = f"{high}" if low == "0" and high else f"{low}:{high}"
+        return ("@" if self.inside else "") + text
+
     def describe(self) -> str:
         if self.op is not None:
             return f"{self.op} {self.value:g}"
@@ -81,3 +93,12 @@ class Threshold:
         if self.high == math.inf:
             return f"< {self.low:g}"
         return f"outside {self.low:g}..{self.high:g}"
+
+
+def plain_number(value: float) -> str:
+    """A number as plain decimal digits (Nagios perfdata accepts no exponent)."""
+    from decimal import Decimal
+
+    if float(value).is_integer():
+        return str(int(value))
+    return format(Decimal(repr(float(value))), "f")

@@ -5,6 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from agentops.core.thresholds import Threshold, plain_number
+
+
+def _range(text: str | None) -> str:
+    return Threshold.parse(text).nagios_range() if text else ""
+
 
 def _label(text: str) -> str:
     return "'" + text.replace("'", "''").replace("=", "_") + "'"
@@ -23,10 +29,13 @@ def render_nagios(doc: dict[str, Any]) -> str:
     head = head.replace("|", "/").replace("\n", " ")
     perf = []
     for r in results:
+        judged = r.get("thresholds", {})
         for name, value in r["metrics"].items():
             if value is None:
                 continue
-            perf.append(f"{_label(r['id'] + '@' + r['target'] + '.' + name)}={value:g};;;;")
+            levels = judged.get(name, {})
+            warn, crit = (_range(levels.get(k)) for k in ("warning", "critical"))
+            perf.append(f"{_label(r['id'] + '@' + r['target'] + '.' + name)}={plain_number(value)};{warn};{crit};;")
     lines = [head + (" | " + " ".join(perf) if perf else "")]
     lines += [f"{r['status']}: {r['id']}@{r['target']}: {r['message']}".replace("|", "/") for r in bad]
     return "\n".join(lines) + "\n"
