@@ -90,3 +90,24 @@ def test_gate_passes_and_a_full_disk_fails_its_step_but_continue_on_error_goes_o
     assert res["gate"]["facts"]["outcome"] == "ok" and res["after-gate"]["facts"]["outcome"] == "ok"
     assert r.json()["data"]["stopped_at"] is None
     assert load_baseline(state) is not None
+
+
+def test_disk_check_reports_the_used_percent_df_and_health_report(tmp_path: Path) -> None:
+    # Reserved blocks (and quotas) make (total - available) / total far larger than what df shows; the step
+    # must say what df and `agentops health` say about the same mount.
+    import shutil
+    import subprocess
+
+    pb = tmp_path / "disk.yaml"
+    pb.write_text('steps:\n  - {id: disk, step: disk.check, params: {paths: ["/"], critical: "> 100", '
+                  'warning: "> 100"}}\n')
+    r = run_cli("maintain", "run", str(pb), "--state-dir", str(tmp_path / "state"), "-o", "json")
+    assert r.code == 0, r.stderr
+    step_pct = r.json()["results"][0]["facts"]["before"]["used_percent:/"]
+    df = subprocess.run([shutil.which("df") or "df", "--output=pcent", "/"], capture_output=True, text=True,
+                        check=True, timeout=10)
+    df_pct = float(df.stdout.splitlines()[1].strip().rstrip("%"))
+    assert df_pct - 1 <= step_pct <= df_pct  # df rounds its Use% up to a whole percent
+    health = run_cli("health", "--only", "host.disk", "-o", "json")
+    disk = next(x for x in health.json()["results"] if x["probe"] == "host.disk")
+    assert abs(disk["metrics"]["disk_used_percent:/"] - step_pct) < 0.5

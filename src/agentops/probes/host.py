@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,23 @@ IGNORED_FSTYPES = {"squashfs", "tmpfs", "devtmpfs", "overlay", "proc", "sysfs", 
 
 def _pct(part: float, whole: float) -> float:
     return round(100.0 * part / whole, 2) if whole else 0.0
+
+
+@dataclass(frozen=True)
+class DiskUsage:
+    used_percent: float
+    free_bytes: int
+    inodes_used_percent: float | None  # None: the file system has no inode count (btrfs, some FUSE)
+
+
+def disk_usage(path: str) -> DiskUsage:
+    """Space and inodes of the file system holding `path`, as df computes them: used / (used + available to
+    non-root), so 100% means users cannot write; blocks reserved for root count as neither. Raises OSError."""
+    st = os.statvfs(path)
+    used = (st.f_blocks - st.f_bfree) * st.f_frsize
+    avail = st.f_bavail * st.f_frsize
+    inodes = _pct(st.f_files - st.f_ffree, st.f_files) if st.f_files else None
+    return DiskUsage(used_percent=_pct(used, used + avail), free_bytes=avail, inodes_used_percent=inodes)
 
 
 def cache_dir() -> Path:
@@ -141,17 +159,14 @@ class DiskProbe(Probe):
         errors = []
         for mount in mounts:
             try:
-                st = os.statvfs(mount)
+                usage = disk_usage(mount)
             except OSError as exc:
                 errors.append(f"{mount}: {exc.strerror}")
                 continue
-            # As df computes it: used / (used + available to non-root), so 100% means users cannot write.
-            used = (st.f_blocks - st.f_bfree) * st.f_frsize
-            avail = st.f_bavail * st.f_frsize
-            metrics[f"disk_used_percent:{mount}"] = _pct(used, used + avail)
-            metrics[f"disk_free_bytes:{mount}"] = float(avail)
-            if st.f_files:
-                metrics[f"inodes_used_percent:{mount}"] = _pct(st.f_files - st.f_ffree, st.f_files)
+            metrics[f"disk_used_percent:{mount}"] = usage.used_percent
+            metrics[f"disk_free_bytes:{mount}"] = float(usage.free_bytes)
+            if usage.inodes_used_percent is not None:
+                metrics[f"inodes_used_percent:{mount}"] = usage.inodes_used_percent
         if errors and wanted:
             return Observation(metrics=metrics, reason=Reason.ASSERTION, message="; ".join(errors))
         return Observation(metrics=metrics, facts={"mounts": mounts})

@@ -8,7 +8,6 @@ them under the plain name, for `when: "disk.used_percent > 80"`.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,6 +15,7 @@ from agentops.core.model import Reason
 from agentops.core.thresholds import Threshold, ThresholdError
 from agentops.maintain.step import Outcome, Step, StepContext, StepOutcome
 from agentops.maintain.units import format_bytes, parse_size
+from agentops.probes.host import disk_usage
 
 
 class DiskCheckStep(Step):
@@ -55,16 +55,14 @@ class DiskCheckStep(Step):
         problems: list[str] = []
         for path in paths:
             try:
-                vfs = os.statvfs(path)
+                usage = disk_usage(path)  # the figures of `agentops health` and df
             except OSError as exc:
                 return StepOutcome.failure(Reason.ASSERTION, f"{path}: {exc.strerror}")
-            total = vfs.f_blocks * vfs.f_frsize
-            free = vfs.f_bavail * vfs.f_frsize  # what an unprivileged writer can still use
-            used_pct = 100.0 * (total - free) / total if total else 0.0
-            inodes_pct = 100.0 * (vfs.f_files - vfs.f_favail) / vfs.f_files if vfs.f_files else 0.0
-            out.before.update({f"used_percent:{path}": round(used_pct, 2), f"free_bytes:{path}": free,
-                               f"inodes_used_percent:{path}": round(inodes_pct, 2)})
-            for name, value in (("used_percent", round(used_pct, 2)), ("inodes_used_percent", round(inodes_pct, 2))):
+            used_pct, free = usage.used_percent, usage.free_bytes
+            inodes_pct = usage.inodes_used_percent or 0.0
+            out.before.update({f"used_percent:{path}": used_pct, f"free_bytes:{path}": free,
+                               f"inodes_used_percent:{path}": inodes_pct})
+            for name, value in (("used_percent", used_pct), ("inodes_used_percent", inodes_pct)):
                 out.before[name] = max(out.before.get(name, 0.0), value)
             out.before["free_bytes"] = min(out.before.get("free_bytes", free), free)
             if rules["critical"].breached(used_pct):
