@@ -28,7 +28,9 @@ import tempfile
 import time
 from pathlib import Path
 
-CONCURRENCY_DEFAULT = 32  # core.config.Defaults.concurrency
+from agentops.core.config import Defaults
+
+CONCURRENCY_DEFAULT = Defaults.concurrency
 
 
 # ------------------------------------------------------------------------------------ the 200 endpoints

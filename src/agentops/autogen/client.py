@@ -387,7 +387,11 @@ class AgentRpcClient:
         except AgentRpcError as exc:
             result.outcome, result.reason, result.error = "connect_failed", exc.reason, exc.message
             return result
-        call = self._stream()(metadata=self._metadata(), timeout=max(deadline.remaining(), 0.001))
+        # A fresh client id per ping stream: the 0.7.5 host keys a stream by client id, and when a previous
+        # stream of the same id closes, its cleanup (`del _data_connections[client_id]`, pending replies
+        # cancelled) can run after the next stream registered — and silently drop that stream's reply.
+        call = self._stream()(metadata=self._metadata(str(uuid.uuid4())),
+                              timeout=max(deadline.remaining(), 0.001))
         try:
             started = time.perf_counter()
             await call.write(message)
