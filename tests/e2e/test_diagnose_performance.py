@@ -1,12 +1,14 @@
 """`agentops diagnose performance` against the real lab cluster: under load the slow agent is named as the
 bottleneck (its worker idle while it waits), the failing agent's error rate is named, a healthy type raises
-nothing, and a type no worker owns is a one-line exit 3."""
+nothing, a leak driven during the DEFAULT window is flagged (and a quiet worker is not), and a type no worker
+owns is a one-line exit 3."""
 
 import json
 
 import jsonschema
 import pytest
 
+from tests.e2e.test_profile_lab import LeakDriver
 from tests.fixtures.common import REPO, assert_no_traceback, run_cli
 
 pytestmark = pytest.mark.lab
@@ -73,3 +75,23 @@ def test_bad_input_is_one_line_and_exit_3(lab, args, expect):
     assert_no_traceback(r)
     assert r.code == 3 and expect in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_the_default_window_flags_a_leak_while_it_is_driven(lab):
+    # No --duration: the default window must be long enough for the leak rule to reach a verdict.
+    with LeakDriver(lab.address):
+        code, doc = diagnose(lab, "leak")
+    assert code == 1, doc["findings"]
+    leak = next(f for f in doc["findings"] if f["id"] == "profile.leak")
+    assert "w1" in leak["title"] and "climbs" in leak["evidence"][0]
+    (w1,) = doc["data"]["processes"]
+    assert w1["trend"]["leak_suspected"] and w1["trend"]["slope_mb_per_min"] > 10
+
+
+def test_the_default_window_raises_nothing_for_a_quiet_worker(lab):
+    code, doc = diagnose(lab, "echo2")
+    assert code == 0, doc["findings"]
+    assert [f["id"] for f in doc["findings"]] == ["performance.healthy"]
+    (w2,) = doc["data"]["processes"]
+    # a verdict on the trend, not "not enough data": the default window is enough to judge a leak
+    assert not w2["trend"]["leak_suspected"] and "not enough data" not in w2["trend"]["why"], w2["trend"]["why"]

@@ -121,6 +121,33 @@ def test_too_little_data_is_no_verdict():
     assert not trend.leak_suspected and "not enough data" in trend.why
 
 
+def ticks(window_s: float, interval_s: float) -> list[float]:
+    """The sample times of a window as the sampler takes them: the first tick (t=0) only primes counters."""
+    return [interval_s * k for k in range(1, round(window_s / interval_s) + 1)]
+
+
+@pytest.mark.parametrize("window_s,interval_s", [(10, 0.5), (10, 1.0), (12, 0.5), (60, 1.0)])
+def test_a_steady_climb_over_a_whole_window_reaches_a_verdict(window_s, interval_s):
+    # A window of W s every I s spans only W - I: the rule must accept the window it was asked to judge.
+    ts = ticks(window_s, interval_s)
+    trend = memory_trend(ts, [(100 + 0.5 * t) * MIB for t in ts], window_s=window_s)
+    assert trend.leak_suspected, trend.why
+
+
+def test_a_short_blip_is_never_a_trend_however_finely_sampled():
+    ts = ticks(2, 0.05)  # 40 samples over 1.95 s
+    trend = memory_trend(ts, [(100 + 5 * t) * MIB for t in ts], window_s=2)
+    assert not trend.leak_suspected and "not enough data" in trend.why
+
+
+def test_samples_covering_only_part_of_the_window_are_no_verdict():
+    # a window of 60 s stopped (or its process gone) after 12 s: 12 s says little about a minute
+    ts = ticks(12, 0.5)
+    trend = memory_trend(ts, [(100 + 0.5 * t) * MIB for t in ts], window_s=60)
+    assert not trend.leak_suspected and "need >= 10 over >= 45s" in trend.why, trend.why
+    assert LeakRule().required_span(None) == LeakRule().min_span_s
+
+
 def test_saturation_share_and_rates():
     assert saturated_share([10, 95, 99, 50], 90) == 0.5
     assert math.isnan(saturated_share([], 90))

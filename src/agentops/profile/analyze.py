@@ -129,7 +129,7 @@ def _bytes(value: float) -> str:
 
 def profile_process(s: ProcessSeries, run: SamplingRun, rule: LeakRule,
                     stacks: StackProfile | None = None) -> ProcessProfile:
-    trend = memory_trend(s.t, s.values["rss_bytes"], rule)
+    trend = memory_trend(s.t, s.values["rss_bytes"], rule, window_s=run.duration_s)
     metrics = process_metrics(s, trend)
     profile = ProcessProfile(s, trend, metrics, stacks)
     target = s.info.label

@@ -86,7 +86,11 @@ def linear_trend(xs: Sequence[float], ys: Sequence[float]) -> Trend:
 class LeakRule:
     """When a memory series is a *steady climb* rather than noise, a warm-up step or a one-off allocation:
 
-    - enough evidence: at least `min_samples` samples spanning at least `min_span_s` seconds;
+    - enough evidence: at least `min_samples` samples, spanning at least `min_coverage` of the window that was
+      asked for and never less than `min_span_s` seconds. The span is judged against the requested window
+      because a window of W seconds sampled every I seconds spans only W - I (the first tick primes the
+      counters): a fixed span equal to the default window could never be met. The floor keeps a blip of a
+      couple of seconds from ever being called a trend, however finely it was sampled.
     - fast enough to matter: the fitted slope is at least `min_slope_mb_per_min` and the fitted growth over
       the window at least `min_growth_mb`;
     - steady: the line explains at least `min_r2` of the variance, and the climb continues — the slope of
@@ -97,13 +101,18 @@ class LeakRule:
     min_slope_mb_per_min: float = 1.0
     min_r2: float = 0.8
     min_samples: int = 10
-    min_span_s: float = 10.0
+    min_span_s: float = 8.0
+    min_coverage: float = 0.75
     min_growth_mb: float = 1.0
+
+    def required_span(self, window_s: float | None) -> float:
+        """Seconds the samples must span: most of the requested window, never under the floor."""
+        return max(self.min_span_s, self.min_coverage * window_s) if window_s else self.min_span_s
 
     def describe(self) -> str:
         return (f"slope >= {self.min_slope_mb_per_min:g} MB/min and r² >= {self.min_r2:g} over >= "
-                f"{self.min_samples} samples / {self.min_span_s:g}s, growth >= {self.min_growth_mb:g} MB, "
-                f"climbing in both halves of the window")
+                f"{self.min_samples} samples spanning >= {self.min_coverage:.0%} of the window (at least "
+                f"{self.min_span_s:g}s), growth >= {self.min_growth_mb:g} MB, climbing in both halves of the window")
 
 
 @dataclass(frozen=True)
@@ -117,7 +126,10 @@ class MemoryTrend:
     why: str  # the rule that decided, in words
 
 
-def memory_trend(times_s: Sequence[float], rss_bytes: Sequence[float], rule: LeakRule = LeakRule()) -> MemoryTrend:
+def memory_trend(times_s: Sequence[float], rss_bytes: Sequence[float], rule: LeakRule = LeakRule(),
+                 window_s: float | None = None) -> MemoryTrend:
+    """The trend of an RSS series and the leak rule's verdict on it; `window_s` is the window that was asked
+    for (None: judge the span by the rule's floor alone)."""
     mb = [v / MIB for v in rss_bytes]
     whole = linear_trend(times_s, mb)
     slope = whole.slope * 60.0
@@ -127,9 +139,10 @@ def memory_trend(times_s: Sequence[float], rss_bytes: Sequence[float], rule: Lea
     second = linear_trend(times_s[half:], mb[half:]).slope * 60.0 if whole.n - half >= 2 else NAN
 
     def verdict() -> tuple[bool, str]:
-        if whole.n < rule.min_samples or whole.span < rule.min_span_s:
-            return False, (f"not enough data for a trend ({whole.n} samples over {whole.span:.0f}s; need "
-                           f">= {rule.min_samples} over >= {rule.min_span_s:g}s)")
+        need_span = rule.required_span(window_s)
+        if whole.n < rule.min_samples or whole.span < need_span:
+            return False, (f"not enough data for a trend ({whole.n} samples over {whole.span:.1f}s; need "
+                           f">= {rule.min_samples} over >= {need_span:g}s)")
         if not slope >= rule.min_slope_mb_per_min:
             return False, f"slope {slope:+.2f} MB/min is below {rule.min_slope_mb_per_min:g} MB/min"
         if not growth >= rule.min_growth_mb:
