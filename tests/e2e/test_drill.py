@@ -39,8 +39,6 @@ def steps(doc: dict) -> dict[str, dict]:
     ("restart-host", "host-restarted", []),
     ("oversized-message", "message-too-large", []),
     ("unregistered-type", "type-not-registered", []),
-    ("failing-handler", "handler-raised", []),
-    ("slow-handler", "overload", ["--deadline", "1.5"]),
 ])
 def test_lab_drills_name_the_fault_and_undo_it(drill_lab, fault: str, expected: str, extra: list[str]) -> None:
     code, doc = drill(fault, "--lab", str(drill_lab.dir), *extra)
@@ -56,6 +54,31 @@ def test_lab_drills_name_the_fault_and_undo_it(drill_lab, fault: str, expected: 
     if "drill.verify" in s:  # faults that changed something are checked healthy again
         assert s["drill.verify"]["status"] == "OK", s["drill.verify"]["message"]
     assert code == 0 and doc["findings"][0]["status"] == "OK"
+
+
+@pytest.mark.parametrize(("fault", "expected", "extra", "symptom"), [
+    ("slow-handler", "overload", ["--deadline", "1.5"], "too slow"),
+    ("failing-handler", "handler-raised", [], "failing on purpose"),
+])
+def test_handler_drills_break_the_healthy_echo_agent_and_switch_it_back(drill_lab, fault: str, expected: str,
+                                                                       extra: list[str], symptom: str) -> None:
+    """Not the lab's permanently misbehaving types: echo itself is switched slow/failing, diagnosed, switched
+    back, and must answer normally again."""
+    code, doc = drill(fault, "--lab", str(drill_lab.dir), *extra)
+    s = steps(doc)
+    assert "switched echo" in s["drill.inject"]["message"], s["drill.inject"]["message"]
+    diagnosis = doc["data"]["diagnosis"]
+    assert diagnosis["data"]["to"].split("/")[0] == "echo"
+    verdict = diagnosis["findings"][0]
+    assert verdict["id"] == expected and "echo" in verdict["title"]
+    assert symptom in verdict["title"] + " ".join(verdict["evidence"]), verdict
+    assert "back to mode 'normal'" in s["drill.undo"]["message"]
+    assert s["drill.verify"]["status"] == "OK", s["drill.verify"]["message"]
+    assert code == 0
+    # After the drill echo is healthy for anyone, not just in the drill's own verify step.
+    out = run_cli("diagnose", "message", "--to", "echo", "-c", str(drill_lab.config), "-o", "json")
+    verdict = out.json()["findings"][0]  # (a busy shared machine may add a WARNING of its own: not asserted)
+    assert verdict["id"] == "healthy" and verdict["status"] == "OK", out.stdout[-2000:]
 
 
 @pytest.mark.parametrize("fault", ["redis-down", "postgres-down"])

@@ -241,6 +241,31 @@ def test_slow_agent_answers_after_its_sleep(lab):
     assert on_time.outcome == "reply" and on_time.reply["text"] == "slept 0.05s"
 
 
+def test_lab_control_switches_a_healthy_type_slow_failing_and_back(lab):
+    """The run-time switch the handler drills use: echo2 (a healthy type) fails, then is slow, then is normal
+    again; a handler held by "slow" is released by "normal" (the undo), and other types are not touched."""
+    import asyncio
+
+    from agentops.lab.control import ControlError, set_mode
+
+    address = lab.address
+    try:
+        assert asyncio.run(set_mode(address, "echo2", "fail"))["worker"] == lab.owner("echo2")
+        failed = _ping(lab, "echo2")
+        assert failed.outcome == "error" and "failing on purpose" in (failed.error or "")
+        assert _ping(lab, "echo").outcome == "reply"  # another type on another worker: untouched
+        asyncio.run(set_mode(address, "echo2", "slow", delay_s=60))
+        assert _ping(lab, "echo2", timeout=0.5).outcome == "no_reply"
+        in_flight = ("runtime_message_queue_size", (("worker", lab.owner("echo2")),))
+        assert _scrape(lab.metrics_url(lab.owner("echo2")))[in_flight] >= 1
+    finally:
+        asyncio.run(set_mode(address, "echo2", "normal"))
+    assert _ping(lab, "echo2").outcome == "reply"
+    wait_for(lambda: _scrape(lab.metrics_url(lab.owner("echo2")))[in_flight] == 0, what="the held handler to end")
+    with pytest.raises(ControlError, match="did not confirm"):
+        asyncio.run(set_mode(address, "echo2", "sideways"))
+
+
 def test_a_start_up_failure_stops_what_was_started(tmp_path):
     from agentops.lab import manager
 

@@ -86,7 +86,6 @@ def drill(
     if target.lab_dir is not None:
         manifest = _lab_manifest(target.lab_dir)
         target.lab_types = {t: b for w in manifest.workers for t, b in w.agent_types.items()}
-        target.lab_slow_s = manifest.slow_seconds
     try:
         instance = cls(target)
     except DrillRefused as exc:

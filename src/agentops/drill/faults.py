@@ -4,8 +4,8 @@ Against the lab (agentops started every process, so it can restart any of them) 
 Against another cluster only what can be undone exactly is allowed: a frozen worker is resumed (SIGCONT), a
 message to an unregistered type or an oversized message changes nothing that lasts, a killed worker comes back
 only through the operator's own `--undo-cmd` (agentops does not know how their workers are started), and a host
-restart or an agent that is slow or failing on purpose need the lab. Redis and PostgreSQL drills stop a server
-the drill itself started (drill/servers.py), never the operator's.
+restart or switching an agent slow or failing (the lab agents' LabControl message) need the lab. Redis and
+PostgreSQL drills stop a server the drill itself started (drill/servers.py), never the operator's.
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ class DrillTarget:
     cluster: Any = None  # diagnose.layers.Cluster
     lab_dir: Path | None = None  # set when the cluster is a lab agentops started (it can restart its processes)
     lab_types: dict[str, str] = field(default_factory=dict)  # lab: agent type -> behaviour
-    lab_slow_s: float | None = None  # lab: how long its slow agent sleeps
     agent_type: str | None = None  # --type
     undo_cmd: str | None = None
     deadline_s: float = 5.0
@@ -285,43 +284,53 @@ class OversizedMessage(AgentFault):
         return await diagnose_message(self.t.cluster, super().query())  # the configured, small ping
 
 
-class LabBehaviourFault(AgentFault):
-    """An agent of the lab that misbehaves on purpose; other clusters have no such agent to aim at."""
+class LabSwitchFault(AgentFault):
+    """Turn a healthy lab agent type slow or failing for real (its LabControl switch, agentops.lab.control),
+    diagnose it, and switch it back. Other clusters' agents have no such switch."""
 
-    behaviour: ClassVar[str]
+    mode: ClassVar[str]
 
     def check(self) -> None:
-        lab_type = self.t.lab_type(self.behaviour)
-        if self.t.lab_dir is None or lab_type is None:
-            raise DrillRefused(f"{self.name} needs the lab's {self.behaviour!r} agent (an agent that misbehaves on "
-                               f"purpose); on another cluster, run `agentops diagnose message --to <type>`")
-        self.type = lab_type
+        if self.t.lab_dir is None:
+            raise DrillRefused(f"{self.name} needs the lab: it switches a lab agent {self.mode} at run time (a "
+                               f"LabControl message), which other clusters' agents do not understand")
 
-    async def verify(self) -> Report | None:
-        return None  # the agent misbehaves by design; nothing was changed
+    def delay_s(self) -> float:
+        return 0.0
+
+    async def inject(self) -> str:
+        from agentops.lab.control import set_mode
+
+        reply = await set_mode(self.t.cluster.address, self.type, self.mode, self.delay_s())
+        self.switched = True
+        what = f"waits {self.delay_s():g}s before each message" if self.mode == "slow" else "raises on every message"
+        return f"switched {self.type} on {reply.get('worker', '?')} to mode {self.mode!r}: its handler now {what}"
+
+    async def undo(self) -> str:
+        from agentops.lab.control import set_mode
+
+        if not getattr(self, "switched", False):
+            return "nothing was switched"
+        reply = await set_mode(self.t.cluster.address, self.type, "normal")
+        return f"switched {self.type} on {reply.get('worker', '?')} back to mode 'normal'"
 
 
-class SlowHandler(LabBehaviourFault):
+class SlowHandler(LabSwitchFault):
     name = "slow-handler"
-    summary = "message the lab's slow agent with a deadline shorter than its handler"
+    summary = "switch a healthy lab agent slow (longer than the deadline); undo: switch it back"
     expects = ("overload",)
-    behaviour = "slow"
+    mode = "slow"
 
-    async def inject(self) -> str:
-        seconds = self.t.lab_slow_s
-        late = "longer than" if seconds is not None and seconds > self.t.deadline_s else "within"
-        return (f"messaging {self.type}, whose handler sleeps {seconds if seconds is not None else '?'}s: an answer "
-                f"{late} the diagnosis deadline ({self.t.deadline_s:g}s)")
+    def delay_s(self) -> float:
+        # Well past the deadline, so the answer is missed for certain; the undo releases the held handler.
+        return self.t.deadline_s * 2 + 5.0
 
 
-class FailingHandler(LabBehaviourFault):
+class FailingHandler(LabSwitchFault):
     name = "failing-handler"
-    summary = "message the lab's agent whose handler raises"
+    summary = "switch a healthy lab agent to raise on every message; undo: switch it back"
     expects = ("handler-raised",)
-    behaviour = "failing"
-
-    async def inject(self) -> str:
-        return f"messaging {self.type}, whose handler raises RuntimeError"
+    mode = "fail"
 
 
 class ServerDown(Fault):

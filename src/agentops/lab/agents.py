@@ -3,6 +3,9 @@
 Every agent handles `Ping{text}`; what it does with it is its behaviour (see `layout.BEHAVIOURS`). The
 message classes are plain dataclasses, so on the wire `payload.data_type` is the bare class name ("Ping") and
 the data is JSON — an operator pings a lab agent with payload type `Ping` and payload `{"text": "hi"}`.
+
+Every agent also takes `LabControl{mode, delay_s}`: a run-time switch that makes its whole type (every key, on
+this worker) slow or failing and back, so a fault drill can break a healthy agent for real and undo it.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from autogen_core import MessageContext, RoutedAgent, message_handler
@@ -56,9 +59,29 @@ class LeakStatus:
     leaked_bytes: int
 
 
+CONTROL_MODES = ("normal", "slow", "fail")
+
+
+@dataclass
+class LabControl:
+    """Switch an agent type: "slow" waits `delay_s` before each message (or until switched back), "fail"
+    raises instead of handling it, "normal" undoes either."""
+
+    mode: str = "normal"
+    delay_s: float = 0.0
+
+
+@dataclass
+class ControlStatus:
+    agent_type: str
+    mode: str
+    delay_s: float
+    worker: str
+
+
 # Reply types must be registered with the worker runtime by hand (RoutedAgent.register registers only the
 # types its handlers accept); `NoneType` is deliberately absent.
-REPLY_TYPES = (Pong, LeakStatus)
+REPLY_TYPES = (Pong, LeakStatus, ControlStatus)
 
 
 @dataclass
@@ -71,9 +94,31 @@ class WorkerContext:
     leak_kib: int = 1024
     in_flight: int = 0
     leaked: list[bytes] | None = None
+    modes: dict[str, LabControl] = field(default_factory=dict)  # agent type -> its LabControl switch
+    # Set when a type's mode changes: a handler held by "slow" is released at once by "normal" (the undo).
+    mode_changed: dict[str, asyncio.Event] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.leaked = []
+
+    def set_mode(self, agent_type: str, control: LabControl) -> None:
+        self.modes[agent_type] = control
+        old = self.mode_changed.pop(agent_type, None)
+        if old is not None:
+            old.set()
+
+    async def apply_mode(self, agent_type: str) -> None:
+        """What the type's switch does to a message before its handler runs."""
+        control = self.modes.get(agent_type)
+        if control is None or control.mode == "normal":
+            return
+        if control.mode == "fail":
+            raise RuntimeError(f"{agent_type}: failing on purpose (LabControl mode 'fail')")
+        changed = self.mode_changed.setdefault(agent_type, asyncio.Event())
+        try:
+            await asyncio.wait_for(changed.wait(), max(0.0, control.delay_s))
+        except TimeoutError:
+            pass
 
     @property
     def leaked_bytes(self) -> int:
@@ -110,6 +155,8 @@ class LabAgent(RoutedAgent):
         with bound(f"{self.id.type}/{self.id.key}", ctx.message_id, trace_id_var.get()):
             try:
                 logger.info("handling %s", type(message).__name__)
+                if not isinstance(message, LabControl):  # the switch itself must work in every mode
+                    await lab.apply_mode(agent_type)
                 return await super().on_message_impl(message, ctx)
             except Exception as exc:
                 outcome = "error"
@@ -120,6 +167,15 @@ class LabAgent(RoutedAgent):
                 lab.in_flight -= 1
                 lab.metrics.response_time.labels(lab.worker, agent_type).observe(time.perf_counter() - started)
                 lab.metrics.message_count.labels(lab.worker, agent_type, outcome).inc()
+
+    @message_handler
+    async def on_control(self, message: LabControl, ctx: MessageContext) -> ControlStatus:
+        if message.mode not in CONTROL_MODES:
+            raise ValueError(f"LabControl mode {message.mode!r}: expected one of {', '.join(CONTROL_MODES)}")
+        self.lab.set_mode(self.id.type, message)
+        logger.warning("%s switched to mode %s (delay %gs)", self.id.type, message.mode, message.delay_s)
+        return ControlStatus(agent_type=self.id.type, mode=message.mode, delay_s=message.delay_s,
+                             worker=self.lab.worker)
 
     def pong(self, text: str) -> Pong:
         return Pong(text=text, agent=f"{self.id.type}/{self.id.key}", worker=self.lab.worker)
