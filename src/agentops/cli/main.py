@@ -21,23 +21,30 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-# One line per command group; order is the order of `agentops --help`.
-GROUPS = [
-    "agentops.cli.health",
-    "agentops.cli.diagnose",
-    "agentops.cli.logs",
-    "agentops.cli.maintain",
-    "agentops.cli.profile",
-    "agentops.cli.load",
-    "agentops.cli.cluster",
-    "agentops.cli.lab",
-    "agentops.cli.drill",
-    "agentops.cli.checks",
-    "agentops.cli.config_cmd",
+# One line per command module: the top-level names it adds (`profile` also adds `diagnose performance`).
+# Order is the order of `agentops --help`.
+GROUPS: list[tuple[str, tuple[str, ...]]] = [
+    ("agentops.cli.health", ("health",)),
+    ("agentops.cli.diagnose", ("diagnose",)),
+    ("agentops.cli.logs", ("logs",)),
+    ("agentops.cli.maintain", ("maintain",)),
+    ("agentops.cli.profile", ("profile", "diagnose")),
+    ("agentops.cli.load", ("load",)),
+    ("agentops.cli.cluster", ("cluster",)),
+    ("agentops.cli.lab", ("lab",)),
+    ("agentops.cli.drill", ("drill",)),
+    ("agentops.cli.checks", ("checks",)),
+    ("agentops.cli.config_cmd", ("config",)),
 ]
 
-for _module in GROUPS:
-    importlib.import_module(_module).register(app)
+
+def mount(argv: list[str]) -> None:
+    """Mount the modules the invoked command needs, or all of them for the top-level help and for an unknown
+    command (so click can list the real ones). `agentops health` on cron pays for one module, not eleven."""
+    first = next((a for a in argv if not a.startswith("-")), None)
+    wanted = [m for m, names in GROUPS if first in names] or [m for m, _ in GROUPS]
+    for module in wanted:
+        importlib.import_module(module).register(app)
 
 
 def _print_version(value: bool) -> None:
@@ -65,8 +72,10 @@ def run(argv: list[str] | None = None) -> None:
 
     logging.getLogger().addFilter(RedactingFilter())
     usage_error, click_exception = _click_errors()
+    args = sys.argv[1:] if argv is None else argv
     try:
-        rv = app(args=argv, standalone_mode=False)
+        mount(args)
+        rv = app(args=args, standalone_mode=False)
         code = rv if isinstance(rv, int) else 0
     except typer.Exit as exc:
         code = exc.exit_code
