@@ -357,3 +357,24 @@ def test_sigterm_ends_the_run_as_interrupted_in_the_audit_log(tmp_path: Path) ->
     ends = [r for r in read_audit(state) if r["event"] == "run.end"]
     assert [e["status"] for e in ends] == ["INTERRUPTED"]
     assert count(root, "old") > 0
+
+
+def test_a_password_in_a_command_argv_never_reaches_the_report_the_audit_log_or_show(tmp_path: Path) -> None:
+    planted, token = "PLANTED-s3cret-91c2", "PLANTED-tok-55ab"
+    pb = tmp_path / "secret.yaml"
+    # echo prints its argv back, so the output tail is a place the secret could leak through too.
+    pb.write_text(f"steps:\n  - id: dump\n    step: command\n"
+                  f"    params: {{argv: [{shutil.which('echo')}, --password, {planted}, '--api-key={token}'],\n"
+                  f"              env: {{PGPASSWORD: {planted}}}}}\n")
+    state = tmp_path / "state"
+    outputs = []
+    for args in (("run", str(pb), "--yes", "-o", "json"), ("run", str(pb), "--yes"),
+                 ("run", str(pb), "--check", "-o", "json"), ("show", str(pb), "-o", "json"), ("show", str(pb))):
+        r = maintain(*args, state=state)
+        assert r.code == 0, r.stderr
+        outputs += [r.stdout, r.stderr]
+    doc = json.loads(outputs[0])
+    assert doc["results"][0]["facts"]["argv"][2] == "***"
+    outputs.append((state / "audit.jsonl").read_text())
+    for text in outputs:
+        assert planted not in text and token not in text

@@ -12,13 +12,23 @@ MASK = "***"
 
 _secrets: set[str] = set()
 
-# user:password@ in URLs/DSNs; key=value pairs in libpq strings; Authorization headers.
+# A command-line flag whose value is a secret: --password, --db-password, -token, --api-key, --passphrase...
+# The name must end the flag (--password-file and --token-file take paths) and --no-password takes no value.
+_SECRET_FLAG = (r"--?(?!no[-_])(?:[a-z0-9]+[-_])*"
+                r"(?:password|passwd|passphrase|token|secret|api[-_]?key|apikey)")
+_FLAG_ALONE = re.compile(_SECRET_FLAG, re.IGNORECASE)
+# A mapping key naming a secret (env: {PGPASSWORD: x}, {api_key: x}); *_file / *_env keys name where one is.
+_SECRET_KEY = re.compile(r"(?:password|passwd|passphrase|token|secret|api[-_]?key|apikey)", re.IGNORECASE)
+_FLAG_WITH_VALUE = re.compile(rf"{_SECRET_FLAG}=(?P<secret>.+)", re.IGNORECASE | re.DOTALL)
+
+# user:password@ in URLs/DSNs; key=value pairs in libpq strings; Authorization headers; secret flags.
 _PATTERNS = [
     re.compile(r"(?P<pre>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)(?P<secret>[^@\s/]+)(?P<post>@)"),
     re.compile(r"(?P<pre>\b(?:password|passwd|pwd|token|secret|api_key|apikey)\s*[=:]\s*['\"]?)"
                r"(?P<secret>[^\s'\",;&]+)(?P<post>)", re.IGNORECASE),
     re.compile(r"(?P<pre>\b(?:Authorization|X-Api-Key)\s*[:=]\s*(?:Bearer\s+|Basic\s+)?)(?P<secret>[^\s,;]+)(?P<post>)",
                re.IGNORECASE),
+    re.compile(rf"(?P<pre>(?<![\w-]){_SECRET_FLAG}(?:=|\s+)['\"]?)(?P<secret>[^\s'\"]+)(?P<post>)", re.IGNORECASE),
 ]
 
 
@@ -40,14 +50,49 @@ def redact(text: str) -> str:
     return text
 
 
+def _argv_secrets(argv: list[Any]) -> list[tuple[int, str, bool]]:
+    """(index, secret, whole item) for each secret flag value: the item after `--password`, the tail of
+    `--token=X` (not the whole item)."""
+    found = []
+    for i, arg in enumerate(argv):
+        if not isinstance(arg, str):
+            continue
+        if _FLAG_ALONE.fullmatch(arg) and i + 1 < len(argv) and isinstance(argv[i + 1], str):
+            found.append((i + 1, argv[i + 1], True))
+        elif m := _FLAG_WITH_VALUE.fullmatch(arg):
+            found.append((i, m.group("secret"), False))
+    return found
+
+
+def argv_secrets(argv: list[Any]) -> list[str]:
+    """The secrets an argv list carries as flag values (to register_secret before running it)."""
+    return [secret for _i, secret, _whole in _argv_secrets(argv)]
+
+
+def _redact_argv(argv: list[Any]) -> list[Any]:
+    # Split over list items (`[tool, --password, X]`), a flag and its value escape the text patterns.
+    out = list(argv)
+    for i, _secret, whole in _argv_secrets(argv):
+        if whole:
+            out[i] = MASK
+    return out
+
+
+def _secret_key(key: str) -> bool:
+    m = _SECRET_KEY.search(key)
+    return m is not None and m.end() == len(key)
+
+
 def redact_obj(value: Any) -> Any:
     """Redact every string inside a JSON-like value (report documents, audit records)."""
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, dict):
-        return {redact(str(k)) if isinstance(k, str) else k: redact_obj(v) for k, v in value.items()}
+        return {redact(str(k)) if isinstance(k, str) else k:
+                MASK if isinstance(k, str) and isinstance(v, str) and v and _secret_key(k) else redact_obj(v)
+                for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [redact_obj(v) for v in value]
+        return [redact_obj(v) for v in _redact_argv(list(value))]
     return value
 
 

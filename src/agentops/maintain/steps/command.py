@@ -2,7 +2,8 @@
 
 It counts as destructive (it can do anything) and, in check mode, is not run unless the playbook marks it
 `run_in_check_mode: true` (a read-only command). A command that ran is `changed` unless it says
-`changes: false`. Its output's tail is kept, redacted, in the outcome.
+`changes: false`. Its output's tail is kept, redacted, in the outcome; values of secret flags
+(`--password X`, `--token=X`) are masked wherever the argv is shown or audited.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from agentops.core.model import Reason
-from agentops.core.redact import redact
+from agentops.core.redact import argv_secrets, redact, register_secret
 from agentops.maintain.step import Outcome, Step, StepContext, StepOutcome
 
 TAIL_BYTES = 2000
@@ -51,6 +52,8 @@ class CommandStep(Step):
 
     async def run(self, ctx: StepContext) -> StepOutcome:
         argv = [str(a) for a in ctx.params["argv"]]
+        for secret in argv_secrets(argv):  # masked in what is shown and audited, and in the program's output
+            register_secret(secret)
         shown = " ".join(argv)
         if ctx.check and not ctx.params.get("run_in_check_mode", False):
             out = StepOutcome(Outcome.CHANGED, f"would run: {shown}")
