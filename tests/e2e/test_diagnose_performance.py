@@ -69,6 +69,8 @@ def test_the_whole_cluster_without_a_type(lab):
     (["nosuchtype"], "no worker target lists agent type 'nosuchtype'"),
     (["--load"], "--load needs the agent TYPE"),
     (["echo", "--rate", "5"], "add --load"),
+    (["echo", "--load", "--payload-type", "Ping", "--payload", "nope"], "the Ping payload is not valid JSON"),
+    (["echo", "--load", "--payload-type", "Ping", "--payload", "[]"], "is a JSON array, not an object"),
 ])
 def test_bad_input_is_one_line_and_exit_3(lab, args, expect):
     r = run_cli("diagnose", "performance", "-c", str(lab.config), *args)

@@ -120,6 +120,20 @@ def test_ctrl_c_stops_sending_and_still_reports(lab):
     assert 0 < d["requests"] < 3000 and d["ok"] == d["requests"]  # what was sent was waited for
 
 
+@pytest.mark.parametrize("payload,expect", [
+    ("nope", "--payload: the Ping payload is not valid JSON"),
+    ("[1, 2]", "--payload: the Ping payload is a JSON array, not an object"),
+    ('"text"', "--payload: the Ping payload is a JSON string, not an object"),
+])
+def test_a_malformed_payload_is_refused_before_connecting(payload, expect, tmp_path):
+    # The host port answers nothing (free port): exit 3 and not 2 (connect) shows nothing was attempted.
+    r = run_cli("load", "--host", f"127.0.0.1:{free_port()}", "--to", "echo", "--payload-type", "Ping",
+                "--payload", payload, "--rate", "10", "--count", "1", "--connect-timeout", "1", cwd=tmp_path)
+    assert_no_traceback(r)
+    assert r.code == 3 and expect in r.stderr and r.stdout == "", r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
 def test_unreachable_host_is_critical_connect(tmp_path):
     r = run_cli("load", "--host", f"127.0.0.1:{free_port()}", "--to", "echo", "--payload-type", "Ping",
                 "--payload", "{}", "--rate", "10", "--count", "1", "--connect-timeout", "1", "-o", "json",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -17,7 +18,11 @@ from agentops.cli.common import (
     fail,
     progress,
 )
-from agentops.cli.diagnose import HostOpt, PayloadOpt, PayloadTypeOpt
+from agentops.cli.diagnose import HostOpt, PayloadTypeOpt
+
+# Unlike `diagnose message` (which sends a malformed body on purpose, to test it), a load refuses one.
+PayloadOpt = typer.Option(None, "--payload", help="The message body as a JSON object, or @file (checked before "
+                          "connecting: anything else is a usage error).")
 
 HELP = """Load an agent type through the AgentRpc host and judge the production KPIs.
 
@@ -72,9 +77,9 @@ def load(
 ) -> None:
     import asyncio
 
-    from agentops.cli.common import load_cluster_spec, read_arg
+    from agentops.cli.common import load_cluster_spec
     from agentops.core.thresholds import ThresholdError
-    from agentops.diagnose.message import choose_payload, parse_to
+    from agentops.diagnose.message import parse_to
     from agentops.load import kpi as kpi_mod
     from agentops.load.engine import LoadSpec
     from agentops.load.run import METRIC_NAMES, LoadTarget
@@ -92,15 +97,30 @@ def load(
         kpis = kpi_mod.kpis(kpi_mod.parse_overrides(kpi or [], METRIC_NAMES))
     except (ValueError, ThresholdError) as exc:
         fail(str(exc))
-    if payload is not None and not payload_type:
-        fail("--payload needs --payload-type (the message class name the agent handles)")
     cluster = load_cluster_spec(config, host)
-    ptype, body, _ = choose_payload(cluster, agent_type, payload_type, read_arg(payload, "--payload"))
-    if ptype is None:
-        fail(f"no payload for {agent_type}: give --payload-type and --payload, or configure a ping for the type "
-             f"(worker target option `ping`)")
+    ptype, body = load_payload(cluster, agent_type, payload_type, payload)
     target = LoadTarget(cluster.address, agent_type, key, ptype, body)
     with progress(f"load {agent_type}/{key}: {spec.describe()}", total=spec.planned_requests) as bar:
         report = asyncio.run(run_load(target, spec, kpis, connect_timeout=connect_timeout,
                                       on_progress=lambda done: bar.update(completed=done), started_at=now_iso()))
     emit_report(report, output, output_file, fail_on)
+
+
+def load_payload(cluster: Any, agent_type: str, payload_type: str | None, payload: str | None) -> tuple[str, Any]:
+    """The (payload type, body) a load sends to `agent_type`: --payload-type/--payload (text or @file), else the
+    config's ping for the type; a body the agent could never handle is a usage error (exit 3) before any
+    connection, not a run of requests that all end at their deadline."""
+    from agentops.cli.common import read_arg
+    from agentops.diagnose.message import choose_payload
+    from agentops.load.stream import payload_problem
+
+    if payload is not None and not payload_type:
+        fail("--payload needs --payload-type (the message class name the agent handles)")
+    ptype, body, source = choose_payload(cluster, agent_type, payload_type, read_arg(payload, "--payload"))
+    if ptype is None:
+        fail(f"no payload for {agent_type}: give --payload-type and --payload, or configure a ping for the type "
+             f"(worker target option `ping`)")
+    problem = payload_problem(ptype, body)
+    if problem:
+        fail(f"{'--payload' if payload_type else source}: {problem}")
+    return ptype, body

@@ -46,7 +46,7 @@ def register(root: typer.Typer) -> None:
 
 DurationOpt = typer.Option(30.0, "--duration", "-d", min=0.1, max=86400, help="Seconds to sample.")
 IntervalOpt = typer.Option(1.0, "--interval", "-i", min=0.05, max=3600, help="Seconds between samples.")
-LabDirOpt = typer.Option(Path("lab-state"), "--lab-dir", help="State directory of the lab (with --lab-role).",
+LabDirOpt = typer.Option(Path("lab-state"), "--lab-dir", "--lab", help="State directory of the lab (with --lab-role).",
                          file_okay=False)
 
 
@@ -145,9 +145,10 @@ def diagnose_performance(
 ) -> None:
     import asyncio
 
-    from agentops.cli.common import load_cluster_spec, read_arg
+    from agentops.cli.common import load_cluster_spec
+    from agentops.cli.load import load_payload
     from agentops.core.config import load_config
-    from agentops.diagnose.message import DEFAULT_KEY, choose_payload
+    from agentops.diagnose.message import DEFAULT_KEY
     from agentops.diagnose.performance import PerformanceQuery, select_workers
     from agentops.diagnose.performance import diagnose_performance as run_diagnosis
     from agentops.profile.session import now_iso
@@ -172,11 +173,7 @@ def diagnose_performance(
 
         if agent_type is None:
             fail("--load needs the agent TYPE to load")
-        if payload is not None and not payload_type:
-            fail("--payload needs --payload-type (the message class name the agent handles)")
-        ptype, body, _ = choose_payload(cluster, agent_type, payload_type, read_arg(payload, "--payload"))
-        if ptype is None:
-            fail(f"no payload for {agent_type}: give --payload-type and --payload, or configure a ping for it")
+        ptype, body = load_payload(cluster, agent_type, payload_type, payload)
         spec = LoadSpec(rate=rate if concurrency is None else None, concurrency=concurrency,
                         duration_s=duration, timeout_s=timeout) if rate or concurrency else \
             LoadSpec(rate=20.0, duration_s=duration, timeout_s=timeout)

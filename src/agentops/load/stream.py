@@ -12,13 +12,32 @@ write per call); one reader task resolves the futures.
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from agentops.autogen.client import AgentRpcClient, AgentRpcError, build_request, classify
+from agentops.autogen.client import AgentRpcClient, AgentRpcError, build_request, classify, encode_payload
 from agentops.autogen.wire import method_path, wire
 from agentops.core.model import Reason
+
+_JSON_KINDS = {list: "array", str: "string", int: "number", float: "number", bool: "boolean"}
+
+
+def payload_problem(payload_type: str, payload: Any) -> str | None:
+    """Why this body cannot be sent as a `payload_type` message, or None. The body is read exactly as it would
+    go on the wire (`encode_payload`, as `diagnose message` checks it). AutoGen's JSON serializers build the
+    message class (a dataclass or pydantic model) from a JSON *object*, so any other body is never handled and
+    every request of a load run would only end at its deadline."""
+    try:
+        value = json.loads(encode_payload(payload))
+    except ValueError as exc:  # UnicodeDecodeError included
+        return f"the {payload_type} payload is not valid JSON ({exc})"
+    if not isinstance(value, dict):
+        kind = "null" if value is None else f"a JSON {_JSON_KINDS.get(type(value), type(value).__name__)}"
+        return (f"the {payload_type} payload is {kind}, not an object (AutoGen builds the message class from a JSON "
+                f"object)")
+    return None
 
 
 class NoReply(TimeoutError):
