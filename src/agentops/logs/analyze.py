@@ -173,8 +173,7 @@ class Analyzer:
         """A JSON WARNING record (certain: the needle held the level key) is counted without a parse, unless
         it may be a security event, the only reason to read a warning in full. Its time is read only to apply
         a window (the span of the input comes from the chunks)."""
-        low = raw.lower()
-        if any(hint in low for hint in knowledge.SECURITY_HINTS_BYTES):
+        if knowledge.may_be_security(raw.lower()):
             return False
         window = self.o.filters.window
         if window.active and not window.contains(line_ts(raw)):

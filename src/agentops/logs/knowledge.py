@@ -65,16 +65,19 @@ _SECURITY = re.compile(
 )
 
 
-# Every _SECURITY match contains one of these (lower-cased): a cheap test before the costly regex.
-_SECURITY_HINTS = ("auth", "passw", "denied", "forbidden", "401", "403", "eacces", "noperm", "token", "login",
-                   "credentials", "permitted", "permission")
-SECURITY_HINTS_BYTES = tuple(h.encode() for h in _SECURITY_HINTS)
+def may_be_security(low: bytes | str) -> bool:
+    """A cheap test on lower-cased text before the costly regex: every _SECURITY match contains one of these.
+    Spelled out rather than looped, since it runs for every warning the scan counts."""
+    if isinstance(low, str):
+        low = low.encode("utf-8", "replace")
+    return (b"auth" in low or b"passw" in low or b"denied" in low or b"forbidden" in low or b"401" in low
+            or b"403" in low or b"eacces" in low or b"noperm" in low or b"token" in low or b"login" in low
+            or b"credential" in low or b"permi" in low)
 
 
 def security_kind(text: str) -> str | None:
     """"auth_failure", "permission_denied" or None."""
-    low = text.lower()
-    if not any(hint in low for hint in _SECURITY_HINTS):
+    if not may_be_security(text.lower()):
         return None
     m = _SECURITY.search(text)
     if m is None:
