@@ -4,6 +4,7 @@ and reads back through the public load_baseline()."""
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -111,3 +112,49 @@ def test_disk_check_reports_the_used_percent_df_and_health_report(tmp_path: Path
     health = run_cli("health", "--only", "host.disk", "-o", "json")
     disk = next(x for x in health.json()["results"] if x["probe"] == "host.disk")
     assert abs(disk["metrics"]["disk_used_percent:/"] - step_pct) < 0.5
+
+
+def test_health_baseline_reads_what_baseline_update_stored_and_informs_without_judging(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    env = {"AGENTOPS_STATE_DIR": str(state)}
+    no_base = run_cli("health", "--only", "host.disk", "--baseline", "-o", "json", env=env)
+    assert no_base.code == 0 and "no baseline yet" in no_base.stderr
+
+    pb = tmp_path / "base.yaml"
+    pb.write_text("steps:\n  - {id: base, step: baseline.update, params: {packs: [host], only: [host.disk]}}\n")
+    r = run_cli("maintain", "run", str(pb), "-o", "json", env=env)
+    assert r.code == 0, r.stderr
+    stored = load_baseline(state)
+    assert stored is not None
+    used = stored.value("host.disk", "local", "disk_used_percent:/")
+    assert used is not None
+
+    h = run_cli("health", "--only", "host.disk", "--baseline", "-o", "json", env=env)
+    assert h.code == 0, h.stderr
+    disk = h.json()["results"][0]
+    entry = disk["facts"]["baseline"]["disk_used_percent:/"]
+    assert entry["baseline"] == used and entry["now"] == disk["metrics"]["disk_used_percent:/"]
+    assert abs(entry["change_percent"]) < 5  # the same disk a second later
+    assert any("no metric moved more than 50%" in n for n in h.json()["notes"])
+
+    # A past in which the disk was half as full: the baseline file as baseline.update wrote it, with the one
+    # stored median halved, so "now" is a real +100% against it.
+    doc = json.loads(stored.path.read_text())
+    doc["checks"]["host.disk@local"]["metrics"]["disk_used_percent:/"] = used / 2
+    past = tmp_path / "past.json"
+    past.write_text(json.dumps(doc))
+    h = run_cli("health", "--only", "host.disk", "--baseline-file", str(past), "--baseline-tolerance", "50",
+                "-o", "json", env=env)
+    assert h.code == 0, h.stderr
+    disk = h.json()["results"][0]
+    assert disk["status"] == "OK"  # the baseline informs; thresholds judge
+    assert 90 < disk["facts"]["baseline"]["disk_used_percent:/"]["change_percent"] < 110
+    [moved] = [n for n in h.json()["notes"] if n.startswith("baseline ")]
+    assert "1 metrics moved more than 50%" in moved and "host.disk@local disk_used_percent:/=" in moved
+    table = run_cli("health", "--only", "host.disk", "--baseline-file", str(past), env=env)
+    assert "moved more than 50%" in table.stdout + table.stderr
+    missing = run_cli("health", "--only", "host.disk", "--baseline-file", str(tmp_path / "none.json"), env=env)
+    assert missing.code == 0 and "no baseline at" in missing.stderr
+    past.write_text("{broken")
+    bad = run_cli("health", "--only", "host.disk", "--baseline-file", str(past), env=env)
+    assert bad.code == 3 and "not valid JSON" in bad.stderr and "Traceback" not in bad.stderr

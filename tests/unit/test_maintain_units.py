@@ -96,7 +96,8 @@ def test_baseline_keeps_one_sample_per_day_and_medians(tmp_path: Path) -> None:
     assert loaded.value("redis.memory", "cache", "used_memory_bytes") == 200.0  # median of 300, 200, 50
     assert loaded.value("redis.memory", "cache", "nan") is None
     devs = loaded.compare([result(1000.0)])
-    assert [d.metric for d in devs] == ["used_memory_bytes"] and devs[0].ratio == 5.0
+    assert [d.metric for d in devs] == ["used_memory_bytes"] and devs[0].change_percent == 400.0
+    assert loaded.compare([result(250.0)]) == []  # +25% is within the default 50% tolerance
     path.write_text("{not json")
     with pytest.raises(ConfigError, match="not valid JSON"):
         load_baseline(tmp_path)

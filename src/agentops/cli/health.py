@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -15,9 +16,14 @@ from agentops.cli.common import (
     OutputOpt,
     emit_report,
     fail,
+    note,
     progress,
     split_csv,
 )
+
+if TYPE_CHECKING:
+    from agentops.core.config import Config
+    from agentops.core.model import Report
 
 HELP = """Run health checks and report what is wrong, where, and what to do.
 
@@ -55,6 +61,12 @@ def health(
                                   "Also caps each check's own timeout."),
     concurrency: int = typer.Option(None, "--concurrency", min=1, max=10000,
                                     help="Checks run at once (default from config, else 256)."),
+    baseline: bool = typer.Option(False, "--baseline", help="Compare metrics with the baseline stored by the "
+                                  "maintenance step baseline.update (in the state dir); informs, never judges."),
+    baseline_file: Path = typer.Option(None, "--baseline-file", help="Compare with this baseline file (implies "
+                                       "--baseline)."),
+    baseline_tolerance: float = typer.Option(50.0, "--baseline-tolerance", min=0,
+                                             help="Note metrics that moved more than this many percent."),
 ) -> None:
     import asyncio
     import time
@@ -79,4 +91,17 @@ def health(
         results = asyncio.run(run_plan(checks, concurrency=concurrency or cfg.defaults.concurrency,
                                        deadline=timeout, on_done=lambda _r: bar.advance()))
     report = Report(kind="health", started_at=started_at, duration_s=time.perf_counter() - t0, results=results)
+    if baseline or baseline_file:
+        _compare_with_baseline(report, cfg, baseline_file, baseline_tolerance)
     emit_report(report, output, output_file, fail_on)
+
+
+def _compare_with_baseline(report: Report, cfg: Config, path: Path | None, tolerance: float) -> None:
+    from agentops.maintain.baseline import baseline_note, load_baseline, read_baseline
+
+    found = read_baseline(path) if path else load_baseline(cfg=cfg)
+    if found is None:
+        note(f"no baseline at {path} (nothing compared)" if path else
+             "no baseline yet in the state directory (run a playbook with baseline.update); nothing compared")
+        return
+    report.notes.append(baseline_note(found, found.annotate(report.results, tolerance), tolerance))

@@ -19,8 +19,10 @@ File: <state_dir>/baselines/<name>.json (state dir: see maintain/state.py), writ
 
 API for other commands (small on purpose):
     load_baseline(state_dir=None, name="default", cfg=None) -> Baseline | None   (None: no baseline yet)
+    read_baseline(path) -> Baseline | None                                          (a file named directly)
     Baseline.value(check_id, target, metric) -> float | None
-    Baseline.compare(results, min_ratio=2.0) -> list[Deviation]                    (metrics far from usual)
+    Baseline.compare(results, tolerance_percent=50.0) -> list[Deviation]           (metrics far from usual)
+    Baseline.annotate(results, tolerance_percent=50.0) -> list[Deviation]          (and facts["baseline"])
 A corrupt or foreign file raises ConfigError (one line naming the file), never a traceback.
 """
 
@@ -58,8 +60,24 @@ class Deviation:
     def ratio(self) -> float:
         return self.current / self.baseline if self.baseline else float("inf")
 
+    @property
+    def change_percent(self) -> float | None:
+        """Signed change from the baseline in percent; None when the baseline is 0 and now is not."""
+        if self.baseline == 0:
+            return 0.0 if self.current == 0 else None
+        return round(100.0 * (self.current - self.baseline) / abs(self.baseline), 1)
+
+    def beyond(self, tolerance_percent: float) -> bool:
+        change = self.change_percent
+        return change is None or abs(change) > tolerance_percent
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"baseline": self.baseline, "now": self.current, "change_percent": self.change_percent}
+
     def describe(self) -> str:
-        return f"{self.check}@{self.target} {self.metric}={self.current:g} (usually {self.baseline:g})"
+        change = self.change_percent
+        moved = "from 0" if change is None else f"{change:+g}%"
+        return f"{self.check}@{self.target} {self.metric}={self.current:g} (usually {self.baseline:g}, {moved})"
 
 
 @dataclass
@@ -80,20 +98,27 @@ class Baseline:
         v = entry.get("metrics", {}).get(metric)
         return float(v) if isinstance(v, int | float) else None
 
-    def compare(self, results: list[Result], min_ratio: float = 2.0) -> list[Deviation]:
-        """Metrics at least `min_ratio` times above (or 1/min_ratio below) their baseline."""
+    def deviations(self, result: Result) -> list[Deviation]:
+        """Every metric of the result that has a baseline value, moved or not."""
         out = []
-        for r in results:
-            for metric, current in r.metrics.items():
-                base = self.value(r.id, r.target, metric)
-                if base is None or current != current:
-                    continue
-                if base == 0:
-                    if current != 0:
-                        out.append(Deviation(r.id, r.target, metric, base, current))
-                elif current / base >= min_ratio or current / base <= 1 / min_ratio:
-                    out.append(Deviation(r.id, r.target, metric, base, current))
+        for metric, current in result.metrics.items():
+            base = self.value(result.id, result.target, metric)
+            if base is not None and current == current:
+                out.append(Deviation(result.id, result.target, metric, base, current))
         return out
+
+    def compare(self, results: list[Result], tolerance_percent: float = 50.0) -> list[Deviation]:
+        """Metrics that moved more than `tolerance_percent` from their baseline, up or down."""
+        return [d for r in results for d in self.deviations(r) if d.beyond(tolerance_percent)]
+
+    def annotate(self, results: list[Result], tolerance_percent: float = 50.0) -> list[Deviation]:
+        """Put facts["baseline"] = {metric: {baseline, now, change_percent}} on each result that has baseline
+        values and return the metrics beyond the tolerance. Statuses are left alone: thresholds judge."""
+        for r in results:
+            devs = self.deviations(r)
+            if devs:
+                r.facts["baseline"] = {d.metric: d.to_dict() for d in devs}
+        return self.compare(results, tolerance_percent)
 
     def to_dict(self) -> dict[str, Any]:
         return {"schema": SCHEMA, "name": self.name, "cluster": self.cluster, "host": self.host,
@@ -106,7 +131,11 @@ def baseline_path(state_dir: Path, name: str = DEFAULT_NAME) -> Path:
 
 def load_baseline(state_dir: str | Path | None = None, name: str = DEFAULT_NAME,
                   cfg: Config | None = None) -> Baseline | None:
-    path = baseline_path(Path(state_dir) if state_dir else state_dir_for(cfg), name)
+    return read_baseline(baseline_path(Path(state_dir) if state_dir else state_dir_for(cfg), name), name)
+
+
+def read_baseline(path: Path, name: str = DEFAULT_NAME) -> Baseline | None:
+    """The baseline in that file; None if there is no such file."""
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -174,3 +203,13 @@ def save_baseline(baseline: Baseline) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def baseline_note(baseline: Baseline, moved: list[Deviation], tolerance_percent: float, limit: int = 10) -> str:
+    """One report note: what moved more than the tolerance against which baseline (statuses unchanged)."""
+    head = f"baseline {baseline.path} ({baseline.updated_at or 'undated'})"
+    if not moved:
+        return f"{head}: no metric moved more than {tolerance_percent:g}%"
+    listed = "; ".join(d.describe() for d in moved[:limit])
+    more = f"; and {len(moved) - limit} more" if len(moved) > limit else ""
+    return f"{head}: {len(moved)} metrics moved more than {tolerance_percent:g}%: {listed}{more}"
