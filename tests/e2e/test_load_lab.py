@@ -85,6 +85,20 @@ def test_missing_replies_are_counted_at_the_deadline(lab):
     assert doc["data"]["errors"] == {"no_reply": 4}
     finding = next(f for f in doc["findings"] if f["id"] == "load.missing_replies")
     assert "4 of 4" in finding["title"] and "diagnose message" in finding["fix"]
+    # a run in which nothing came back did not work, whatever the KPIs say
+    run = by_id(doc)["load.run"]
+    assert run["status"] == "CRITICAL" and run["reason"] == "timeout", run
+    assert "no reply to any of the 4 requests" in run["message"]
+
+
+def test_an_unregistered_type_is_a_failed_run_even_without_kpis(lab):
+    code, doc = load(lab, "--to", "nosuch", "--payload-type", "Ping", "--payload", "{}", "--rate", "10",
+                     "--count", "5", "--timeout", "0.5", "--kpi", "throughput=off", "--kpi", "error_rate=off")
+    assert code == 2, doc["results"]
+    assert doc["data"]["ok"] == 0 and doc["data"]["errors"] == {"no_reply": 5}
+    run = by_id(doc)["load.run"]
+    assert run["status"] == "CRITICAL" and run["reason"] == "timeout", run
+    assert "no reply to any of the 5 requests within 0.5s" in run["message"]
 
 
 def test_a_frozen_worker_stall_shows_in_open_model_latency(fresh_lab):

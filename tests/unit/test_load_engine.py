@@ -137,3 +137,17 @@ def test_stop_ends_sending_and_waits_for_what_was_sent():
 
     stats = asyncio.run(main())
     assert 5 <= stats.requests < 100 and stats.ok == stats.requests  # in-flight replies were still counted
+
+
+@pytest.mark.parametrize("sender,status,reason", [
+    (Sender(silent=lambda n: True), "CRITICAL", "timeout"),  # nothing came back at all
+    (Sender(error=lambda n: "boom"), "OK", None),  # error replies are replies: the KPIs judge them
+    (Sender(silent=lambda n: n % 2 == 0), "OK", None),  # some replies: missing ones are the KPIs' business
+])
+def test_the_run_result_fails_only_when_no_request_got_a_reply(sender, status, reason):
+    from agentops.load.run import LoadOutcome, run_result
+
+    result = run_result(LoadOutcome(run(sender, concurrency=2, count=4, timeout_s=0.2), None), "x/k")
+    assert (result.status.name, result.reason) == (status, reason), result.message
+    if reason:
+        assert "no reply to any of the 4 requests within 0.2s (4 missing" in result.message

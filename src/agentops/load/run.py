@@ -82,6 +82,12 @@ def run_result(outcome: LoadOutcome, target: str) -> Result:
                                                           "request_bytes": outcome.size_bytes})
     if s.stopped:
         obs.reason, obs.message = Reason.CONNECT, f"the stream ended during the run: {s.stopped}; {message}"
+    elif s.sent and not s.ok + s.errors.get(HANDLER_ERROR, 0):
+        # Nothing came back (a handler's error text is a reply): the run measured no agent at all, so it failed
+        # whatever the KPIs were set to judge.
+        obs.reason = Reason.TIMEOUT
+        obs.message = (f"no reply to any of the {s.sent} requests within {s.spec.timeout_s:g}s "
+                       f"({s.errors.get(NO_REPLY, 0)} missing at their deadline): {message}")
     return judge(RUN_SPEC, target, obs, s.elapsed_s)
 
 
