@@ -16,7 +16,8 @@ pytestmark = pytest.mark.lab
 
 @pytest.fixture(scope="module")
 def drill_lab(tmp_path_factory: pytest.TempPathFactory):
-    handle = start_lab(tmp_path_factory.mktemp("drill-lab"))
+    # --with-redis: a lab-owned redis-server that the `store` agent writes every message to (redis-down).
+    handle = start_lab(tmp_path_factory.mktemp("drill-lab"), with_redis=True)
     try:
         yield handle
     finally:
@@ -87,8 +88,37 @@ def test_server_drills_stop_a_server_the_drill_owns(fault: str, tmp_path: Path) 
     s = steps(doc)
     assert code == 0, [(r["id"], r["message"]) for r in doc["results"]]
     assert "throw-away" in s["drill.prepare"]["message"]
+    assert "not the cluster's dependency" in s["drill.inject"]["message"]  # said plainly
     assert "(connect)" in s["drill.detect"]["message"]
     assert s["drill.verify"]["status"] == "OK"
+
+
+def test_redis_down_stops_the_lab_redis_the_store_agent_depends_on(drill_lab) -> None:
+    import psutil
+
+    from agentops.lab.layout import LabLayout, LabManifest
+
+    before = LabManifest.load(LabLayout(drill_lab.dir).manifest).redis
+    assert before is not None and "lab-redis" in drill_lab.config.read_text()
+    code, doc = drill("redis-down", "--lab", str(drill_lab.dir))
+    s = steps(doc)
+    assert "prepare" not in " ".join(s)  # no throw-away server: the lab's own
+    assert f"pid {before.pid}" in s["drill.inject"]["message"] and "store" in s["drill.inject"]["message"]
+    diagnosis = doc["data"]["diagnosis"]
+    assert diagnosis["data"]["to"].split("/")[0] == "store"
+    assert diagnosis["findings"][0]["id"] == "handler-raised"
+    redis = next(r for r in diagnosis["results"] if r["id"] == "redis.ping")
+    assert redis["target"] == "lab-redis" and redis["reason"] == "connect"
+    assert s["drill.verify"]["status"] == "OK", s["drill.verify"]["message"]
+    assert code == 0 and doc["data"]["named"] is True
+    after = LabManifest.load(LabLayout(drill_lab.dir).manifest).redis
+    assert after is not None and after.port == before.port and after.pid != before.pid
+    # The old server is gone (a zombie at most: this test process started the lab, so it is the parent).
+    try:
+        assert psutil.Process(before.pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        pass
+    assert psutil.Process(after.pid).status() != psutil.STATUS_ZOMBIE
 
 
 def test_a_cluster_that_is_not_a_lab_needs_yes(drill_lab, tmp_path: Path) -> None:

@@ -27,8 +27,9 @@ failing-handler, redis-down, postgres-down.
 Against the lab in --lab (default ./lab-state; `agentops lab up` starts one) every fault can be undone: agentops
 restarts the processes it started. Against another cluster (-c CONFIG) it refuses without --yes, and allows
 only what it can undo exactly: freeze-worker (SIGCONT), unregistered-type, oversized-message, and kill-worker
-with --undo-cmd (your command that starts the worker again). redis-down and postgres-down stop a throw-away
-server the drill starts itself — never yours.
+with --undo-cmd (your command that starts the worker again). redis-down on a lab started with --with-redis
+stops the lab's Redis that its store agent writes to; otherwise redis-down and postgres-down stop a throw-away
+server the drill starts itself (detection only, not a cluster dependency) — never yours.
 
 Exit code: 0 when the fault was named and undone, 2 when the diagnosis missed it or the undo failed, 3 when the
 drill could not run.
@@ -61,11 +62,10 @@ def drill(
 ) -> None:
     import asyncio
 
-    from agentops.drill.faults import FAULTS, DrillRefused, DrillTarget
+    from agentops.drill.faults import FAULTS, DrillRefused, DrillTarget, make_fault
     from agentops.drill.runner import run_drill
 
-    cls = FAULTS.get(fault)
-    if cls is None:
+    if fault not in FAULTS:
         fail(f"unknown fault {fault!r} (known: {', '.join(FAULTS)})")
     target = DrillTarget(agent_type=agent_type, undo_cmd=undo_cmd, deadline_s=deadline)
     needs_cluster = fault not in ("redis-down", "postgres-down")
@@ -76,9 +76,9 @@ def drill(
         elif not yes:
             fail(f"refusing to inject {fault} into the cluster of {config} without --yes (a drill breaks it for "
                  f"real, then undoes it)")
-        if needs_cluster:
+        if needs_cluster or target.lab_dir is not None:
             target.cluster = load_cluster_spec(config)
-    elif needs_cluster:
+    elif needs_cluster or (fault == "redis-down" and (lab / "lab.json").is_file()):
         if not (lab / "lab.json").is_file():
             fail(f"no lab in {lab}: start one with `agentops lab up`, or name a cluster with -c CONFIG --yes")
         target.lab_dir = lab.resolve()
@@ -86,8 +86,9 @@ def drill(
     if target.lab_dir is not None:
         manifest = _lab_manifest(target.lab_dir)
         target.lab_types = {t: b for w in manifest.workers for t, b in w.agent_types.items()}
+        target.lab_redis = manifest.redis_address
     try:
-        instance = cls(target)
+        instance = make_fault(fault, target)
     except DrillRefused as exc:
         fail(str(exc))
     report = asyncio.run(run_drill(instance))

@@ -77,6 +77,9 @@ def up(
                                  "per Ping."),
     log_level: str = typer.Option("INFO", "--log-level", help="Level of the processes' JSON logs."),
     timeout: float = typer.Option(60.0, "--timeout", min=1, max=3600, help="Seconds to wait for readiness."),
+    with_redis: bool = typer.Option(False, "--with-redis", help="Also start a lab-owned redis-server (needs it "
+                                    "installed) and a `store` agent on w2 that writes to it; the config gets a "
+                                    "redis target (the redis-down drill stops this server)."),
     output: str = SimpleOutputOpt,
     as_json: bool = typer.Option(False, "--json", help="Same as -o json."),
 ) -> None:
@@ -87,7 +90,7 @@ def up(
         fail(f"--log-level {log_level!r}: expected DEBUG, INFO, WARNING or ERROR")
     want_json = _json_flag(output, as_json)
     opts = LabOptions(dir=directory, port=port, slow_seconds=slow_seconds, leak_kib=leak_kib,
-                      log_level=log_level.upper(), ready_timeout=timeout)
+                      log_level=log_level.upper(), ready_timeout=timeout, with_redis=with_redis)
     if not want_json and sys.stderr.isatty():  # a refusal must stay one line for scripts
         note(f"starting a lab in {opts.dir.resolve()} …")
     manifest = _run(lambda: lab_up(opts))
@@ -100,8 +103,8 @@ def up(
     console = make_console()
     console.print(f"lab up: AgentRpc host {manifest.host_address}", markup=False)
     for rec in manifest.processes:
-        what = (f"agentrpc :{rec.port}" if rec.role == "host" else
-                f"metrics :{rec.port}  types {', '.join(rec.agent_types)}")
+        what = {"host": f"agentrpc :{rec.port}", "redis": f"redis :{rec.port}"}.get(
+            rec.role, f"metrics :{rec.port}  types {', '.join(rec.agent_types)}")
         console.print(f"  {rec.name:<5} pid {rec.pid:<8} {what}", markup=False)
     console.print(f"config: {config}\ntry:    agentops health -c {config}", markup=False)
 

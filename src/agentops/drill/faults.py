@@ -37,6 +37,7 @@ class DrillTarget:
     cluster: Any = None  # diagnose.layers.Cluster
     lab_dir: Path | None = None  # set when the cluster is a lab agentops started (it can restart its processes)
     lab_types: dict[str, str] = field(default_factory=dict)  # lab: agent type -> behaviour
+    lab_redis: str | None = None  # lab up --with-redis: the lab-owned Redis its store agent depends on
     agent_type: str | None = None  # --type
     undo_cmd: str | None = None
     deadline_s: float = 5.0
@@ -356,18 +357,13 @@ class ServerDown(Fault):
                       username="postgres" if self.kind == "postgres" else None, where="drill")
 
     async def health(self) -> Result:
-        """The shipped pack's availability check for this kind, run as `agentops health` runs it."""
-        from agentops.core.packs import PlannedCheck, builtin_pack_dir, load_pack
-        from agentops.core.runner import run_check
-
-        spec = next(s for s in load_pack(builtin_pack_dir() / f"{self.kind}.yaml") if s.id == self.check_id)
-        timeout = min(spec.timeout or 3.0, self.t.deadline_s)
-        return await run_check(PlannedCheck(spec, self.target(), timeout, retries=0, retry_delay=0.0))
+        return await _pack_check(self.check_id, self.target(), self.t.deadline_s)
 
     async def inject(self) -> str:
         pid = self.server.pid
         await self.server.stop()
-        return f"stopped the drill's {self.kind} server (pid {pid}) with a real shutdown"
+        return (f"stopped the drill's own {self.kind} server (pid {pid}) with a real shutdown — a server no part of "
+                f"the cluster uses: this exercises agentops' detection, not the cluster's dependency")
 
     async def undo(self) -> str:
         await self.server.start()
@@ -415,6 +411,56 @@ class RedisDown(ServerDown):
     check_id = "redis.ping"
 
 
+class LabRedisDown(AgentFault):
+    """The lab's own Redis (`lab up --with-redis`), which its `store` agent writes every message to: stop it by
+    pid, diagnose a message to `store` (the handler raises redis-py's connection error) beside the config's redis
+    check, start it again on the same port."""
+
+    name = "redis-down"
+    summary = "stop the lab's Redis that the store agent depends on; undo: start it again on the same port"
+    expects = ("handler-raised",)
+
+    def check(self) -> None:
+        from agentops.lab.layout import STORE_TYPE
+
+        self.type = STORE_TYPE
+
+    def redis_target(self) -> Target:
+        return Target(name="lab-redis", kind="redis", address=self.t.lab_redis, where="lab")
+
+    async def inject(self) -> str:
+        from agentops.lab.layout import REDIS
+        from agentops.lab.manager import stop_process
+
+        stopped = await asyncio.to_thread(stop_process, self.t.lab_dir, REDIS)
+        return (f"stopped the lab's Redis on {self.t.lab_redis} (pid {stopped.pid}: {stopped.outcome}), which "
+                f"{self.type} writes every message to")
+
+    async def undo(self) -> str:
+        from agentops.lab.layout import REDIS
+
+        rec = await asyncio.to_thread(_lab_restart, self.t.lab_dir, REDIS)
+        return f"started the lab's Redis again on {self.t.lab_redis} (pid {rec.pid})"
+
+    async def detect(self) -> Report:
+        """The message diagnosis, with the config's redis check beside it: the handler's error alone is redis-py's
+        text ("Connection closed by server", "Error 111 connecting to …"), the check names Redis as the cause."""
+        import dataclasses
+
+        diagnosis, redis = await asyncio.gather(super().detect(),
+                                                _pack_check("redis.ping", self.redis_target(), self.t.deadline_s))
+        return dataclasses.replace(diagnosis, results=[*diagnosis.results, redis])
+
+    def named(self, report: Report) -> tuple[bool, str]:
+        raised, said = super().named(report)
+        redis = next((r for r in report.results if r.id == "redis.ping"), None)
+        down = redis is not None and redis.reason is not None and redis.reason.value == "connect"
+        if redis is not None:
+            said += f"; {redis.id} of {redis.target} {redis.status.label} " \
+                    f"({redis.reason.value if redis.reason else 'ok'}): {redis.message}"
+        return raised and down, said
+
+
 class PostgresDown(ServerDown):
     name = "postgres-down"
     summary = "stop a PostgreSQL the drill started; `postgres.connect` must say connect (refused)"
@@ -427,13 +473,31 @@ FAULTS: dict[str, type[Fault]] = {f.name: f for f in (KillWorker, FreezeWorker, 
                                                        PostgresDown)}
 
 
+def make_fault(name: str, target: DrillTarget) -> Fault:
+    """The fault `name` on this target (DrillRefused when it cannot run soundly there). redis-down on a lab
+    started --with-redis stops the Redis the lab's store agent depends on; elsewhere a drill-owned one."""
+    if name == "redis-down" and target.lab_redis and target.cluster is not None:
+        return LabRedisDown(target)
+    return FAULTS[name](target)
+
+
 # --------------------------------------------------------------------------------------------- helpers
 
-def _lab_restart(lab_dir: Path | None, name: str) -> None:
+async def _pack_check(check_id: str, target: Target, deadline_s: float) -> Result:
+    """The shipped pack's check `check_id` on `target`, run as `agentops health` runs it."""
+    from agentops.core.packs import PlannedCheck, builtin_pack_dir, load_pack
+    from agentops.core.runner import run_check
+
+    spec = next(s for s in load_pack(builtin_pack_dir() / f"{target.kind}.yaml") if s.id == check_id)
+    timeout = min(spec.timeout or 3.0, deadline_s)
+    return await run_check(PlannedCheck(spec, target, timeout, retries=0, retry_delay=0.0))
+
+
+def _lab_restart(lab_dir: Path | None, name: str) -> Any:
     from agentops.lab.manager import restart_process
 
     assert lab_dir is not None
-    restart_process(lab_dir, name, ready_timeout=30.0)
+    return restart_process(lab_dir, name, ready_timeout=30.0)
 
 
 async def _wait_gone(pids: list[int], timeout: float = 5.0) -> None:

@@ -92,6 +92,7 @@ class WorkerContext:
     metrics: WorkerMetrics
     slow_seconds: float = 2.0
     leak_kib: int = 1024
+    redis_address: str | None = None  # host:port of the lab's Redis (lab up --with-redis)
     in_flight: int = 0
     leaked: list[bytes] | None = None
     modes: dict[str, LabControl] = field(default_factory=dict)  # agent type -> its LabControl switch
@@ -239,6 +240,34 @@ class LeakAgent(LabAgent):
         return LeakStatus(leaked_bytes=0)
 
 
+class StoreAgent(LabAgent):
+    """Depends on the lab's Redis for real: a Redis that is down makes its handler raise redis-py's own
+    ConnectionError, which is what the caller gets (the redis-down drill)."""
+
+    behaviour = "store"
+
+    def __init__(self, ctx: WorkerContext) -> None:
+        super().__init__(ctx)
+        self.redis: Any = None
+
+    @message_handler
+    async def on_ping(self, message: Ping, ctx: MessageContext) -> Pong:
+        if self.redis is None:
+            from redis.asyncio import Redis
+            from redis.asyncio.retry import Retry
+            from redis.backoff import NoBackoff
+
+            if not self.lab.redis_address:
+                raise RuntimeError("store agent: this worker was started without --redis")
+            host, _, port = self.lab.redis_address.rpartition(":")
+            # No retries: a Redis that is down must fail this message now, not after a back-off; the pool
+            # reconnects by itself on the next message once Redis is back.
+            self.redis = Redis(host=host, port=int(port), socket_timeout=2.0, socket_connect_timeout=2.0,
+                               retry=Retry(NoBackoff(), 0))
+        await self.redis.set(f"lab:store:{self.id.key}", message.text)
+        return self.pong(message.text)
+
+
 AGENT_CLASSES: dict[str, type[LabAgent]] = {
-    cls.behaviour: cls for cls in (EchoAgent, SlowAgent, FailingAgent, NoneAgent, LeakAgent)
+    cls.behaviour: cls for cls in (EchoAgent, SlowAgent, FailingAgent, NoneAgent, LeakAgent, StoreAgent)
 }

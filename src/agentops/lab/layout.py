@@ -21,6 +21,7 @@ from typing import Any
 
 MANIFEST_SCHEMA = "agentops.lab/v1"
 HOST = "host"
+REDIS = "redis"  # the lab-owned redis-server of `lab up --with-redis` (its process name and role)
 BIND = "127.0.0.1"
 
 # Agent behaviours a lab worker can host. Every one handles the `Ping` message ({"text": str}).
@@ -30,6 +31,7 @@ BEHAVIOURS = {
     "failing": "raises RuntimeError: the caller gets the error string",
     "none": "returns None: no serializer, so no reply ever (the worker logs 'Unknown type NoneType')",
     "leak": "keeps --leak-kib more memory per Ping; Leak{mib} grows it at once, Release{} frees it",
+    "store": "writes the Ping's text to the lab's Redis (lab up --with-redis), then replies: a real dependency",
 }
 
 # Default placement: every type lives on exactly one worker, as the AgentRpc host requires. w2 also has a
@@ -38,6 +40,9 @@ DEFAULT_WORKERS: dict[str, dict[str, str]] = {
     "w1": {"echo": "echo", "slow": "slow", "leak": "leak"},
     "w2": {"failing": "failing", "none": "none", "echo2": "echo"},
 }
+
+# Where `lab up --with-redis` puts the type that depends on the lab's Redis.
+STORE_WORKER, STORE_TYPE = "w2", "store"
 
 # The ping every lab type answers (configured per worker in the generated agentops.yaml).
 PING_PAYLOAD_TYPE = "Ping"
@@ -96,8 +101,8 @@ class LabLayout:
         return int(text) if text.isdigit() else None
 
     def port_file(self, proc: str) -> Path:
-        """host: the AgentRpc port; a worker: its metrics port."""
-        return self.run_dir / (f"{proc}.port" if proc == HOST else f"{proc}.metrics_port")
+        """host: the AgentRpc port; redis: its port; a worker: its metrics port."""
+        return self.run_dir / (f"{proc}.port" if proc in (HOST, REDIS) else f"{proc}.metrics_port")
 
     def client_id_file(self, proc: str) -> Path:
         return self.run_dir / f"{proc}.client_id"
@@ -121,8 +126,8 @@ class ProcessRecord:
     pid: int
     create_time: float  # psutil's process start time: a recycled pid has another
     cmdline: list[str]
-    role: str  # "host" | "worker"
-    port: int | None = None  # host: AgentRpc port; worker: metrics port
+    role: str  # "host" | "worker" | "redis"
+    port: int | None = None  # host: AgentRpc port; worker: metrics port; redis: its port
     agent_types: dict[str, str] = field(default_factory=dict)  # worker: type -> behaviour
 
 
@@ -135,6 +140,7 @@ class LabManifest:
     slow_seconds: float
     leak_kib: int
     schema: str = MANIFEST_SCHEMA
+    redis_address: str | None = None  # `lab up --with-redis`: the lab-owned Redis the store agent writes to
 
     @property
     def host(self) -> ProcessRecord:
@@ -143,6 +149,10 @@ class LabManifest:
     @property
     def workers(self) -> list[ProcessRecord]:
         return [p for p in self.processes if p.role == "worker"]
+
+    @property
+    def redis(self) -> ProcessRecord | None:
+        return next((p for p in self.processes if p.role == REDIS), None)
 
     def owner_of(self, agent_type: str) -> ProcessRecord | None:
         return next((w for w in self.workers if agent_type in w.agent_types), None)

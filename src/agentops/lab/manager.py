@@ -31,6 +31,9 @@ from agentops.lab.layout import (
     HOST,
     PING_PAYLOAD,
     PING_PAYLOAD_TYPE,
+    REDIS,
+    STORE_TYPE,
+    STORE_WORKER,
     LabLayout,
     LabManifest,
     ProcessRecord,
@@ -61,6 +64,7 @@ class LabOptions:
     log_level: str = "INFO"
     ready_timeout: float = 60.0
     python: str = sys.executable
+    with_redis: bool = False  # start a lab-owned redis-server and a `store` agent that depends on it
 
 
 def autogen_available() -> bool:
@@ -99,6 +103,14 @@ def entry_module(role: str) -> str:
 def is_lab_process(cmdline: list[str], role: str, name: str, root: Path) -> bool:
     """Does this command line belong to the lab process `name` of the lab in `root`? Checked before any
     signal, so a recycled pid (now some other program) is never touched."""
+    if role == REDIS:
+        # redis-server rewrites its title to "redis-server 127.0.0.1:PORT": match the binary and the lab's port.
+        try:
+            port = LabLayout(root).port_file(REDIS).read_text().strip()
+        except OSError:
+            return False
+        joined = " ".join(cmdline).strip()
+        return bool(cmdline) and "redis-server" in cmdline[0] and joined.endswith(f"{BIND}:{port}")
     try:
         i = cmdline.index("-m")
     except ValueError:
@@ -151,11 +163,12 @@ def _reap(pid: int) -> None:
 
 # --- up ---------------------------------------------------------------------------------------------------
 
-def _spawn(layout: LabLayout, opts: LabOptions, role: str, name: str, args: list[str]) -> ProcessRecord:
+def _spawn(layout: LabLayout, opts: LabOptions, role: str, name: str, args: list[str],
+           cmd: list[str] | None = None) -> ProcessRecord:
     import psutil
 
-    cmd = [opts.python, "-m", entry_module(role), "--name", name, "--state-dir", str(layout.root), *args,
-           "--log-level", opts.log_level]
+    cmd = cmd or [opts.python, "-m", entry_module(role), "--name", name, "--state-dir", str(layout.root), *args,
+                  "--log-level", opts.log_level]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with open(layout.stderr_file(name), "ab") as err:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=err, stderr=subprocess.STDOUT, env=env,
@@ -186,6 +199,44 @@ def _stderr_tail(layout: LabLayout, name: str) -> str:
     return lines[-1] if lines else ""
 
 
+def redis_command(port: int, layout: LabLayout) -> list[str]:
+    """A lab-owned redis-server: loopback only, nothing persisted, its files in run/."""
+    import shutil
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise LabError("--with-redis needs redis-server on this machine (apt-get install redis-server)", 3)
+    return [binary, "--port", str(port), "--bind", BIND, "--save", "", "--appendonly", "no",
+            "--dir", str(layout.run_dir), "--daemonize", "no", "--protected-mode", "yes"]
+
+
+def _wait_accepting(record: ProcessRecord, layout: LabLayout, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((BIND, record.port or 0), timeout=0.2):
+                return
+        except OSError:
+            pass
+        code = _exit_status(record, layout.root)
+        if code is not None:
+            raise LabError(f"{record.name} exited with status {code} during start-up: "
+                           f"{_stderr_tail(layout, record.name)}", 2)
+        if time.monotonic() > deadline:
+            raise LabError(f"{record.name} did not accept connections on {BIND}:{record.port} in {timeout:g}s", 2)
+        time.sleep(0.05)
+
+
+def _start_redis(layout: LabLayout, opts: LabOptions, port: int | None = None) -> ProcessRecord:
+    port = port or free_port()
+    cmd = redis_command(port, layout)
+    layout.port_file(REDIS).write_text(f"{port}\n")
+    record = _spawn(layout, opts, REDIS, REDIS, [], cmd=cmd)
+    record.port = port
+    _wait_accepting(record, layout, opts.ready_timeout)
+    return record
+
+
 async def _wait_ready(layout: LabLayout, opts: LabOptions, records: list[ProcessRecord],
                       address: str, want_types: set[str]) -> None:
     from agentops.autogen.client import AgentRpcClient, AgentRpcError
@@ -205,8 +256,8 @@ async def _wait_ready(layout: LabLayout, opts: LabOptions, records: list[Process
             try:
                 inv = await client.inventory(timeout=1.0)
                 missing = want_types - set(inv.agent_types)
-                files = [layout.port_file(r.name) for r in records] + [
-                    layout.client_id_file(r.name) for r in records if r.role != HOST]
+                files = [layout.port_file(r.name) for r in records if r.role != REDIS] + [
+                    layout.client_id_file(r.name) for r in records if r.role == "worker"]
                 if not missing and all(f.is_file() for f in files):
                     return
                 waiting_for = (f"agent types {', '.join(sorted(missing))} to register" if missing
@@ -234,11 +285,15 @@ def up(opts: LabOptions) -> LabManifest:
                        f"agentops lab down --dir {layout.root}", 3)
     if opts.port is not None and port_in_use(opts.port):
         raise LabError(f"port {opts.port} on {BIND} is in use; choose another with --port or omit it", 3)
-    types = [t for agents in opts.workers.values() for t in agents]
+    workers = {name: dict(agents) for name, agents in opts.workers.items()}
+    if opts.with_redis:
+        redis_command(0, layout)  # refuse before starting anything when redis-server is missing
+        workers.setdefault(STORE_WORKER, {})[STORE_TYPE] = "store"
+    types = [t for agents in workers.values() for t in agents]
     if len(types) != len(set(types)):
         raise LabError("an agent type is placed on two workers; a type lives on exactly one worker", 3)
     try:
-        for agents in opts.workers.values():
+        for agents in workers.values():
             parse_agents(format_agents(agents))
     except ValueError as exc:
         raise LabError(str(exc), 3) from None
@@ -249,15 +304,20 @@ def up(opts: LabOptions) -> LabManifest:
     port = opts.port or free_port()
     address = f"{BIND}:{port}"
     started: list[ProcessRecord] = []
+    redis_address = None
     try:
+        if opts.with_redis:
+            started.append(_start_redis(layout, opts))
+            redis_address = f"{BIND}:{started[-1].port}"
         host = _spawn(layout, opts, HOST, HOST, ["--port", str(port)])
         host.port = port
         started.append(host)
         asyncio.run(_wait_ready(layout, opts, started, address, set()))
-        for name, agents in opts.workers.items():
+        for name, agents in workers.items():
             worker = _spawn(layout, opts, "worker", name, [
                 "--host", address, "--metrics-port", "0", "--agents", format_agents(agents),
-                "--slow-seconds", f"{opts.slow_seconds:g}", "--leak-kib", str(opts.leak_kib)])
+                "--slow-seconds", f"{opts.slow_seconds:g}", "--leak-kib", str(opts.leak_kib),
+                *(["--redis", redis_address] if redis_address and "store" in agents.values() else [])])
             worker.agent_types = dict(agents)
             started.append(worker)
         asyncio.run(_wait_ready(layout, opts, started, address, set(types)))
@@ -265,10 +325,11 @@ def up(opts: LabOptions) -> LabManifest:
         _stop_records(layout, started, grace=2.0)
         raise
     for record in started:
-        if record.role != HOST:
+        if record.role == "worker":
             record.port = int(layout.port_file(record.name).read_text().strip())
     manifest = LabManifest(dir=str(layout.root), host_address=address, processes=started,
-                           started_at=iso_utc(time.time()), slow_seconds=opts.slow_seconds, leak_kib=opts.leak_kib)
+                           started_at=iso_utc(time.time()), slow_seconds=opts.slow_seconds, leak_kib=opts.leak_kib,
+                           redis_address=redis_address)
     manifest.save(layout.manifest)
     write_config(layout, manifest)
     return manifest
@@ -307,6 +368,9 @@ def write_config(layout: LabLayout, manifest: LabManifest) -> Path:
         })
         targets.append({"name": f"{w.name}-metrics", "kind": "metrics", "address": metrics_url,
                         "labels": {"lab": "true", "worker": w.name}})
+    if manifest.redis_address:
+        targets.append({"name": "lab-redis", "kind": "redis", "address": manifest.redis_address,
+                        "labels": {"lab": "true"}})
     doc = {"version": 1, "cluster": "lab", "targets": targets, "defaults": {"timeout": 5}}
     header = (f"# Written by `agentops lab up` for the lab in {layout.root} (started {manifest.started_at}).\n"
               f"# Use: agentops health -c {layout.config}\n")
@@ -332,7 +396,7 @@ def _known_processes(layout: LabLayout) -> list[tuple[ProcessRecord, Any]]:
             continue
         rec = records.get(name)
         if rec is None or rec.pid != pid:
-            role = HOST if name == HOST else "worker"
+            role = name if name in (HOST, REDIS) else "worker"
             records[name] = ProcessRecord(name=name, pid=pid, create_time=0.0, cmdline=[], role=role)
     result = []
     for rec in records.values():
@@ -378,9 +442,8 @@ def status(directory: Path) -> list[ProcessStatus]:
                 rss = proc.memory_info().rss
             except psutil.Error:
                 proc = None
-        ports = {"agentrpc": rec.port} if rec.role == HOST and rec.port else {}
-        if rec.role != HOST and rec.port:
-            ports = {"metrics": rec.port}
+        label = {HOST: "agentrpc", REDIS: "redis"}.get(rec.role, "metrics")
+        ports = {label: rec.port} if rec.port else {}
         out.append(ProcessStatus(rec.name, rec.role, rec.pid, proc is not None, state, ports, rss,
                                  list(rec.agent_types)))
     return out
@@ -449,6 +512,23 @@ def down(directory: Path, grace: float = 5.0) -> list[StopResult]:
     return results
 
 
+def stop_process(directory: Path, name: str, grace: float = 5.0) -> StopResult:
+    """Stop one lab process by its recorded pid (verified first, like `down`); `restart_process` starts it
+    again (fault drills: redis-down)."""
+    layout = LabLayout(directory)
+    rec = next((p for p in _manifest(layout).processes if p.name == name), None)
+    if rec is None:
+        raise LabError(f"no process {name!r} in the lab in {layout.root}", 3)
+    return _stop_records(layout, [rec], grace)[0]
+
+
+def _manifest(layout: LabLayout) -> LabManifest:
+    try:
+        return LabManifest.load(layout.manifest)
+    except (OSError, ValueError) as exc:
+        raise LabError(f"no lab manifest in {layout.root}: {exc}", 3) from None
+
+
 def restart_process(directory: Path, name: str, grace: float = 5.0, ready_timeout: float = 60.0) -> ProcessRecord:
     """Stop one lab process and start it again with the same command line (fault drills: restart-host).
 
@@ -458,16 +538,18 @@ def restart_process(directory: Path, name: str, grace: float = 5.0, ready_timeou
     import psutil
 
     layout = LabLayout(directory)
-    try:
-        manifest = LabManifest.load(layout.manifest)
-    except (OSError, ValueError) as exc:
-        raise LabError(f"no lab manifest in {layout.root}: {exc}", 3) from None
+    manifest = _manifest(layout)
     rec = next((p for p in manifest.processes if p.name == name), None)
     if rec is None:
         raise LabError(f"no process {name!r} in the lab in {layout.root}", 3)
     _stop_records(layout, [rec], grace)
     layout.port_file(name).unlink(missing_ok=True)
     layout.client_id_file(name).unlink(missing_ok=True)
+    if rec.role == REDIS:  # the same port, so the workers' clients reconnect to it
+        new = _start_redis(layout, LabOptions(dir=layout.root, ready_timeout=ready_timeout), rec.port)
+        rec.pid, rec.create_time = new.pid, new.create_time
+        manifest.save(layout.manifest)
+        return rec
     cmdline = list(rec.cmdline)
     if rec.role != HOST and rec.port:  # keep the metrics URL of the generated agentops.yaml valid
         cmdline[cmdline.index("--metrics-port") + 1] = str(rec.port)

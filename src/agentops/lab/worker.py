@@ -26,6 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics-port", type=int, default=0, help="0 = any free port (written to run/)")
     p.add_argument("--slow-seconds", type=float, default=2.0)
     p.add_argument("--leak-kib", type=int, default=1024)
+    p.add_argument("--redis", default=None, help="host:port of the lab's Redis (the store agent writes there)")
     p.add_argument("--log-level", default="INFO")
     return p
 
@@ -51,7 +52,7 @@ async def run(args: argparse.Namespace, layout: LabLayout) -> None:
     metrics = WorkerMetrics.create(
         args.name, queue_size=lambda: (ctx.in_flight if ctx else 0) + _recv_queue_size(runtime))
     ctx = WorkerContext(worker=args.name, metrics=metrics, slow_seconds=args.slow_seconds,
-                        leak_kib=args.leak_kib)
+                        leak_kib=args.leak_kib, redis_address=args.redis)
     port = metrics.serve(args.metrics_port, BIND)
     layout.port_file(args.name).write_text(f"{port}\n")
 
