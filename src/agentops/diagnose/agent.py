@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentops.core.model import Finding, Observation, Reason, Report, Status
+from agentops.diagnose.baseline import add_baseline_evidence
 from agentops.diagnose.classify import Classification, classify_exception, classify_text
 from agentops.diagnose.cluster import Cluster
 from agentops.diagnose.engine import DEFAULT_DEADLINE_S, Deadline, Evidence, check
@@ -217,6 +218,7 @@ async def diagnose_agent(cluster: Cluster | None, q: AgentQuery) -> Report:
                     results=ev.results, findings=ordered, notes=ev.notes)
     report.data = {"agent_type": q.agent_type, "host": cluster.address if cluster else None,
                    "verdict": ordered[0].id if ordered else None, "deadline_s": q.deadline_s}
+    add_baseline_evidence(report, cluster.config_path if cluster else None)
     return report
 
 

@@ -98,11 +98,24 @@ class Baseline:
         v = entry.get("metrics", {}).get(metric)
         return float(v) if isinstance(v, int | float) else None
 
+    def _entry_for(self, result: Result) -> dict[str, Any] | None:
+        """The stored figures for this result: by check id and target, else the one entry measured by the same
+        probe on the same target (a diagnosis names its layers differently from the health pack, e.g.
+        machine.cpu vs host.cpu, but measures the same thing)."""
+        entry = self.checks.get(f"{result.id}@{result.target}")
+        if entry is not None:
+            return entry
+        same = [e for e in self.checks.values() if e.get("probe") == result.probe and e.get("target") == result.target]
+        return same[0] if len(same) == 1 else None
+
     def deviations(self, result: Result) -> list[Deviation]:
         """Every metric of the result that has a baseline value, moved or not."""
         out = []
+        entry = self._entry_for(result) or {}
+        stored = entry.get("metrics", {})
         for metric, current in result.metrics.items():
-            base = self.value(result.id, result.target, metric)
+            value = stored.get(metric)
+            base = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
             if base is not None and current == current:
                 out.append(Deviation(result.id, result.target, metric, base, current))
         return out
