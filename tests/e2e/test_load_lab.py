@@ -65,6 +65,18 @@ def test_a_kpi_breach_changes_the_exit_code(lab):
     assert r.code == 0 and r.json()["status"] == "CRITICAL"
 
 
+@pytest.mark.parametrize("model,expect,other", [
+    (["--concurrency", "2"], "closed model: from the actual send", "open model"),
+    (["--rate", "50"], "open model: from the intended send time", "closed model"),
+])
+def test_the_latency_table_says_which_model_measured_it(lab, model, expect, other):
+    r = run_cli("load", "-c", str(lab.config), "--to", "echo", *model, "--count", "10", "--kpi", "throughput=off")
+    assert_no_traceback(r)
+    assert r.code == 0, r.stdout + r.stderr
+    title = next(line for line in r.stdout.splitlines() if line.lstrip().startswith("latency ("))
+    assert expect in title and other not in title, title
+
+
 def test_failing_handler_errors_are_counted_by_kind(lab):
     code, doc = load(lab, "--to", "failing", "--rate", "40", "--count", "20", "--kpi", "throughput=off")
     assert code == 2

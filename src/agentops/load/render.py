@@ -15,6 +15,10 @@ from agentops.render.table import render_findings, render_results, render_summar
 QUANTILES = (("p50", "p50_s"), ("p90", "p90_s"), ("p95", "p95_s"), ("p99", "p99_s"), ("p99.9", "p999_s"),
              ("max", "max_s"))
 
+# Where each model's latency counts from (load/engine.py): the open model has a schedule, the closed one does not.
+LATENCY_BASIS = {"open": "open model: from the intended send time, so a stall is not hidden",
+                 "closed": "closed model: from the actual send time of each request"}
+
 
 def _ms(value: float | None) -> str:
     if value is None:
@@ -33,8 +37,9 @@ def render_load(doc: dict[str, Any], console: Console) -> None:
         errors = ", ".join(f"{k} {n}" for k, n in d["errors"].items()) or "none"
         console.print(f"  {d['requests']} requests, {d['ok']} ok, errors: {errors}; "
                       f"{d['throughput_per_s']:.1f} replies/s over {d['elapsed_s']:.2f}s", markup=False)
-        table = Table(title="latency (successful replies; open model: from the intended send time)",
-                      title_justify="left")
+        # Printed as a line, not as the table's title: a title wraps at the width of this narrow table.
+        console.print(f"latency (successful replies; {LATENCY_BASIS[d['model']]})", markup=False)
+        table = Table()
         for label, _ in QUANTILES:
             table.add_column(label, justify="right", no_wrap=True)
         table.add_row(*(_ms(d["latency"].get(key)) for _, key in QUANTILES))
