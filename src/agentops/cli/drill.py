@@ -8,7 +8,6 @@ from pathlib import Path
 import typer
 
 from agentops.cli.common import (
-    ConfigOpt,
     FailOn,
     FailOnOpt,
     OutputFileOpt,
@@ -48,8 +47,10 @@ def register(root: typer.Typer) -> None:
 
 def drill(
     fault: str = typer.Argument(..., metavar="FAULT", help="The fault to inject (see above)."),
-    lab: Path = typer.Option(Path("lab-state"), "--lab", help="The lab's state directory.", file_okay=False),
-    config: str = ConfigOpt,
+    lab: Path = typer.Option(Path("lab-state"), "--lab", "--lab-dir", help="The lab's state directory.",
+                             file_okay=False),
+    config: str = typer.Option(None, "--config", "-c", help="The cluster to drill, when it is not the lab in --lab "
+                               "(needs --yes unless the file is a lab's own agentops.yaml)."),
     yes: bool = typer.Option(False, "--yes", help="Allow faults on a cluster that is not an agentops lab."),
     agent_type: str = typer.Option(None, "--type", help="The agent type to aim at (default: the lab's echo type, "
                                    "else the first configured worker's first type)."),

@@ -38,8 +38,10 @@ Examples:
 
 app = typer.Typer(help=HELP, no_args_is_help=True)
 
-DirOpt = typer.Option(Path("lab-state"), "--dir", "-d", help="The lab's state directory (pid, port and log "
-                      "files, lab.json, agentops.yaml).", file_okay=False)
+# --lab-dir is the spelling profile and drill use too.
+DirOpt = typer.Option(Path("lab-state"), "--dir", "-d", "--lab-dir",
+                      help="The lab's state directory (pid, port and log files, lab.json, agentops.yaml).",
+                      file_okay=False)
 SimpleOutputOpt = typer.Option("table", "--output", "-o", help="table or json.", case_sensitive=False)
 
 
