@@ -10,6 +10,8 @@ import threading
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from agentops.logs import analyze
 from agentops.logs.query import Filters
@@ -231,6 +233,19 @@ def test_dialects_lower_case_json_and_plain() -> None:
     assert d(b"ERROR:root:boom\n") == (False, False, b"")
 
 
+def test_two_loggers_concatenated_are_both_read(tmp_path: Path) -> None:
+    """One logger writes ERROR, the other error: a chunk holding the end of one and the start of the other is
+    searched in both cases (a lone line of one logger in the middle of the other's chunk is the limit, see
+    docs/logs.md)."""
+    path = tmp_path / "both.log"
+    upper = "".join(line(T0 + i, "ERROR" if i % 5 == 0 else "INFO", f"py {i}") for i in range(300))
+    lower = "".join(json.dumps({"ts": T0 + 300 + i, "level": "error" if i % 5 == 0 else "info", "msg": f"go {i}"})
+                    + "\n" for i in range(300))
+    path.write_text(upper + lower + upper)
+    for chunk_size in (4096, 1 << 20):
+        assert analysis([str(path)], chunk_size=chunk_size)["counts"]["errors"] == 180
+
+
 def test_lower_case_json_levels_are_found(tmp_path: Path) -> None:
     path = tmp_path / "go.log"
     path.write_text("".join(json.dumps({"ts": T0 + i, "level": ["info", "error", "warn"][i % 3],
@@ -251,3 +266,53 @@ def test_duration_fields_are_the_ones_asked_for(tmp_path: Path) -> None:
     assert (perf["timed_records"], perf["slow_records"]) == (21, 6)
     assert sorted(op["duration_s"]["max"] for op in perf["operations"]) == [2.5, 3.5]
     assert sum(op["count"] for op in perf["operations"]) == 6
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(st.binary(max_size=300).map(lambda b: b.replace(b"\n", b"")), max_size=40),
+       chunk_size=st.integers(min_value=1, max_value=700), newline_at_end=st.booleans())
+def test_reader_yields_every_line_once_whatever_the_read_size(tmp_path: Path, lines: list[bytes], chunk_size: int,
+                                                              newline_at_end: bool) -> None:
+    data = b"\n".join(lines) + (b"\n" if newline_at_end and lines else b"")
+    path = tmp_path / "random.log"
+    path.write_bytes(b"x" + data if data[:1] == b"\0" else data)  # a NUL first would make it "binary"
+    body = path.read_bytes()
+    if b"\0" in body[:8192]:
+        return
+    stats = InputStats()
+    chunks = list(read_chunks(resolve([str(path)], stats)[0], stats, chunk_size=chunk_size))
+    got = b"".join(c.buf[c.start:c.end] for c in chunks)
+    expected = body if body.endswith(b"\n") or not body else body + b"\n"
+    assert got == expected
+    assert all(c.buf[c.start:c.end].endswith(b"\n") for c in chunks)
+    offsets = [c.offset for c in chunks]
+    assert offsets == sorted(offsets) and all(body[c.offset:c.offset + 1] == c.buf[c.start:c.start + 1]
+                                              for c in chunks)
+    assert (chunks[-1].cut == "unterminated") == (bool(body) and not body.endswith(b"\n")) if chunks else True
+
+
+BLOCKS = [
+    line(T0, "ERROR", "Agent planner not found, failed to deliver message."),
+    line(T0 + 1, "INFO", "Processing request", duration_ms=1500),
+    line(T0 + 2, "WARNING", "password authentication failed for user x"),
+    PLAIN,
+    "Traceback (most recent call last):\n  File \"w.py\", line 3, in <module>\nKeyError: 'k'\n",
+    "\n",
+    "garbage that is no record\n",
+    '{"timestamp": "2024-05-01T10:00:09Z", "level": "ERROR", "message": "cut sho\n',
+    "Agent router not found, failed to deliver message.\n",
+    "caf\u00e9 \u2014 not ASCII\n",
+]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(order=st.lists(st.integers(min_value=0, max_value=len(BLOCKS) - 1), min_size=1, max_size=30),
+       chunk_size=st.integers(min_value=16, max_value=2048))
+def test_any_mix_reads_the_same_in_any_chunking(tmp_path: Path, order: list[int], chunk_size: int) -> None:
+    """Records across chunk boundaries, bad lines, plain text among JSON: the same answer however the input is
+    cut into chunks (the scanner's state across chunks is what this exercises)."""
+    path = tmp_path / "mix.log"
+    path.write_text("".join(BLOCKS[i] for i in order))
+    whole = summary(analysis([str(path)]))
+    assert summary(analysis([str(path)], chunk_size=chunk_size)) == whole
+    assert summary(analysis([str(path)], jobs=3, parallel_min=1, chunk_size=chunk_size)) == whole

@@ -39,6 +39,8 @@ def level_needles(min_level: int, dialect: Dialect, lines_checked: bool = False)
         # The record is a MESSAGE string: a level inside it (plain, or escaped JSON) and AutoGen's bare heads,
         # which start the string rather than a line.
         return tuple(names) + (tuple(h.lstrip(b"\n") for h in _BARE_HEADS) if errors else ())
+    if dialect.mixed:
+        return tuple(names) + tuple(n.lower() for n in names) + (_BARE_HEADS if errors else ())
     if dialect.json:
         prefix = dialect.level_key or b'"'
         found = tuple(prefix + case(n) + (b"" if n == b"WARN" else b'"') for n in names

@@ -385,7 +385,7 @@ def continuation_end(buf: bytes, pos: int, end: int, context: bytes = b"") -> tu
     prev_indented = tail[tail.rfind(b"\n") + 1:].startswith((b" ", b"\t")) if tail else False
     while pos < end:
         nl = buf.find(b"\n", pos, end)
-        line = buf[pos:pos + 64]
+        line = buf[pos:min(nl if nl >= 0 else end, pos + 64)]
         if line.startswith(b"{"):
             return pos, False
         if is_continuation(line):
@@ -408,7 +408,7 @@ def record_head(buf: bytes, pos: int, floor: int, max_lines: int = 400) -> int:
     """Start of the record that the line at `pos` belongs to: walk back over continuation lines (and the
     exception line closing a traceback) to the plain-text head above them. A JSON line above, or `floor`,
     ends the walk: then the line at `pos` (or the first after the JSON line) is the head."""
-    if buf.startswith(b"{", pos) or not _looks_continued(buf, pos, floor):
+    if buf.startswith(b"{", pos) or not looks_continued(buf, pos, floor):
         return pos
     cur = pos
     for _ in range(max_lines):
@@ -416,7 +416,7 @@ def record_head(buf: bytes, pos: int, floor: int, max_lines: int = 400) -> int:
             return floor
         prev = buf.rfind(b"\n", floor, cur - 1) + 1
         prev = max(prev, floor)
-        line = buf[prev:prev + 64]
+        line = buf[prev:min(cur - 1, prev + 64)]
         if line.startswith(b"{"):
             return cur
         if not is_continuation(line):
@@ -425,8 +425,11 @@ def record_head(buf: bytes, pos: int, floor: int, max_lines: int = 400) -> int:
     return cur
 
 
-def _looks_continued(buf: bytes, pos: int, floor: int) -> bool:
-    line = buf[pos:pos + 64]
+def looks_continued(buf: bytes, pos: int, floor: int) -> bool:
+    """Whether the line at `pos` continues the record above it (a continuation line, or the exception line
+    right after a traceback's indented frames)."""
+    nl = buf.find(b"\n", pos, pos + 64)
+    line = buf[pos:nl if nl >= 0 else pos + 64]
     if is_continuation(line):
         return True
     # an exception line right after an indented frame line belongs to the traceback above it

@@ -24,7 +24,15 @@ from typing import Any, Protocol
 
 from agentops.logs.clock import parse_timestamp
 from agentops.logs.reader import CHUNK, Chunk, Source, read_chunks
-from agentops.logs.records import CONT_PREFIXES, EXC_LINE, continuation_end, is_continuation, record_end, record_head
+from agentops.logs.records import (
+    CONT_PREFIXES,
+    EXC_LINE,
+    continuation_end,
+    is_continuation,
+    looks_continued,
+    record_end,
+    record_head,
+)
 from agentops.logs.stats import InputStats
 
 MAX_RECORD = 256 << 10  # a plain-text record carried across chunks keeps at most this much
@@ -45,27 +53,48 @@ class Dialect:
     lower: bool = False
     level_key: bytes = b""
     journal: bool = False  # journalctl's JSON export: the level is a PRIORITY, the record is in MESSAGE
+    blank: bool = False  # the chunk had no line to sniff: the dialect is a default
+    mixed: bool = False  # lines of different dialects: searched as plain text in upper and lower case
+    starts_json: bool = False  # for a mixed chunk: whether its first line is JSON (what the log is)
+
+
+def _line_dialect(line: bytes) -> Dialect:
+    if line.startswith(b"{"):
+        if b'"__REALTIME_TIMESTAMP"' in line or b'"__CURSOR"' in line:
+            return Dialect(json=True, journal=True)
+        m = _JSON_LEVEL.search(line, 0, 4096)
+        if m is None:
+            return Dialect(json=True)
+        return Dialect(json=True, lower=m.group(2).islower(), level_key=m.group(1))
+    m = _PLAIN_LEVEL.search(line, 0, 120)
+    return Dialect(json=False, lower=bool(m and m.group(1).islower()))
 
 
 def sniff(chunk: Chunk) -> Dialect:
-    buf, pos, end = chunk.buf, chunk.start, min(chunk.end, chunk.start + 65536)
-    while pos < end:
-        nl = buf.find(b"\n", pos, end)
-        line = buf[pos:nl if nl >= 0 else end]
+    """The dialect of the chunk's first non-blank line, checked against its middle and last lines: where
+    they disagree (two loggers' output concatenated), the chunk is searched as plain text in both cases,
+    which finds what either writes."""
+    buf, start, end = chunk.buf, chunk.start, chunk.end
+    first = None
+    pos, stop = start, min(end, start + 65536)
+    while pos < stop:
+        nl = buf.find(b"\n", pos, stop)
+        line = buf[pos:nl if nl >= 0 else stop]
         if line.strip():
-            if line.startswith(b"{"):
-                if b'"__REALTIME_TIMESTAMP"' in line or b'"__CURSOR"' in line:
-                    return Dialect(json=True, journal=True)
-                m = _JSON_LEVEL.search(line, 0, 4096)
-                if m is None:
-                    return Dialect(json=True)
-                return Dialect(json=True, lower=m.group(2).islower(), level_key=m.group(1))
-            m = _PLAIN_LEVEL.search(line, 0, 120)
-            return Dialect(json=False, lower=bool(m and m.group(1).islower()))
+            first = _line_dialect(line)
+            break
         if nl < 0:
             break
         pos = nl + 1
-    return Dialect(json=True)
+    if first is None:
+        return Dialect(json=True, blank=True)
+    for at in ((start + end) // 2, end - 2):
+        head = buf.rfind(b"\n", start, at) + 1 if at > start else start
+        tail = buf.find(b"\n", head, end)
+        line = buf[max(head, start):tail if tail >= 0 else end]
+        if line.strip() and not is_continuation(line[:64]) and _line_dialect(line) != first:
+            return Dialect(json=False, mixed=True, starts_json=first.json)
+    return first
 
 
 @dataclass(frozen=True)
@@ -164,16 +193,16 @@ def _scan_source(source: Source, plan: ScanPlan, stats: InputStats, sink: Sink, 
             if plan.count_records:
                 sink.times(first, last)
         dialect = sniff(chunk)
-        if json_log is None:
-            json_log = dialect.json
+        if json_log is None and not dialect.blank:
+            json_log = dialect.starts_json if dialect.mixed else dialect.json
         if plan.account_lines:
             window = plan.window if place == ACROSS else None
-            records, mixed, indented = _account(chunk, stats, window, indented, json_log)
+            records, mixed, indented = _account(chunk, stats, window, indented, bool(json_log))
             if plan.count_records:
                 sink.total(records, source)
             if mixed and dialect.json:
                 # Plain-text lines among JSON ones: search with the plain needles, which find both.
-                dialect = Dialect(json=False, lower=dialect.lower)
+                dialect = Dialect(json=False, mixed=True, starts_json=True)
         needles = groups.get(dialect)
         if needles is None:
             needles = groups[dialect] = (plan.needles or sink.needles)(dialect)
@@ -206,11 +235,12 @@ def _ranges(source: Source, jobs: int, min_size: int) -> list[tuple[int, int]] |
 
 
 def _next_head(window: bytes) -> int | None:
-    """Offset of the first line in `window` that starts a record (after the partial line it starts in)."""
-    pos = window.find(b"\n") + 1
+    """Offset of the first line in `window` that starts a record (after the partial line it starts in). A
+    plain line is taken only with a whole line above it, since whether it continues a traceback depends on
+    the line above."""
+    first = pos = window.find(b"\n") + 1
     while 0 < pos < len(window):
-        line = window[pos:pos + 64]
-        if line.startswith(b"{") or not is_continuation(line):
+        if window.startswith(b"{", pos) or (pos > first and not looks_continued(window, pos, first)):
             return pos
         pos = window.find(b"\n", pos) + 1
     return None
@@ -225,7 +255,8 @@ def _scan_parallel(source: Source, plan: ScanPlan, ranges: list[tuple[int, int]]
 
     with open(source.path, "rb") as fh:
         head = fh.read(65536)
-    json_log = sniff(Chunk(head, 0, len(head), 0)).json
+    first = sniff(Chunk(head, 0, len(head), 0))
+    json_log = first.starts_json if first.mixed else first.json
     ctx = multiprocessing.get_context("fork")
     workers = []
     for byte_range in ranges[1:]:
@@ -432,7 +463,8 @@ def _account(chunk: Chunk, stats: InputStats, window: Window | None, indented: b
     n = len(lines)
     if not n:
         return 0, False, indented
-    json_lines = sum(map(bytes.startswith, lines, repeat(b"{")))
+    starts_json = list(map(bytes.startswith, lines, repeat(b"{")))
+    json_lines = sum(starts_json)
     blank = lines.count(b"")
     others = n - json_lines - blank
     heads = json_lines
@@ -451,7 +483,9 @@ def _account(chunk: Chunk, stats: InputStats, window: Window | None, indented: b
     if chunk.cut:
         stats.bump("oversized_lines" if chunk.cut == "oversized" else "unterminated_lines")
     elif json_lines:
-        closed = sum(map(bytes.endswith, lines, repeat((b"}", b"}\r"))))
+        # among the JSON lines only: a protobuf dump's closing "}" in a plain line closes nothing
+        json_only = lines if json_lines == n else compress(lines, starts_json)
+        closed = sum(map(bytes.endswith, json_only, repeat((b"}", b"}\r"))))
         if closed < json_lines:
             stats.bump("truncated_json", json_lines - closed)
     _check_utf8(buf, lines, stats)
