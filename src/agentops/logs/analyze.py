@@ -161,8 +161,8 @@ class Analyzer:
         rec.source, rec.offset = source.name, offset
         if not self.o.filters.match(rec):
             return
-        # Read in full because it named the agent/component filtered for: counted here, not per chunk, and
-        # its duration was not seen by duration_hit.
+        # `narrowed`: read because it names the agent or component filtered for (query.plan). Such records are
+        # counted here rather than per chunk, and their durations were not seen by duration_hit.
         narrowed = bool(flags & UNIVERSE)
         duration = self.duration_of(raw) if narrowed or flags & DURATION else None
         if narrowed and duration is not None:
@@ -212,8 +212,6 @@ class Analyzer:
         # A worker's analyzer travels back to the parent: without the last chunk it was looking at.
         return {**self.__dict__, "_last_buf": b"", "_timed_lines": set()}
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
 
     def merge(self, other: Analyzer) -> None:
         self.records += other.records
