@@ -277,8 +277,8 @@ def test_reader_yields_every_line_once_whatever_the_read_size(tmp_path: Path, li
     path = tmp_path / "random.log"
     path.write_bytes(b"x" + data if data[:1] == b"\0" else data)  # a NUL first would make it "binary"
     body = path.read_bytes()
-    if b"\0" in body[:8192]:
-        return
+    if b"\0" in body[:8192] or body.startswith(b"\x1f\x8b"):
+        return  # binary (skipped) or gzip by its magic number (read as gzip): not this test's subject
     stats = InputStats()
     chunks = list(read_chunks(resolve([str(path)], stats)[0], stats, chunk_size=chunk_size))
     got = b"".join(c.buf[c.start:c.end] for c in chunks)

@@ -45,8 +45,9 @@ def level_needles(min_level: int, dialect: Dialect, lines_checked: bool = False)
         prefix = dialect.level_key or b'"'
         found = tuple(prefix + case(n) + (b"" if n == b"WARN" else b'"') for n in names
                       if dialect.lower or n != b"FATAL")  # Python logging has no FATAL level name
-        # A crashed process's traceback printed among JSON lines is the one bare record a JSON log has.
-        return found + ((b"\nTraceback (most recent",) if errors and not lines_checked else ())
+        # A crashed process's traceback printed among JSON lines is the one bare record a JSON log has; its whole
+        # header line is the longest string to search for, and a longer string is found faster.
+        return found + ((b"\nTraceback (most recent call last):\n",) if errors and not lines_checked else ())
     return tuple(case(n) for n in names) + (_BARE_HEADS if errors else ())
 
 
