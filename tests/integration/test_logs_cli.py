@@ -174,7 +174,9 @@ def test_thresholds_turn_the_result_into_an_exit_code(clean_log: Path) -> None:
     assert code("--max-errors", f"{errors - 1},{errors * 2}", "--fail-on", "critical") == 0
     assert code("--max-error-rate", "0.01%") == 2
     assert code("--max-error-rate", "99,100") == 0
+    assert code("--max-error-rate", "0.001%,99%") == 1
     assert code("--max-error-rate", "100000/min") == 0
+    assert code("--max-error-rate", "0.001,100000/min") == 1
     doc = run_cli("logs", "analyze", str(clean_log), "--max-errors", "1", "-o", "json").json()
     result = next(r for r in doc["results"] if r["id"] == "logs.errors")
     assert (result["status"], result["reason"], result["metrics"]["errors"]) == ("CRITICAL", "threshold", errors)
@@ -213,6 +215,16 @@ def _bare_error(result: CliResult, fragment: str) -> None:
     (("analyze", "{log}", "--level", "loud"), "--level"),
     (("analyze", "{log}", "--max-errors", "many"), "--max-errors"),
     (("analyze", "{log}", "--max-error-rate", "1,2,3"), "--max-error-rate"),
+    (("analyze", "{log}", "--max-errors", "10,5"), "warning limit 10 is above the critical 5"),
+    (("analyze", "{log}", "--max-errors", "-1"), "0 or more"),
+    (("analyze", "{log}", "--max-errors", "nan"), "0 or more"),
+    (("analyze", "{log}", "--max-errors", ","), "--max-errors"),
+    (("analyze", "{log}", "--max-error-rate", "200"), "at most 100"),
+    (("analyze", "{log}", "--max-error-rate", "5%,200%"), "at most 100"),
+    (("analyze", "{log}", "--max-error-rate", "30/min,10/min"), "warning limit 30 is above the critical 10"),
+    (("analyze", "{log}", "--max-error-rate", "1%,30/min"), "not both"),
+    (("analyze", "{log}", "--max-error-rate", "50/min,10"), "warning limit 50 is above the critical 10"),
+    (("count", "{log}", "--max-errors", "10,5"), "warning limit"),
     (("analyze", "{log}", "--slow", "fast"), "--slow"),
     (("analyze", "{log}", "--journal-dir", "/tmp"), "--journal"),
     (("count", "{log}", "--level", "x"), "--level"),

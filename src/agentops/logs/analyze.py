@@ -7,6 +7,7 @@ explains a breached threshold with findings for its largest patterns. Rendering 
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections import Counter
@@ -58,16 +59,21 @@ class Thresholds:
 
     @staticmethod
     def parse_limits(text: str, what: str) -> tuple[float | None, float | None]:
+        bad = f"bad {what} {text!r} (a number, or WARN,CRIT such as 10,100)"
         parts = [p.strip() for p in text.split(",")]
         try:
             values = [float(p) if p else None for p in parts]
         except ValueError:
-            raise ValueError(f"bad {what} {text!r} (a number, or WARN,CRIT such as 10,100)") from None
-        if len(values) == 1:
-            return None, values[0]
-        if len(values) == 2:
-            return values[0], values[1]
-        raise ValueError(f"bad {what} {text!r} (a number, or WARN,CRIT such as 10,100)")
+            raise ValueError(bad) from None
+        if len(values) not in (1, 2) or all(v is None for v in values):
+            raise ValueError(bad)
+        if any(v is not None and not (math.isfinite(v) and v >= 0) for v in values):
+            raise ValueError(f"bad {what} {text!r} (limits are numbers of 0 or more)")
+        warn, crit = (None, values[0]) if len(values) == 1 else (values[0], values[1])
+        if warn is not None and crit is not None and warn > crit:
+            # Alerts fire above the limit: a warning limit above the critical one could never warn.
+            raise ValueError(f"bad {what} {text!r} (the warning limit {warn:g} is above the critical {crit:g})")
+        return warn, crit
 
     @classmethod
     def parse(cls, max_errors: str | None, max_error_rate: str | None) -> Thresholds:
@@ -75,12 +81,18 @@ class Thresholds:
         if max_errors:
             out.errors = cls.parse_limits(max_errors, "--max-errors")
         if max_error_rate:
-            text = max_error_rate.strip()
-            if text.endswith("/min"):
-                out.rate_metric, text = "errors_per_minute", text[:-4]
-            else:
-                text = text.removesuffix("%")
+            # The unit may be on either limit or both (10,30/min; 1%,5%); it applies to both.
+            parts = [part.strip() for part in max_error_rate.split(",")]
+            if any(part.endswith("/min") for part in parts):
+                if any(part.endswith("%") for part in parts):
+                    raise ValueError(f"bad --max-error-rate {max_error_rate!r} (a percentage or a rate per "
+                                     "minute, not both)")
+                out.rate_metric = "errors_per_minute"
+            text = ",".join(part.removesuffix("/min").removesuffix("%") for part in parts)
             out.rate = cls.parse_limits(text, "--max-error-rate")
+            if out.rate_metric == "error_rate_percent" and any(v is not None and v > 100 for v in out.rate):
+                raise ValueError(f"bad --max-error-rate {max_error_rate!r} (a percentage of records is at most "
+                                 "100; a rate per minute is written 30/min)")
         return out
 
 
