@@ -286,6 +286,22 @@ def test_stdin_plain_and_gzipped(clean_log: Path) -> None:
                               capture_output=True, timeout=60, env={**os.environ, "NO_COLOR": "1"})
         assert proc.returncode == 0, proc.stderr
         assert json.loads(proc.stdout)["data"]["counts"]["errors"] == expected
+    # `cat a.gz b.gz |` is two gzip members; a stream cut short or followed by junk keeps what decompressed and
+    # says the input was read only in part.
+    half = body[:body.rfind(b"\n", 0, len(body) // 2) + 1]
+    first = sum(1 for line in half.splitlines() if json.loads(line)["level"] in ERROR_LEVELS)
+    cut = gzip.compress(body)
+    for data, errors, status in ((gzip.compress(half) + gzip.compress(body[len(half):]), expected, "OK"),
+                                 (cut[:len(cut) * 3 // 4], None, "WARNING"),
+                                 (gzip.compress(half) + b"\x1f\x8b\x08garbage" * 50, first, "WARNING")):
+        proc = subprocess.run([sys.executable, "-m", "agentops", "logs", "count", "-", "-o", "json"], input=data,
+                              capture_output=True, timeout=60, env={**os.environ, "NO_COLOR": "1"})
+        assert "Traceback" not in proc.stderr.decode()
+        doc = json.loads(proc.stdout)
+        assert doc["results"][0]["status"] == status, doc["results"][0]
+        assert proc.returncode == (0 if status == "OK" else 1)
+        got = doc["data"]["counts"]["errors"]
+        assert got == errors if errors is not None else 0 < got < expected
 
 
 def _as_unprivileged(*args: str) -> subprocess.CompletedProcess[str]:
@@ -316,6 +332,32 @@ def test_unreadable_inputs_are_counted_not_fatal(tmp_path: Path, clean_log: Path
     only_locked = _as_unprivileged("logs", "analyze", str(locked), "-o", "json")
     assert only_locked.returncode == 3 and json.loads(only_locked.stdout)["status"] == "UNKNOWN"
     assert "Traceback" not in only_locked.stderr
+
+
+def test_a_truncated_gzip_is_a_warning_naming_what_was_lost(tmp_path: Path, clean_log: Path) -> None:
+    """A rotated log cut short (a copy interrupted, a full disk): what decompressed is analysed, and the result
+    says the input was read only in part, so a cron gate exits non-zero instead of trusting a partial count."""
+    whole = gzip.compress(clean_log.read_bytes())
+    cut = tmp_path / "w1.log.1.gz"
+    cut.write_bytes(whole[:len(whole) // 2])
+    shutil.copy(clean_log, tmp_path / "w2.log")
+    for command in (("analyze",), ("count",), ("trace", "no-such-id-0123456789")):
+        result = run_cli("logs", *command, str(tmp_path), "-o", "json")
+        assert_no_traceback(result)
+        doc = result.json()
+        inputs = next(r for r in doc["results"] if r["id"] == "logs.input")
+        assert inputs["status"] == "WARNING" and inputs["reason"] == "protocol", inputs
+        assert "w1.log.1.gz" in inputs["message"] and "past the damage are lost" in inputs["message"]
+        assert "w2.log" not in inputs["message"]
+        assert result.code == (3 if command[0] == "trace" else 1), (command, result.stderr)
+    # Half a compressed file holds part of the records: fewer than the whole, more than none — also when what
+    # decompressed is less than one read.
+    errors = analyze_json(str(cut))["data"]["counts"]["errors"]
+    assert 0 < errors < _oracle(clean_log, lambda r: True)[1]
+    small = clean_log.read_bytes()[:300_000]
+    whole = gzip.compress(small[:small.rfind(b"\n") + 1])
+    cut.write_bytes(whole[:len(whole) // 2])
+    assert analyze_json(str(cut))["data"]["counts"]["records"] > 100
 
 
 def test_a_50_mb_line_does_not_blow_memory(tmp_path: Path) -> None:

@@ -372,19 +372,33 @@ def _slow_doc(p: Pattern, durations: list[float], start: float | None, end: floa
     return doc
 
 
+# Source statuses of an input read in part, and what was lost.
+INCOMPLETE = {"corrupt": "the records past the damage are lost", "truncated": "the records past the cut are lost"}
+
+
 def input_result(stats: InputStats) -> Result:
     sources = stats.sources
     unreadable = [s for s in sources if s.status in ("unreadable", "skipped")]
+    # Read in part: a damaged or cut-short gzip (nothing after the damage) or a file truncated under the
+    # reader. The analysis is missing records, which a cron gate must notice: WARNING, not a note.
+    partial = [s for s in sources if s.status in INCOMPLETE]
     readable = [s for s in sources if s not in unreadable]
     target = sources[0].name if len(sources) == 1 else f"{len(sources)} inputs"
-    metrics = {"inputs": float(len(sources)), "unreadable": float(len(unreadable)), "bytes": float(stats.bytes)}
+    metrics = {"inputs": float(len(sources)), "unreadable": float(len(unreadable)),
+               "incomplete": float(len(partial)), "bytes": float(stats.bytes)}
     if not readable:
         status, reason = Status.UNKNOWN, Reason.INTERNAL
         message = "nothing could be read: " + "; ".join(f"{s.name}: {s.reason}" for s in unreadable[:3])
-    elif unreadable:
-        status, reason = Status.WARNING, Reason.ASSERTION
-        message = f"{len(unreadable)} of {len(sources)} inputs not read: " + "; ".join(
-            f"{s.name}: {s.reason}" for s in unreadable[:3])
+    elif unreadable or partial:
+        status, reason = Status.WARNING, Reason.PROTOCOL if partial and not unreadable else Reason.ASSERTION
+        said = []
+        if unreadable:
+            said.append(f"{len(unreadable)} of {len(sources)} inputs not read: " + "; ".join(
+                f"{s.name}: {s.reason}" for s in unreadable[:3]))
+        if partial:
+            said.append(f"{len(partial)} of {len(sources)} inputs read only in part: " + "; ".join(
+                f"{s.name}: {INCOMPLETE[s.status]} after {human_size(s.bytes)} ({s.reason})" for s in partial[:3]))
+        message = "; ".join(said)
     else:
         status, reason = Status.OK, None
         message = f"read {len(sources)} input{'s' if len(sources) != 1 else ''}, {human_size(stats.bytes)}"

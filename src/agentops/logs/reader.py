@@ -27,6 +27,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from agentops.logs.stats import InputStats, SourceInfo
 
@@ -133,7 +134,7 @@ def read_chunks(source: Source, stats: InputStats, journal_args: list[str] | Non
     info = SourceInfo(name=source.name, component=source.component, kind=source.kind)
     stats.sources.append(info)
     if source.kind == "stdin":
-        yield from _stream(_stdin_reader(), info, stats, chunk_size)
+        yield from _stream(_stdin_reader(info, stats), info, stats, chunk_size)
     elif source.kind == "journal":
         yield from _journal(source, info, stats, journal_args or [], chunk_size)
     else:
@@ -222,38 +223,67 @@ def _gzip_reader(gz: gzip.GzipFile, info: SourceInfo, stats: InputStats) -> Call
     state = {"done": False}
 
     def read(n: int) -> bytes:
+        # read1 piece by piece: GzipFile.read(n) raises at the damage and drops everything it decompressed
+        # for that call, which for a file smaller than one read is all of it.
         if state["done"]:
             return b""
-        try:
-            return gz.read(n)
-        except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
-            state["done"] = True
-            _fail(info, stats, "corrupt", f"gzip data damaged or cut short ({exc})", "corrupt_gzip")
-            return b""
+        parts, got = [], 0
+        while got < n:
+            try:
+                piece = gz.read1(n - got)
+            except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
+                state["done"] = True
+                _fail(info, stats, "corrupt", f"gzip data damaged or cut short ({exc})", "corrupt_gzip")
+                break
+            if not piece:
+                break
+            parts.append(piece)
+            got += len(piece)
+        return b"".join(parts)
 
     return read
 
 
-def _stdin_reader() -> Callable[[int], bytes]:
+def _stdin_reader(info: SourceInfo, stats: InputStats) -> Callable[[int], bytes]:
     fd = sys.stdin.fileno() if sys.stdin is not None else -1
-    state: dict[str, object] = {"gz": None, "first": True}
+    state: dict[str, Any] = {"gz": None, "first": True, "done": False}
+
+    def inflate(data: bytes) -> bytes:
+        """Decompress what arrived; `cat a.gz b.gz |` is several gzip members, one after the other. At damage,
+        what decompressed before it is kept."""
+        out = []
+        while data:
+            gz = state["gz"]
+            try:
+                out.append(gz.decompress(data))
+            except zlib.error as exc:
+                state["done"] = True
+                _fail(info, stats, "corrupt", f"gzip data damaged ({exc})", "corrupt_gzip")
+                break
+            data = gz.unused_data
+            if data:
+                state["gz"] = zlib.decompressobj(wbits=31)
+        return b"".join(out)
 
     def read(n: int) -> bytes:
-        if fd < 0:
+        if fd < 0 or state["done"]:
             return b""
+        data = os.read(fd, n)
         if state["first"]:
             state["first"] = False
-            data = os.read(fd, n)
             if data.startswith(_GZIP_MAGIC):
                 # gzip on stdin (zcat-less pipelines): decompress as a stream.
                 state["gz"] = zlib.decompressobj(wbits=31)
-                return state["gz"].decompress(data)  # type: ignore[attr-defined]
-            return data
-        data = os.read(fd, n)
         gz = state["gz"]
-        if gz is not None:
-            return gz.decompress(data) if data else gz.flush()  # type: ignore[attr-defined]
-        return data
+        if gz is None:
+            return data
+        if data:
+            return inflate(data)
+        state["done"] = True
+        if not gz.eof:
+            _fail(info, stats, "corrupt", "gzip data cut short (the stream ended before its end marker)",
+                  "corrupt_gzip")
+        return b""
 
     return read
 
