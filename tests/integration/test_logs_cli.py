@@ -360,6 +360,28 @@ def test_a_truncated_gzip_is_a_warning_naming_what_was_lost(tmp_path: Path, clea
     assert analyze_json(str(cut))["data"]["counts"]["records"] > 100
 
 
+def test_records_without_timestamps_have_no_rate_per_minute(tmp_path: Path) -> None:
+    """Python logging's default layout has no time: there is no span to divide by, so the rate is n/a rather
+    than errors per one invented minute, and a per-minute threshold cannot be judged (UNKNOWN, saying why)."""
+    log = tmp_path / "w1.log"
+    log.write_text("ERROR:agents:handler failed: boom\nERROR:agents:handler failed: boom\nINFO:agents:ok\n")
+    doc = analyze_json(str(log), "--min-count", "1")
+    data = doc["data"]
+    assert data["counts"]["errors"] == 2 and data["bad_input"]["untimed_records"] == 2
+    assert data["counts"]["errors_per_minute"] is None and data["span"]["minutes"] is None
+    errors = next(r for r in doc["results"] if r["id"] == "logs.errors")
+    assert "errors_per_minute" not in errors["metrics"] and errors["status"] == "OK"
+    table = run_cli("logs", "analyze", str(log), "--min-count", "1")
+    assert table.code == 0 and "n/a per minute" in table.stdout and "/min)" not in table.stdout
+    judged = run_cli("logs", "analyze", str(log), "--max-error-rate", "1/min", "-o", "json")
+    assert_no_traceback(judged)
+    rate = next(r for r in judged.json()["results"] if r["id"] == "logs.error_rate")
+    assert judged.code == 3 and rate["status"] == "UNKNOWN" and "no timestamps" in rate["message"], rate
+    assert run_cli("logs", "analyze", str(log), "--max-error-rate", "50%").code == 2  # 2 of 3 records
+    log.write_text("INFO:agents:ok\n")  # no errors: a rate of 0 whatever the span
+    assert run_cli("logs", "analyze", str(log), "--max-error-rate", "1/min").code == 0
+
+
 def test_a_50_mb_line_does_not_blow_memory(tmp_path: Path) -> None:
     path = tmp_path / "huge.log"
     with path.open("w") as fh:

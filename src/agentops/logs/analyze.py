@@ -279,14 +279,19 @@ def build_report(a: Analyzer, stats: InputStats, started_at: str, duration_s: fl
     span_end = window.until if window.until is not None else a.last_ts
     if span_end is not None and span_start is not None and window.until is not None and a.last_ts is not None:
         span_end = min(span_end, max(a.last_ts, span_start))
-    minutes = max(((span_end or 0) - (span_start or 0)) / 60.0, 1.0) if span_start is not None else 1.0
+    # A rate per minute needs a time span: records without timestamps have none, and dividing by a made-up
+    # minute would invent a rate. No errors is a rate of 0 whatever the span (an empty window in a cron run).
+    minutes = (max((span_end - span_start) / 60.0, 1.0)
+               if span_start is not None and span_end is not None else None)
+    per_minute = round(a.errors / minutes, 4) if minutes is not None else (0.0 if a.errors == 0 else None)
     records = max(a.records, a.errors)
     metrics = {
         "records": float(records),
         "errors": float(a.errors),
         "error_rate_percent": round(100.0 * a.errors / records, 4) if records else 0.0,
-        "errors_per_minute": round(a.errors / minutes, 4),
     }
+    if per_minute is not None:
+        metrics["errors_per_minute"] = per_minute
     ranked = a.patterns.ranked()
     shown = [p for p in ranked if p.count >= o.min_count][:o.top]
     hidden = [p for p in ranked if p not in shown]
@@ -306,12 +311,13 @@ def build_report(a: Analyzer, stats: InputStats, started_at: str, duration_s: fl
             "components": list(o.filters.components), "agents": list(o.filters.agents),
             "min_count": o.min_count, "slow_s": o.slow_s, "duration_fields": list(o.duration_fields),
         },
-        "span": {"start": iso(span_start), "end": iso(span_end), "minutes": round(minutes, 3)},
+        "span": {"start": iso(span_start), "end": iso(span_end),
+                 "minutes": round(minutes, 3) if minutes is not None else None},
         "counts": {
             "records": records, "errors": a.errors,
             "by_level": {lvl: a.by_level[lvl] for lvl in ("WARNING", "ERROR", "CRITICAL")},
             "error_rate_percent": metrics["error_rate_percent"],
-            "errors_per_minute": metrics["errors_per_minute"],
+            "errors_per_minute": per_minute,  # None: no time span to divide by
             "patterns": len(ranked),
         },
         "patterns": patterns,
@@ -412,6 +418,12 @@ def threshold_results(t: Thresholds, metrics: dict[str, float]) -> list[Result]:
     out = []
     for check_id, metric, limits in (("logs.errors", "errors", t.errors), ("logs.error_rate", t.rate_metric, t.rate)):
         if limits is None and check_id != "logs.errors":
+            continue
+        if metric not in metrics:  # errors_per_minute without a time span: nothing to judge, and why
+            out.append(Result(id=check_id, target="logs", probe="logs", status=Status.UNKNOWN,
+                              reason=Reason.UNSUPPORTED, message="no rate per minute to judge: the error records "
+                              "have no timestamps, so there is no time span (use a percentage of records, "
+                              "--max-error-rate 5%, or --max-errors)"))
             continue
         warn, crit = limits or (None, None)
         rules = [] if limits is None else [MetricRule(

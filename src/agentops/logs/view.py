@@ -65,7 +65,7 @@ def _analyze(doc: dict[str, Any], console: Console) -> None:
         f"  {len(inputs['sources'])} input(s), {human_size(inputs['bytes'])}, {counts['records']:,} records, "
         f"{span['start'] or '?'} → {span['end'] or '?'}\n",
         (f"{counts['errors']:,} at {data['filters']['level']} or above", "bold"),
-        f" ({counts['error_rate_percent']:.3g}% of records, {counts['errors_per_minute']:.3g}/min)"
+        f" ({counts['error_rate_percent']:.3g}% of records, {_per_minute(counts['errors_per_minute'])})"
         + (f"; {by_level}" if by_level else ""),
     )
     console.print(head)
@@ -183,6 +183,10 @@ def _count(doc: dict[str, Any], console: Console) -> None:
     console.print(Text.assemble((f"{data['counts']['errors']:,}", "bold"),
                                 f" records at {data['filters']['level']} or above ({levels}) in "
                                 f"{len(data['inputs']['sources'])} input(s), {human_size(data['inputs']['bytes'])}"))
+
+
+def _per_minute(rate: float | None) -> str:
+    return "n/a per minute: no timestamps" if rate is None else f"{rate:.3g}/min"
 
 
 def _secs(v: float | None) -> str:
