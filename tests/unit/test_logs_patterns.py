@@ -163,3 +163,14 @@ def test_an_action_for_one_agent_is_reworded_for_all_of_the_pattern() -> None:
 ])
 def test_security_classification(text: str, kind: str | None) -> None:
     assert knowledge.security_kind(text) == kind
+
+
+def test_recommended_actions_for_grpc_unavailable_and_a_raising_handler():
+    from agentops.logs.knowledge import recommend
+
+    unavailable = recommend("AioRpcError", "worker w1 failed: AioRpcError",
+                            "grpc.aio._call.AioRpcError: <AioRpcError of RPC that terminated with:\n"
+                            "\tstatus = StatusCode.UNAVAILABLE\n>")
+    assert unavailable is not None and unavailable.kind == "peer-unavailable"
+    raised = recommend("RuntimeError", "handler failed: RuntimeError: failing on purpose")
+    assert raised is not None and raised.kind == "handler-raised"

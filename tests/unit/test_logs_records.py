@@ -188,3 +188,40 @@ def test_times_people_give() -> None:
 def test_record_timestamps(text: object, expected: float | None) -> None:
     got = parse_timestamp(text)
     assert got == (pytest.approx(expected) if expected is not None else None)
+
+
+def test_cause_is_the_exception_line_even_when_its_message_spans_lines():
+    """A gRPC AioRpcError's text runs over several lines and ends in a lone '>'; the cause is its first line."""
+    from agentops.logs.records import Record
+
+    exc = (
+        "Traceback (most recent call last):\n"
+        '  File "/app/worker.py", line 10, in run\n'
+        "    await stream.read()\n"
+        "grpc.aio._call.AioRpcError: <AioRpcError of RPC that terminated with:\n"
+        "\tstatus = StatusCode.UNAVAILABLE\n"
+        '\tdetails = "Socket closed"\n'
+        ">"
+    )
+    r = Record(ts=None, level="ERROR", message="worker w1 failed: AioRpcError", exception=exc)
+    assert r.cause == "grpc.aio._call.AioRpcError: <AioRpcError of RPC that terminated with:"
+    assert r.error_type == "AioRpcError"
+
+
+def test_cause_of_a_chained_traceback_is_the_last_exception():
+    from agentops.logs.records import Record
+
+    exc = (
+        "Traceback (most recent call last):\n"
+        '  File "a.py", line 1, in f\n'
+        "KeyError: '7'\n"
+        "\n"
+        "During handling of the above exception, another exception occurred:\n"
+        "\n"
+        "Traceback (most recent call last):\n"
+        '  File "b.py", line 2, in g\n'
+        "ValueError: Unknown type NoneType\n"
+    )
+    assert Record(ts=None, level="ERROR", message="x", exception=exc).cause == "ValueError: Unknown type NoneType"
+    # a traceback header alone (the rest split into other records) is no cause: the message speaks instead
+    assert Record(ts=None, level="ERROR", message="boom", exception="Traceback (most recent call last):").cause == "boom"

@@ -35,6 +35,12 @@ _LOG_RULES: list[tuple[re.Pattern[str], Action]] = [
         "worker-stream-lost",
         "the worker's stream to the AgentRpc host broke (host restarted or stopped, or the network dropped it)",
         "check the host; after a host restart, restart the workers: they stay alive but never register again")),
+    (re.compile(r"\bStatusCode\.UNAVAILABLE\b|\bstatus = StatusCode\.UNAVAILABLE"), Action(
+        "peer-unavailable",
+        "a gRPC peer went away: the AgentRpc host (or the worker on the other end) stopped, restarted or is "
+        "unreachable",
+        "check the host and worker processes and their restarts at that time (`agentops lab status` or "
+        "`agentops health -c …`); a worker whose host restarted must itself be restarted to register again")),
     (re.compile(r"\bCancelledError\b"), Action(
         "task-cancelled",
         "a task was cancelled: a process stopping (expected during a restart or `lab down`), or a caller that "
@@ -52,6 +58,16 @@ _LOG_RULES: list[tuple[re.Pattern[str], Action]] = [
         "the caller is authenticated but not allowed to do this (a missing grant, ACL rule or file mode)",
         "grant the user exactly the permission named (GRANT …, Redis ACL, chmod/chown), rather than widening "
         "access")),
+]
+
+# Checked only when neither the rules above nor the general classifier know the error: a handler that
+# raised ConnectionRefusedError is better explained as a refused connection than as "a handler raised".
+_FALLBACK_RULES: list[tuple[re.Pattern[str], Action]] = [
+    (re.compile(r"\bhandler (?:failed|raised)\b"), Action(
+        "handler-raised",
+        "the agent's own message handler raised; the caller got the error text back as its reply",
+        "read the record's traceback (its last line names the error) and fix the handler, or validate the "
+        "input it could not handle before sending it")),
 ]
 
 # Records that belong in the security section: credentials rejected, access refused.
@@ -97,9 +113,9 @@ def recommend(error_type: str, message: str, exception: str = "") -> Action | No
     subject = exception or (f"{error_type}: {message}" if error_type and not message.startswith(error_type)
                             else message)
     found = classify_text(subject)
-    if not found.known:
-        return None
-    return Action(found.kind, found.cause, found.fix)
+    if found.known:
+        return Action(found.kind, found.cause, found.fix)
+    return next((action for rx, action in _FALLBACK_RULES if rx.search(text)), None)
 
 
 def widen(action: Action, sample_agent: str, agents: list[str]) -> Action:

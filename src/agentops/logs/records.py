@@ -72,12 +72,8 @@ class Record:
 
     @property
     def cause(self) -> str:
-        """The line that names what went wrong: a traceback's last line, else the message's first line."""
-        if self.exception:
-            for line in reversed(self.exception.splitlines()):
-                if line.strip() and not line.startswith((" ", "\t")):
-                    return line.strip()
-        return first_line(self.message)
+        """The line that names what went wrong: a traceback's exception line, else the message's first line."""
+        return exception_line(self.exception) or first_line(self.message)
 
     @property
     def error_type(self) -> str:
@@ -101,6 +97,26 @@ _EXC_HINTS = re.compile(r"Error|Exception|Exit|Interrupt|Timeout|Refused|Failure
 _EXC_CLASS = re.compile(r"^([A-Za-z_][\w.]*)(?::|$)")
 _EXC_IN_TEXT = re.compile(r"\b((?:[a-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Exit|Interrupt|Timeout|Refused|"
                           r"Failure|Fault))\b")
+
+
+_FRAME = re.compile(r'^\s+File "')
+_NOT_A_CAUSE = ("Traceback (most recent call last):", "During handling of the above exception",
+                "The above exception was the direct cause")
+
+
+def exception_line(traceback: str) -> str:
+    """The `Type: message` line of a traceback: the first unindented line after its last frame. Not simply the
+    last line: an exception's message may span lines (a gRPC AioRpcError's ends in a lone `>`)."""
+    lines = traceback.splitlines()
+    last_frame = max((i for i, line in enumerate(lines) if _FRAME.match(line)), default=-1)
+    for line in lines[last_frame + 1:]:
+        if line.strip() and not line.startswith((" ", "\t")) and not line.startswith(_NOT_A_CAUSE):
+            return line.strip()
+    for line in reversed(lines):  # no frames: the last line that reads like a cause
+        text = line.strip()
+        if text and not line.startswith((" ", "\t")) and not text.startswith(_NOT_A_CAUSE) and len(text) > 1:
+            return text
+    return ""
 
 
 def first_line(text: str) -> str:
