@@ -47,6 +47,9 @@ def main() -> None:
     cache = Path(work) / "cache"
     env = {**os.environ, "XDG_CACHE_HOME": str(cache), "NO_COLOR": "1"}
     env.pop("AGENTOPS_CONFIG", None)
+    # An installed package has byte-code compiled at install time (as typer's has here); an editable checkout
+    # under PYTHONDONTWRITEBYTECODE would recompile agentops' own modules on every run and measure that instead.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     agentops = [sys.executable, "-m", "agentops", "health", "-o", "json"]
     rows: dict[str, list[float]] = {"noop typer app": [], "agentops health (warm)": [], "agentops health (cold)": []}
     rss: list[int] = []
