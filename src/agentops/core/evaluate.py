@@ -64,7 +64,19 @@ def summarize(metrics: dict[str, float], spec: CheckSpec, limit: int = 4) -> str
     """A short "key=value" line, the judged metrics first, for OK results."""
     judged = [m for r in spec.rules for m in _matches(r, metrics)]
     names = list(dict.fromkeys(judged + sorted(metrics)))[:limit]
-    return ", ".join(f"{n}={_fmt(metrics[n])}" for n in names)
+    return ", ".join(f"{n}={_fmt_bytes(metrics[n]) if n.split(':', 1)[0].endswith('_bytes') else _fmt(metrics[n])}"
+                     for n in names)
+
+
+def _fmt_bytes(value: float) -> str:
+    """Byte counts for people (the JSON keeps the exact number)."""
+    if value != value:
+        return "n/a"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(value) < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"
 
 
 def _fmt(value: float) -> str:
