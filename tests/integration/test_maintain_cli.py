@@ -128,7 +128,7 @@ def test_bad_playbooks_are_one_line_errors_with_exit_3(tmp_path: Path, body: str
     assert len(lines) == 1 and needle in lines[0] and str(pb) in lines[0], r.stderr
 
 
-def test_lock_busy_exits_at_once_with_code_3_or_waits(tmp_path: Path) -> None:
+def test_lock_busy_exits_at_once_with_its_own_code_or_waits(tmp_path: Path) -> None:
     root, state = tmp_path / "logs", tmp_path / "state"
     make_tree(root, old=1, new=0)
     pb = prune_playbook(tmp_path / "pb.yaml", root, unattended=True)
@@ -136,7 +136,7 @@ def test_lock_busy_exits_at_once_with_code_3_or_waits(tmp_path: Path) -> None:
     lock.acquire()
     try:
         busy = maintain("run", str(pb), "-o", "json", state=state)
-        assert busy.code == 3
+        assert busy.code == 4  # "already running", distinct from 3 (broken playbook or config)
         assert "another run of pruner holds the lock since" in busy.stderr
         assert f"(pid {os.getpid()})" in busy.stderr
         doc = busy.json()
@@ -170,7 +170,7 @@ def test_two_concurrent_runs_second_exits_at_once(tmp_path: Path) -> None:
     try:
         wait_for(lambda: count(root, "old") < 300, timeout=60, what="the first run to start deleting")
         second = maintain("run", str(pb), state=state)
-        assert second.code == 3
+        assert second.code == 4  # already running
         assert f"(pid {first.pid})" in second.stderr
         assert first.poll() is None  # the first run was still going when the second gave up
         out, err = first.communicate(timeout=120)

@@ -21,6 +21,9 @@ from agentops.core.model import Report, Status
 from agentops.core.redact import redact
 
 EXIT_USAGE = int(Status.UNKNOWN)
+# The one code outside 0-3, used only by `maintain run`: it did not run because another run of the same
+# playbook holds the lock, so cron wrappers and systemd can tell "already running" from "broken" (3).
+EXIT_LOCKED = 4
 
 
 class OutputFormat(StrEnum):
@@ -85,8 +88,8 @@ def render(report: Report, output: OutputFormat, file: Any = None) -> str | None
 
 
 def emit_report(report: Report, output: OutputFormat = OutputFormat.table, output_file: Path | None = None,
-                fail_on: FailOn = FailOn.warning) -> NoReturn:
-    """Render the report to stdout or --output-file and exit with the contract's code."""
+                fail_on: FailOn = FailOn.warning, *, code: int | None = None) -> NoReturn:
+    """Render the report to stdout or --output-file and exit with the contract's code (or `code`)."""
     if output_file is not None:
         import io
 
@@ -102,7 +105,7 @@ def emit_report(report: Report, output: OutputFormat = OutputFormat.table, outpu
         except BrokenPipeError:
             # `agentops … | head -1`: the reader has what it wanted; the exit code still tells the status.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    raise typer.Exit(exit_code(report.status, fail_on))
+    raise typer.Exit(exit_code(report.status, fail_on) if code is None else code)
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from agentops.maintain.playbook import Playbook
 
 from agentops.cli.common import (
+    EXIT_LOCKED,
     ConfigOpt,
     FailOn,
     FailOnOpt,
@@ -44,7 +45,7 @@ Examples:
 RUN_HELP = """Run a playbook: steps in order, each ending ok / changed / skipped / failed, then a recap.
 
 Exit codes: 0 OK, 1 WARNING (a step stepped over a problem), 2 CRITICAL (a step failed), 3 UNKNOWN (bad
-playbook or config, consent missing, or another run of the same playbook holds the lock).
+playbook or config, consent missing), 4 another run of the same playbook holds the lock (nothing was done).
 
 Destructive steps (files.prune, command) need --yes or `unattended: true` in the playbook when no TTY is
 attached; at a TTY you are asked. --check never needs consent: it changes nothing.
@@ -123,7 +124,7 @@ def run(
         fail(f"interrupted: {pb.name} stopped mid-run (recorded as INTERRUPTED in the audit log)")
     except LockBusy as exc:
         note(str(exc))
-        emit_report(busy_report(pb, exc, opts), output, output_file, FailOn.warning)
+        emit_report(busy_report(pb, exc, opts), output, output_file, FailOn.warning, code=EXIT_LOCKED)
     emit_report(report, output, output_file, fail_on)
 
 

@@ -146,8 +146,9 @@ def systemd_units(playbook: str, spec: CronSpec, argv: list[str], *, user: str |
         + (f"User={user}\n" if user else "")
         + "Nice=10\n"
         "IOSchedulingClass=idle\n"
-        # Exit codes 1 (WARNING) are a finished run with something to look at, not a failed unit.
-        "SuccessExitStatus=1\n"
+        # Exit code 1 (WARNING) is a finished run with something to look at, and 4 means the previous run
+        # still holds the lock: neither is a failed unit.
+        "SuccessExitStatus=1 4\n"
     )
     timer = (
         "[Unit]\n"
