@@ -1,7 +1,8 @@
 """Search bytes first, parse only candidates.
 
 A log is mostly lines nobody asked about. The scanner looks for a few byte strings (a level name, a bare
-AutoGen error head, a duration field, an id) with `bytes.find`, which runs at memory speed, and hands only the
+AutoGen error head, a duration field, an id) with a `Finder` (memchr on a needle's rarest byte where that is
+rare in the log, `bytes.find` elsewhere), which runs at or near memory speed, and hands only the
 records containing one of them to a consumer (`Sink`), as raw bytes with flags saying which needle group
 matched, so the consumer can choose a cheap check or a full parse. Everything else is counted, not read:
 records per chunk come from one split of the chunk (which also counts lines that are not JSON in a JSON log),
@@ -23,6 +24,7 @@ from itertools import compress, pairwise, repeat
 from typing import Any, Protocol
 
 from agentops.logs.clock import parse_timestamp
+from agentops.logs.finder import Finder
 from agentops.logs.reader import CHUNK, Chunk, Source, read_chunks
 from agentops.logs.records import (
     CONT_PREFIXES,
@@ -121,6 +123,11 @@ class NeedleGroup:
     # end of the buffer); False drops it. Lets a consumer decide from the bytes at the hit (a duration's value)
     # without the record being assembled and handed over.
     check: Callable[[bytes, int, int], bool] | None = None
+    # One finder per needle, kept with the group so what it learns about the log lasts across chunks.
+    finders: tuple[Finder, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.finders = tuple(Finder(n) for n in self.needles)
 
 
 Needles = Callable[[Dialect], list[NeedleGroup]]
@@ -305,13 +312,15 @@ def candidates(buf: bytes, start: int, end: int, groups: list[NeedleGroup]) -> d
     find, rfind = buf.find, buf.rfind
     for group in groups:
         flag, check = group.flag, group.check
-        for needle in group.needles:
+        for finder in group.finders:
+            needle = finder.needle
+            finder.start_chunk(start, end)
             # A needle that starts with a newline means "at a line start": the line begins after it.
             at_line_start = needle.startswith(b"\n")
             if at_line_start and buf.startswith(needle[1:], start) and \
                     (check is None or check(buf, start, find(b"\n", start, end))):
                 found[start] = found.get(start, 0) | flag
-            i = find(needle, start, end)
+            i = finder.find(buf, start, end)
             while i >= 0:
                 e = find(b"\n", i + at_line_start, end)
                 # The check first: most hits it rejects need no line start.
@@ -324,7 +333,7 @@ def candidates(buf: bytes, start: int, end: int, groups: list[NeedleGroup]) -> d
                     found[s] = found.get(s, 0) | flag
                 if e < 0:
                     break
-                i = find(needle, e if at_line_start else e + 1, end)
+                i = finder.find(buf, e if at_line_start else e + 1, end)
     return found
 
 
