@@ -107,3 +107,26 @@ def test_filters_narrow_the_trail(logs: Path) -> None:
     assert [h["component"] for h in doc["data"]["hops"]] == ["w2", "w2"]
     _, doc = trace(TRACE, logs, "--until", "2024-05-01T10:00:00.160Z")
     assert len(doc["data"]["hops"]) == 2
+
+
+def test_an_error_reply_is_the_worker_s_failure_even_when_the_host_s_relay_sorts_first(tmp_path: Path) -> None:
+    """Plain-text logs: the worker's error record names no request, so only the replies are on the trail, and
+    with millisecond times the host's relay of the error can sort before the worker's reply (real lab output)."""
+    reply = ('response {\n  request_id: "d0dd37b7f19f4beba2338fae30748344"\n'
+             '  error: "failing agent: deliberate failure handling \'x\'"\n}\n')
+    (tmp_path / "host.log").write_text(
+        "2026-11-21 13:17:57,359 INFO autogen_core: Received message from client 196b: request {\n"
+        '  request_id: "d0dd37b7f19f4beba2338fae30748344"\n  target {\n    type: "failing"\n    key: "k"\n  }\n}\n'
+        + "2026-11-21 13:17:57,362 INFO autogen_core: Received message from client c130: " + reply
+        # the host logs a message twice, the second time a millisecond later
+        + "2026-11-21 13:17:57,363 INFO autogen_core: Received message from client c130: " + reply)
+    (tmp_path / "w2.log").write_text(
+        "2026-11-21 13:17:57,360 INFO autogen_core: Received a message from host: request {\n"
+        '  request_id: "d0dd37b7f19f4beba2338fae30748344"\n  target {\n    type: "failing"\n    key: "k"\n  }\n}\n'
+        + "2026-11-21 13:17:57,362 INFO autogen_core: Send message to host: " + reply)
+    code, doc = trace("d0dd37b7f19f4beba2338fae30748344", tmp_path)
+    assert code == 1
+    hops = doc["data"]["hops"]
+    assert [h["component"] for h in hops] == ["host", "w2", "host", "w2", "host"]  # equal times: file order
+    assert doc["data"]["stops_at"]["why"] == ("it failed at w2: failing agent: deliberate failure handling 'x'; "
+                                              "host passed the error back to the caller")

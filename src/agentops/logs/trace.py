@@ -177,9 +177,13 @@ def _stop(hops: list[dict[str, Any]]) -> dict[str, Any] | None:
                                      "source", "offset")}
     errors = [h for h in hops if failed(h)]
     where = last["component"] or "?"
-    # Where it went wrong: the first record logged as an error (the reply carrying its text comes later).
-    origin = next((h for h in errors if LEVEL_NO.get(h["level"], 0) >= LEVEL_NO["ERROR"]), errors[0] if errors
-                  else None)
+    # Where it went wrong: the first record logged as an error (the reply carrying its text comes later); else
+    # the worker that sent the error reply, not the host relaying it, which a log with millisecond times may
+    # place first (a plain-text log names no agent or request on the worker's error record, so only the reply
+    # is on the trail).
+    origin = next((h for h in errors if LEVEL_NO.get(h["level"], 0) >= LEVEL_NO["ERROR"]),
+                  next((h for h in errors if h["message"].startswith("Send message to host")),
+                       errors[0] if errors else None))
     if origin is last:
         stop["why"] = f"it failed there: {_what_failed(last)}"
     elif origin is not None:
