@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import jsonschema
@@ -134,3 +135,70 @@ def test_trace_of_an_unroutable_message_stops_at_the_host(traffic: dict[str, Any
     assert data["components"] == ["host"]
     stop = data["stops_at"]
     assert stop["component"] == "host" and "routed it to agent ghost-type-nobody-registered" in stop["why"]
+
+
+# ------------------------------------------------------------------------------------------ plain-text logs
+
+@pytest.fixture(scope="module")
+def text_traffic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A lab of its own whose processes log as plain text (`lab up --log-format text`: what a service using
+    logging.basicConfig writes: AutoGen's lines, protobuf dumps and asyncio's tracebacks as they are, no ids),
+    with the same real failures."""
+    from tests.fixtures.lab import start_lab, stop_lab
+
+    handle = start_lab(tmp_path_factory.mktemp("textlab"), log_format="text")
+    try:
+        sent = {kind: _send(handle, agent_type, timeout) for kind, agent_type, timeout in
+                (("echo", "echo", 5.0), ("failing", "failing", 5.0),
+                 ("ghost", "ghost-type-nobody-registered", 1.0), ("none", "none", 1.0))}
+        assert [sent[k].outcome for k in ("echo", "failing", "ghost", "none")] == ["reply", "error", "no_reply",
+                                                                                     "no_reply"]
+        wait_for(lambda: "ValueError: Unknown type NoneType" in handle.log("w2").read_text(), timeout=10,
+                 what="w2 to log the handler that returned None")
+        assert "Agent ghost-type-nobody-registered not found" in handle.log("host").read_text()
+        assert not handle.log("host").read_text().startswith("{")  # really plain text
+        yield {"sent": sent, "logs": str(handle.log("host").parent)}
+    finally:
+        stop_lab(handle)
+
+
+def test_analyze_explains_real_plain_text_failures(text_traffic: dict[str, Any]) -> None:
+    result = run_cli("logs", "analyze", text_traffic["logs"], "--min-count", "1", "-o", "json")
+    assert result.code == 0, result.stderr
+    data = result.json()["data"]
+    assert not any(data["bad_input"].values()), data["bad_input"]  # a plain log is not "non-JSON" input
+    patterns = data["patterns"]
+
+    not_found = next(p for p in patterns if p["pattern"] == "Agent <agent> not found, failed to deliver message.")
+    assert set(not_found["agents"]) == {"ghost-type-nobody-registered"} and set(not_found["components"]) == {"host"}
+    assert not_found["action"]["kind"] == "agent-not-found"
+
+    # asyncio's "Exception in callback …" record: a header line, `handle:`, the frames, and the cause last.
+    returned_none = next(p for p in patterns if p["pattern"].startswith("Exception in callback GrpcWorkerAgent"))
+    assert returned_none["error_type"] == "ValueError"
+    assert returned_none["cause"].startswith("ValueError: Unknown type NoneType")
+    assert returned_none["action"]["kind"] == "handler-returned-none" and set(returned_none["components"]) == {"w2"}
+
+    raised = next(p for p in patterns if p["error_type"] == "RuntimeError")
+    assert "deliberate failure" in raised["cause"] and raised["action"]["kind"] == "handler-raised"
+
+    counted = run_cli("logs", "count", text_traffic["logs"], "-o", "json")
+    assert counted.json()["data"]["counts"]["errors"] == data["counts"]["errors"] == 3
+
+
+def test_trace_in_plain_text_names_the_worker_that_failed(text_traffic: dict[str, Any]) -> None:
+    # Text records carry no ids of their own; the request id is in the protobuf dumps of request and response.
+    failing = text_traffic["sent"]["failing"]
+    data = run_cli("logs", "trace", failing.request_id, text_traffic["logs"], "-o", "json").json()["data"]
+    assert data["components"][:2] == ["host", "w2"]
+    assert any(h["component"] == "w2" and h.get("target", "").startswith("failing/") for h in data["hops"])
+    # The failure is the worker's, whichever of its reply and the host's relay of it the millisecond times of a
+    # text log put last.
+    stop = data["stops_at"]
+    assert (stop["why"].startswith("it failed at w2: failing agent: deliberate failure") or
+            (stop["component"] == "w2" and stop["why"].startswith("it failed there: failing agent: deliberate"))), stop
+
+    ghost = text_traffic["sent"]["ghost"]
+    data = run_cli("logs", "trace", ghost.trace_id, text_traffic["logs"], "-o", "json").json()["data"]
+    assert data["components"] == ["host"]
+    assert "routed it to agent ghost-type-nobody-registered" in data["stops_at"]["why"]

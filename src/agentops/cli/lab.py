@@ -77,7 +77,10 @@ def up(
                                        "sleeps per Ping."),
     leak_kib: int = typer.Option(1024, "--leak-kib", min=0, max=1024 * 1024, help="Memory the leak agent keeps "
                                  "per Ping."),
-    log_level: str = typer.Option("INFO", "--log-level", help="Level of the processes' JSON logs."),
+    log_level: str = typer.Option("INFO", "--log-level", help="Level of the processes' logs."),
+    log_format: str = typer.Option("json", "--log-format", help="How the processes log: json (one object per "
+                                   "line, with agent, message and trace ids) or text (AutoGen's plain lines, as "
+                                   "a service using logging.basicConfig writes them)."),
     timeout: float = typer.Option(60.0, "--timeout", min=1, max=3600, help="Seconds to wait for readiness."),
     with_redis: bool = typer.Option(False, "--with-redis", help="Also start a lab-owned redis-server (needs it "
                                     "installed) and a `store` agent on w2 that writes to it; the config gets a "
@@ -85,14 +88,18 @@ def up(
     output: str = SimpleOutputOpt,
     as_json: bool = typer.Option(False, "--json", help="Same as -o json."),
 ) -> None:
+    from agentops.autogen.workers import LOG_FORMATS
     from agentops.lab.manager import LabOptions
     from agentops.lab.manager import up as lab_up
 
     if log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         fail(f"--log-level {log_level!r}: expected DEBUG, INFO, WARNING or ERROR")
+    if log_format not in LOG_FORMATS:
+        fail(f"--log-format {log_format!r}: expected {' or '.join(LOG_FORMATS)}")
     want_json = _json_flag(output, as_json)
     opts = LabOptions(dir=directory, port=port, slow_seconds=slow_seconds, leak_kib=leak_kib,
-                      log_level=log_level.upper(), ready_timeout=timeout, with_redis=with_redis)
+                      log_level=log_level.upper(), log_format=log_format, ready_timeout=timeout,
+                      with_redis=with_redis)
     if not want_json and sys.stderr.isatty():  # a refusal must stay one line for scripts
         note(f"starting a lab in {opts.dir.resolve()} …")
     manifest = _run(lambda: lab_up(opts))

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import sys
 
+from agentops.autogen.workers import LOG_FORMATS
 from agentops.lab.jsonlog import setup_logging
 from agentops.lab.layout import BIND, HOST, LabLayout
 
@@ -27,6 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--bind", default=BIND)
     p.add_argument("--log-level", default="INFO")
+    p.add_argument("--log-format", choices=LOG_FORMATS, default="json")
     return p
 
 
@@ -51,7 +53,7 @@ async def run(args: argparse.Namespace, layout: LabLayout) -> int:
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     layout = LabLayout(args.state_dir)
-    setup_logging(layout.log_file(args.name), args.name, args.log_level)
+    setup_logging(layout.log_file(args.name), args.name, args.log_level, args.log_format)
     try:
         code = asyncio.run(run(args, layout))
     except KeyboardInterrupt:

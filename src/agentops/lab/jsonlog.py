@@ -1,4 +1,5 @@
-"""Structured logs for the lab processes: one JSON object per line, for every logger in the process.
+"""Structured logs for the lab processes: one JSON object per line, for every logger in the process (or, with
+`--log-format text`, AutoGen's plain lines as a service using `logging.basicConfig` writes them).
 
 The root logger gets the handler, so AutoGen's own records (`autogen_core`, `autogen_core.events`, the
 worker's root-logger "Processing request …" lines, asyncio's "Exception in callback …" tracebacks) come out
@@ -74,13 +75,19 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(doc, ensure_ascii=False, default=str)
 
 
-def setup_logging(log_file: Path, process_name: str, level: str = "INFO") -> None:
-    """Route every logger of this process to `log_file` as JSON lines. (A crash before this point, such as an
-    import error, lands in the process's captured stderr instead: see `lab.layout`.)"""
+# `text`: what a service gets from the usual `logging.basicConfig(format=...)`, AutoGen's messages and asyncio's
+# tracebacks as they are, and no ids (agentops reads both; docs/logs.md).
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def setup_logging(log_file: Path, process_name: str, level: str = "INFO", log_format: str = "json") -> None:
+    """Route every logger of this process to `log_file`, as JSON lines (`json`) or plain text (`text`), the
+    formats a cluster spec's `log_format` names. (A crash before this point, such as an import error, lands in
+    the process's captured stderr instead: see `lab.layout`.)"""
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
-    formatter = JsonFormatter(process_name)
+    formatter = JsonFormatter(process_name) if log_format == "json" else logging.Formatter(TEXT_FORMAT)
     file_handler = logging.FileHandler(log_file, encoding="utf-8")
     file_handler.setFormatter(formatter)
     root.addHandler(file_handler)

@@ -141,6 +141,7 @@ class LabManifest:
     leak_kib: int
     schema: str = MANIFEST_SCHEMA
     redis_address: str | None = None  # `lab up --with-redis`: the lab-owned Redis the store agent writes to
+    log_format: str = "json"  # `lab up --log-format`: json | text
 
     @property
     def host(self) -> ProcessRecord:

@@ -62,6 +62,7 @@ class LabOptions:
     slow_seconds: float = 2.0
     leak_kib: int = 1024
     log_level: str = "INFO"
+    log_format: str = "json"  # json | text (jsonlog.LOG_FORMATS)
     ready_timeout: float = 60.0
     python: str = sys.executable
     with_redis: bool = False  # start a lab-owned redis-server and a `store` agent that depends on it
@@ -168,7 +169,7 @@ def _spawn(layout: LabLayout, opts: LabOptions, role: str, name: str, args: list
     import psutil
 
     cmd = cmd or [opts.python, "-m", entry_module(role), "--name", name, "--state-dir", str(layout.root), *args,
-                  "--log-level", opts.log_level]
+                  "--log-level", opts.log_level, "--log-format", opts.log_format]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with open(layout.stderr_file(name), "ab") as err:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=err, stderr=subprocess.STDOUT, env=env,
@@ -329,7 +330,7 @@ def up(opts: LabOptions) -> LabManifest:
             record.port = int(layout.port_file(record.name).read_text().strip())
     manifest = LabManifest(dir=str(layout.root), host_address=address, processes=started,
                            started_at=iso_utc(time.time()), slow_seconds=opts.slow_seconds, leak_kib=opts.leak_kib,
-                           redis_address=redis_address)
+                           redis_address=redis_address, log_format=opts.log_format)
     manifest.save(layout.manifest)
     write_config(layout, manifest)
     return manifest
@@ -347,7 +348,7 @@ def write_config(layout: LabLayout, manifest: LabManifest) -> Path:
         "options": {
             "process": {"pid_file": str(layout.pid_file(HOST)),
                         "cmdline": rf"-m agentops\.lab\.host --name {HOST} --state-dir {root}( |$)"},
-            "logs": [str(layout.log_file(HOST))], "log_format": "json",
+            "logs": [str(layout.log_file(HOST))], "log_format": manifest.log_format,
             "expect_types": all_types,
             "ping": {"type": all_types[0], "payload_type": PING_PAYLOAD_TYPE, "payload": dict(PING_PAYLOAD)},
         },
@@ -360,7 +361,7 @@ def write_config(layout: LabLayout, manifest: LabManifest) -> Path:
                 "host": manifest.host_address,
                 "process": {"pid_file": str(layout.pid_file(w.name)),
                             "cmdline": rf"-m agentops\.lab\.worker --name {re.escape(w.name)} --state-dir {root}( |$)"},
-                "logs": [str(layout.log_file(w.name))], "log_format": "json",
+                "logs": [str(layout.log_file(w.name))], "log_format": manifest.log_format,
                 "metrics_url": metrics_url,
                 "agent_types": list(w.agent_types),
                 "ping": {"payload_type": PING_PAYLOAD_TYPE, "payload": dict(PING_PAYLOAD)},

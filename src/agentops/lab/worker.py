@@ -11,6 +11,7 @@ import asyncio
 import logging
 import sys
 
+from agentops.autogen.workers import LOG_FORMATS
 from agentops.lab.jsonlog import setup_logging
 from agentops.lab.layout import BIND, LabLayout, parse_agents
 
@@ -28,6 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--leak-kib", type=int, default=1024)
     p.add_argument("--redis", default=None, help="host:port of the lab's Redis (the store agent writes there)")
     p.add_argument("--log-level", default="INFO")
+    p.add_argument("--log-format", choices=LOG_FORMATS, default="json")
     return p
 
 
@@ -74,7 +76,7 @@ async def run(args: argparse.Namespace, layout: LabLayout) -> None:
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     layout = LabLayout(args.state_dir)
-    setup_logging(layout.log_file(args.name), args.name, args.log_level)
+    setup_logging(layout.log_file(args.name), args.name, args.log_level, args.log_format)
     try:
         asyncio.run(run(args, layout))
     except KeyboardInterrupt:
