@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the real services the test suite starts for itself (redis-server, PostgreSQL) and the small tools
-# it drives (script from util-linux, procps), from Debian's packages, when they are missing.
+# it drives (script from util-linux, procps; journalctl and systemd's own journal writer, which make a real
+# journal file where no journald runs), from Debian's packages, when they are missing.
 set -euo pipefail
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
@@ -12,6 +13,8 @@ command -v pg_isready >/dev/null 2>&1 || need+=(postgresql-client)
 command -v script >/dev/null 2>&1 || need+=(bsdutils)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v jq >/dev/null 2>&1 || need+=(jq)
+command -v journalctl >/dev/null 2>&1 || need+=(systemd)
+[ -x /lib/systemd/systemd-journal-remote ] || need+=(systemd-journal-remote)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "missing system packages: ${need[*]} (install them as root: apt-get install ${need[*]})" >&2; exit 3
