@@ -38,6 +38,49 @@ def test_ok_reports_status_latency_and_body_size(http_server):
     assert seen and seen[-1].method == "GET" and seen[-1].headers.get("X-Probe") == "yes"
 
 
+FIRST_REQUEST = """
+import asyncio, sys, time
+from agentops.core.config import Target
+from agentops.probes import http
+
+calls, imports = [], []
+sys.addaudithook(lambda event, args: imports.append((time.monotonic(), args[0])) if event == "import" else None)
+
+
+class Clock:  # the probe's `time`, noting when its latency timer starts and stops
+    def __getattr__(self, name):
+        return getattr(time, name)
+
+    def perf_counter(self):
+        calls.append(time.monotonic())
+        return time.perf_counter()
+
+
+http.time = Clock()
+url = sys.argv[1]
+obs = asyncio.run(http.HttpProbe().measure(Target(name="w", kind="http", address=url), {}, 5.0))
+assert not obs.failed, obs.message
+start, stop = calls[0], calls[1]
+print(sorted({name for at, name in imports if start <= at <= stop}))
+"""
+
+
+def test_no_import_runs_inside_the_latency_timer(http_server):
+    """httpx imports part of itself (httpcore's pool, h11, anyio's backend) only on first use; the probe loads
+    it before the timer starts, so a run's first request does not report the import as latency (45 ms here),
+    nor does every other check in flight beside it on the one event loop. Checked in a fresh interpreter,
+    where nothing is imported yet."""
+    import subprocess
+    import sys
+
+    path = f"/{unique_name('first')}"
+    http_server.route(path, body="ok\n")
+    out = subprocess.run([sys.executable, "-c", FIRST_REQUEST, http_server.base_url + path], capture_output=True,
+                         text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
 def test_server_error_is_an_assertion_failure_with_the_status(http_server):
     url = http_server.route(f"/{unique_name('e')}", status=500, body="boom")
     obs = http(url)
