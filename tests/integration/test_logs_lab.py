@@ -30,19 +30,23 @@ def _send(lab: Any, agent_type: str, timeout: float) -> Any:
     return asyncio.run(go())
 
 
+# (kind, agent type, reply timeout, the outcome the client sees): one of each real failure and a healthy echo.
+MESSAGES = [("echo", "echo", 5.0, "reply"), ("failing", "failing", 5.0, "error"),
+            ("ghost", "ghost-type-nobody-registered", 1.0, "no_reply"), ("none", "none", 1.0, "no_reply")]
+
+
+def send_each(lab: Any) -> dict[str, Any]:
+    sent = {kind: _send(lab, agent_type, timeout) for kind, agent_type, timeout, _ in MESSAGES}
+    assert [sent[kind].outcome for kind, *_ in MESSAGES] == [outcome for *_, outcome in MESSAGES]
+    return sent
+
+
 @pytest.fixture(scope="module")
 def traffic(lab: Any) -> dict[str, Any]:
     """One message of each kind through the shared lab (it stays healthy: nothing is killed or registered),
     and the moment they started, so the analysis can leave other tests' records out."""
     since = time.time() - 0.5
-    sent = {
-        "echo": _send(lab, "echo", 5.0),
-        "failing": _send(lab, "failing", 5.0),
-        "ghost": _send(lab, "ghost-type-nobody-registered", 1.0),
-        "none": _send(lab, "none", 1.0),
-    }
-    assert [sent[k].outcome for k in ("echo", "failing", "ghost", "none")] == ["reply", "error", "no_reply",
-                                                                                 "no_reply"]
+    sent = send_each(lab)
     # The processes write as they go; wait until the last failure is in its log.
     wait_for(lambda: lab.log_records("w2", trace_id=sent["none"].trace_id, level="ERROR"), timeout=10,
              what="w2 to log the handler that returned None")
@@ -148,11 +152,7 @@ def text_traffic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
 
     handle = start_lab(tmp_path_factory.mktemp("textlab"), log_format="text")
     try:
-        sent = {kind: _send(handle, agent_type, timeout) for kind, agent_type, timeout in
-                (("echo", "echo", 5.0), ("failing", "failing", 5.0),
-                 ("ghost", "ghost-type-nobody-registered", 1.0), ("none", "none", 1.0))}
-        assert [sent[k].outcome for k in ("echo", "failing", "ghost", "none")] == ["reply", "error", "no_reply",
-                                                                                     "no_reply"]
+        sent = send_each(handle)
         wait_for(lambda: "ValueError: Unknown type NoneType" in handle.log("w2").read_text(), timeout=10,
                  what="w2 to log the handler that returned None")
         assert "Agent ghost-type-nobody-registered not found" in handle.log("host").read_text()

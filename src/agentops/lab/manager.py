@@ -62,7 +62,7 @@ class LabOptions:
     slow_seconds: float = 2.0
     leak_kib: int = 1024
     log_level: str = "INFO"
-    log_format: str = "json"  # json | text (jsonlog.LOG_FORMATS)
+    log_format: str = "json"  # json | text (autogen.workers.LOG_FORMATS)
     ready_timeout: float = 60.0
     python: str = sys.executable
     with_redis: bool = False  # start a lab-owned redis-server and a `store` agent that depends on it

@@ -181,9 +181,9 @@ def _stop(hops: list[dict[str, Any]]) -> dict[str, Any] | None:
     # the worker that sent the error reply, not the host relaying it, which a log with millisecond times may
     # place first (a plain-text log names no agent or request on the worker's error record, so only the reply
     # is on the trail).
-    origin = next((h for h in errors if LEVEL_NO.get(h["level"], 0) >= LEVEL_NO["ERROR"]),
-                  next((h for h in errors if h["message"].startswith("Send message to host")),
-                       errors[0] if errors else None))
+    logged = [h for h in errors if LEVEL_NO.get(h["level"], 0) >= LEVEL_NO["ERROR"]]
+    replied = [h for h in errors if h["message"].startswith("Send message to host")]
+    origin = (logged or replied or errors or [None])[0]
     if origin is last:
         stop["why"] = f"it failed there: {_what_failed(last)}"
     elif origin is not None:
