@@ -25,7 +25,7 @@ HELP = """A real AutoGen distributed cluster on this machine, for demos, tests a
 One GrpcWorkerAgentRuntimeHost and two GrpcWorkerAgentRuntime workers, each its own process on loopback:
 w1 hosts echo, slow and leak, w2 hosts failing, none and echo2 (each answers payload type Ping,
 {"text": "…"}). JSON logs, a Prometheus /metrics per worker, and an agentops.yaml for the lab in its state
-directory. Needs the [lab] extra: pip install 'agentops-cli[lab]'.
+directory. Needs the [lab] extra: pip install './[lab]' in a clone of agentops.
 
 Examples:
 

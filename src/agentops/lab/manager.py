@@ -42,7 +42,7 @@ from agentops.lab.layout import (
 )
 
 EXIT_BIND_FAILED = 98  # agentops.lab.host's status when its port cannot be bound (kept in sync by a test)
-INSTALL_HINT = "the lab needs AutoGen: install agentops-cli[lab] (pip install 'agentops-cli[lab]')"
+INSTALL_HINT = "the lab needs AutoGen: install agentops-cli[lab] (in a clone of agentops: pip install './[lab]')"
 
 
 class LabError(Exception):

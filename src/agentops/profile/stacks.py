@@ -167,7 +167,7 @@ async def record(pid: int, duration_s: float, *, rate: int = 50, top: int = 10,
     (--nonblocking). Never raises for an expected failure: the profile says what went wrong."""
     exe = py_spy or find_py_spy()
     if exe is None:
-        return StackProfile(pid, False, "py-spy is not installed (pip install 'agentops-cli[stacks]')")
+        return StackProfile(pid, False, "py-spy is not installed (the [stacks] extra: pip install py-spy)")
     seconds = max(1, math.ceil(duration_s))
     with tempfile.TemporaryDirectory(prefix="agentops-stacks-") as tmp:
         out = Path(tmp) / "stacks.txt"
