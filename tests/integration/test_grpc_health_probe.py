@@ -123,9 +123,9 @@ def test_mutual_tls(grpc_mtls_server, tls_files):
     assert "client certificate" in obs.message
 
 
-def test_plaintext_client_against_tls_server_hints_at_tls(grpc_tls_server):
+def test_plaintext_client_against_tls_server_is_protocol_with_a_tls_hint(grpc_tls_server):
     obs = check(grpc_tls_server.address)
-    assert obs.reason is Reason.CONNECT
+    assert obs.reason is Reason.PROTOCOL, obs.message  # the TCP connection was made: not `connect`
     assert obs.message.endswith("(a TLS port? set tls in the target)")
 
 

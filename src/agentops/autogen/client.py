@@ -8,8 +8,12 @@
 
 Every operation runs under its `timeout` (seconds, connection included) and every call carries the
 `client-id` metadata the host requires. Expected failures surface as `AgentRpcError(reason, message)` with a
-core `Reason` (dns, connect, timeout, protocol) — except `ping`, which reports them as its outcome, because
-"no reply" and "cannot connect" are answers a diagnosis needs, not errors.
+core `Reason` (dns, connect, tls, auth, timeout, protocol) — except `ping`, which reports them as its outcome,
+because "no reply" and "cannot connect" are answers a diagnosis needs, not errors.
+
+`AgentRpcClient.for_target(target)` honours the target's `tls:` block (TLS against the system trust store or
+`tls.ca`, mutual TLS with `tls.cert`/`tls.key`, `tls.server_name`), through the channel builder the grpc.health
+probe uses (agentops.probes.grpc_channel).
 
 Each client has its own gRPC channel and connection (a local subchannel pool), so an oversized message or a
 cancelled stream of one client never disturbs another client in the same process. grpc is imported lazily.
@@ -27,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from agentops.autogen.wire import method_path, wire
+from agentops.core.config import Target, TLSOptions
 from agentops.core.model import Reason
 
 DEFAULT_PROBE_KEY = "agentops-probe"
@@ -124,7 +129,7 @@ class _Deadline:
         return max(0.0, self.timeout - (time.monotonic() - self.started))
 
 
-def classify(exc: Exception, address: str) -> AgentRpcError:
+def classify(exc: Exception, address: str, tls_enabled: bool = False) -> AgentRpcError:
     """An AioRpcError (or anything else a call raised) as a Reason and a one-line message."""
     import grpc
 
@@ -141,20 +146,17 @@ def classify(exc: Exception, address: str) -> AgentRpcError:
         return AgentRpcError(Reason.PROTOCOL, f"{address} is a gRPC server without the agents.AgentRpc "
                                               f"service (UNIMPLEMENTED: {details})")
     if code == grpc.StatusCode.UNAVAILABLE:
-        if "DNS resolution failed" in details:
-            return AgentRpcError(Reason.DNS, f"cannot resolve {address}: {_last_error(details)}")
-        if "HTTP/2" in details or "http1" in details.lower():
-            return AgentRpcError(Reason.PROTOCOL, f"{address} does not speak gRPC (HTTP/2): "
-                                                  f"{_last_error(details)}")
-        return AgentRpcError(Reason.CONNECT, f"cannot connect to {address}: {_last_error(details)}")
+        from agentops.probes.grpc_channel import unavailable
+
+        reason, text = unavailable(details, tls_enabled)
+        if reason is Reason.DNS:
+            return AgentRpcError(reason, f"cannot resolve {address}: {text}")
+        if reason is Reason.CONNECT:
+            return AgentRpcError(reason, f"cannot connect to {address}: {text}")
+        return AgentRpcError(reason, f"{address}: {text}")
+    if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+        return AgentRpcError(Reason.AUTH, f"{address}: {code.name}: {details}")
     return AgentRpcError(Reason.PROTOCOL, f"{address}: {code.name}: {details}")
-
-
-def _last_error(details: str) -> str:
-    # "failed to connect to all addresses; last error: UNKNOWN: ipv4:…: Failed to connect…: Connection
-    # refused (111)" -> "Connection refused (111)"
-    tail = details.rsplit("last error:", 1)[-1]
-    return tail.rsplit(": ", 1)[-1].strip() or details
 
 
 def encode_payload(payload: Any) -> bytes:
@@ -211,10 +213,20 @@ def decode_payload(payload: Any) -> Any:
 class AgentRpcClient:
     """A client of one AgentRpc host. Use as an async context manager (or call `close()`)."""
 
-    def __init__(self, address: str, *, client_id: str | None = None) -> None:
+    def __init__(self, address: str, *, client_id: str | None = None, tls: TLSOptions | None = None) -> None:
         self.address = address
         self.client_id = client_id or str(uuid.uuid4())
+        self.tls = tls or TLSOptions()
         self._channel: Any = None
+
+    @classmethod
+    def for_target(cls, target: Target, address: str | None = None) -> AgentRpcClient:
+        """The client of an `agentrpc` target (or of `address`, e.g. a worker's host, with the target's `tls`):
+        every command that talks to a host builds its client here, so all of them honour `tls:`."""
+        return cls(address if address is not None else target.address or "", tls=target.tls)
+
+    def classify(self, exc: Exception) -> AgentRpcError:
+        return classify(exc, self.address, self.tls.enabled)
 
     async def __aenter__(self) -> AgentRpcClient:
         return self
@@ -229,11 +241,16 @@ class AgentRpcClient:
 
     @property
     def channel(self) -> Any:
+        """The channel (plaintext, TLS or mTLS from `tls`); AgentRpcError(TLS) when a TLS file is unusable."""
         if self._channel is None:
-            import grpc
+            from agentops.probes.grpc_channel import open_channel
+            from agentops.probes.tls import TlsSetupError
 
-            # A local subchannel pool: this client's connection is its own (see the module docstring).
-            self._channel = grpc.aio.insecure_channel(self.address, options=[("grpc.use_local_subchannel_pool", 1)])
+            try:
+                # A local subchannel pool: this client's connection is its own (see the module docstring).
+                self._channel = open_channel(self.address, self.tls, [("grpc.use_local_subchannel_pool", 1)])
+            except TlsSetupError as exc:
+                raise AgentRpcError(Reason.TLS, f"{self.address}: {exc}") from None
         return self._channel
 
     def _metadata(self, client_id: str | None = None) -> tuple[tuple[str, str], ...]:
@@ -270,7 +287,7 @@ class AgentRpcClient:
                         w.GetSubscriptionsRequest(), timeout=max(deadline.remaining(), 0.01),
                         metadata=self._metadata())
                 except Exception as exc:
-                    raise classify(exc, self.address) from None
+                    raise self.classify(exc) from None
                 break
             try:
                 await asyncio.wait_for(channel.wait_for_state_change(state), deadline.remaining())
@@ -291,7 +308,7 @@ class AgentRpcClient:
             response = await self._unary("GetSubscriptions", w.GetSubscriptionsResponse)(
                 w.GetSubscriptionsRequest(), timeout=max(deadline.remaining(), 0.001), metadata=self._metadata())
         except Exception as exc:
-            raise classify(exc, self.address) from None
+            raise self.classify(exc) from None
         latency_ms = (time.perf_counter() - started) * 1000
         return parse_inventory(self.address, response, connect_ms, latency_ms)
 
@@ -321,7 +338,7 @@ class AgentRpcClient:
                     metadata=metadata)
             except Exception as exc:
                 latency_ms = (time.perf_counter() - started) * 1000
-                err = classify(exc, self.address)
+                err = self.classify(exc)
                 match = _OWNER.search(err.message)
                 if match:
                     return Ownership(agent_type, True, match.group("client"), latency_ms)
@@ -335,7 +352,7 @@ class AgentRpcClient:
             raise AgentRpcError(Reason.TIMEOUT, f"{self.address}: ownership check of {agent_type!r} did not "
                                                 f"finish within {timeout:g}s") from None
         except Exception as exc:
-            raise classify(exc, self.address) from None
+            raise self.classify(exc) from None
         finally:
             call.cancel()
 
@@ -415,7 +432,7 @@ class AgentRpcClient:
         except TimeoutError:
             return result  # no_reply
         except Exception as exc:
-            err = classify(exc, self.address)
+            err = self.classify(exc)
             if err.reason is Reason.TIMEOUT:
                 return result
             result.outcome, result.reason, result.error = "connect_failed", err.reason, err.message

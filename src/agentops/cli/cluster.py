@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from agentops.core.config import Target
 
 from agentops.cli.common import (
     ConfigOpt,
@@ -41,31 +44,32 @@ def register(root: typer.Typer) -> None:
     root.add_typer(app, name="cluster", help=HELP)
 
 
-def _hosts(host: str | None, config: str | None) -> list[tuple[str, str]]:
-    """(target name, address) of the hosts to ask."""
-    from agentops.core.config import load_config, split_host_port
+def _hosts(host: str | None, config: str | None) -> list[Target]:
+    """The agentrpc targets to ask (`--host`: a plaintext target of that address)."""
+    from agentops.core.config import Target, load_config, split_host_port
 
     if host:
         try:
             split_host_port(host, what="--host")
         except ValueError as exc:
             fail(str(exc))
-        return [(host, host)]
+        return [Target(name=host, kind="agentrpc", address=host, where="--host")]
     cfg = load_config(config)
-    targets = [(t.name, t.address or "") for t in cfg.targets_of("agentrpc")]
+    targets = cfg.targets_of("agentrpc")
     if not targets:
         where = cfg.path or "no config file found"
         fail(f"no agentrpc target in the config ({where}); give --host HOST:PORT")
     return targets
 
 
-async def _inventory(name: str, address: str, timeout: float, owners: bool) -> tuple[Any, dict[str, Any]]:
+async def _inventory(target: Target, timeout: float, owners: bool) -> tuple[Any, dict[str, Any]]:
     from agentops.autogen.client import AgentRpcClient, AgentRpcError
     from agentops.core.model import Result, Status
 
+    name, address = target.name, target.address or ""
     result = Result(id="cluster.inventory", target=name, probe="agentrpc", status=Status.OK)
     entry: dict[str, Any] = {"target": name, "address": address, "inventory": None, "owners": None}
-    async with AgentRpcClient(address) as client:
+    async with AgentRpcClient.for_target(target) as client:
         try:
             inv = await client.inventory(timeout)
             entry["inventory"] = inv.to_dict()
@@ -108,7 +112,7 @@ def inventory(
     t0 = time.perf_counter()
 
     async def ask_all() -> list[tuple[Any, dict[str, Any]]]:
-        return await asyncio.gather(*(_inventory(n, a, timeout, owners) for n, a in hosts))
+        return await asyncio.gather(*(_inventory(t, timeout, owners) for t in hosts))
 
     answers = asyncio.run(ask_all())
     report = Report(kind="cluster.inventory", started_at=started_at, duration_s=time.perf_counter() - t0,

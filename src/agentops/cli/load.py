@@ -99,7 +99,7 @@ def load(
         fail(str(exc))
     cluster = load_cluster_spec(config, host)
     ptype, body = load_payload(cluster, agent_type, payload_type, payload)
-    target = LoadTarget(cluster.address, agent_type, key, ptype, body)
+    target = LoadTarget(cluster.address, agent_type, key, ptype, body, cluster.target.tls)
     with progress(f"load {agent_type}/{key}: {spec.describe()}", total=spec.planned_requests) as bar:
         report = asyncio.run(run_load(target, spec, kpis, connect_timeout=connect_timeout,
                                       on_progress=lambda done: bar.update(completed=done), started_at=now_iso()))

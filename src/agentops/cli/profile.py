@@ -177,7 +177,7 @@ def diagnose_performance(
         spec = LoadSpec(rate=rate if concurrency is None else None, concurrency=concurrency,
                         duration_s=duration, timeout_s=timeout) if rate or concurrency else \
             LoadSpec(rate=20.0, duration_s=duration, timeout_s=timeout)
-        query.load = (LoadTarget(cluster.address, agent_type, DEFAULT_KEY, ptype, body), spec)
+        query.load = (LoadTarget(cluster.address, agent_type, DEFAULT_KEY, ptype, body, cluster.target.tls), spec)
     with progress(f"observing {', '.join(w.name for w in workers)}",
                   total=max(1, round(duration / interval))) as bar:
         report = asyncio.run(run_diagnosis(cfg, workers, query, started_at=now_iso(),

@@ -44,6 +44,26 @@ TARGET_OPTIONS: dict[str, set[str] | None] = {
     "agentrpc": None,  # process, logs, expect_types, ping: validated by agentops.autogen.workers
 }
 
+NO_ADDRESS = ("host", "worker")  # a worker's host is options.host
+# The connection fields each kind's probes use; a kind refuses the others, so no field is accepted and ignored
+# (a `tls:` on a tcp target, a token on a Redis target). Kinds not listed use none of them.
+KIND_FIELDS: dict[str, set[str]] = {
+    "redis": {"tls", "username", "password"},
+    "postgres": {"tls", "username", "password", "dsn"},
+    "http": {"tls", "username", "password", "token"},
+    "metrics": {"tls", "username", "password", "token"},
+    "grpc": {"tls"},
+    "agentrpc": {"tls"},
+    "worker": {"tls"},  # how agentops reaches the AgentRpc host in options.host
+}
+# TLS settings a kind's client library cannot honour.
+TLS_UNSUPPORTED: dict[str, dict[str, str]] = {
+    **{k: {"verify": "gRPC cannot skip certificate verification; give tls.ca instead"}
+       for k in ("grpc", "agentrpc", "worker")},
+    "redis": {"server_name": "redis-py cannot verify a name other than the address's; put that name in the "
+                             "address"},
+}
+
 LOCAL = "local"
 
 
@@ -228,7 +248,9 @@ def _parse_target(f: Fields) -> Target:
         raise f.error("kind", f"unknown kind {kind!r} (expected one of: {', '.join(TARGET_KINDS)})")
     t = Target(name=name, kind=kind, where=f"{f.path}:{f.line}")
     t.address = f.str("address")
-    if kind not in ("host", "worker") and not t.address and not f.has("dsn_env") and not f.has("dsn_file"):
+    if kind in NO_ADDRESS and t.address:
+        raise f.error("address", f"a {kind} target has no address ({TARGET_KINDS[kind]})")
+    if kind not in NO_ADDRESS and not t.address and not any(f.has(k) for k in ("dsn", "dsn_env", "dsn_file")):
         raise f.error(None, f"target {name!r} of kind {kind} needs an address ({TARGET_KINDS[kind]})")
     if t.address and kind in ("tcp", "grpc", "agentrpc"):
         try:
@@ -257,6 +279,7 @@ def _parse_target(f: Fields) -> Target:
         if bool(t.tls.cert) != bool(t.tls.key):
             raise tls.error("cert", "cert and key go together (mutual TLS needs both)")
         tls.reject_unknown()
+    _refuse_unused_fields(f, t)
     t.options = f.mapping("options")
     allowed = TARGET_OPTIONS.get(kind, set())
     if allowed is not None:
@@ -267,3 +290,20 @@ def _parse_target(f: Fields) -> Target:
     f.reject_unknown({"name", "kind", "address", "username", "tls", "options", "labels",
                       *(k for s in SECRET_NAMES for k in (s, f"{s}_env", f"{s}_file"))})
     return t
+
+
+def _refuse_unused_fields(f: Fields, t: Target) -> None:
+    used = KIND_FIELDS.get(t.kind, set())
+    fields = {"tls": ("tls",), "username": ("username",),
+              **{s: (s, f"{s}_env", f"{s}_file") for s in SECRET_NAMES}}
+    for name, keys in fields.items():
+        given = next((k for k in keys if f.has(k)), None)
+        if given is not None and name not in used:
+            raise f.error(given, f"a {t.kind} target does not use {name}" +
+                          (f" (only {', '.join(sorted(used))})" if used else ""))
+    tls = f.sub("tls")
+    if tls is not None and t.tls.enabled:
+        asked = {"verify": not t.tls.verify, "server_name": bool(t.tls.server_name)}
+        for key, why in TLS_UNSUPPORTED.get(t.kind, {}).items():
+            if asked[key]:
+                raise tls.error(key, f"not supported for {t.kind} targets: {why}")

@@ -69,7 +69,10 @@ async def run_check(check: PlannedCheck, deadline_at: float | None = None) -> Re
         if not obs.failed or obs.reason in (Reason.UNSUPPORTED, Reason.INTERNAL) or attempts > check.retries:
             break
         await asyncio.sleep(check.retry_delay)
-    return judge(check.spec, check.target.name, obs, time.perf_counter() - started, attempts)
+    result = judge(check.spec, check.target.name, obs, time.perf_counter() - started, attempts)
+    if check.target.labels:  # the target's `labels:` travel with each of its results (JSON: facts.labels)
+        result.facts = {**result.facts, "labels": dict(check.target.labels)}
+    return result
 
 
 def _not_started(check: PlannedCheck, message: str = "not started before the global deadline") -> Result:

@@ -47,7 +47,7 @@ class Layers:
 
         self.cluster = cluster
         self.ev = evidence
-        self.client = AgentRpcClient(cluster.address)
+        self.client = AgentRpcClient.for_target(cluster.target, cluster.address)
         self.host_name, self.host_port = split_host_port(cluster.address, what="host address")
         self.host_ips: set[str] = {self.host_name}
         self.since = time.time() - since_s

@@ -264,7 +264,7 @@ class OversizedMessage(AgentFault):
     async def inject(self) -> str:
         from agentops.autogen.client import AgentRpcClient
 
-        async with AgentRpcClient(self.t.cluster.address) as client:
+        async with AgentRpcClient.for_target(self.t.cluster.target, self.t.cluster.address) as client:
             result = await client.ping(self.type, payload_type=self.payload_type(), payload=self.payload(),
                                        timeout=3.0, max_message_bytes=1 << 30)
         return (f"a throw-away client sent {result.size_bytes} bytes to {self.type}: {result.outcome}"

@@ -5,9 +5,10 @@ know about the numbers)."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from agentops.core.config import TLSOptions
 from agentops.core.model import Finding, Observation, Reason, Report, Result, Status
 from agentops.core.packs import CheckSpec
 from agentops.core.runner import judge
@@ -29,6 +30,7 @@ class LoadTarget:
     key: str
     payload_type: str
     payload: Any
+    tls: TLSOptions = field(default_factory=TLSOptions)  # the agentrpc target's `tls:`
 
 
 @dataclass
@@ -45,7 +47,7 @@ async def drive(target: LoadTarget, spec: LoadSpec, *, connect_timeout: float = 
     from agentops.autogen.client import MAX_MESSAGE_BYTES, AgentRpcClient, AgentRpcError
     from agentops.load.stream import RequestStream
 
-    async with AgentRpcClient(target.address) as client:
+    async with AgentRpcClient(target.address, tls=target.tls) as client:
         stream = RequestStream(client, target.agent_type, target.key, target.payload_type, target.payload)
         if stream.size_bytes > MAX_MESSAGE_BYTES:
             return LoadOutcome(None, Observation.failure(

@@ -17,7 +17,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from agentops.autogen.client import AgentRpcClient, AgentRpcError, build_request, classify, encode_payload
+from agentops.autogen.client import AgentRpcClient, AgentRpcError, build_request, encode_payload
 from agentops.autogen.wire import method_path, wire
 from agentops.core.model import Reason
 
@@ -104,7 +104,7 @@ class RequestStream:
             raise AgentRpcError(Reason.TIMEOUT, f"{self.client.address}: OpenChannel not established within "
                                                 f"{timeout:g}s") from None
         except Exception as exc:
-            raise classify(exc, self.client.address) from None
+            raise self.client.classify(exc) from None
         self._reader = asyncio.create_task(self._read(), name="agentops-load-reader")
         return connect_ms
 
@@ -160,7 +160,7 @@ class RequestStream:
             if isinstance(exc, StreamClosed):
                 self.closed = exc
             else:
-                err = classify(exc, self.client.address) if isinstance(exc, Exception) else None
+                err = self.client.classify(exc) if isinstance(exc, Exception) else None
                 self.closed = StreamClosed(err.reason if err else Reason.PROTOCOL,
                                            err.message if err else str(exc))
         pending, self._pending = self._pending, {}

@@ -77,7 +77,7 @@ class AgentRpcProbe(Probe):
         import time
 
         started = time.monotonic()
-        async with AgentRpcClient(target.address or "") as client:
+        async with AgentRpcClient.for_target(target) as client:
             try:
                 inv = await client.inventory(timeout)
             except AgentRpcError as exc:

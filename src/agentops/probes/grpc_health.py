@@ -11,8 +11,6 @@ TLS / mutual TLS from the target's `tls` block (ca, cert, key, server_name).
 
 from __future__ import annotations
 
-import os
-import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -20,22 +18,13 @@ from typing import Any
 from agentops.core.config import Target
 from agentops.core.model import Observation, Reason
 from agentops.core.probe import Probe, check_params
-from agentops.probes._errors import error_text, reason_from_text, yield_to_other_checks
-from agentops.probes.tls import TlsSetupError, read_pem
+from agentops.probes import grpc_channel
+from agentops.probes._errors import error_text, yield_to_other_checks
+from agentops.probes.grpc_channel import import_grpc
+from agentops.probes.tls import TlsSetupError
 
-# "failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:50051: " before the real error
-_CONNECT_PREFIX = re.compile(r"^failed to connect to all addresses; last error: \w+: (?:ipv[46]:\S+?:\d+: )?")
 NO_HEALTH_SERVICE = ("this server has no grpc.health.v1 service "
                      "(AutoGen hosts serve none: use the agentrpc probe)")
-
-
-def import_grpc() -> Any:
-    """grpc, imported with its C core's own logging off unless the user asked for it: every failure it would
-    print to stderr (handshake errors, name mismatches) is already in the result, as one line."""
-    os.environ.setdefault("GRPC_VERBOSITY", "NONE")
-    import grpc
-
-    return grpc
 
 
 def metric_name(service: str) -> str:
@@ -48,21 +37,7 @@ def service_label(service: str) -> str:
 
 def open_channel(target: Target) -> Any:
     """A grpc.aio channel to the target, with TLS / mTLS when the target's `tls` block enables it."""
-    grpc = import_grpc()
-
-    address = target.address or ""
-    tls = target.tls
-    if not tls.enabled:
-        return grpc.aio.insecure_channel(address)
-    if not tls.verify:
-        # gRPC's Python API has no switch to skip verification; trusting the server needs its CA.
-        raise TlsSetupError("gRPC cannot skip certificate verification (tls.verify: false); "
-                            "give tls.ca instead")
-    creds = grpc.ssl_channel_credentials(root_certificates=read_pem(tls.ca, "CA"),
-                                         private_key=read_pem(tls.key, "key"),
-                                         certificate_chain=read_pem(tls.cert, "certificate"))
-    options = [("grpc.ssl_target_name_override", tls.server_name)] if tls.server_name else []
-    return grpc.aio.secure_channel(address, creds, options=options)
+    return grpc_channel.open_channel(target.address or "", target.tls)
 
 
 def rpc_failure(exc: Any, address: str, timeout: float, tls_enabled: bool) -> Observation:
@@ -70,23 +45,16 @@ def rpc_failure(exc: Any, address: str, timeout: float, tls_enabled: bool) -> Ob
     grpc = import_grpc()
 
     code = exc.code()
-    details = error_text(Exception(_CONNECT_PREFIX.sub("", exc.details() or "") or code.name))
+    if code == grpc.StatusCode.UNAVAILABLE:
+        reason, text = grpc_channel.unavailable(exc.details() or "", tls_enabled)
+        return Observation.failure(reason, f"{address}: {text}")
+    details = error_text(Exception(exc.details() or code.name))
     if code == grpc.StatusCode.UNIMPLEMENTED:
         return Observation.failure(Reason.PROTOCOL, f"{address}: {NO_HEALTH_SERVICE}")
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return Observation.failure(Reason.TIMEOUT, f"{address}: no answer within {timeout:g}s")
     if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
         return Observation.failure(Reason.AUTH, f"{address}: {code.name}: {details}")
-    if code == grpc.StatusCode.UNAVAILABLE:
-        # gRPC reports refused, unresolvable and handshake failures all as UNAVAILABLE; the text tells them apart.
-        reason = reason_from_text(details) or Reason.CONNECT
-        if "socket closed" in details.lower():  # hung up on us before the first HTTP/2 frame
-            if tls_enabled:
-                reason, details = Reason.TLS, f"{details} (during the TLS handshake: does the server want a " \
-                                                "client certificate?)"
-            else:
-                details += " (a TLS port? set tls in the target)"
-        return Observation.failure(Reason.CONNECT if reason is Reason.TIMEOUT else reason, f"{address}: {details}")
     return Observation.failure(Reason.PROTOCOL, f"{address}: {code.name}: {details}")
 
 

@@ -115,7 +115,9 @@ async def fetch(target: Target, url: str, *, timeout: float, method: str = "GET"
                 await response.aclose()
     except (TimeoutError, httpx.TimeoutException) as exc:
         return _timeout_failure(exc, url, timeout)
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, ssl.SSLError) as exc:
+        # A TLS 1.3 server refuses a client certificate after the handshake, so its alert arrives on the
+        # first read, where httpcore lets ssl.SSLError through unwrapped.
         return _transport_failure(exc, url)
     return Fetched(status=response.status_code, reason_phrase=response.reason_phrase, headers=response.headers,
                    body=b"".join(chunks)[:MAX_BODY_BYTES], body_bytes=size,

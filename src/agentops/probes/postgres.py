@@ -75,6 +75,8 @@ _PG_TEXT_REASONS: tuple[tuple[Reason, tuple[str, ...]], ...] = (
                       "does not exist", "starting up", "shutting down", "in recovery mode",
                       "not yet accepting connections")),
 )
+# The end of libpq's "no pg_hba.conf entry for host …, no encryption": a rule would admit it over TLS only.
+_NO_ENCRYPTION, _SSL_ENCRYPTION = ", no encryption", ", ssl encryption"
 _SQLSTATE_REASONS = {"28P01": Reason.AUTH, "28000": Reason.AUTH, "42501": Reason.AUTH,
                      "53300": Reason.CONNECT, "57P03": Reason.CONNECT, "3D000": Reason.CONNECT,
                      "57014": Reason.TIMEOUT}
@@ -286,6 +288,12 @@ def failure(exc: BaseException, stage: str) -> tuple[Reason, str]:
     text = error_text(exc).removeprefix("connection failed: ")
     if isinstance(exc, psycopg.errors.ConnectionTimeout):
         return Reason.TIMEOUT, f"{stage}: {text}"
+    if _NO_ENCRYPTION in text and _SSL_ENCRYPTION not in text.lower():
+        # PostgreSQL negotiates TLS on its one port; a client that tried only plaintext (sslmode disable) at a
+        # server that takes TCP clients only over TLS (hostssl) is turned away by pg_hba.conf with sqlstate
+        # 28000: not a credential problem. (With "prefer", libpq tried TLS too, and both lines are there.)
+        return Reason.TLS, (f"{stage}: {text} (no pg_hba.conf rule admits it without TLS: if the server "
+                            f"requires TLS, set tls in the target)")
     reason = _SQLSTATE_REASONS.get(getattr(exc, "sqlstate", None) or "")
     if reason is None:
         low = text.lower()

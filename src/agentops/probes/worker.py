@@ -101,7 +101,7 @@ class WorkerProbe(Probe):
 
         if spec.host and spec.agent_types and params.get("check_types", True):
             metrics["expected_types"] = float(len(spec.agent_types))
-            async with AgentRpcClient(spec.host) as client:
+            async with AgentRpcClient.for_target(target, spec.host) as client:
                 try:
                     inv = await client.inventory(timeout)
                 except AgentRpcError as exc:
