@@ -123,6 +123,12 @@ async def fetch(target: Target, url: str, *, timeout: float, method: str = "GET"
                    peer_cert=peer_cert)
 
 
+def preload_client_library() -> None:
+    """The probes' preload (core.probe.Probe.preload) for httpx; the rest loads in _load_client_library."""
+    import anyio  # noqa: F401
+    import httpx  # noqa: F401
+
+
 _client_library_loaded = False
 
 
@@ -382,6 +388,9 @@ class HttpProbe(Probe):
             validate_json_assertions(params["json"])
         if not isinstance(params.get("follow_redirects", False), bool):
             raise ValueError("follow_redirects: expected true or false")
+
+    def preload(self) -> None:
+        preload_client_library()
 
     async def measure(self, target: Target, params: Mapping[str, Any], timeout: float) -> Observation:
         url = join_url(target.address or "", params.get("path"))

@@ -37,7 +37,7 @@ from agentops.core.config import Target
 from agentops.core.model import Observation, Reason
 from agentops.core.probe import Probe, check_params
 from agentops.core.redact import redact
-from agentops.probes.http import AUTH_STATUSES, Fetched, fetch
+from agentops.probes.http import AUTH_STATUSES, Fetched, fetch, preload_client_library
 
 KINDS = ("series", "ratio", "quantile", "rate")
 AGGS = ("sum", "max", "min", "avg", "count")
@@ -369,6 +369,9 @@ class MetricsProbe(Probe):
     def validate_params(self, params: Mapping[str, Any]) -> None:
         check_params(params, self.PARAMS)
         validate_compute(params)
+
+    def preload(self) -> None:
+        preload_client_library()
 
     async def measure(self, target: Target, params: Mapping[str, Any], timeout: float) -> Observation:
         url = target.address or ""
