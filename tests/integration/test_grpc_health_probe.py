@@ -124,8 +124,9 @@ def test_mutual_tls(grpc_mtls_server, tls_files):
 
 
 def test_plaintext_client_against_tls_server_hints_at_tls(grpc_tls_server):
+    """The server accepted and hung up: a protocol mismatch, not a failure to connect (issue 10, item 17)."""
     obs = check(grpc_tls_server.address)
-    assert obs.reason is Reason.CONNECT
+    assert obs.reason is Reason.PROTOCOL
     assert obs.message.endswith("(a TLS port? set tls in the target)")
 
 

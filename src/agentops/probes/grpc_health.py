@@ -85,7 +85,9 @@ def rpc_failure(exc: Any, address: str, timeout: float, tls_enabled: bool) -> Ob
                 reason, details = Reason.TLS, f"{details} (during the TLS handshake: does the server want a " \
                                                 "client certificate?)"
             else:
-                details += " (a TLS port? set tls in the target)"
+                # It accepted the connection and hung up without a word of HTTP/2: another protocol (most
+                # often TLS) speaks on that port, which is a mismatch of protocols, not a failure to connect.
+                reason, details = Reason.PROTOCOL, f"{details} (a TLS port? set tls in the target)"
         return Observation.failure(Reason.CONNECT if reason is Reason.TIMEOUT else reason, f"{address}: {details}")
     return Observation.failure(Reason.PROTOCOL, f"{address}: {code.name}: {details}")
 
