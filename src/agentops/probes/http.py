@@ -28,7 +28,7 @@ import re
 import socket
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -56,6 +56,7 @@ class Fetched:
     started: float  # time.monotonic() when the request was sent
     http_version: str
     peer_cert: bytes | None
+    truncated: bool = False  # reading stopped past the limit (fetch with on_chunk): body_bytes is a lower bound
 
     def text(self) -> str:
         return self.body.decode("utf-8", errors="replace")
@@ -82,9 +83,11 @@ def target_headers(target: Target) -> tuple[dict[str, str], Any]:
 
 async def fetch(target: Target, url: str, *, timeout: float, method: str = "GET",
                 headers: Mapping[str, str] | None = None, content: bytes | None = None,
-                follow_redirects: bool = False) -> Fetched | Observation:
+                follow_redirects: bool = False,
+                on_chunk: Callable[[bytes], None] | None = None) -> Fetched | Observation:
     """One request, its body read (up to MAX_BODY_BYTES), all within `timeout`; a failure Observation on
-    any transport failure. HTTP status codes are not judged here."""
+    any transport failure. HTTP status codes are not judged here. With `on_chunk`, the body is streamed to it
+    instead of kept, and reading stops once it passes MAX_BODY_BYTES (`truncated`)."""
     import httpx
 
     try:
@@ -106,11 +109,16 @@ async def fetch(target: Target, url: str, *, timeout: float, method: str = "GET"
             response = await client.send(request, auth=auth, stream=True)
             try:
                 peer_cert = _peer_cert(response)
-                chunks, size = [], 0
+                chunks, size, truncated = [], 0, False
                 async for chunk in response.aiter_bytes():
-                    if size < MAX_BODY_BYTES:
+                    if on_chunk is not None:
+                        on_chunk(chunk[:max(0, MAX_BODY_BYTES - size)])
+                    elif size < MAX_BODY_BYTES:
                         chunks.append(chunk)
                     size += len(chunk)
+                    if on_chunk is not None and size > MAX_BODY_BYTES:
+                        truncated = True
+                        break
             finally:
                 await response.aclose()
     except (TimeoutError, httpx.TimeoutException) as exc:
@@ -120,7 +128,7 @@ async def fetch(target: Target, url: str, *, timeout: float, method: str = "GET"
     return Fetched(status=response.status_code, reason_phrase=response.reason_phrase, headers=response.headers,
                    body=b"".join(chunks)[:MAX_BODY_BYTES], body_bytes=size,
                    elapsed_s=time.perf_counter() - t0, started=started, http_version=response.http_version,
-                   peer_cert=peer_cert)
+                   peer_cert=peer_cert, truncated=truncated)
 
 
 def preload_client_library() -> None:
