@@ -363,3 +363,48 @@ def test_kpi_pack_reads_the_real_lab_workers(lab):
         assert 0 < metrics[(worker, "memory_percent")] < 100  # its RSS against this machine's RAM
         assert metrics[(worker, "cpu_percent")] >= 0
         assert metrics[(worker, "throughput_per_s")] >= 0
+
+
+# ------------------------------------------------------------------------------- hostile and huge bodies
+
+def test_a_body_over_the_limit_is_too_large_not_a_parse_error(http_server):
+    """9 MiB of well-formed series (over the 8 MiB limit): the reason says too large and names the limit."""
+    from agentops.probes.metrics import MAX_SCRAPE_BYTES
+
+    line = b'filler_series{instance="%d"} 1\n'
+    body = b"up 1\n" + b"".join(line % i for i in range(MAX_SCRAPE_BYTES // len(line % 0) + 50_000))
+    assert len(body) > MAX_SCRAPE_BYTES
+    url = http_server.route(f"/{unique_name('huge')}", body=body)
+    obs = scrape(url, [{"name": "up", "series": "up"}], timeout=20)
+    assert obs.reason is Reason.PROTOCOL, obs
+    assert "too large" in obs.message and "8 MiB" in obs.message and "parse" not in obs.message
+
+
+def test_many_series_are_scanned_in_bounded_memory(http_server):
+    """A body of 800k series under the limit is streamed: only the wanted family's lines are
+    kept, so the probe's peak allocation stays far below the body's size."""
+    import tracemalloc
+
+    from agentops.probes.metrics import MAX_SCRAPE_BYTES
+
+    body = b"up 1\n" + b"".join(b"s%d 1\n" % i for i in range(800_000))
+    assert len(body) < MAX_SCRAPE_BYTES
+    url = http_server.route(f"/{unique_name('many')}", body=body)
+    tracemalloc.start()
+    try:
+        obs = scrape(url, [{"name": "up", "series": "up"}], timeout=30)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert not obs.failed, obs
+    assert obs.metrics["up"] == 1 and obs.metrics["scrape_bytes"] == len(body)
+    assert peak < len(body) / 2, peak
+
+
+def test_a_nan_histogram_has_no_quantile_and_no_crash(http_server):
+    body = (b"# TYPE h histogram\n"
+            b'h_bucket{le="0.1"} NaN\nh_bucket{le="1"} NaN\nh_bucket{le="+Inf"} NaN\nh_sum NaN\nh_count NaN\n')
+    url = http_server.route(f"/{unique_name('nanhist')}", body=body)
+    obs = scrape(url, [{"name": "p95", "quantile": "h", "q": 0.95}])
+    assert obs.reason is not Reason.INTERNAL, obs
+    assert obs.metrics["p95"] != obs.metrics["p95"]  # NaN: no verdict possible

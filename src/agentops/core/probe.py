@@ -22,6 +22,11 @@ class Probe(ABC):
     # Metric name -> meaning, shown by `agentops checks list --probes` and used in docs.
     metrics: ClassVar[dict[str, str]] = {}
 
+    def preload(self) -> None:  # noqa: B027 - optional hook
+        """Import what measure() imports lazily (its client library). The runner calls this once per probe
+        kind before any check's clock starts: an import blocks the one event loop, and a loop blocked while
+        timers are due is a deadline that cannot be kept."""
+
     def validate_params(self, params: Mapping[str, Any]) -> None:  # noqa: B027 - optional hook
         """Raise ValueError with a one-line reason when params are wrong (called at config load)."""
 

@@ -5,8 +5,10 @@ its class and message, a probe that overruns its timeout is cancelled and report
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 from agentops.core import registry
 from agentops.core.evaluate import evaluate, thresholds_for
@@ -17,6 +19,14 @@ from agentops.core.redact import redact
 # A probe gets its whole timeout for its own deadlines; the runner's hard stop allows this much more so a
 # probe that honours its deadline reports its own (more precise) reason rather than being cut off.
 GRACE_S = 0.25
+# An attempt with less time than this left is not started: it could only report a timeout it did not measure.
+MIN_ATTEMPT_S = 0.01
+# How late past the deadline the backstop fires (loop turns on a busy machine), and how long cancelled checks
+# then get to unwind before the run goes on without them.
+BACKSTOP_SLACK_S = 0.02
+# Time kept back from a command's deadline for rendering the report and exiting (see runner_deadline).
+REPORT_RESERVE_S = 0.1
+REPORT_RESERVE_PER_CHECK_S = 0.001
 
 
 async def observe(measure: Callable[[], Awaitable[Observation]], timeout: float,
@@ -33,10 +43,10 @@ async def observe(measure: Callable[[], Awaitable[Observation]], timeout: float,
         return Observation.failure(Reason.INTERNAL, f"{type(exc).__name__}: {exc}")
 
 
-async def measure_once(check: PlannedCheck, timeout: float | None = None) -> Observation:
+async def measure_once(check: PlannedCheck, timeout: float | None = None, grace: float = GRACE_S) -> Observation:
     probe = registry.probe(check.spec.probe)
     budget = check.timeout if timeout is None else timeout
-    return await observe(lambda: probe.measure(check.target, check.spec.params, budget), budget)
+    return await observe(lambda: probe.measure(check.target, check.spec.params, budget), budget, grace)
 
 
 def judge(spec: CheckSpec, target: str, obs: Observation, duration_s: float, attempts: int = 1) -> Result:
@@ -49,30 +59,73 @@ def judge(spec: CheckSpec, target: str, obs: Observation, duration_s: float, att
     )
 
 
-async def run_check(check: PlannedCheck, deadline_at: float | None = None) -> Result:
+@dataclass
+class _Progress:
+    """What a check has seen so far, kept outside its task so a check cut off by the backstop is judged on
+    what it observed (an attempt in progress that got no answer is a timeout) rather than on being cut."""
+
+    started: float = field(default_factory=time.perf_counter)
+    attempts: int = 0
+    last: Observation | None = None
+    budget: float | None = None  # the timeout of the attempt in progress; None between attempts
+
+    def result(self, check: PlannedCheck) -> Result:
+        obs = self.last
+        if self.budget is not None:
+            obs = Observation.failure(Reason.TIMEOUT, f"no answer within {self.budget:.3g}s")
+        if obs is None:
+            return _not_started(check)
+        result = judge(check.spec, check.target.name, obs, time.perf_counter() - self.started, self.attempts)
+        if check.target.labels:  # the target's `labels:` travel with each of its results (JSON: facts.labels)
+            result.facts = {**result.facts, "labels": dict(check.target.labels)}
+        return result
+
+
+def attempt_budget(timeout: float, left: float | None) -> tuple[float, float]:
+    """(timeout, grace) for one attempt: its own timeout, capped so that it plus the runner's grace ends by the
+    deadline (`left` seconds away). Short of time, the grace shrinks with it (a fifth of what is left)."""
+    if left is None:
+        return timeout, GRACE_S
+    grace = min(GRACE_S, max(0.0, left) / 5)
+    # Whole milliseconds, so a message quoting the budget reads "within 0.948s", not "within 0.948941s".
+    return max(0.0, math.floor(min(timeout, left - grace) * 1000) / 1000), grace
+
+
+async def run_check(check: PlannedCheck, deadline_at: float | None = None,
+                    progress: _Progress | None = None) -> Result:
     """Measure (with retries) and judge one check. With a global deadline (`deadline_at`, monotonic), each
-    attempt's timeout is capped at the time left, so a hung target still ends as this check's own timeout
-    (judged by its on_timeout) rather than as "the run ran out of time"."""
-    started = time.perf_counter()
-    attempts = 0
+    attempt's timeout and hard stop end by it, so a hung target still ends as this check's own timeout
+    (judged by its on_timeout) rather than as "the run ran out of time". A retry is made only when, after its
+    pause, at least as much time is left as the previous attempt took: the last attempt is never one cut
+    short, so a given fault is reported the same way on every run."""
+    p = progress or _Progress()
     while True:
-        timeout = check.timeout
-        if deadline_at is not None:
-            left = deadline_at - time.monotonic()
-            if left <= 0.01:
-                if attempts:
-                    break  # keep the last attempt's observation
-                return _not_started(check)
-            timeout = min(timeout, left)
-        attempts += 1
-        obs = await measure_once(check, timeout)
-        if not obs.failed or obs.reason in (Reason.UNSUPPORTED, Reason.INTERNAL) or attempts > check.retries:
+        left = None if deadline_at is None else deadline_at - time.monotonic()
+        timeout, grace = attempt_budget(check.timeout, left)
+        if timeout <= MIN_ATTEMPT_S:
+            return p.result(check)  # the last attempt's observation, or "not started"
+        p.attempts += 1
+        p.budget = timeout
+        attempt_started = time.monotonic()
+        obs = await measure_once(check, timeout, grace)
+        p.last, p.budget = obs, None
+        if not obs.failed or obs.reason in (Reason.UNSUPPORTED, Reason.INTERNAL) or p.attempts > check.retries:
             break
+        if deadline_at is not None:
+            took = time.monotonic() - attempt_started
+            if deadline_at - time.monotonic() - check.retry_delay < max(took, MIN_ATTEMPT_S):
+                break
         await asyncio.sleep(check.retry_delay)
-    result = judge(check.spec, check.target.name, obs, time.perf_counter() - started, attempts)
-    if check.target.labels:  # the target's `labels:` travel with each of its results (JSON: facts.labels)
-        result.facts = {**result.facts, "labels": dict(check.target.labels)}
-    return result
+    return p.result(check)
+
+
+def runner_deadline(started: float, timeout: float, n_checks: int) -> float:
+    """When the checks must be done (monotonic) for a command that started at `started` to have rendered its
+    report and exited within `timeout`: the time to present the results (per check, measured for the table
+    format at a few hundred checks with room to spare) is kept back, and never more than a tenth of the
+    whole. Past that moment a check is judged on what it saw (see run_plan)."""
+    reserve = min(timeout / 10, REPORT_RESERVE_S + n_checks * REPORT_RESERVE_PER_CHECK_S)
+    return started + timeout - reserve
 
 
 def _not_started(check: PlannedCheck, message: str = "not started before the global deadline") -> Result:
@@ -81,43 +134,59 @@ def _not_started(check: PlannedCheck, message: str = "not started before the glo
 
 
 async def run_plan(checks: list[PlannedCheck], *, concurrency: int = 256, deadline: float | None = None,
+                   deadline_at: float | None = None,
                    on_done: Callable[[Result], None] | None = None) -> list[Result]:
-    """Results in plan order. Checks still running at the deadline are cancelled and reported UNKNOWN."""
+    """Results in plan order, all by the deadline: `deadline_at` (monotonic, e.g. counted from when the
+    command started) or else `deadline` seconds from now. A check still running then is judged on what it
+    observed (an unanswered attempt is its timeout); one that never got to start is UNKNOWN."""
+    _preload(checks)
     sem = asyncio.Semaphore(max(1, concurrency))
-    deadline_at = None if deadline is None else time.monotonic() + deadline
+    if deadline_at is None and deadline is not None:
+        deadline_at = time.monotonic() + deadline
+    progress = [_Progress() for _ in checks]
 
-    async def guarded(check: PlannedCheck) -> Result:
+    async def guarded(check: PlannedCheck, p: _Progress) -> Result:
         async with sem:
-            result = await run_check(check, deadline_at)
+            p.started = time.perf_counter()
+            result = await run_check(check, deadline_at, p)
         if on_done:
             on_done(result)
         return result
 
-    tasks = [asyncio.create_task(guarded(c)) for c in checks]
+    tasks = [asyncio.create_task(guarded(c, p)) for c, p in zip(checks, progress, strict=True)]
     if not tasks:
         return []
-    # Checks cap their own timeouts at the deadline; this backstop (deadline + grace) only catches a probe
-    # that ignores cancellation's timing or a check stuck behind the concurrency limit.
-    backstop = None if deadline is None else deadline + GRACE_S + 0.5
+    # Every attempt's hard stop is at or before the deadline; this backstop only catches a probe slow to
+    # honour cancellation. Its checks are judged from their progress, and are not waited for beyond a moment.
+    backstop = None if deadline_at is None else max(0.0, deadline_at - time.monotonic()) + BACKSTOP_SLACK_S
     done, pending = await asyncio.wait(tasks, timeout=backstop)
     for t in pending:
         t.cancel()
     if pending:
-        await asyncio.gather(*pending, return_exceptions=True)
+        await asyncio.wait(pending, timeout=BACKSTOP_SLACK_S)
     results = []
-    for check, task in zip(checks, tasks, strict=True):
-        if task in done and not task.cancelled() and task.exception() is None:
+    for check, task, p in zip(checks, tasks, progress, strict=True):
+        if task in done and task.exception() is None:
             results.append(task.result())
-        else:
-            err = None if task not in done or task.cancelled() else task.exception()
+        elif task in done:
+            err = task.exception()
             results.append(Result(
                 id=check.id, target=check.target.name, probe=check.spec.probe, status=Status.UNKNOWN,
-                reason=Reason.INTERNAL if err else Reason.TIMEOUT,
-                message=redact(f"{type(err).__name__}: {err}") if err else
-                f"not finished when the global deadline ({deadline:g}s) was reached",
-                tags=list(check.spec.tags),
+                reason=Reason.INTERNAL, message=redact(f"{type(err).__name__}: {err}"), tags=list(check.spec.tags),
             ))
+        else:
+            results.append(p.result(check))
     return results
+
+
+def _preload(checks: list[PlannedCheck]) -> None:
+    """Each probe kind's lazy imports, before any check's clock starts (see Probe.preload). A probe whose
+    preload fails is left to fail in measure(), where the error becomes that check's result."""
+    for kind in dict.fromkeys(c.spec.probe for c in checks):
+        try:
+            registry.probe(kind).preload()
+        except Exception:  # reported by the check itself, with its target
+            continue
 
 
 def run(checks: list[PlannedCheck], **kwargs: object) -> list[Result]:

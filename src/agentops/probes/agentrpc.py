@@ -59,6 +59,13 @@ class AgentRpcProbe(Probe):
         if params.get("ping") is not None:
             _ping_params(params["ping"])
 
+    def preload(self) -> None:
+        import grpc.aio  # noqa: F401
+
+        from agentops.autogen.wire import wire
+
+        wire()  # the message classes, built from descriptors on first use
+
     async def measure(self, target: Target, params: Mapping[str, Any], timeout: float) -> Observation:
         from agentops.autogen.client import AgentRpcClient, AgentRpcError
         from agentops.autogen.workers import host_spec

@@ -75,6 +75,10 @@ class GrpcHealthProbe(Probe):
                 not all(isinstance(s, str) for s in services):
             raise ValueError('services: expected a list of service names ("" for the whole server)')
 
+    def preload(self) -> None:
+        import_grpc()
+        from grpc_health.v1 import health_pb2_grpc  # noqa: F401
+
     async def measure(self, target: Target, params: Mapping[str, Any], timeout: float) -> Observation:
         grpc = import_grpc()
         from grpc_health.v1 import health_pb2, health_pb2_grpc

@@ -28,7 +28,7 @@ import re
 import socket
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -56,6 +56,7 @@ class Fetched:
     started: float  # time.monotonic() when the request was sent
     http_version: str
     peer_cert: bytes | None
+    truncated: bool = False  # reading stopped past the limit (fetch with on_chunk): body_bytes is a lower bound
 
     def text(self) -> str:
         return self.body.decode("utf-8", errors="replace")
@@ -82,9 +83,11 @@ def target_headers(target: Target) -> tuple[dict[str, str], Any]:
 
 async def fetch(target: Target, url: str, *, timeout: float, method: str = "GET",
                 headers: Mapping[str, str] | None = None, content: bytes | None = None,
-                follow_redirects: bool = False) -> Fetched | Observation:
+                follow_redirects: bool = False,
+                on_chunk: Callable[[bytes], None] | None = None) -> Fetched | Observation:
     """One request, its body read (up to MAX_BODY_BYTES), all within `timeout`; a failure Observation on
-    any transport failure. HTTP status codes are not judged here."""
+    any transport failure. HTTP status codes are not judged here. With `on_chunk`, the body is streamed to it
+    instead of kept, and reading stops once it passes MAX_BODY_BYTES (`truncated`)."""
     import httpx
 
     try:
@@ -97,6 +100,7 @@ async def fetch(target: Target, url: str, *, timeout: float, method: str = "GET"
     await yield_to_other_checks()
     started = time.monotonic()
     t0 = time.perf_counter()
+    response = None
     try:
         async with asyncio.timeout(timeout), httpx.AsyncClient(
                 verify=verify, timeout=httpx.Timeout(timeout), follow_redirects=follow_redirects,
@@ -106,11 +110,16 @@ async def fetch(target: Target, url: str, *, timeout: float, method: str = "GET"
             response = await client.send(request, auth=auth, stream=True)
             try:
                 peer_cert = _peer_cert(response)
-                chunks, size = [], 0
+                chunks, size, truncated = [], 0, False
                 async for chunk in response.aiter_bytes():
-                    if size < MAX_BODY_BYTES:
+                    if on_chunk is not None:
+                        on_chunk(chunk[:max(0, MAX_BODY_BYTES - size)])
+                    elif size < MAX_BODY_BYTES:
                         chunks.append(chunk)
                     size += len(chunk)
+                    if on_chunk is not None and size > MAX_BODY_BYTES:
+                        truncated = True
+                        break
             finally:
                 await response.aclose()
     except (TimeoutError, httpx.TimeoutException) as exc:
@@ -118,11 +127,17 @@ async def fetch(target: Target, url: str, *, timeout: float, method: str = "GET"
     except (httpx.HTTPError, ssl.SSLError) as exc:
         # A TLS 1.3 server refuses a client certificate after the handshake, so its alert arrives on the
         # first read, where httpcore lets ssl.SSLError through unwrapped.
-        return _transport_failure(exc, url)
+        return _transport_failure(exc, url, answered=response is not None)
     return Fetched(status=response.status_code, reason_phrase=response.reason_phrase, headers=response.headers,
                    body=b"".join(chunks)[:MAX_BODY_BYTES], body_bytes=size,
                    elapsed_s=time.perf_counter() - t0, started=started, http_version=response.http_version,
-                   peer_cert=peer_cert)
+                   peer_cert=peer_cert, truncated=truncated)
+
+
+def preload_client_library() -> None:
+    """The probes' preload (core.probe.Probe.preload) for httpx; the rest loads in _load_client_library."""
+    import anyio  # noqa: F401
+    import httpx  # noqa: F401
 
 
 _client_library_loaded = False
@@ -167,8 +182,9 @@ def _timeout_failure(exc: BaseException, url: str, timeout: float) -> Observatio
     return Observation.failure(Reason.TIMEOUT, f"no response from {where} within {timeout:g}s", url=where)
 
 
-def _transport_failure(exc: BaseException, url: str) -> Observation:
-    """Name the real cause: httpx wraps the socket / TLS / DNS error it met in its own exception types."""
+def _transport_failure(exc: BaseException, url: str, *, answered: bool = True) -> Observation:
+    """Name the real cause: httpx wraps the socket / TLS / DNS error it met in its own exception types.
+    `answered`: whether response headers had arrived when it failed."""
     import httpx
 
     where = redact(url)
@@ -187,6 +203,11 @@ def _transport_failure(exc: BaseException, url: str) -> Observation:
         return Observation.failure(Reason.CONNECT, f"{where}: cannot connect ({detail})", url=where)
     if isinstance(exc, httpx.TooManyRedirects):
         return Observation.failure(Reason.PROTOCOL, f"{where}: too many redirects", url=where)
+    if not answered and url.startswith("https:") and isinstance(exc, httpx.ReadError | httpx.RemoteProtocolError):
+        # A TLS 1.3 server that wants a client certificate sends its alert after the handshake and hangs up:
+        # whether the client reads the alert (an SSLError above) or only the reset is a race, so both are tls.
+        return Observation.failure(Reason.TLS, f"{where}: the server closed the connection after the TLS "
+                                   "handshake without answering (does it want a client certificate?)", url=where)
     # The server closed the connection without an answer, sent something that is not HTTP, or broke a body.
     return Observation.failure(Reason.PROTOCOL, f"{where}: {type(exc).__name__}: {error_text(exc)}", url=where)
 
@@ -384,6 +405,9 @@ class HttpProbe(Probe):
             validate_json_assertions(params["json"])
         if not isinstance(params.get("follow_redirects", False), bool):
             raise ValueError("follow_redirects: expected true or false")
+
+    def preload(self) -> None:
+        preload_client_library()
 
     async def measure(self, target: Target, params: Mapping[str, Any], timeout: float) -> Observation:
         url = join_url(target.address or "", params.get("path"))

@@ -16,10 +16,11 @@ from the target's `options` (with an optional `default:` number, or `default: ma
 this machine, accepted only for an endpoint on loopback). `over: window` judges what happened between the two
 scrapes (increases of counters and histogram buckets) instead of everything since the process started.
 
-Only the families a check names are parsed: the exposition is first cut down to their lines by one regular
-expression, so a 100k-line endpoint costs a scan, not a parse. A family that is declared (# TYPE) but has no
-series yet — a labelled counter that never counted — sums to 0; a family that is not there at all is an
-assertion failure.
+Only the families a check names are parsed: the exposition is cut down to their lines as it streams in (one
+regular expression per line), so a 100k-line endpoint costs a scan, not a parse, and memory holds only the
+kept lines. A body over 8 MiB is "too large" (reason protocol, Prometheus' body_size_limit). A family that
+is declared (# TYPE) but has no series yet — a labelled counter that never counted — sums to 0; a family
+that is not there at all is an assertion failure.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from agentops.core.config import Target
 from agentops.core.model import Observation, Reason
 from agentops.core.probe import Probe, check_params
 from agentops.core.redact import redact
-from agentops.probes.http import AUTH_STATUSES, Fetched, fetch
+from agentops.probes.http import AUTH_STATUSES, MAX_BODY_BYTES, Fetched, fetch, preload_client_library
 
 KINDS = ("series", "ratio", "quantile", "rate")
 AGGS = ("sum", "max", "min", "avg", "count")
@@ -45,6 +46,7 @@ ITEM_KEYS = {"name", *KINDS, "labels", "agg", "q", "scale", "over"}
 ACCEPT = "text/plain;version=0.0.4;q=1,application/openmetrics-text;q=0.5,*/*;q=0.1"
 SUFFIXES = ("", "_total", "_bucket", "_count", "_sum")
 LOOPBACK = ("localhost", "127.0.0.1", "::1")
+MAX_SCRAPE_BYTES = MAX_BODY_BYTES  # a bigger exposition is "too large" (the limit of fetch's streaming)
 
 LabelKey = tuple[tuple[str, str], ...]
 
@@ -161,22 +163,60 @@ class Scrape:
     size: int = 0
 
 
+class ExpositionFilter:
+    """The exposition read as it streams in, one line at a time, keeping only what the parse needs: the
+    first lines (to tell an HTML or JSON page from a scrape) and the lines of the wanted families. Memory
+    is bounded by what is kept, not by the size of the body."""
+
+    SNIFF_LINES = 20
+
+    def __init__(self, names: set[str]) -> None:
+        self.names = names
+        alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+        self._wanted = re.compile(rf"(?:# (?:HELP|TYPE) )?(?:{alternatives})(?=[ \t{{])".encode())
+        self._partial = b""
+        self.head: list[bytes] = []
+        self.kept: list[bytes] = []
+
+    def feed(self, chunk: bytes) -> None:
+        lines = (self._partial + chunk).split(b"\n")
+        self._partial = lines.pop()
+        for line in lines:
+            self._line(line)
+
+    def _line(self, line: bytes) -> None:
+        if len(self.head) < self.SNIFF_LINES and line.strip():
+            self.head.append(line)
+        if self._wanted.match(line):
+            self.kept.append(line)
+
+    def close(self) -> None:
+        if self._partial:
+            self._line(self._partial)
+            self._partial = b""
+
+    @staticmethod
+    def text(lines: list[bytes]) -> str:
+        return b"\n".join(lines).decode("utf-8", errors="replace") + "\n"
+
+
 def filter_exposition(text: str, names: set[str]) -> str:
     """Only the lines (samples, # HELP, # TYPE) of the given sample names."""
-    alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
-    pattern = re.compile(rf"^(?:# (?:HELP|TYPE) )?(?:{alternatives})(?=[ \t{{]).*$", re.MULTILINE)
-    return "\n".join(pattern.findall(text)) + "\n"
+    kept = ExpositionFilter(names)
+    kept.feed(text.encode())
+    kept.close()
+    return kept.text(kept.kept)
 
 
-def parse_scrape(got: Fetched, names: set[str]) -> Scrape:
-    text = got.text()
+def parse_scrape(got: Fetched, kept: ExpositionFilter) -> Scrape:
     content_type = got.headers.get("content-type", "")
     if content_type.startswith(("text/html", "application/json")):
         raise MetricsError(Reason.PROTOCOL, f"not a Prometheus exposition (content-type {content_type})")
     openmetrics = "openmetrics" in content_type
-    if not openmetrics:  # an OpenMetrics head cut mid-histogram would not parse; its content-type is proof
-        _sniff(text)
-    families = _parse(filter_exposition(text, names), openmetrics)
+    if not openmetrics and kept.head:  # an OpenMetrics head cut mid-histogram would not parse
+        _parse(kept.text(kept.head), openmetrics=False)
+    families = _parse(kept.text(kept.kept), openmetrics)
+    names = kept.names
     scrape = Scrape(started=got.started, size=got.body_bytes)
     for family in families:
         scrape.declared.update(family.name + s for s in SUFFIXES)
@@ -197,14 +237,6 @@ def _parse(text: str, openmetrics: bool) -> list[Any]:
         return list(text_string_to_metric_families(text))
     except (ValueError, TypeError, IndexError, KeyError) as exc:
         raise MetricsError(Reason.PROTOCOL, f"cannot parse the exposition: {exc}") from None
-
-
-def _sniff(text: str, lines: int = 20) -> None:
-    """Parse the first lines in full: an HTML page or a JSON document served as text/plain is not a scrape,
-    even when none of its lines name a wanted family."""
-    head = [line for line in text.split("\n", lines)[:lines] if line.strip()]
-    if head:
-        _parse("\n".join(head) + "\n", openmetrics=False)
 
 
 # ------------------------------------------------------------------------------------------------ compute
@@ -245,10 +277,12 @@ def histogram_quantile(q: float, buckets: Mapping[float, float]) -> float:
     for i in range(1, len(counts)):  # a scrape racing an observation can be non-monotonic by a hair
         counts[i] = max(counts[i], counts[i - 1])
     total = counts[-1]
-    if total <= 0:
+    if not total > 0 or any(math.isnan(c) for c in counts):  # NaN counts (a broken exporter): no quantile
         return math.nan
     rank = q * total
-    b = next(i for i, c in enumerate(counts) if c >= rank)
+    b = next((i for i, c in enumerate(counts) if c >= rank), None)
+    if b is None:
+        return math.nan
     if b == len(bounds) - 1:
         return bounds[-2]
     if b == 0 and bounds[0] <= 0:
@@ -370,6 +404,9 @@ class MetricsProbe(Probe):
         check_params(params, self.PARAMS)
         validate_compute(params)
 
+    def preload(self) -> None:
+        preload_client_library()
+
     async def measure(self, target: Target, params: Mapping[str, Any], timeout: float) -> Observation:
         url = target.address or ""
         items: list[dict[str, Any]] = params["compute"]
@@ -380,16 +417,17 @@ class MetricsProbe(Probe):
         names = wanted_names(items)
         deadline = time.monotonic() + timeout
         try:
-            first = last_fetch = await scrape(target, url, deadline)
-            first_scrape = last = parse_scrape(first, names)
+            first = last_fetch = await scrape(target, url, deadline, names)
+            first_scrape = last = parse_scrape(*first)
             if window:
-                await asyncio.sleep(max(0.0, first.started + window - time.monotonic()))
-                last_fetch = await scrape(target, url, deadline)
-                last = parse_scrape(last_fetch, names)
+                await asyncio.sleep(max(0.0, first[0].started + window - time.monotonic()))
+                last_fetch = await scrape(target, url, deadline, names)
+                last = parse_scrape(*last_fetch)
         except MetricsError as exc:
             return Observation.failure(exc.reason, exc.args[0], url=redact(url))
         computer = Computer(target, redact(url), first_scrape, last)
-        obs = Observation(metrics={"scrape_ms": last_fetch.elapsed_s * 1000.0, "scrape_bytes": float(last.size)},
+        obs = Observation(metrics={"scrape_ms": last_fetch[0].elapsed_s * 1000.0,
+                                   "scrape_bytes": float(last.size)},
                           facts={"url": redact(url)})
         if window:
             obs.facts["window_elapsed_s"] = computer.elapsed
@@ -413,15 +451,24 @@ class MetricsProbe(Probe):
         return obs
 
 
-async def scrape(target: Target, url: str, deadline: float) -> Fetched:
-    """One GET of a /metrics URL before `deadline` (monotonic); failures raise MetricsError with a Reason."""
+async def scrape(target: Target, url: str, deadline: float,
+                 names: set[str]) -> tuple[Fetched, ExpositionFilter]:
+    """One GET of a /metrics URL before `deadline` (monotonic), streamed through a filter that keeps the
+    lines of `names`; failures raise MetricsError with a Reason."""
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         raise MetricsError(Reason.TIMEOUT, f"no time left for the second scrape of {redact(url)}")
-    got = await fetch(target, url, timeout=remaining, headers={"Accept": ACCEPT})
+    kept = ExpositionFilter(names)
+    got = await fetch(target, url, timeout=remaining, headers={"Accept": ACCEPT}, on_chunk=kept.feed)
     if isinstance(got, Observation):
         raise MetricsError(got.reason or Reason.PROTOCOL, got.message)
+    kept.close()
+    if got.truncated:
+        # Prometheus' own body_size_limit: a scrape this big is a finding about the endpoint, and what was
+        # read of it would be judged as if it were all.
+        raise MetricsError(Reason.PROTOCOL, f"scrape of {redact(url)} is too large: over the "
+                           f"{MAX_SCRAPE_BYTES // 2**20} MiB limit of a scrape")
     if got.status != 200:
         reason = Reason.AUTH if got.status in AUTH_STATUSES else Reason.PROTOCOL
         raise MetricsError(reason, f"scrape of {redact(url)} answered {got.status} {got.reason_phrase}".rstrip())
-    return got
+    return got, kept

@@ -107,6 +107,9 @@ class PostgresProbe(Probe):
         if "stats" in params and not isinstance(params["stats"], bool):
             raise ValueError("stats must be true or false (false = connect and SELECT 1 only)")
 
+    def preload(self) -> None:
+        import psycopg  # noqa: F401
+
     async def measure(self, target: Target, params: Mapping[str, Any], timeout: float) -> Observation:
         try:
             conninfo = connection_string(target, timeout)

@@ -81,6 +81,11 @@ class RedisProbe(Probe):
         if "info" in params and not isinstance(params["info"], bool):
             raise ValueError("info must be true or false (false = PING only)")
 
+    def preload(self) -> None:
+        import redis.asyncio
+        import redis.backoff
+        import redis.retry  # noqa: F401
+
     async def measure(self, target: Target, params: Mapping[str, Any], timeout: float) -> Observation:
         try:
             options = connection_options(target, timeout)

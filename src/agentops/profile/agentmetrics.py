@@ -86,8 +86,7 @@ async def _scrape(target: Target, url: str, timeout: float) -> Any:
     """One scrape, parsed for FAMILIES only; MetricsError (with a Reason) when it fails."""
     from agentops.probes.metrics import parse_scrape, scrape
 
-    got = await scrape(target, url, time.monotonic() + timeout)
-    return parse_scrape(got, _wanted())
+    return parse_scrape(*await scrape(target, url, time.monotonic() + timeout, _wanted()))
 
 
 def _series(scrape: Any, name: str, url: str) -> dict[Any, float] | None:
