@@ -12,7 +12,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -145,21 +144,25 @@ def test_lock_busy_exits_at_once_with_its_own_code_or_waits(tmp_path: Path) -> N
         assert doc["results"][0]["id"] == "lock" and doc["results"][0]["status"] == "UNKNOWN"
         assert count(root, "old") == 1
 
-        timer = threading.Timer(1.0, lock.release)
-        timer.start()
-        waited = maintain("run", str(pb), "--wait", "60", state=state)
-        timer.join()
-        assert waited.code == 0, waited.stderr
+        waiter = _start_slow_run(pb, state, pace="0", extra=("--wait", "60"))
+        # Release once the second run is seen waiting (it holds the lock file open), not after a guessed delay.
+        wait_for(lambda: waiter.poll() is not None or any(f.path == str(lock.path)
+                                                          for f in psutil.Process(waiter.pid).open_files()),
+                 timeout=60, what="the second run to wait for the lock")
+        assert waiter.poll() is None  # it waited rather than giving up
+        lock.release()
+        _out, err = waiter.communicate(timeout=120)
+        assert waiter.returncode == 0, err
         assert count(root, "old") == 0
     finally:
         lock.release()
 
 
-def _start_slow_run(pb: Path, state: Path, pace: str = "0.02") -> subprocess.Popen[str]:
+def _start_slow_run(pb: Path, state: Path, pace: str = "0.02", extra: tuple[str, ...] = ()) -> subprocess.Popen[str]:
     env = {**os.environ, "AGENTOPS_TEST_PRUNE_DELAY_S": pace, "NO_COLOR": "1"}
     env.pop("AGENTOPS_CONFIG", None)
     return subprocess.Popen([sys.executable, "-m", "agentops", "maintain", "run", str(pb), "--state-dir",
-                             str(state), "-o", "json"], env=env, stdin=subprocess.DEVNULL,
+                             str(state), "-o", "json", *extra], env=env, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
 
 

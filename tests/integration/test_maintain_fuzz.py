@@ -94,6 +94,14 @@ def make_tree(root: Path) -> list[Path]:
     return files
 
 
+def hostile_case(data: st.DataObject, base: Path) -> tuple[Path, list[Path]]:
+    """A tree of old files under base/logs and a fuzzed playbook pointing at it: (playbook, files)."""
+    files = make_tree(base / "logs")
+    path = base / "pb.yaml"
+    path.write_text(data.draw(playbook_text(str(base / "logs"))), encoding="utf-8", errors="surrogatepass")
+    return path, files
+
+
 def assert_clean(message: str) -> None:
     assert message.strip() and "\n" not in message.strip(), message
     assert "Traceback" not in message and "internal" not in message.lower(), message
@@ -107,11 +115,7 @@ FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCh
 def test_hostile_playbooks_load_to_a_plan_or_a_clean_error_and_check_mode_deletes_nothing(data: st.DataObject) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
-        root = base / "logs"
-        files = make_tree(root)
-        text = data.draw(playbook_text(str(root)))
-        path = base / "pb.yaml"
-        path.write_text(text, encoding="utf-8", errors="surrogatepass")
+        path, files = hostile_case(data, base)
         cfg = parse_config({}, str(base / "agentops.yaml"))
         try:
             pb = load_playbook(path, builtins={"state_dir": str(base / "state")})
@@ -133,11 +137,7 @@ def test_hostile_playbooks_load_to_a_plan_or_a_clean_error_and_check_mode_delete
 def test_hostile_playbooks_through_maintain_run_check(data: st.DataObject) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
-        root = base / "logs"
-        files = make_tree(root)
-        text = data.draw(playbook_text(str(root)))
-        path = base / "pb.yaml"
-        path.write_text(text, encoding="utf-8", errors="surrogatepass")
+        path, files = hostile_case(data, base)
         env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
         env.pop("AGENTOPS_CONFIG", None)
 
