@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 
 from tests.e2e.test_profile_lab import interrupt_once_running
-from tests.fixtures.common import REPO, assert_no_traceback, free_port, run_cli
+from tests.fixtures.common import REPO, assert_no_traceback, free_port, run_cli, wait_for
 
 pytestmark = pytest.mark.lab
 
@@ -113,24 +113,46 @@ def test_an_unregistered_type_is_a_failed_run_even_without_kpis(lab):
     assert "no reply to any of the 5 requests within 0.5s" in run["message"]
 
 
+def _handled(lab, worker: str) -> int:
+    """Messages the worker's agents have started handling, from its log (one line per message)."""
+    return sum(1 for r in lab.log_records(worker, logger="agentops.lab.agents") if r["message"].startswith("handling"))
+
+
 def test_a_frozen_worker_stall_shows_in_open_model_latency(fresh_lab):
-    # Open model at 50/s for 4 s; w1 (which owns echo) is frozen for ~1 s in the middle. Requests due during
-    # the freeze are answered after it: measured from their intended send time, they waited for it.
+    # Open model at 50/s; w1 (which owns echo) is frozen for 1 s once the load is seen arriving there, and
+    # the load is stopped (Ctrl-C) once the requests due during the freeze have been answered. Each step
+    # waits for its event (w1's log, the process state), so a slow start of the load cannot move the freeze
+    # out of the sending window. Requests due during the freeze are answered after it: measured from their
+    # intended send time, they waited for it.
+    before = _handled(fresh_lab, "w1")
     cmd = [sys.executable, "-m", "agentops", "load", "-c", str(fresh_lab.config), "--to", "echo", "--rate", "50",
-           "--duration", "4", "--kpi", "throughput=off", "-o", "json"]
+           "--duration", "120", "--kpi", "throughput=off", "-o", "json"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
     try:
-        time.sleep(1.5)
-        fresh_lab.signal("w1", signal.SIGSTOP)
-        time.sleep(1.0)
+        wait_for(lambda: proc.poll() is not None or _handled(fresh_lab, "w1") >= before + 10, timeout=60,
+                 what="the load's requests to reach w1")
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        try:
+            fresh_lab.signal("w1", signal.SIGSTOP)  # returns once w1 is in state T
+            time.sleep(1.0)  # the fault itself: how long w1 stays frozen (not a wait for something)
+        finally:
+            fresh_lab.signal("w1", signal.SIGCONT)
+        resumed = _handled(fresh_lab, "w1")
+        # The ~50 requests due during the freeze, then some sent after it: the backlog has been answered.
+        wait_for(lambda: _handled(fresh_lab, "w1") >= resumed + 60, timeout=60, what="w1 to work off its backlog")
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
     finally:
-        fresh_lab.signal("w1", signal.SIGCONT)
-    out, err = proc.communicate(timeout=120)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
     doc = json.loads(out)
     d = doc["data"]
-    assert d["ok"] == d["requests"] == 200, err
-    assert d["latency"]["max_s"] >= 0.8  # the first request due in the freeze waited for all of it
-    assert d["latency"]["p90_s"] >= 0.1  # and the ~50 behind it are in the tail, not hidden
+    assert d["ok"] == d["requests"] > 0, err  # what was sent was answered
+    assert d["latency"]["max_s"] >= 0.8  # the first request due in the freeze waited for (almost) all of it
+    # The ~45 of them that waited >= 0.1 s are in the tail, not hidden: over 1 % of the requests however long
+    # the load ran on after the events above (it would take 90 s more).
+    assert d["latency"]["p99_s"] >= 0.1, d
 
 
 def test_ctrl_c_stops_sending_and_still_reports(lab):

@@ -12,11 +12,11 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import jsonschema
+import psutil
 import pytest
 
 from agentops.maintain.audit import read_audit
@@ -67,7 +67,7 @@ def test_check_changes_nothing_consent_is_required_without_a_tty_and_the_audit_l
     doc = dry.json()
     jsonschema.validate(doc, json.loads((REPO / "src/agentops/schemas/report.schema.json").read_text()))
     assert doc["kind"] == "maintain.run" and doc["data"]["check"] is True
-    assert doc["data"]["recap"] == {"ok": 0, "changed": 1, "skipped": 0, "failed": 0}
+    assert doc["data"]["recap"] == {"ok": 0, "changed": 1, "skipped": 0, "failed": 0, "interrupted": 0}
     step = doc["results"][0]
     assert step["facts"]["outcome"] == "changed" and step["facts"]["changes_total"] == 5
     assert all(line.startswith("would delete") for line in step["facts"]["changes"])
@@ -144,21 +144,25 @@ def test_lock_busy_exits_at_once_with_its_own_code_or_waits(tmp_path: Path) -> N
         assert doc["results"][0]["id"] == "lock" and doc["results"][0]["status"] == "UNKNOWN"
         assert count(root, "old") == 1
 
-        timer = threading.Timer(1.0, lock.release)
-        timer.start()
-        waited = maintain("run", str(pb), "--wait", "60", state=state)
-        timer.join()
-        assert waited.code == 0, waited.stderr
+        waiter = _start_slow_run(pb, state, pace="0", extra=("--wait", "60"))
+        # Release once the second run is seen waiting (it holds the lock file open), not after a guessed delay.
+        wait_for(lambda: waiter.poll() is not None or any(f.path == str(lock.path)
+                                                          for f in psutil.Process(waiter.pid).open_files()),
+                 timeout=60, what="the second run to wait for the lock")
+        assert waiter.poll() is None  # it waited rather than giving up
+        lock.release()
+        _out, err = waiter.communicate(timeout=120)
+        assert waiter.returncode == 0, err
         assert count(root, "old") == 0
     finally:
         lock.release()
 
 
-def _start_slow_run(pb: Path, state: Path, pace: str = "0.02") -> subprocess.Popen[str]:
+def _start_slow_run(pb: Path, state: Path, pace: str = "0.02", extra: tuple[str, ...] = ()) -> subprocess.Popen[str]:
     env = {**os.environ, "AGENTOPS_TEST_PRUNE_DELAY_S": pace, "NO_COLOR": "1"}
     env.pop("AGENTOPS_CONFIG", None)
     return subprocess.Popen([sys.executable, "-m", "agentops", "maintain", "run", str(pb), "--state-dir",
-                             str(state), "-o", "json"], env=env, stdin=subprocess.DEVNULL,
+                             str(state), "-o", "json", *extra], env=env, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
 
 
@@ -248,7 +252,7 @@ steps:
     slow = next(x for x in doc["results"] if x["id"] == "slow")
     assert slow["reason"] == "timeout"
     assert doc["data"]["stopped_at"] == "slow"
-    assert doc["data"]["recap"] == {"ok": 0, "changed": 1, "skipped": 2, "failed": 2}
+    assert doc["data"]["recap"] == {"ok": 0, "changed": 1, "skipped": 2, "failed": 2, "interrupted": 0}
 
 
 def test_check_mode_does_not_run_commands(tmp_path: Path) -> None:
@@ -339,24 +343,81 @@ def test_at_a_tty_destructive_steps_are_confirmed_by_a_prompt(tmp_path: Path, an
     assert count(root, "old") == left and count(root, "new") == 1
 
 
-def test_sigterm_ends_the_run_as_interrupted_in_the_audit_log(tmp_path: Path) -> None:
+def _audited_deletions(state: Path) -> list[str]:
+    """Paths the audit log says were deleted ("change" records carry one change line each)."""
+    return [r["change"].split(" ")[1] for r in read_audit(state) if r["event"] == "change"]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_a_signal_mid_prune_yields_an_interrupted_report_and_every_deletion_is_audited(
+        tmp_path: Path, signum: signal.Signals) -> None:
     root, state = tmp_path / "logs", tmp_path / "state"
-    make_tree(root, old=300, new=0)
+    make_tree(root, old=300, new=2)
     pb = prune_playbook(tmp_path / "pb.yaml", root, unattended=True)
     proc = _start_slow_run(pb, state)
     try:
-        wait_for(lambda: count(root, "old") < 290, timeout=60, what="the run to be mid-prune")
-        proc.send_signal(signal.SIGTERM)
-        _out, err = proc.communicate(timeout=30)
+        # The event, not a time: the audit log holds the first deletion.
+        wait_for(lambda: _audited_deletions(state), timeout=60, what="the first deletion in the audit log")
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 3 and "interrupted" in err, (proc.returncode, err)
-    assert_no_traceback(subprocess.CompletedProcess([], 3, "", err))  # type: ignore[arg-type]
+    assert proc.returncode == 3, (proc.returncode, err)
+    assert "Traceback" not in err and "interrupted" in err, err
+    doc = json.loads(out)
+    jsonschema.validate(doc, json.loads((REPO / "src/agentops/schemas/report.schema.json").read_text()))
+    assert doc["data"]["interrupted"] == {"signal": signum.name, "step": "prune", "target": "local"}
+    [prune] = doc["results"]
+    assert prune["status"] == "UNKNOWN" and prune["facts"]["outcome"] == "interrupted"
+    assert f"interrupted by {signum.name}" in prune["message"]
+
+    missing = {str(root / f"old{i:05d}.log") for i in range(300) if not (root / f"old{i:05d}.log").exists()}
+    audited = _audited_deletions(state)
+    assert 0 < len(missing) < 300  # really interrupted in the middle
+    assert set(audited) == missing and len(audited) == len(missing)  # each deletion once, none unrecorded
+    assert prune["facts"]["changes_total"] == len(missing) == prune["facts"]["deleted_files"]
+    assert count(root, "new") == 2
     ends = [r for r in read_audit(state) if r["event"] == "run.end"]
-    assert [e["status"] for e in ends] == ["INTERRUPTED"]
-    assert count(root, "old") > 0
+    assert [e["status"] for e in ends] == ["INTERRUPTED"] and ends[0]["interrupted"]["signal"] == signum.name
+    lock = PlaybookLock(state, "pruner")
+    lock.acquire()  # released: no --wait needed
+    lock.release()
+
+
+def test_a_signal_during_a_later_step_reports_the_finished_steps_and_kills_the_command(tmp_path: Path) -> None:
+    root, state, fifo = tmp_path / "logs", tmp_path / "state", tmp_path / "gate.fifo"
+    make_tree(root, old=5, new=0)
+    os.mkfifo(fifo)
+    pb = tmp_path / "two.yaml"
+    # `cat` on a FIFO nobody writes blocks for ever: a step that is deterministically still running.
+    pb.write_text(f"playbook: two\nunattended: true\nsteps:\n"
+                  f"  - id: prune\n    step: files.prune\n"
+                  f"    params: {{roots: ['{root}'], match: '*.log', older_than: 30d}}\n"
+                  f"  - id: wait\n    step: command\n    params: {{argv: [{shutil.which('cat')}, '{fifo}']}}\n"
+                  f"  - id: after\n    step: command\n    params: {{argv: [{shutil.which('true')}]}}\n")
+    proc = _start_slow_run(pb, state, pace="0")
+    try:
+        def cat_started() -> bool:
+            return any(p.name() == "cat" for p in psutil.Process(proc.pid).children(recursive=True))
+
+        wait_for(cat_started, timeout=60, what="the command step's cat to be running")
+        [cat] = psutil.Process(proc.pid).children(recursive=True)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 3, err
+    doc = json.loads(out)
+    outcomes = {r["id"]: r["facts"]["outcome"] for r in doc["results"]}
+    assert outcomes == {"prune": "changed", "wait": "interrupted", "after": "skipped"}
+    assert doc["data"]["interrupted"]["step"] == "wait"
+    assert doc["data"]["recap"] == {"ok": 0, "changed": 1, "skipped": 1, "failed": 0, "interrupted": 1}
+    assert len(_audited_deletions(state)) == 5 and count(root, "old") == 0
+    assert not cat.is_running() or cat.status() == psutil.STATUS_ZOMBIE  # its process group was killed
 
 
 def test_a_password_in_a_command_argv_never_reaches_the_report_the_audit_log_or_show(tmp_path: Path) -> None:

@@ -45,13 +45,16 @@ Examples:
 RUN_HELP = """Run a playbook: steps in order, each ending ok / changed / skipped / failed, then a recap.
 
 Exit codes: 0 OK, 1 WARNING (a step stepped over a problem), 2 CRITICAL (a step failed), 3 UNKNOWN (bad
-playbook or config, consent missing), 4 another run of the same playbook holds the lock (nothing was done).
+playbook or config, consent missing, or the run was interrupted by SIGTERM/SIGINT/SIGHUP: the report says
+which step and what it had done), 4 another run of the same playbook holds the lock (nothing was done).
 
 Destructive steps (files.prune, command) need --yes or `unattended: true` in the playbook when no TTY is
 attached; at a TTY you are asked. --check never needs consent: it changes nothing.
 """
 
 app = typer.Typer(help=HELP, no_args_is_help=True)
+# A run stopped by a signal: its report says so; UNKNOWN, because what it left half done is not judged.
+EXIT_INTERRUPTED = 3
 
 StateDirOpt = typer.Option(None, "--state-dir", help="Locks, audit log and baselines. Default: $AGENTOPS_STATE_DIR, "
                            "the config's state_dir, /var/lib/agentops as root, else $XDG_STATE_HOME/agentops.")
@@ -120,22 +123,30 @@ def run(
         report = run_playbook(pb, cfg, opts)
     except ConsentRequired as exc:
         fail(str(exc))
-    except KeyboardInterrupt:
-        fail(f"interrupted: {pb.name} stopped mid-run (recorded as INTERRUPTED in the audit log)")
+    except KeyboardInterrupt:  # before the lock was held (waiting for it): nothing was done
+        fail(f"interrupted: {pb.name} did not start (nothing was done)")
     except LockBusy as exc:
         note(str(exc))
         emit_report(busy_report(pb, exc, opts), output, output_file, FailOn.warning, code=EXIT_LOCKED)
+    interrupted = report.data.get("interrupted")
+    if interrupted:
+        note(f"interrupted by {interrupted['signal']} during step {interrupted['step']}: later steps were not run; "
+             f"every change made is in {report.data['audit_log']}")
+        # Whatever --fail-on says: a run that did not finish must not look like one that passed.
+        emit_report(report, output, output_file, fail_on, code=EXIT_INTERRUPTED)
     emit_report(report, output, output_file, fail_on)
 
 
 def _interrupt_on_sigterm() -> None:
-    """systemd stops a unit with SIGTERM: end like Ctrl-C, so the audit log records the run as interrupted."""
+    """systemd stops a unit with SIGTERM, a closed terminal sends SIGHUP: before the run holds its lock, end
+    like Ctrl-C. Once it holds the lock the engine handles them itself (agentops.maintain.interrupt)."""
     import signal
 
     def handler(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGHUP, handler)
 
 
 def _confirm(steps: list[str]) -> bool:

@@ -22,6 +22,7 @@ from agentops.core.model import Reason, Report, Result, Status
 from agentops.core.redact import redact, redact_obj
 from agentops.core.yamlsrc import ConfigError
 from agentops.maintain.audit import AUDIT_FILE, AuditLog
+from agentops.maintain.interrupt import Interrupts
 from agentops.maintain.lock import LockBusy, PlaybookLock
 from agentops.maintain.playbook import Playbook, StepSpec
 from agentops.maintain.step import Outcome, Step, StepContext, StepOutcome
@@ -71,6 +72,8 @@ class RunState:
     outcomes: dict[str, list[StepOutcome]] = field(default_factory=dict)
     records: list[StepRecord] = field(default_factory=list)
     stopped_at: str | None = None
+    # {signal, step, target} when a signal stopped the run: the step it stopped (or would have started).
+    interrupted: dict[str, str] | None = None
 
 
 def plan_playbook(pb: Playbook, cfg: Config) -> list[PlannedStep]:
@@ -127,7 +130,10 @@ def require_consent(pb: Playbook, plan: list[PlannedStep], opts: RunOptions) -> 
 
 
 def run_playbook(pb: Playbook, cfg: Config, opts: RunOptions) -> Report:
-    """Plan, ask for consent, take the lock, run, audit. Raises ConfigError, ConsentRequired, LockBusy."""
+    """Plan, ask for consent, take the lock, run, audit. Raises ConfigError, ConsentRequired, LockBusy.
+
+    A signal (SIGTERM, SIGINT, SIGHUP) once the lock is held does not raise: the running step is cancelled,
+    what it had done is recorded, later steps are skipped, and the report says so (`data.interrupted`)."""
     plan = plan_playbook(pb, cfg)
     require_consent(pb, plan, opts)
     run_id = dt.datetime.now().strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
@@ -135,59 +141,94 @@ def run_playbook(pb: Playbook, cfg: Config, opts: RunOptions) -> Report:
     t0 = time.perf_counter()
     with PlaybookLock(opts.state_dir, pb.name) as lock:
         lock.acquire(opts.wait, run_id=run_id)
-        audit = AuditLog(opts.state_dir, playbook=pb.name, run_id=run_id, check=opts.check)
-        audit.rotate_if_large()
-        audit.write("run.start", path=str(pb.path), steps=[p.spec.id for p in plan])
-        try:
-            state = asyncio.run(_execute(pb, plan, cfg, opts, audit))
-        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM from `systemctl stop` (the CLI maps it to this)
-            audit.write("run.end", status="INTERRUPTED", recap=None, stopped_at=None,
-                        duration_s=round(time.perf_counter() - t0, 3))
-            raise
-        report = build_report(pb, state, opts, run_id=run_id, started_at=started_at,
-                              duration_s=time.perf_counter() - t0)
-        audit.write("run.end", status=report.status.label, recap=report.data["recap"],
-                    stopped_at=state.stopped_at, duration_s=round(report.duration_s, 3))
+        with Interrupts() as interrupts:
+            audit = AuditLog(opts.state_dir, playbook=pb.name, run_id=run_id, check=opts.check)
+            audit.rotate_if_large()
+            audit.write("run.start", path=str(pb.path), steps=[p.spec.id for p in plan])
+            state = asyncio.run(_execute(pb, plan, cfg, opts, audit, interrupts))
+            report = build_report(pb, state, opts, run_id=run_id, started_at=started_at,
+                                  duration_s=time.perf_counter() - t0)
+            audit.write("run.end", status="INTERRUPTED" if state.interrupted else report.status.label,
+                        recap=report.data["recap"], stopped_at=state.stopped_at, interrupted=state.interrupted,
+                        duration_s=round(report.duration_s, 3))
     return report
 
 
 async def _execute(pb: Playbook, plan: list[PlannedStep], cfg: Config, opts: RunOptions,
-                   audit: AuditLog) -> RunState:
+                   audit: AuditLog, interrupts: Interrupts) -> RunState:
     state = RunState()
-    for ps in plan:
-        spec = ps.spec
-        for target in ps.targets or [None]:
-            t0 = time.perf_counter()
-            if state.stopped_at is not None:
-                outcome = StepOutcome.skipped(f"not run: the playbook stopped after step {state.stopped_at} failed")
-            elif not ps.targets:
-                outcome = StepOutcome.skipped(f"no target matches {spec.target or ', '.join(ps.step.target_kinds)} "
-                                              f"in the config")
-            else:
-                false = next((c for c in spec.when if not holds(c, state.outcomes, check=opts.check)), None)
-                if false is not None:
-                    outcome = StepOutcome.skipped(f"when: {false.text!r} is false")
-                else:
-                    outcome = await run_step(ps, target, cfg, opts, pb.name)
-            label = target.name if target else (LOCAL if ps.targets else (spec.target or "-"))
-            record = StepRecord(spec, target, outcome, time.perf_counter() - t0, label)
-            state.records.append(record)
-            state.outcomes.setdefault(spec.id, []).append(outcome)
-            audit.write("step", step=spec.id, kind=spec.kind, target=label, outcome=outcome.status.value,
-                        status=result_status(outcome).label, reason=outcome.reason.value if outcome.reason else None,
-                        message=outcome.message, changes=outcome.changes, changes_total=outcome.changes_total,
-                        before=outcome.before, after=outcome.after, warnings=outcome.warnings,
-                        duration_s=round(record.duration_s, 3))
-        failed = any(o.status is Outcome.FAILED for o in state.outcomes.get(spec.id, []))
-        if failed and not spec.continue_on_error and state.stopped_at is None:
-            state.stopped_at = spec.id
+    interrupts.watch(asyncio.current_task())
+    try:
+        for ps in plan:
+            for target in ps.targets or [None]:
+                await _execute_one(ps, target, pb, cfg, opts, audit, interrupts, state)
+            failed = any(o.status is Outcome.FAILED for o in state.outcomes.get(ps.spec.id, []))
+            if failed and not ps.spec.continue_on_error and state.stopped_at is None:
+                state.stopped_at = ps.spec.id
+    finally:
+        interrupts.watch(None)
     return state
 
 
+async def _execute_one(ps: PlannedStep, target: Target | None, pb: Playbook, cfg: Config, opts: RunOptions,
+                       audit: AuditLog, interrupts: Interrupts, state: RunState) -> None:
+    spec = ps.spec
+    label = target.name if target else (LOCAL if ps.targets else (spec.target or "-"))
+    t0 = time.perf_counter()
+    if state.interrupted is not None:
+        outcome = StepOutcome.skipped(f"not run: the run was interrupted by {state.interrupted['signal']} "
+                                      f"during step {state.interrupted['step']}")
+    elif interrupts.received is not None:  # arrived between two steps: nothing of this one was started
+        state.interrupted = {"signal": interrupts.name, "step": spec.id, "target": label}
+        outcome = StepOutcome.skipped(f"not run: the run was interrupted by {interrupts.name}")
+    elif state.stopped_at is not None:
+        outcome = StepOutcome.skipped(f"not run: the playbook stopped after step {state.stopped_at} failed")
+    elif not ps.targets:
+        outcome = StepOutcome.skipped(f"no target matches {spec.target or ', '.join(ps.step.target_kinds)} "
+                                      f"in the config")
+    else:
+        false = next((c for c in spec.when if not holds(c, state.outcomes, check=opts.check)), None)
+        if false is not None:
+            outcome = StepOutcome.skipped(f"when: {false.text!r} is false")
+        else:
+            # What the step has changed so far, kept here because a cancelled step returns nothing.
+            done = StepOutcome(Outcome.INTERRUPTED)
+
+            def on_change(line: str) -> None:
+                done.add_change(line)
+                audit.write("change", step=spec.id, kind=spec.kind, target=label, change=line)
+
+            try:
+                outcome = await run_step(ps, target, cfg, opts, pb.name, on_change)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if interrupts.received is None or task is None:
+                    raise  # not ours: someone else cancelled the run
+                task.uncancel()  # handled here: later awaits (the audit, skipped steps) must not see it
+                state.interrupted = {"signal": interrupts.name, "step": spec.id, "target": label}
+                done.message = (f"interrupted by {interrupts.name} after {done.changes_total} "
+                                f"change{'s' if done.changes_total != 1 else ''}")
+                done.facts = _interrupted_facts(ps.step, done)
+                outcome = done
+    record = StepRecord(spec, target, outcome, time.perf_counter() - t0, label)
+    state.records.append(record)
+    state.outcomes.setdefault(spec.id, []).append(outcome)
+    audit.write("step", step=spec.id, kind=spec.kind, target=label, outcome=outcome.status.value,
+                status=result_status(outcome).label, reason=outcome.reason.value if outcome.reason else None,
+                message=outcome.message, changes=outcome.changes, changes_total=outcome.changes_total,
+                before=outcome.before, after=outcome.after, warnings=outcome.warnings,
+                duration_s=round(record.duration_s, 3))
+
+
+def _interrupted_facts(step: Step, done: StepOutcome) -> dict[str, int]:
+    # files.prune's own figure, so a reader of an interrupted prune finds it where a finished one has it.
+    return {"deleted_files": done.changes_total} if step.kind == "files.prune" else {}
+
+
 async def run_step(ps: PlannedStep, target: Target | None, cfg: Config, opts: RunOptions,
-                   playbook: str) -> StepOutcome:
+                   playbook: str, on_change: Callable[[str], None] | None = None) -> StepOutcome:
     ctx = StepContext(params=ps.spec.params, target=target, check=opts.check, timeout=ps.timeout, config=cfg,
-                      state_dir=opts.state_dir, playbook=playbook, step_id=ps.spec.id)
+                      state_dir=opts.state_dir, playbook=playbook, step_id=ps.spec.id, on_change=on_change)
     try:
         return await asyncio.wait_for(ps.step.run(ctx), ps.timeout + GRACE_S)
     except TimeoutError:
@@ -203,6 +244,8 @@ async def run_step(ps: PlannedStep, target: Target | None, cfg: Config, opts: Ru
 def result_status(outcome: StepOutcome) -> Status:
     if outcome.status is Outcome.FAILED:
         return Status.CRITICAL
+    if outcome.status is Outcome.INTERRUPTED:
+        return Status.UNKNOWN  # it neither finished nor failed: what it left behind is not judged
     return Status.WARNING if outcome.warnings else Status.OK
 
 
@@ -217,8 +260,10 @@ def step_result(record: StepRecord) -> Result:
     if o.warnings:
         extra = f" (+{len(o.warnings) - 1} more)" if len(o.warnings) > 1 else ""
         message = f"{message}; {o.warnings[0]}{extra}" if message else o.warnings[0] + extra
+    # An interruption is an external deadline cut short (systemd's stop, cron's kill): reason `timeout`.
+    reason = Reason.TIMEOUT if o.status is Outcome.INTERRUPTED else o.reason
     return Result(id=record.spec.id, target=record.target_label, probe=record.spec.kind,
-                  status=result_status(o), reason=o.reason or (Reason.ASSERTION if o.warnings else None),
+                  status=result_status(o), reason=reason or (Reason.ASSERTION if o.warnings else None),
                   message=redact(message), metrics=metrics, facts=redact_obj(o.to_dict()),
                   duration_s=record.duration_s, tags=list(record.spec.tags))
 
@@ -236,13 +281,17 @@ def build_report(pb: Playbook, state: RunState, opts: RunOptions, *, run_id: str
                     results=[step_result(r) for r in state.records])
     report.data = {
         "playbook": pb.name, "path": str(pb.path), "check": opts.check, "run_id": run_id,
-        "recap": recap(state), "stopped_at": state.stopped_at,
+        "recap": recap(state), "stopped_at": state.stopped_at, "interrupted": state.interrupted,
         "state_dir": str(opts.state_dir), "audit_log": str(opts.state_dir / AUDIT_FILE),
     }
     if opts.check:
         report.notes.append("check mode: nothing was changed; 'changed' means 'would change'")
     if state.stopped_at:
         report.notes.append(f"stopped after step {state.stopped_at} failed")
+    if state.interrupted:
+        i = state.interrupted
+        report.notes.append(f"interrupted by {i['signal']} during step {i['step']} ({i['target']}); later steps "
+                            f"were not run (every change made is in the audit log)")
     return report
 
 
@@ -253,7 +302,8 @@ def busy_report(pb: Playbook, exc: LockBusy, opts: RunOptions) -> Report:
                         id="lock", target=LOCAL, probe="maintain.lock", status=Status.UNKNOWN, reason=Reason.TIMEOUT,
                         message=str(exc), facts={"holder": exc.holder, "lock": str(opts.state_dir / "locks")})])
     report.data = {"playbook": pb.name, "path": str(pb.path), "check": opts.check, "run_id": None,
-                   "recap": {o.value: 0 for o in Outcome}, "stopped_at": None, "lock_busy": True,
+                   "recap": {o.value: 0 for o in Outcome}, "stopped_at": None, "interrupted": None,
+                   "lock_busy": True,
                    "state_dir": str(opts.state_dir), "audit_log": str(opts.state_dir / AUDIT_FILE)}
     return report
 

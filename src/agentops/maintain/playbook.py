@@ -34,6 +34,9 @@ from agentops.maintain.when import Condition, parse_condition
 
 _VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# A playbook's name becomes file names (its lock, schedule units) and is matched against names on the
+# command line: one safe path component, never `..` or a path.
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 
 @dataclass
@@ -74,6 +77,9 @@ def playbook_dirs(cfg: Config) -> list[Path]:
 def find_playbook(name: str, cfg: Config) -> Path:
     if name.endswith((".yaml", ".yml")) or "/" in name:
         return Path(name)
+    if not _NAME_RE.match(name):  # checked before it is joined to any directory
+        raise ConfigError(f"no playbook named {name[:100]!r}: a playbook name is letters, digits, '_', '.', '-' "
+                          f"(or give the playbook's path)")
     for d in playbook_dirs(cfg):
         for ext in (".yaml", ".yml"):
             p = d / f"{name}{ext}"
@@ -103,6 +109,9 @@ def load_playbook(path: str | Path, *, overrides: dict[str, str] | None = None,
         raise ConfigError("file is empty", path=path)
     top = Fields(doc, "", path=str(path), line=1)
     pb = Playbook(name=top.str("playbook") or path.stem, path=path)
+    if not _NAME_RE.match(pb.name):
+        raise top.error("playbook", f"playbook name {pb.name[:100]!r} must be 1-100 letters, digits, '_', '.', "
+                                    f"'-', starting with a letter or digit (it names files)")
     pb.description = top.str("description", "") or ""
     pb.unattended = top.bool("unattended", False)
     raw_vars = top.sub("vars")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -33,6 +33,7 @@ class Outcome(StrEnum):
     CHANGED = "changed"  # something was (check mode: would be) changed
     SKIPPED = "skipped"  # `when` was false, no target, or the playbook stopped before it
     FAILED = "failed"
+    INTERRUPTED = "interrupted"  # a signal stopped the run while this step was running (set by the engine)
 
 
 @dataclass
@@ -88,6 +89,16 @@ class StepContext:
     playbook: str = ""
     step_id: str = ""
     started: float = field(default_factory=time.monotonic)
+    # Called with each change line as soon as the change is made (not in check mode): the engine writes
+    # it to the audit log before the step makes its next change, so a run killed mid-step leaves no
+    # change unrecorded.
+    on_change: Callable[[str], None] | None = None
+
+    def record_change(self, out: StepOutcome, line: str) -> None:
+        """The one way a step reports a change it made (or, in check mode, would make)."""
+        out.add_change(line)
+        if not self.check and self.on_change is not None:
+            self.on_change(line)
 
     @property
     def deadline(self) -> float:

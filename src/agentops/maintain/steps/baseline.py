@@ -54,7 +54,7 @@ class BaselineUpdateStep(Step):
                           after={"days": len(new.days), "checks": len(new.checks), "metrics": metrics})
         out.facts = {"path": str(path), "sampled_checks": len(sample), "failed_checks": len(results) - len(sample)}
         verb = "would store" if ctx.check else "stored"
-        out.add_change(f"{verb} {metrics} figures of {len(sample)} checks for today in {path}")
+        ctx.record_change(out, f"{verb} {metrics} figures of {len(sample)} checks for today in {path}")
         out.message = f"{verb} {metrics} figures of {len(sample)} checks ({len(new.days)} days kept)"
         if not ctx.check:
             save_baseline(new)

@@ -57,7 +57,7 @@ class CommandStep(Step):
         shown = " ".join(argv)
         if ctx.check and not ctx.params.get("run_in_check_mode", False):
             out = StepOutcome(Outcome.CHANGED, f"would run: {shown}")
-            out.add_change(f"run {shown}")
+            ctx.record_change(out, f"run {shown}")
             return out
         env = {**os.environ, **{str(k): str(v) for k, v in (ctx.params.get("env") or {}).items()}}
         try:
@@ -84,7 +84,7 @@ class CommandStep(Step):
         changes = ctx.params.get("changes", True)
         out = StepOutcome(Outcome.CHANGED if changes else Outcome.OK, f"{shown}: exit code {code}", facts=facts)
         if changes:
-            out.add_change(f"ran {shown}")
+            ctx.record_change(out, f"ran {shown}")
         return out
 
 

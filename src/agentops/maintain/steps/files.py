@@ -220,7 +220,7 @@ class FilesPruneStep(Step):
                 age = now - st.st_mtime
                 if rules.older_than is not None and age > rules.older_than:
                     path = os.path.join(dirpath, name)
-                    if self._unlink(dirfd, name, path, st.st_size, ctx.check, out, tally,
+                    if self._unlink(dirfd, name, path, st.st_size, ctx, out, tally,
                                     f"{verb} {path} ({format_bytes(st.st_size)}, {_age(age)} old)"):
                         await _pause(pace)
                 elif rules.max_total_size is not None:
@@ -245,7 +245,7 @@ class FilesPruneStep(Step):
                     continue
                 if not stat.S_ISREG(st.st_mode):
                     continue
-                if self._unlink(dirfd, name, s.path, st.st_size, ctx.check, out, tally,
+                if self._unlink(dirfd, name, s.path, st.st_size, ctx, out, tally,
                                 f"{verb} {s.path} ({format_bytes(st.st_size)}, over the "
                                 f"{format_bytes(rules.max_total_size)} cap)"):
                     total -= st.st_size
@@ -254,9 +254,9 @@ class FilesPruneStep(Step):
                 os.close(dirfd)
 
     @staticmethod
-    def _unlink(dirfd: int, name: str, path: str, size: int, check: bool, out: StepOutcome, tally: Tally,
+    def _unlink(dirfd: int, name: str, path: str, size: int, ctx: StepContext, out: StepOutcome, tally: Tally,
                 line: str) -> bool:
-        if not check:
+        if not ctx.check:
             try:
                 os.unlink(name, dir_fd=dirfd)
             except FileNotFoundError:
@@ -267,7 +267,7 @@ class FilesPruneStep(Step):
                 return False
         tally.deleted_files += 1
         tally.deleted_bytes += size
-        out.add_change(line)
+        ctx.record_change(out, line)  # audited before the next unlink: no await between the two
         return True
 
 

@@ -132,7 +132,7 @@ class PostgresVacuumStep(Step):
                 await _bound(conn, ctx)
                 options = sql.SQL("(ANALYZE)" if analyze else "")
                 await conn.execute(sql.SQL("VACUUM {} {}").format(options, sql.Identifier(t.schema, t.table)))
-            out.add_change(f"{verb} {t.name} ({t.dead} dead tuples)")
+            ctx.record_change(out, f"{verb} {t.name} ({t.dead} dead tuples)")
         if ctx.check:
             after_dead = {n: (0 if stats[n] in todo else stats[n].dead) for n in chosen}
         else:
@@ -243,7 +243,7 @@ class PostgresReindexStep(Step):
             use_concurrent = concurrent and not ix.exclusion
             line = f"{verb} {ix.qualified} on {ix.table} ({format_bytes(ix.size)})"
             if ctx.check:
-                out.add_change(line + ("" if use_concurrent else ", blocking writes"))
+                ctx.record_change(out, line + ("" if use_concurrent else ", blocking writes"))
                 continue
             await _bound(conn, ctx)
             stmt = sql.SQL("REINDEX INDEX {}{}").format(sql.SQL("CONCURRENTLY " if use_concurrent else ""),
@@ -254,7 +254,7 @@ class PostgresReindexStep(Step):
                 out.warnings.append(pg_failure(exc, ctx.target, f"reindex {ix.qualified}").message)
                 continue
             done += 1
-            out.add_change(line)
+            ctx.record_change(out, line)
         if ctx.check:
             out.after = dict(out.before)
         else:

@@ -138,7 +138,7 @@ class RedisExpireScanStep(Step):
                      "vanished_after_scan": vanished, "seconds": round(time.monotonic() - t0, 3)}
         out.message = f"reaped {reaped} expired keys; scanned {scanned} live keys in {batches} batches"
         if reaped:
-            out.add_change(f"reaped {reaped} expired keys")
+            ctx.record_change(out, f"reaped {reaped} expired keys")
         if not complete:
             out.warnings.append(f"scan stopped after {o['max_seconds']:g}s before covering the keyspace "
                                 f"(raise max_seconds or batch)")
@@ -174,7 +174,7 @@ class RedisMemoryPurgeStep(Step):
                 return out
             out.status = Outcome.CHANGED
             if ctx.check:
-                out.add_change(f"purge about {format_bytes(purgeable)} of dirty allocator pages")
+                ctx.record_change(out, f"purge about {format_bytes(purgeable)} of dirty allocator pages")
                 out.message = f"would purge about {format_bytes(purgeable)}"
                 return out
             await client.execute_command("MEMORY PURGE")
@@ -182,7 +182,7 @@ class RedisMemoryPurgeStep(Step):
             freed = figures0["used_memory_rss"] - out.after["used_memory_rss"]
             out.facts = {"rss_freed_bytes": freed}
             rss = f"rss {format_bytes(figures0['used_memory_rss'])} → {format_bytes(out.after['used_memory_rss'])}"
-            out.add_change(f"purged allocator pages: {rss}")
+            ctx.record_change(out, f"purged allocator pages: {rss}")
             out.message = rss
             return out
         except Exception as exc:
