@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agentops.core.files import FileProblem, read_text
 from agentops.core.redact import register_secret
 from agentops.core.yamlsrc import ConfigError, Fields, NodeList, load_yaml_file
 
@@ -34,6 +35,8 @@ TARGET_KINDS = {
 }
 
 SECRET_NAMES = ("password", "token", "dsn")
+# A password, token or DSN file (a Kubernetes secret mount) is small; a link to /dev/zero is not a secret.
+MAX_SECRET_FILE_BYTES = 64 * 1024
 
 # Kind-specific `options:` keys; None = validated by the subsystem that owns the kind (worker: autogen.workers).
 TARGET_OPTIONS: dict[str, set[str] | None] = {
@@ -83,10 +86,9 @@ class Target:
                 raise ConfigError(f"target {self.name!r}: environment variable {ref} ({name}) is not set")
         else:
             try:
-                value = Path(ref).read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise ConfigError(f"target {self.name!r}: cannot read {name} file {ref}: "
-                                  f"{exc.strerror or exc}") from None
+                value = read_text(ref, limit=MAX_SECRET_FILE_BYTES).strip()
+            except FileProblem as exc:
+                raise ConfigError(f"target {self.name!r}: cannot read {name} file {ref}: {exc}") from None
         register_secret(value)
         return value
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from agentops.core.files import FileProblem, read_text, write_file
+
 
 class ConfigError(Exception):
     """A user-facing problem with a config, pack or playbook file. Its text is one line: file:line: field: why."""
@@ -76,6 +78,8 @@ def _make_loader(path: str) -> Any:
 
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
+# A cached pack is the JSON of a file under MAX_FILE_BYTES whose aliases are bounded (see _check_expansion).
+CACHE_MAX_BYTES = 4 * MAX_FILE_BYTES
 
 
 def load_yaml_text(text: str, path: str) -> Any:
@@ -99,21 +103,9 @@ def load_yaml_text(text: str, path: str) -> Any:
 def load_yaml_file(path: str | Path) -> Any:
     p = Path(path)
     try:
-        if p.stat().st_size > MAX_FILE_BYTES:
-            raise ConfigError(f"file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB", path=p)
-        raw = p.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError("file not found", path=p) from None
-    except IsADirectoryError:
-        raise ConfigError("is a directory, expected a YAML file", path=p) from None
-    except PermissionError:
-        raise ConfigError("permission denied", path=p) from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror or exc}", path=p) from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"not UTF-8 text (byte {exc.start})", path=p) from None
+        text = read_text(p, limit=MAX_FILE_BYTES)
+    except FileProblem as exc:
+        raise ConfigError(str(exc), path=p) from None
     return load_yaml_text(text, str(p))
 
 
@@ -269,16 +261,14 @@ def load_yaml_cached(path: str | Path) -> Any:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     cached = Path(base) / "agentops" / "yaml" / f"{key}.json"
     try:
-        return json.loads(cached.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return json.loads(read_text(cached, limit=CACHE_MAX_BYTES))
+    except (FileProblem, ValueError):
         pass
     doc = load_yaml_file(p)
     try:
         text = json.dumps(doc)
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_name(f".{cached.name}.{os.getpid()}")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, cached)
-    except (OSError, TypeError, ValueError):
+        if len(text) <= CACHE_MAX_BYTES:
+            write_file(cached, text)
+    except (FileProblem, TypeError, ValueError):
         pass  # not JSON-representable (YAML dates) or no writable cache: parse every time
     return doc

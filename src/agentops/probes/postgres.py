@@ -25,7 +25,13 @@ from agentops.core.model import Observation, Reason
 from agentops.core.probe import Probe, check_params
 from agentops.core.redact import redact, register_secret
 from agentops.core.yamlsrc import ConfigError
-from agentops.probes._errors import error_text, network_reason, reason_from_text, yield_to_other_checks
+from agentops.probes._errors import (
+    error_text,
+    network_reason,
+    reason_from_text,
+    setup_failure,
+    yield_to_other_checks,
+)
 
 DEFAULT_PORT = 5432
 SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
@@ -109,7 +115,7 @@ class PostgresProbe(Probe):
         try:
             conninfo = connection_string(target, timeout)
         except (ValueError, ConfigError) as exc:
-            return Observation.failure(Reason.INTERNAL, redact(str(exc)))
+            return setup_failure(exc)
         import psycopg
 
         await yield_to_other_checks()
@@ -233,6 +239,9 @@ def _tls_params(target: Target) -> dict[str, str]:
     tls = target.tls
     if not tls.enabled:
         return {}
+    from agentops.probes.tls import check_files
+
+    check_files(tls)  # libpq reads them itself, unbounded, and reports a bad one as a connection failure
     if not tls.verify:
         params = {"sslmode": "require"}
     else:
