@@ -20,7 +20,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from agentops.core.config import Target
+from agentops.core.config import POSTGRES_SSLMODES, Target
 from agentops.core.model import Observation, Reason
 from agentops.core.probe import Probe, check_params
 from agentops.core.redact import redact, register_secret
@@ -34,7 +34,7 @@ from agentops.probes._errors import (
 )
 
 DEFAULT_PORT = 5432
-SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+SSLMODES = POSTGRES_SSLMODES
 # The backstop after the socket shutdown, in case the library does not notice it.
 SHUTDOWN_GRACE_S = 0.2
 
