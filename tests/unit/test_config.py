@@ -1,5 +1,6 @@
 """The config loader: every error names file, line and field; arbitrary input never escapes as a traceback."""
 
+import contextlib
 import string
 
 import pytest
@@ -243,3 +244,100 @@ def test_playbook_sizes_and_durations_must_be_finite(tmp_path):
     assert r.code == 3, r
     assert_no_traceback(r)
     assert "internal" not in r.stderr and "finite" in r.stderr, r.stderr
+
+
+# --- hostile YAML: tags, anchors and aliases, special numbers, bad addresses -----------------------------
+
+HOSTILE_SCALARS = [
+    ".nan", ".inf", "-.inf", "1e999", "-1e308", "!!float abc", "!!int 1.5", "!!binary '@@'", "!!binary aGk=",
+    "!!timestamp x", "!!timestamp 2024-01-01", "!!set {a}", "!!omap [a]", "!!pairs 3", "!!str 5", "!!null x",
+    "!!python/object:os.system x", "!!bool maybe", "~", "''", "0x1F", "0o17", "-5", "abc", "yes",
+    "'h:99999'", "'h:0'", "'http://[::1'", "'http:///x'", "'http://h:99999/'", "'redis://h:0'", "'memcache://h'",
+    "'unix://'", "'host=h port'", "\"host=h port=99999\"", "'postgresql://u@h:70000/d'", "'../../../../etc/passwd'",
+    "'[/a]'", "'x' ", "127.0.0.1:6379", "'http://127.0.0.1:1/'", "redis", "postgres", "http", "tcp", "metrics",
+    "grpc", "agentrpc", "host.load", "'> 5'", "'x' * 3",
+]
+KEYS = ["version", "cluster", "targets", "packs", "pack_dirs", "checks", "defaults", "state_dir", "name", "kind",
+        "address", "labels", "options", "db", "sslmode", "tls", "ca", "enabled", "timeout", "retries",
+        "retry_delay", "concurrency", "password_env", "dsn_env", "token_file", "id", "probe", "params", "warning",
+        "critical", "tags", "on_timeout", "x"]
+
+
+@st.composite
+def hostile_yaml(draw, depth: int = 0) -> str:
+    """Flow-style YAML built from hostile pieces, with anchors on some values and aliases to earlier ones."""
+    anchors = draw(st.shared(st.just([]), key="anchors"))
+    choice = draw(st.integers(0, 5 if depth < 3 else 1))
+    if choice == 0:
+        text = draw(st.sampled_from(HOSTILE_SCALARS))
+    elif choice == 1:
+        text = f"*{draw(st.sampled_from(anchors))}" if anchors else "~"
+    elif choice <= 3:
+        items = draw(st.lists(st.tuples(st.sampled_from(KEYS), hostile_yaml(depth + 1)), max_size=4,
+                              unique_by=lambda kv: kv[0]))
+        text = "{" + ", ".join(f"{k}: {v}" for k, v in items) + "}"
+    else:
+        text = "[" + ", ".join(draw(st.lists(hostile_yaml(depth + 1), max_size=4))) + "]"
+    if not text.startswith(("!!", "*")) and draw(st.booleans()):
+        name = f"a{len(anchors)}"
+        anchors.append(name)
+        text = f"&{name} {text}"
+    return text
+
+
+@st.composite
+def alias_bomb(draw) -> tuple[str, str]:
+    """(YAML defining nested anchors, an alias to the biggest): fanout ** levels strings once expanded."""
+    levels, fanout = draw(st.integers(3, 9)), draw(st.integers(2, 10))
+    lines = ['  - &b0 "lol"'] + [f"  - &b{i} [{', '.join([f'*b{i - 1}'] * fanout)}]" for i in range(1, levels + 1)]
+    return "anchors:\n" + "\n".join(lines) + "\n", f"*b{levels}"
+
+
+def config_outcome(text: str) -> None:
+    """A valid config or one ConfigError line; any other exception fails the test."""
+    try:
+        cfg = load(text)
+        load_specs(cfg)
+    except ConfigError as exc:
+        assert "\n" not in str(exc).strip()
+
+
+def pack_outcome(text: str) -> None:
+    import json
+
+    from agentops.core.packs import _parse_pack
+
+    try:
+        doc = load_yaml_text(text, "pack.yaml")
+        with contextlib.suppress(TypeError, ValueError):
+            json.dumps(doc)  # as the pack cache does (it expanded every alias)
+        _parse_pack(doc, "pack.yaml")
+    except ConfigError as exc:
+        assert "\n" not in str(exc).strip()
+
+
+@settings(max_examples=300, deadline=2000, suppress_health_check=[HealthCheck.too_slow])
+@given(hostile_yaml())
+def test_hostile_yaml_configs_give_config_errors_only(body):
+    config_outcome(body)
+    config_outcome(f"targets: [{body}]")
+    config_outcome(f"targets:\n  - {{name: t, kind: redis, address: 'h:1', options: {body}, labels: {body}}}")
+    config_outcome(f"defaults: {body}\npacks: {body}")
+
+
+@settings(max_examples=300, deadline=2000, suppress_health_check=[HealthCheck.too_slow])
+@given(hostile_yaml())
+def test_hostile_yaml_packs_give_config_errors_only(body):
+    pack_outcome(f"checks: [{body}]")
+    pack_outcome(f"checks:\n  - {{id: a, probe: host.load, params: {body}, warning: {body}, tags: {body}}}")
+
+
+@settings(max_examples=40, deadline=5000, suppress_health_check=[HealthCheck.too_slow])
+@given(alias_bomb(), st.sampled_from(["labels: {team: REF}", "options: {db: REF}", "address: REF"]))
+def test_alias_bombs_stay_small(bomb, field):
+    """Every case ends in milliseconds and bounded memory: the expansion is refused before anything walks it
+    (9 levels of 10 are 10^9 strings)."""
+    anchors, ref = bomb
+    config_outcome(anchors + "targets:\n  - {name: t, kind: redis, address: 'h:1', " + field.replace("address", "username")
+                   .replace("REF", ref) + "}\n")
+    pack_outcome(anchors + f"checks:\n  - {{id: a, probe: host.load, tags: {ref}, params: {{p: {ref}}}}}\n")

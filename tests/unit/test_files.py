@@ -222,7 +222,7 @@ def test_missing_secret_variables_and_bad_ca_files_are_not_internal(tmp_path: Pa
 """)
     assert results["db"][0] == "unsupported" and "AGENTOPS_TEST_UNSET_DSN" in results["db"][1], results
     assert results["web"][0] == "unsupported" and "AGENTOPS_TEST_UNSET_TOKEN" in results["web"][1], results
-    assert results["cadir"] == ("tls", f"cannot read TLS CA file {tmp_path}: is a directory, not a file"), results
+    assert results["cadir"] == ("tls", f"cannot load TLS CA file {tmp_path}: is a directory, not a file"), results
     assert results["pgca"][0] == "tls" and "not PEM" in results["pgca"][1], results
 
 

@@ -46,8 +46,9 @@ FAIL_ON_HELP = ("Lowest status that makes the exit code non-zero: warning (defau
                 "UNKNOWN), critical (WARNING exits 0), never (always 0 once the run happened).")
 
 OutputOpt = typer.Option(OutputFormat.table, "--output", "-o", help=OUTPUT_HELP, case_sensitive=False)
-OutputFileOpt = typer.Option(None, "--output-file", help="Write the result to this file (atomically) "
-                             "instead of stdout.", dir_okay=False)
+OutputFileOpt = typer.Option(None, "--output-file", help="Write the result to this file instead of stdout: a "
+                             "regular file is replaced atomically (keeping its mode), a FIFO or device written to.",
+                             dir_okay=False)
 FailOnOpt = typer.Option(FailOn.warning, "--fail-on", help=FAIL_ON_HELP, case_sensitive=False)
 ConfigOpt = typer.Option(None, "--config", "-c", help="Cluster file. Default: $AGENTOPS_CONFIG, ./agentops.yaml, "
                          "/etc/agentops/agentops.yaml; none found = check this machine only.")

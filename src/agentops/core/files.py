@@ -31,7 +31,11 @@ _CHUNK = 64 * 1024
 
 class FileProblem(Exception):
     """A file cannot be read or written as asked; the text is the reason, without the path (callers add it
-    in their own error format: file:line: field: why)."""
+    in their own error format: file:line: field: why). `missing` tells "no such file" from the rest."""
+
+    def __init__(self, message: str, *, missing: bool = False) -> None:
+        super().__init__(message)
+        self.missing = missing
 
 
 def kind_of(mode: int) -> str:
@@ -55,7 +59,7 @@ def read_file(path: str | Path, *, limit: int, regular_only: bool = True,
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
-        raise FileProblem("file not found") from None
+        raise FileProblem("file not found", missing=True) from None
     except OSError as exc:
         raise FileProblem(_os_reason(exc)) from None
     try:

@@ -32,6 +32,7 @@ from agentops.probes._errors import (
     setup_failure,
     yield_to_other_checks,
 )
+from agentops.probes.tls import check_files
 
 DEFAULT_PORT = 5432
 SSLMODES = POSTGRES_SSLMODES
@@ -113,6 +114,8 @@ class PostgresProbe(Probe):
 
     async def measure(self, target: Target, params: Mapping[str, Any], timeout: float) -> Observation:
         try:
+            if target.tls.enabled:
+                check_files(target.tls)  # libpq reads them itself, unbounded; a bad one looked like a connect failure
             conninfo = connection_string(target, timeout)
         except (ValueError, ConfigError) as exc:
             return setup_failure(exc)
@@ -239,9 +242,6 @@ def _tls_params(target: Target) -> dict[str, str]:
     tls = target.tls
     if not tls.enabled:
         return {}
-    from agentops.probes.tls import check_files
-
-    check_files(tls)  # libpq reads them itself, unbounded, and reports a bad one as a connection failure
     if not tls.verify:
         params = {"sslmode": "require"}
     else:

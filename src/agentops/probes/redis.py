@@ -21,6 +21,7 @@ from agentops.core.probe import Probe, check_params
 from agentops.core.redact import register_secret
 from agentops.core.yamlsrc import ConfigError
 from agentops.probes._errors import causes, error_text, network_reason, setup_failure, yield_to_other_checks
+from agentops.probes.tls import check_files
 
 DEFAULT_PORT = 6379
 CLOSE_TIMEOUT_S = 0.5
@@ -83,6 +84,8 @@ class RedisProbe(Probe):
 
     async def measure(self, target: Target, params: Mapping[str, Any], timeout: float) -> Observation:
         try:
+            if target.tls.enabled:
+                check_files(target.tls)  # redis-py reads them itself, unbounded; a bad one looked like "connect"
             options = connection_options(target, timeout)
         except (ValueError, ConfigError) as exc:
             return setup_failure(exc)
@@ -190,9 +193,6 @@ def _tls_options(target: Target) -> dict[str, Any]:
         # redis-py offers no way to set the SNI / verified name apart from the host it connects to.
         raise ValueError(f"target {target.name!r}: tls.server_name is not supported for Redis; "
                          f"address the server by the name in its certificate")
-    from agentops.probes.tls import check_files
-
-    check_files(tls)  # redis-py reads them itself, unbounded, and reports a bad one as a connect error
     opts: dict[str, Any] = {"ssl": True}
     if tls.ca:
         opts["ssl_ca_certs"] = tls.ca

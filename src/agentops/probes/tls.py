@@ -65,8 +65,10 @@ def check_files(tls: TLSOptions) -> None:
 
 
 def _ca_text(path: str) -> str:
-    pem = read_pem(path, "CA") or b""
-    text = pem.decode("ascii", errors="replace")
+    try:
+        text = read_file(path, limit=MAX_PEM_BYTES).decode("ascii", errors="replace")
+    except FileProblem as exc:
+        raise TlsSetupError(f"cannot load TLS CA file {path}: {exc}") from None
     if "-----BEGIN CERTIFICATE-----" not in text:
         raise TlsSetupError(f"cannot load TLS CA file {path}: not PEM (no BEGIN CERTIFICATE line)")
     return text
