@@ -284,7 +284,7 @@ def test_https_to_a_plain_http_port_is_tls(http_server):
 def test_missing_ca_file_is_a_clear_tls_error(https_server, tmp_path):
     obs = http(https_server.url("/"), tls=TLSOptions(enabled=True, ca=str(tmp_path / "nope.pem")))
     assert obs.reason is Reason.TLS
-    assert obs.message == f"cannot load TLS CA file {tmp_path / 'nope.pem'}: No such file or directory"
+    assert obs.message == f"cannot load TLS CA file {tmp_path / 'nope.pem'}: file not found"
 
 
 # ---------------------------------------------------------------------------------------- params checking

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from agentops.core.model import Reason, Status
+from agentops.core.yamlsrc import ConfigError
 from agentops.probes.redis import RedisProbe
 from tests.fixtures.common import SilentListener, assert_no_traceback, run_cli, wait_for
 from tests.fixtures.servers import RawReplyServer
@@ -91,8 +92,9 @@ def test_url_address_and_db_option(redis_server, tmp_path):
     redis_server.client(db=3).set("in-db-3", "1")
     r = one_check(tmp_path, redis_target(address=f"redis://{redis_server.address}/3"))
     assert r.status is Status.OK and r.metrics["ping_ms"] > 0
-    r = one_check(tmp_path, redis_target(redis_server, options={"db": "three"}))
-    assert r.status is Status.UNKNOWN and "db must be a database number" in r.message
+    # A db that is not a number is the config's error, found at load (it used to be UNKNOWN at run time).
+    with pytest.raises(ConfigError, match=r"options.db: expected a database number \(0 or more\), got 'three'"):
+        one_check(tmp_path, redis_target(redis_server, options={"db": "three"}))
 
 
 def test_password_right_wrong_and_missing(redis_factory, tmp_path, monkeypatch, redis_password):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
@@ -24,6 +23,8 @@ EXIT_USAGE = int(Status.UNKNOWN)
 # The one code outside 0-3, used only by `maintain run`: it did not run because another run of the same
 # playbook holds the lock, so cron wrappers and systemd can tell "already running" from "broken" (3).
 EXIT_LOCKED = 4
+# `--payload @/dev/stdin` from a pipe: long enough for a slow producer, never forever.
+READ_ARG_DEADLINE_S = 60.0
 
 
 class OutputFormat(StrEnum):
@@ -45,8 +46,9 @@ FAIL_ON_HELP = ("Lowest status that makes the exit code non-zero: warning (defau
                 "UNKNOWN), critical (WARNING exits 0), never (always 0 once the run happened).")
 
 OutputOpt = typer.Option(OutputFormat.table, "--output", "-o", help=OUTPUT_HELP, case_sensitive=False)
-OutputFileOpt = typer.Option(None, "--output-file", help="Write the result to this file (atomically) "
-                             "instead of stdout.", dir_okay=False)
+OutputFileOpt = typer.Option(None, "--output-file", help="Write the result to this file instead of stdout: a "
+                             "regular file is replaced atomically (keeping its mode), a FIFO or device written to.",
+                             dir_okay=False)
 FailOnOpt = typer.Option(FailOn.warning, "--fail-on", help=FAIL_ON_HELP, case_sensitive=False)
 ConfigOpt = typer.Option(None, "--config", "-c", help="Cluster file. Default: $AGENTOPS_CONFIG, ./agentops.yaml, "
                          "/etc/agentops/agentops.yaml; none found = check this machine only.")
@@ -108,17 +110,16 @@ def emit_report(report: Report, output: OutputFormat = OutputFormat.table, outpu
     raise typer.Exit(exit_code(report.status, fail_on) if code is None else code)
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write via a temp file and rename, so a reader (node_exporter, CI) never sees half a document."""
-    path = Path(path)
+def write_atomic(path: Path, text: str, *, mode: int = 0o666) -> None:
+    """Write an output file the way core.files.write_file does (a regular file atomically, keeping an existing
+    file's mode, a new one with `mode` less the umask; a FIFO or device written through; a symlink followed),
+    or one line and exit 3 (a full disk, a socket, a directory)."""
+    from agentops.core.files import FileProblem, write_file
+
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except OSError as exc:
-        fail(f"cannot write {path}: {exc.strerror or exc}")
+        write_file(path, text, mode=mode)
+    except FileProblem as exc:
+        fail(f"cannot write {path}: {exc}")
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
@@ -133,17 +134,18 @@ def note(message: str) -> None:
 
 
 def read_arg(value: str | None, flag: str, limit: int = 64 * 1024 * 1024) -> str | None:
-    """A flag's value, or with `@file` the file's text (bounded, so `@/dev/zero` cannot eat the memory)."""
+    """A flag's value, or with `@file` the file's text, bounded by the bytes read (so `@/dev/zero` cannot eat
+    the memory) and by a deadline; a pipe (`@/dev/stdin`) is allowed."""
     if value is None or not value.startswith("@"):
         return value
+    from agentops.core.files import FileProblem, read_file
+
     path = Path(value[1:])
     try:
-        size = path.stat().st_size
-        if size > limit:
-            fail(f"{flag}: {path} is {size} bytes, more than {limit} (not read)")
-        return path.read_text(encoding="utf-8", errors="replace")
-    except OSError as exc:
-        fail(f"{flag}: cannot read {path}: {exc.strerror or exc}")
+        raw = read_file(path, limit=limit, regular_only=False, deadline_s=READ_ARG_DEADLINE_S)
+    except FileProblem as exc:
+        fail(f"{flag}: cannot read {path}: {exc}")
+    return raw.decode("utf-8", errors="replace")
 
 
 def seconds_arg(text: str, flag: str) -> float:

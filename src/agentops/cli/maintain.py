@@ -236,5 +236,6 @@ def schedule(
         from agentops.cli.common import write_atomic
 
         for filename, text in files.items():
-            write_atomic(install / filename, text)
+            # cron ignores a cron.d file that group or others may write to, whatever the umask allows.
+            write_atomic(install / filename, text, mode=0o644)
             note(f"wrote {install / filename}")

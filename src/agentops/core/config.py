@@ -8,12 +8,15 @@ secret read is registered with the redactor the moment it is read.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+from agentops.core.files import FileProblem, read_text
 from agentops.core.redact import register_secret
-from agentops.core.yamlsrc import ConfigError, Fields, NodeList, load_yaml_file
+from agentops.core.yamlsrc import ConfigError, Fields, NodeList, load_yaml_file, value_kind
 
 CONFIG_ENV = "AGENTOPS_CONFIG"
 SEARCH_PATHS = ("./agentops.yaml", "/etc/agentops/agentops.yaml")
@@ -34,6 +37,8 @@ TARGET_KINDS = {
 }
 
 SECRET_NAMES = ("password", "token", "dsn")
+# A password, token or DSN file (a Kubernetes secret mount) is small; a link to /dev/zero is not a secret.
+MAX_SECRET_FILE_BYTES = 64 * 1024
 
 # Kind-specific `options:` keys; None = validated by the subsystem that owns the kind (worker: autogen.workers).
 TARGET_OPTIONS: dict[str, set[str] | None] = {
@@ -65,6 +70,11 @@ TLS_UNSUPPORTED: dict[str, dict[str, str]] = {
 }
 
 LOCAL = "local"
+
+POSTGRES_SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+_PACK_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+# libpq's key=value conninfo: keys are words, a value is 'quoted' (with \\ escapes) or has no blanks.
+_CONNINFO_RE = re.compile(r"\s*([A-Za-z_]+)\s*=\s*('(?:[^'\\]|\\.)*'|[^\s']+)\s*")
 
 
 @dataclass
@@ -103,10 +113,9 @@ class Target:
                 raise ConfigError(f"target {self.name!r}: environment variable {ref} ({name}) is not set")
         else:
             try:
-                value = Path(ref).read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise ConfigError(f"target {self.name!r}: cannot read {name} file {ref}: "
-                                  f"{exc.strerror or exc}") from None
+                value = read_text(ref, limit=MAX_SECRET_FILE_BYTES).strip()
+            except FileProblem as exc:
+                raise ConfigError(f"target {self.name!r}: cannot read {name} file {ref}: {exc}") from None
         register_secret(value)
         return value
 
@@ -117,8 +126,6 @@ class Target:
 def split_host_port(address: str, default_port: int | None = None, *, what: str = "address") -> tuple[str, int]:
     addr = address.strip()
     if "://" in addr:
-        from urllib.parse import urlsplit
-
         parts = urlsplit(addr)
         host, port = parts.hostname or "", parts.port
     elif addr.startswith("["):
@@ -221,6 +228,12 @@ def parse_config(doc: Any, path: str) -> Config:
 
     if top.has("packs"):
         cfg.packs = top.str_list("packs")
+        raw_packs = top.node["packs"]
+        for i, name in enumerate(cfg.packs):
+            why = pack_ref_problem(name)
+            if why:
+                raise ConfigError(why, path=path, field=f"packs[{i}]", line=raw_packs.line_of(i)
+                                  if isinstance(raw_packs, NodeList) else top.node.line_of("packs"))
     base = Path(path).parent
     cfg.pack_dirs = [(base / d) for d in top.str_list("pack_dirs")]
     cfg.checks = list(top.get("checks", list, []))
@@ -252,13 +265,12 @@ def _parse_target(f: Fields) -> Target:
         raise f.error("address", f"a {kind} target has no address ({TARGET_KINDS[kind]})")
     if kind not in NO_ADDRESS and not t.address and not any(f.has(k) for k in ("dsn", "dsn_env", "dsn_file")):
         raise f.error(None, f"target {name!r} of kind {kind} needs an address ({TARGET_KINDS[kind]})")
-    if t.address and kind in ("tcp", "grpc", "agentrpc"):
+    if t.address:
         try:
-            split_host_port(t.address, what="address")
+            check_address(kind, t.address)
         except ValueError as exc:
-            raise f.error("address", str(exc).split(": ", 1)[-1]) from None
-    if t.address and kind in ("http", "metrics") and not t.address.startswith(("http://", "https://")):
-        raise f.error("address", f"expected an http:// or https:// URL, got {t.address!r}")
+            raise f.error("address", str(exc).split(": ", 1)[-1] if str(exc).startswith("address: ")
+                          else str(exc)) from None
     t.username = f.str("username")
     for secret in SECRET_NAMES:
         sources = [(how, f.str(key)) for how, key in
@@ -285,8 +297,14 @@ def _parse_target(f: Fields) -> Target:
     if allowed is not None:
         opts = f.sub("options")
         if opts is not None:
+            _check_options(kind, opts)
             opts.reject_unknown(allowed)
-    t.labels = {str(k): str(v) for k, v in f.mapping("labels").items()}
+    labels = f.sub("labels")
+    if labels is not None:
+        for key, value in labels.node.items():
+            if isinstance(value, dict | list) or value is None:
+                raise labels.error(key, f"a label is a string, got {value_kind(value)}")
+        t.labels = {str(k): str(v) for k, v in labels.node.items()}
     f.reject_unknown({"name", "kind", "address", "username", "tls", "options", "labels",
                       *(k for s in SECRET_NAMES for k in (s, f"{s}_env", f"{s}_file"))})
     return t
@@ -307,3 +325,75 @@ def _refuse_unused_fields(f: Fields, t: Target) -> None:
         for key, why in TLS_UNSUPPORTED.get(t.kind, {}).items():
             if asked[key]:
                 raise tls.error(key, f"not supported for {t.kind} targets: {why}")
+
+def pack_ref_problem(name: str) -> str | None:
+    """Why `name` cannot name a pack, or None. A pack is a name looked up in the pack directories or a path
+    ending in .yaml/.yml; anything else (`../../etc/passwd`) is neither, and is never joined as a path."""
+    if name.endswith((".yaml", ".yml")) or (_PACK_NAME_RE.match(name) and ".." not in name):
+        return None
+    return f"{name!r} is neither a pack name nor a .yaml/.yml path"
+
+
+def check_address(kind: str, address: str) -> None:
+    """Raise ValueError (why, one line) when `address` cannot work for a target of `kind`: what the probe
+    would otherwise find only at run time."""
+    addr = address.strip()
+    if kind in ("tcp", "grpc", "agentrpc"):
+        split_host_port(addr, what="address")
+    elif kind in ("http", "metrics"):
+        _check_url(addr, ("http", "https"))
+    elif kind == "redis":
+        if "://" in addr:
+            scheme = _check_url(addr, ("redis", "rediss", "unix"), host_needed=not addr.startswith("unix:"))
+            if scheme == "unix" and not urlsplit(addr).path:
+                raise ValueError("a unix:// URL needs the socket's path")
+        elif not addr.startswith("/"):
+            split_host_port(addr, 6379, what="address")
+    elif kind == "postgres":
+        if "://" in addr:
+            _check_url(addr, ("postgresql", "postgres"), host_needed=False)
+        elif "=" in addr:
+            _check_conninfo(addr)
+        elif not addr.startswith("/"):
+            split_host_port(addr, 5432, what="address")
+
+
+def _check_url(url: str, schemes: tuple[str, ...], *, host_needed: bool = True) -> str:
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:  # "Invalid IPv6 URL", "Port out of range 0-65535"
+        raise ValueError(f"invalid URL: {exc}") from None
+    if parts.scheme not in schemes:
+        expected = " or ".join(f"{s}://" for s in schemes)
+        raise ValueError(f"unsupported URL scheme {parts.scheme!r} (expected {expected})")
+    if host_needed and not parts.hostname:
+        raise ValueError("the URL has no host")
+    if port is not None and not 0 < port < 65536:
+        raise ValueError(f"port {port} out of range")
+    return parts.scheme
+
+
+def _check_conninfo(text: str) -> None:
+    pos = 0
+    while pos < len(text):
+        m = _CONNINFO_RE.match(text, pos)
+        if not m:
+            raise ValueError(f"invalid DSN: expected key=value at character {pos + 1}")
+        key, value = m.group(1), m.group(2)
+        if key == "port" and not (value.isdigit() and 0 < int(value) < 65536):
+            raise ValueError(f"invalid DSN: port {value} is not a port number")
+        if key == "password":
+            register_secret(value.strip("'"))
+        pos = m.end()
+
+
+def _check_options(kind: str, opts: Fields) -> None:
+    if kind == "redis" and opts.has("db"):
+        db = opts.node["db"]
+        if isinstance(db, bool) or not ((isinstance(db, int) and db >= 0) or (isinstance(db, str) and db.isdigit())):
+            raise opts.error("db", f"expected a database number (0 or more), got {db!r}")
+    if kind == "postgres" and opts.has("sslmode"):
+        mode = opts.str("sslmode")
+        if mode not in POSTGRES_SSLMODES:
+            raise opts.error("sslmode", f"{mode!r} is not one of {', '.join(POSTGRES_SSLMODES)}")

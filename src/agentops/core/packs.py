@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agentops.core.config import LOCAL, Config, Target
+from agentops.core.config import LOCAL, Config, Target, pack_ref_problem
 from agentops.core.model import Status
 from agentops.core.thresholds import Threshold, ThresholdError
 from agentops.core.yamlsrc import ConfigError, Fields, NodeList, load_yaml_cached, load_yaml_file
@@ -80,7 +80,10 @@ def pack_dirs(cfg: Config) -> list[Path]:
 
 def find_pack(name: str, cfg: Config) -> Path:
     """A pack by name (looked up in the config's pack_dirs, then the shipped ones) or by path."""
-    if name.endswith((".yaml", ".yml")) or "/" in name:
+    why = pack_ref_problem(name)
+    if why:
+        raise ConfigError(why, path=cfg.path)
+    if name.endswith((".yaml", ".yml")):
         base = Path(cfg.path).parent if cfg.path else Path.cwd()
         return (base / name) if not Path(name).is_absolute() else Path(name)
     for d in pack_dirs(cfg):

@@ -15,6 +15,7 @@ from agentops.core.evaluate import evaluate, thresholds_for
 from agentops.core.model import Observation, Reason, Result, Status
 from agentops.core.packs import CheckSpec, PlannedCheck
 from agentops.core.redact import redact
+from agentops.core.yamlsrc import ConfigError
 
 # A probe gets its whole timeout for its own deadlines; the runner's hard stop allows this much more so a
 # probe that honours its deadline reports its own (more precise) reason rather than being cut off.
@@ -39,6 +40,8 @@ async def observe(measure: Callable[[], Awaitable[Observation]], timeout: float,
         return Observation.failure(Reason.TIMEOUT, f"no answer within {timeout:.3g}s")
     except asyncio.CancelledError:
         raise
+    except ConfigError as exc:  # found at run time (an unset *_env variable): the config's fault, not a bug
+        return Observation.failure(Reason.UNSUPPORTED, redact(str(exc)))
     except Exception as exc:  # a probe bug or an unexpected library error must not end the run
         return Observation.failure(Reason.INTERNAL, f"{type(exc).__name__}: {exc}")
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
+
+from agentops.core.files import FileProblem, read_text, write_file
 
 
 class ConfigError(Exception):
@@ -47,7 +50,22 @@ def _make_loader(path: str) -> Any:
     base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
     class Loader(base):  # type: ignore[misc, valid-type]
-        pass
+        def construct_document(self, node: Any) -> Any:
+            check_expansion(node, path)
+            return super().construct_document(node)
+
+        def construct_object(self, node: Any, deep: bool = False) -> Any:
+            try:
+                return super().construct_object(node, deep=deep)
+            except (ConfigError, yaml.YAMLError, RecursionError):
+                raise
+            except Exception as exc:
+                # A tag's constructor failing on its text (`!!float abc`, `!!int 1.5`, `!!timestamp x`) raises
+                # whatever its parsing code meets first (ValueError, AttributeError, ...); all are the file's.
+                shown = f" {str(node.value)[:60]!r}" if isinstance(node.value, str) else ""
+                why = f": {exc}" if isinstance(exc, ValueError) else ""
+                raise ConfigError(f"invalid {node.tag.rsplit(':', 1)[-1]} value{shown}{why}", path=path,
+                                  line=node.start_mark.line + 1) from None
 
     def construct_mapping(loader: Any, node: Any) -> Node:
         loader.flatten_mapping(node)
@@ -76,6 +94,47 @@ def _make_loader(path: str) -> Any:
 
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
+# Aliases may reuse a value, not multiply it: a document may expand to its own size plus this many values
+# (a scalar counts its length). Billion laughs is a 1 KB file that expands to 10^9 strings.
+EXPANSION_ALLOWANCE = 1_000_000
+
+
+def check_expansion(root: Any, path: str) -> None:
+    """Refuse a document whose aliases expand past its size plus EXPANSION_ALLOWANCE, or refer to themselves,
+    before anything walks it expanded (str() of a label, the pack cache's json.dumps). Each node is visited
+    once (memoised), so the check costs the composed size, not the expanded one."""
+    import yaml
+
+    costs: dict[int, int] = {}
+    own = 0
+    open_nodes: set[int] = set()
+
+    def cost(node: Any) -> int:
+        nonlocal own
+        key = id(node)
+        if key in costs:
+            return costs[key]
+        if key in open_nodes:
+            raise ConfigError("a YAML alias refers to the value that contains it", path=path,
+                              line=node.start_mark.line + 1)
+        if isinstance(node, yaml.ScalarNode):
+            total = 1 + len(node.value)
+            own += total
+        else:
+            open_nodes.add(key)
+            children = [v for pair in node.value for v in pair] if isinstance(node, yaml.MappingNode) else node.value
+            own += 1
+            total = 1 + sum(cost(child) for child in children)
+            open_nodes.discard(key)
+        costs[key] = total
+        if total > own + EXPANSION_ALLOWANCE:
+            raise ConfigError(f"YAML aliases expand to more than {EXPANSION_ALLOWANCE:,} values beyond the file's "
+                              f"own (an alias bomb?)", path=path, line=node.start_mark.line + 1)
+        return total
+
+    cost(root)
+# A cached pack is the JSON of a file under MAX_FILE_BYTES whose aliases are bounded (see _check_expansion).
+CACHE_MAX_BYTES = 4 * MAX_FILE_BYTES
 
 
 def load_yaml_text(text: str, path: str) -> Any:
@@ -99,21 +158,9 @@ def load_yaml_text(text: str, path: str) -> Any:
 def load_yaml_file(path: str | Path) -> Any:
     p = Path(path)
     try:
-        if p.stat().st_size > MAX_FILE_BYTES:
-            raise ConfigError(f"file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB", path=p)
-        raw = p.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError("file not found", path=p) from None
-    except IsADirectoryError:
-        raise ConfigError("is a directory, expected a YAML file", path=p) from None
-    except PermissionError:
-        raise ConfigError("permission denied", path=p) from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror or exc}", path=p) from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"not UTF-8 text (byte {exc.start})", path=p) from None
+        text = read_text(p, limit=MAX_FILE_BYTES)
+    except FileProblem as exc:
+        raise ConfigError(str(exc), path=p) from None
     return load_yaml_text(text, str(p))
 
 
@@ -122,7 +169,7 @@ class Fields:
 
     def __init__(self, node: Any, where: str, *, path: str = "", line: int = 0) -> None:
         if not isinstance(node, dict):
-            raise ConfigError(f"expected a mapping, got {_kind(node)}", path=getattr(node, "path", path) or path,
+            raise ConfigError(f"expected a mapping, got {value_kind(node)}", path=getattr(node, "path", path) or path,
                               line=getattr(node, "line", line) or line, field=where or None)
         self.node = node
         self.where = where
@@ -154,7 +201,7 @@ class Fields:
         if isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
             raise self.error(key, f"expected {_type_names(types)}, got a boolean")
         if not isinstance(value, types):
-            raise self.error(key, f"expected {_type_names(types)}, got {_kind(value)}")
+            raise self.error(key, f"expected {_type_names(types)}, got {value_kind(value)}")
         return value
 
     def str(self, key: str, default: str | None = None, *, required: bool = False) -> str | None:
@@ -166,6 +213,9 @@ class Fields:
         value = self.get(key, (int, float), default)
         if value is None:
             return None
+        if not math.isfinite(value):
+            # .nan passes every comparison below (a NaN timeout failed every check at once); .inf is no bound.
+            raise self.error(key, f"must be a finite number, got {value}")
         if minimum is not None and value < minimum:
             raise self.error(key, f"must be >= {minimum}, got {value}")
         if maximum is not None and value > maximum:
@@ -192,7 +242,7 @@ class Fields:
             return [value]
         for i, item in enumerate(value):
             if not isinstance(item, str | int | float) or isinstance(item, bool):
-                raise ConfigError(f"expected a string, got {_kind(item)}", path=self.path,
+                raise ConfigError(f"expected a string, got {value_kind(item)}", path=self.path,
                                   line=value.line_of(i) if isinstance(value, NodeList) else self._line(key),
                                   field=f"{self._field(key)}[{i}]")
         return [str(v) for v in value]
@@ -219,7 +269,7 @@ def _closest(word: str, options: set[str]) -> str | None:
     return found[0] if found else None
 
 
-def _kind(value: Any) -> str:
+def value_kind(value: Any) -> str:
     if value is None:
         return "nothing"
     if isinstance(value, bool):
@@ -269,16 +319,14 @@ def load_yaml_cached(path: str | Path) -> Any:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     cached = Path(base) / "agentops" / "yaml" / f"{key}.json"
     try:
-        return json.loads(cached.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return json.loads(read_text(cached, limit=CACHE_MAX_BYTES))
+    except (FileProblem, ValueError):
         pass
     doc = load_yaml_file(p)
     try:
         text = json.dumps(doc)
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_name(f".{cached.name}.{os.getpid()}")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, cached)
-    except (OSError, TypeError, ValueError):
+        if len(text) <= CACHE_MAX_BYTES:
+            write_file(cached, text)
+    except (FileProblem, TypeError, ValueError):
         pass  # not JSON-representable (YAML dates) or no writable cache: parse every time
     return doc

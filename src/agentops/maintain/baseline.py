@@ -30,15 +30,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import platform
 import statistics
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from agentops.core.config import Config
+from agentops.core.files import FileProblem, read_text, write_file
 from agentops.core.model import Result
 from agentops.core.yamlsrc import ConfigError
 from agentops.maintain.state import state_dir_for
@@ -138,6 +137,10 @@ class Baseline:
                 "updated_at": self.updated_at, "keep_days": self.keep_days, "days": self.days, "checks": self.checks}
 
 
+# Days x checks x metrics of medians: megabytes at most; a link to /dev/zero is no baseline.
+MAX_BASELINE_BYTES = 64 * 1024 * 1024
+
+
 def baseline_path(state_dir: Path, name: str = DEFAULT_NAME) -> Path:
     return Path(state_dir) / "baselines" / f"{name}.json"
 
@@ -150,11 +153,11 @@ def load_baseline(state_dir: str | Path | None = None, name: str = DEFAULT_NAME,
 def read_baseline(path: Path, name: str = DEFAULT_NAME) -> Baseline | None:
     """The baseline in that file; None if there is no such file."""
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise ConfigError(f"cannot read baseline: {exc.strerror or exc}", path=path) from None
+        doc = json.loads(read_text(path, limit=MAX_BASELINE_BYTES))
+    except FileProblem as exc:
+        if exc.missing:
+            return None
+        raise ConfigError(f"cannot read baseline: {exc}", path=path) from None
     except ValueError as exc:
         raise ConfigError(f"baseline is not valid JSON ({exc})", path=path) from None
     if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
@@ -206,16 +209,14 @@ def updated(previous: Baseline | None, path: Path, name: str, sample: dict[str, 
 
 
 def save_baseline(baseline: Baseline) -> None:
-    """Atomically (temp file + rename): a reader never sees half a baseline, a killed run leaves the old one."""
-    baseline.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(prefix=f".{baseline.path.name}.", dir=baseline.path.parent)
+    """Atomically (core.files.write_file: temp file + rename): a reader never sees half a baseline, a killed
+    run leaves the old one. Owner-only, like the state directory it lives in."""
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(baseline.to_dict(), fh, indent=1, sort_keys=True)
-        os.replace(tmp, baseline.path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        baseline.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        write_file(baseline.path, json.dumps(baseline.to_dict(), indent=1, sort_keys=True), mode=0o600)
+    except (OSError, FileProblem) as exc:
+        raise ConfigError(f"cannot write baseline: {getattr(exc, 'strerror', None) or exc}",
+                          path=baseline.path) from None
 
 
 def baseline_note(baseline: Baseline, moved: list[Deviation], tolerance_percent: float, limit: int = 10) -> str:

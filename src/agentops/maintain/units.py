@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
@@ -18,11 +19,18 @@ def parse_duration(value: object) -> float:
     if isinstance(value, int | float):
         if value < 0:
             raise ValueError(f"duration must not be negative, got {value}")
-        return float(value)
+        return _finite(float(value), "duration", value)
     m = _DURATION_RE.match(str(value))
     if not m:
         raise ValueError(f"bad duration {value!r} (expected e.g. 30d, 12h, 15m, 90s)")
-    return float(m.group(1)) * _DURATION_UNITS[m.group(2) or "s"]
+    return _finite(float(m.group(1)) * _DURATION_UNITS[m.group(2) or "s"], "duration", value)
+
+
+def _finite(number: float, what: str, given: object) -> float:
+    # .inf / .nan in YAML, or digits enough to overflow: a bound that can never be reached is no bound.
+    if not math.isfinite(number):
+        raise ValueError(f"{what} must be a finite number, got {given!r}")
+    return number
 
 
 def parse_size(value: object) -> int:
@@ -33,11 +41,11 @@ def parse_size(value: object) -> int:
     if isinstance(value, int | float):
         if value < 0:
             raise ValueError(f"size must not be negative, got {value}")
-        return int(value)
+        return int(_finite(float(value), "size", value)) if isinstance(value, float) else value
     m = _SIZE_RE.match(str(value))
     if not m:
         raise ValueError(f"bad size {value!r} (expected e.g. 500M, 10GiB, 1T)")
-    return int(float(m.group(1)) * 1024 ** _SIZE_POWERS[m.group(2).lower()])
+    return int(_finite(float(m.group(1)) * 1024 ** _SIZE_POWERS[m.group(2).lower()], "size", value))
 
 
 def format_bytes(n: float) -> str:

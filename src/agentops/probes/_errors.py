@@ -13,7 +13,7 @@ import socket
 import ssl
 from collections.abc import Iterator
 
-from agentops.core.model import Reason
+from agentops.core.model import Observation, Reason
 from agentops.core.redact import redact
 
 MAX_MESSAGE = 300
@@ -79,3 +79,13 @@ async def yield_to_other_checks() -> None:
     runs, so a Redis connect_ms does not include the time psycopg took to import in another check.
     """
     await asyncio.sleep(0)
+
+
+def setup_failure(exc: Exception) -> Observation:
+    """A check that could not be set up from its target's config at run time (an unset `*_env` variable, an
+    unreadable secret or TLS file, an option the client library cannot honour): not an outage and not a bug
+    in agentops, so `tls` for the TLS files and `unsupported` (UNKNOWN) for the rest, never `internal`."""
+    from agentops.probes.tls import TlsSetupError
+
+    reason = Reason.TLS if isinstance(exc, TlsSetupError) else Reason.UNSUPPORTED
+    return Observation.failure(reason, error_text(exc))

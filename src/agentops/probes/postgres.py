@@ -20,15 +20,22 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from agentops.core.config import Target
+from agentops.core.config import POSTGRES_SSLMODES, Target
 from agentops.core.model import Observation, Reason
 from agentops.core.probe import Probe, check_params
 from agentops.core.redact import redact, register_secret
 from agentops.core.yamlsrc import ConfigError
-from agentops.probes._errors import error_text, network_reason, reason_from_text, yield_to_other_checks
+from agentops.probes._errors import (
+    error_text,
+    network_reason,
+    reason_from_text,
+    setup_failure,
+    yield_to_other_checks,
+)
+from agentops.probes.tls import check_files
 
 DEFAULT_PORT = 5432
-SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+SSLMODES = POSTGRES_SSLMODES
 # The backstop after the socket shutdown, in case the library does not notice it.
 SHUTDOWN_GRACE_S = 0.2
 
@@ -112,9 +119,11 @@ class PostgresProbe(Probe):
 
     async def measure(self, target: Target, params: Mapping[str, Any], timeout: float) -> Observation:
         try:
+            if target.tls.enabled:
+                check_files(target.tls)  # libpq reads them itself, unbounded; a bad one looked like a connect failure
             conninfo = connection_string(target, timeout)
         except (ValueError, ConfigError) as exc:
-            return Observation.failure(Reason.INTERNAL, redact(str(exc)))
+            return setup_failure(exc)
         import psycopg
 
         await yield_to_other_checks()

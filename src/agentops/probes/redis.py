@@ -20,7 +20,8 @@ from agentops.core.model import Observation, Reason
 from agentops.core.probe import Probe, check_params
 from agentops.core.redact import register_secret
 from agentops.core.yamlsrc import ConfigError
-from agentops.probes._errors import causes, error_text, network_reason, yield_to_other_checks
+from agentops.probes._errors import causes, error_text, network_reason, setup_failure, yield_to_other_checks
+from agentops.probes.tls import check_files
 
 DEFAULT_PORT = 6379
 CLOSE_TIMEOUT_S = 0.5
@@ -88,9 +89,11 @@ class RedisProbe(Probe):
 
     async def measure(self, target: Target, params: Mapping[str, Any], timeout: float) -> Observation:
         try:
+            if target.tls.enabled:
+                check_files(target.tls)  # redis-py reads them itself, unbounded; a bad one looked like "connect"
             options = connection_options(target, timeout)
         except (ValueError, ConfigError) as exc:
-            return Observation.failure(Reason.INTERNAL, str(exc))
+            return setup_failure(exc)
         from redis.asyncio import Redis
 
         await yield_to_other_checks()

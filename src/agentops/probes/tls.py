@@ -12,6 +12,10 @@ from datetime import UTC, datetime
 from functools import cache
 
 from agentops.core.config import TLSOptions
+from agentops.core.files import FileProblem, read_file
+
+# A CA bundle (the system one is ~200 KiB), a certificate chain or a key; a link to /dev/zero is none of them.
+MAX_PEM_BYTES = 4 * 1024 * 1024
 
 
 class TlsSetupError(ValueError):
@@ -25,7 +29,7 @@ def client_context(tls: TLSOptions) -> ssl.SSLContext:
 @cache
 def _context(ca: str | None, cert: str | None, key: str | None, verify: bool) -> ssl.SSLContext:
     try:
-        ctx = ssl.create_default_context(cafile=ca) if ca else ssl.create_default_context()
+        ctx = ssl.create_default_context(cadata=_ca_text(ca)) if ca else ssl.create_default_context()
     except (OSError, ssl.SSLError) as exc:
         raise TlsSetupError(f"cannot load TLS CA file {ca}: {_os_reason(exc)}") from None
     if not verify:
@@ -33,6 +37,7 @@ def _context(ca: str | None, cert: str | None, key: str | None, verify: bool) ->
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
     if cert:
+        check_files(TLSOptions(cert=cert, key=key))
         try:
             ctx.load_cert_chain(cert, key)
         except (OSError, ssl.SSLError) as exc:
@@ -45,10 +50,28 @@ def read_pem(path: str | None, what: str) -> bytes | None:
     if not path:
         return None
     try:
-        with open(path, "rb") as f:
-            return f.read()
-    except OSError as exc:
-        raise TlsSetupError(f"cannot read TLS {what} file {path}: {_os_reason(exc)}") from None
+        return read_file(path, limit=MAX_PEM_BYTES)
+    except FileProblem as exc:
+        raise TlsSetupError(f"cannot read TLS {what} file {path}: {exc}") from None
+
+
+def check_files(tls: TLSOptions) -> None:
+    """Before a library that takes paths (libpq, redis-py, ssl.load_cert_chain) reads the target's TLS files
+    itself: each is a bounded regular file, and the CA file holds a PEM certificate. TlsSetupError if not."""
+    if tls.ca:
+        _ca_text(tls.ca)
+    for what, path in (("client certificate", tls.cert), ("key", tls.key)):
+        read_pem(path, what)
+
+
+def _ca_text(path: str) -> str:
+    try:
+        text = read_file(path, limit=MAX_PEM_BYTES).decode("ascii", errors="replace")
+    except FileProblem as exc:
+        raise TlsSetupError(f"cannot load TLS CA file {path}: {exc}") from None
+    if "-----BEGIN CERTIFICATE-----" not in text:
+        raise TlsSetupError(f"cannot load TLS CA file {path}: not PEM (no BEGIN CERTIFICATE line)")
+    return text
 
 
 def _os_reason(exc: BaseException) -> str:
