@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agentops.core.redact import register_secret
+from agentops.core.redact import register_credentials_in, register_secret
 from agentops.core.yamlsrc import ConfigError, Fields, NodeList, load_yaml_file
 
 CONFIG_ENV = "AGENTOPS_CONFIG"
@@ -190,6 +190,7 @@ def parse_config(doc: Any, path: str) -> Config:
         where = f"targets[{i}]"
         line = raw_targets.line_of(i) if isinstance(raw_targets, NodeList) else 0
         t = _parse_target(Fields(node, where, path=path, line=line))
+        register_credentials_in(t.address)  # a password in a URL address, whatever characters it holds
         if t.name in cfg.targets:
             raise ConfigError(f"duplicate target name {t.name!r}", path=path, line=line, field=f"{where}.name")
         cfg.targets[t.name] = t

@@ -35,8 +35,10 @@ _SECRET_KEY = re.compile(_SECRET_WORDS, re.IGNORECASE)
 # not name a place (DB_PASSWORD, API_TOKEN_PROD; not PASSWORD_FILE, not TOKENS).
 _SECRET_ENV = re.compile(rf"{_SECRET_WORDS}(?:[-_](?!(?:file|path|dir|env)$)[a-z0-9_-]*)?$", re.IGNORECASE)
 _FLAG_WITH_VALUE = re.compile(rf"{_SECRET_FLAG}=(?P<secret>.+)", re.IGNORECASE | re.DOTALL)
-# libpq key=value: password='it''s' / password=plain
-_CONNINFO_PASSWORD = re.compile(r"\bpassword\s*=\s*(?:'(?P<quoted>(?:[^'\\]|\\.)*)'|(?P<plain>[^\s']+))")
+# libpq key=value: password='it\'s' / password=plain. An unquoted value with spaces runs to the next `key=`:
+# libpq takes its first word as the password and quotes the next one in its error, so both are the secret.
+_CONNINFO_PASSWORD = re.compile(r"\bpassword\s*=\s*(?:'(?P<quoted>(?:[^'\\]|\\.)*)'"
+                                r"|(?P<plain>[^\s']+(?:\s+(?![\w.-]+\s*=)[^\s']+)*))")
 
 # user:password@ in URLs/DSNs; key=value pairs in libpq strings; Authorization headers; secret flags.
 # Each begins where the text before it cannot extend it (a lookbehind), so a run of scheme characters is tried
@@ -79,9 +81,13 @@ def register_credentials_in(text: str | None) -> None:
     if "=" in text:
         for m in _CONNINFO_PASSWORD.finditer(text):
             quoted = m.group("quoted")
-            password = re.sub(r"\\(.)", r"\1", quoted) if quoted is not None else m.group("plain")
-            if password and password != text:
-                register_secret(password)
+            if quoted is not None:
+                words = [re.sub(r"\\(.)", r"\1", quoted)]
+            else:
+                words = [m.group("plain"), *m.group("plain").split()]
+            for password in words:
+                if password != text:
+                    register_secret(password)
 
 
 def _remember(form: str) -> None:
