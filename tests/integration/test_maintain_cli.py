@@ -439,3 +439,26 @@ def test_a_password_in_a_command_argv_never_reaches_the_report_the_audit_log_or_
     outputs.append((state / "audit.jsonl").read_text())
     for text in outputs:
         assert planted not in text and token not in text
+
+
+def test_secret_named_env_values_of_a_command_never_reach_its_output_tail(tmp_path: Path) -> None:
+    """A command's `env` secrets (issue 10, item 11): `env` prints its environment, so every value is in the
+    output tail the report and the audit log keep. Secret-named values and the password of a DSN-valued one
+    are masked; an ordinary value stays readable."""
+    secrets = {"DB_PASSWORD": "PLANTED-pw-3a7e", "API_TOKEN_PROD": "PLANTED-tok-9d1c",
+               "APP_SECRET": "PLANTED-sec-4b2f", "CLIENT_PASSPHRASE": "PLANTED-pass-77aa"}
+    dsn_password = "PLANTED-dsn-5e6f"
+    env = {**secrets, "DATABASE_URL": f"postgresql://app:{dsn_password}@db:5432/app",
+           "PASSWORD_FILE": "/run/secrets/visible-path", "GREETING": "visible-value"}
+    pb = tmp_path / "envleak.yaml"
+    pb.write_text("steps:\n  - id: show\n    step: command\n    params:\n"
+                  f"      argv: [{shutil.which('env')}]\n      env: {json.dumps(env)}\n")
+    state = tmp_path / "state"
+    r = maintain("run", str(pb), "--yes", "-o", "json", state=state)
+    assert r.code == 0, r.stderr
+    tail = r.json()["results"][0]["facts"]["output_tail"]
+    assert "GREETING=visible-value" in tail and "PASSWORD_FILE=/run/secrets/visible-path" in tail
+    assert "DATABASE_URL=postgresql://app:***@db:5432/app" in tail
+    for text in (r.stdout, r.stderr, (state / "audit.jsonl").read_text()):
+        for planted in [*secrets.values(), dsn_password]:
+            assert planted not in text, planted

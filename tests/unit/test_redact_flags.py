@@ -38,3 +38,23 @@ def test_mapping_values_under_secret_names_are_masked() -> None:
     env = {"PGPASSWORD": "hunter2-x", "API_TOKEN": "t-1", "password_file": "/run/pw", "tokens": "3", "LANG": "C"}
     assert redact_obj({"env": env})["env"] == {"PGPASSWORD": MASK, "API_TOKEN": MASK, "password_file": "/run/pw",
                                                "tokens": "3", "LANG": "C"}
+
+
+@pytest.mark.parametrize(("name", "secret"), [
+    ("PGPASSWORD", True), ("DB_PASSWORD", True), ("API_TOKEN_PROD", True), ("APP_SECRET", True),
+    ("AWS_SECRET_ACCESS_KEY", True), ("api_key", True), ("PASSWORD_FILE", False), ("TOKEN_PATH", False),
+    ("TOKENS", False), ("GREETING", False),
+])
+def test_secret_env_names(name: str, secret: bool) -> None:
+    from agentops.core.redact import secret_env_name
+
+    assert secret_env_name(name) is secret
+
+
+def test_a_secret_is_masked_in_every_form_it_is_quoted_in() -> None:
+    from agentops.core.redact import register_secret
+
+    register_secret("postgresql://u:Form s3cret@x!@db:5432/app")
+    for quoted in ("Form s3cret@x!", "Form%20s3cret%40x%21", "Form+s3cret%40x%21"):
+        assert redact(f"error near {quoted!r}") == f"error near {MASK!r}"
+    assert redact("db:5432/app") == "db:5432/app"  # the rest of the DSN stays readable

@@ -189,7 +189,7 @@ def progress(description: str, total: int | None = None, *, enabled: bool = True
 
     from agentops.render.table import make_console
 
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+    with Progress(SpinnerColumn(), TextColumn("{task.description}", markup=False), BarColumn(),
                   TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
                   console=make_console(stderr=True), transient=True) as bar:
         task = bar.add_task(description, total=total)

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from agentops.core.files import FileProblem, read_text
-from agentops.core.redact import register_secret
+from agentops.core.redact import register_credentials_in, register_secret
 from agentops.core.yamlsrc import ConfigError, Fields, NodeList, load_yaml_file, value_kind
 
 CONFIG_ENV = "AGENTOPS_CONFIG"
@@ -217,6 +217,7 @@ def parse_config(doc: Any, path: str) -> Config:
         where = f"targets[{i}]"
         line = raw_targets.line_of(i) if isinstance(raw_targets, NodeList) else 0
         t = _parse_target(Fields(node, where, path=path, line=line))
+        register_credentials_in(t.address)  # a password in a URL address, whatever characters it holds
         if t.name in cfg.targets:
             raise ConfigError(f"duplicate target name {t.name!r}", path=path, line=line, field=f"{where}.name")
         cfg.targets[t.name] = t

@@ -1,29 +1,51 @@
 """The one redactor: every secret the tool ever reads is registered here and masked at every edge
 (renderers, error lines, log records, bundles). Patterns catch secrets we never read ourselves, such as a
-password inside a DSN that came from a command-line flag or an exception text."""
+password inside a DSN that came from a command-line flag or an exception text.
+
+Work is linear in the text and bounded: each string is cut to MAX_CHARS (with a marker) before the patterns
+run, and no pattern can backtrack across start positions (each one starts at a fixed anchor)."""
 
 from __future__ import annotations
 
 import logging
 import re
 from typing import Any
+from urllib.parse import quote, quote_plus, unquote, urlsplit
 
 MASK = "***"
+# The most of one string (a message, a fact, an output tail) that any output carries: far above every real
+# message, and small enough that a 20 MB /metrics label or log line costs milliseconds, not minutes.
+MAX_CHARS = 65536
+# Text beyond the cut that is still scanned, so a secret or a `password=...` straddling the cut is masked
+# rather than shown by its first half.
+_CUT_WINDOW = 4096
 
 _secrets: set[str] = set()
+_longest = 0
 
 # A command-line flag whose value is a secret: --password, --db-password, -token, --api-key, --passphrase...
 # The name must end the flag (--password-file and --token-file take paths) and --no-password takes no value.
 _SECRET_FLAG = (r"--?(?!no[-_])(?:[a-z0-9]+[-_])*"
                 r"(?:password|passwd|passphrase|token|secret|api[-_]?key|apikey)")
 _FLAG_ALONE = re.compile(_SECRET_FLAG, re.IGNORECASE)
+_SECRET_WORDS = r"(?:password|passwd|passphrase|token|secret|api[-_]?key|apikey)"
 # A mapping key naming a secret (env: {PGPASSWORD: x}, {api_key: x}); *_file / *_env keys name where one is.
-_SECRET_KEY = re.compile(r"(?:password|passwd|passphrase|token|secret|api[-_]?key|apikey)", re.IGNORECASE)
+_SECRET_KEY = re.compile(_SECRET_WORDS, re.IGNORECASE)
+# An environment variable holding a secret: the word anywhere, followed by nothing or a `_SUFFIX` that does
+# not name a place (DB_PASSWORD, API_TOKEN_PROD; not PASSWORD_FILE, not TOKENS).
+_SECRET_ENV = re.compile(rf"{_SECRET_WORDS}(?:[-_](?!(?:file|path|dir|env)$)[a-z0-9_-]*)?$", re.IGNORECASE)
 _FLAG_WITH_VALUE = re.compile(rf"{_SECRET_FLAG}=(?P<secret>.+)", re.IGNORECASE | re.DOTALL)
+# libpq key=value: password='it\'s' / password=plain. An unquoted value with spaces runs to the next `key=`:
+# libpq takes its first word as the password and quotes the next one in its error, so both are the secret.
+_CONNINFO_PASSWORD = re.compile(r"\bpassword\s*=\s*(?:'(?P<quoted>(?:[^'\\]|\\.)*)'"
+                                r"|(?P<plain>[^\s']+(?:\s+(?![\w.-]+\s*=)[^\s']+)*))")
 
 # user:password@ in URLs/DSNs; key=value pairs in libpq strings; Authorization headers; secret flags.
+# Each begins where the text before it cannot extend it (a lookbehind), so a run of scheme characters is tried
+# from its first character only: that keeps the scan linear (a plain `[a-z][a-z0-9+.-]*://` retried the rest
+# of the run from every position of it, quadratic on 'x' * 80000).
 _PATTERNS = [
-    re.compile(r"(?P<pre>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)(?P<secret>[^@\s/]+)(?P<post>@)"),
+    re.compile(r"(?P<pre>(?<![a-zA-Z0-9+.-])[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)(?P<secret>[^@\s/]+)(?P<post>@)"),
     re.compile(r"(?P<pre>\b(?:password|passwd|pwd|token|secret|api_key|apikey)\s*[=:]\s*['\"]?)"
                r"(?P<secret>[^\s'\",;&]+)(?P<post>)", re.IGNORECASE),
     re.compile(r"(?P<pre>\b(?:Authorization|X-Api-Key)\s*[:=]\s*(?:Bearer\s+|Basic\s+)?)(?P<secret>[^\s,;]+)(?P<post>)",
@@ -33,20 +55,68 @@ _PATTERNS = [
 
 
 def register_secret(value: str | None) -> None:
-    """Remember a secret so it is masked wherever it appears. Very short values would mask ordinary text,
-    so they are masked only through the patterns."""
-    if value and len(value) >= 4:
-        _secrets.add(value)
+    """Remember a secret so it is masked wherever it appears, in every shape it can be quoted in: as is,
+    URL-encoded (a password put in a URL), and, for a DSN or URL, the password inside it. Very short values
+    would mask ordinary text, so they are masked only through the patterns."""
+    if not value:
+        return
+    for form in (value, quote(value, safe=""), quote_plus(value), quote(value)):
+        _remember(form)
+    register_credentials_in(value)
+
+
+def register_credentials_in(text: str | None) -> None:
+    """Register the password a URL's userinfo or a libpq string carries (an address, a DSN, an env value),
+    without registering the rest of it: host names and paths must stay readable."""
+    if not text:
+        return
+    if "://" in text and "@" in text:
+        try:
+            password = urlsplit(text.strip()).password
+        except ValueError:
+            password = None
+        if password:  # as written (maybe %-encoded) and as meant
+            register_secret(password)
+            register_secret(unquote(password))
+    if "=" in text:
+        for m in _CONNINFO_PASSWORD.finditer(text):
+            quoted = m.group("quoted")
+            if quoted is not None:
+                words = [re.sub(r"\\(.)", r"\1", quoted)]
+            else:
+                words = [m.group("plain"), *m.group("plain").split()]
+            for password in words:
+                if password != text:
+                    register_secret(password)
+
+
+def _remember(form: str) -> None:
+    global _longest
+    if len(form) >= 4 and form not in _secrets:
+        _secrets.add(form)
+        _longest = max(_longest, len(form))
+
+
+def secret_env_name(name: str) -> bool:
+    """Whether an environment variable's name says it holds a secret (PGPASSWORD, API_TOKEN, DB_SECRET_KEY)."""
+    return _SECRET_ENV.search(name) is not None
 
 
 def redact(text: str) -> str:
+    """Mask every registered secret and every secret-shaped pattern; cut the text to MAX_CHARS first."""
     if not text:
         return text
+    cut = len(text) - MAX_CHARS
+    if cut > 0:
+        text = text[:MAX_CHARS + max(_CUT_WINDOW, _longest)]
     for secret in sorted(_secrets, key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, MASK)
     for pattern in _PATTERNS:
         text = pattern.sub(lambda m: f"{m.group('pre')}{MASK}{m.group('post')}", text)
+    if cut > 0:
+        # Cut after masking, so the part of a secret before the cut is already a mask.
+        text = f"{text[:MAX_CHARS]}… [{cut:,} more characters cut]"
     return text
 
 

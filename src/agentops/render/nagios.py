@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from agentops.core.thresholds import Threshold, plain_number
+from agentops.render.escape import one_line
 
 
 def _range(text: str | None) -> str:
@@ -13,7 +14,7 @@ def _range(text: str | None) -> str:
 
 
 def _label(text: str) -> str:
-    return "'" + text.replace("'", "''").replace("=", "_") + "'"
+    return "'" + one_line(text).replace("'", "''").replace("=", "_") + "'"
 
 
 def render_nagios(doc: dict[str, Any]) -> str:
@@ -26,7 +27,7 @@ def render_nagios(doc: dict[str, Any]) -> str:
     if bad:
         first = bad[0]
         head += f": {first['id']}@{first['target']} {first['message']}"
-    head = head.replace("|", "/").replace("\n", " ")
+    head = one_line(head).replace("|", "/")
     perf = []
     for r in results:
         judged = r.get("thresholds", {})
@@ -37,5 +38,5 @@ def render_nagios(doc: dict[str, Any]) -> str:
             warn, crit = (_range(levels.get(k)) for k in ("warning", "critical"))
             perf.append(f"{_label(r['id'] + '@' + r['target'] + '.' + name)}={plain_number(value)};{warn};{crit};;")
     lines = [head + (" | " + " ".join(perf) if perf else "")]
-    lines += [f"{r['status']}: {r['id']}@{r['target']}: {r['message']}".replace("|", "/") for r in bad]
+    lines += [one_line(f"{r['status']}: {r['id']}@{r['target']}: {r['message']}").replace("|", "/") for r in bad]
     return "\n".join(lines) + "\n"

@@ -12,9 +12,11 @@ import os
 import sys
 from typing import IO, Any
 
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.table import Table
 from rich.text import Text
+
+from agentops.render.escape import visible
 
 STYLE = {"OK": "green", "WARNING": "yellow", "CRITICAL": "bold red", "UNKNOWN": "magenta"}
 
@@ -31,14 +33,32 @@ KIND_RENDERERS: dict[str, str] = {
 }
 
 
+class DataConsole(Console):
+    """A console for showing data: every string it is handed is text, never Rich markup (markup is off, so a
+    log line's `[/etc/x]` cannot crash the table nor `[bold]` vanish), and every control character in it, in a
+    plain string or a Text, is made visible (render.escape.visible) rather than sent to the terminal. Styling
+    is done with Text and styles, never with markup in strings."""
+
+    def render_str(self, text: str, **kwargs: object) -> Text:
+        return super().render_str(visible(text), **kwargs)  # type: ignore[arg-type]
+
+    def render(self, renderable: RenderableType, options: ConsoleOptions | None = None) -> RenderResult:
+        if isinstance(renderable, Text):
+            shown = visible(renderable.plain)
+            if shown != renderable.plain:  # one character for one: the spans (styles) stay where they were
+                renderable = renderable.copy()
+                renderable.plain = shown
+        return super().render(renderable, options)
+
+
 def make_console(file: IO[str] | None = None, *, stderr: bool = False) -> Console:
     """No colour when NO_COLOR is set or the stream is not a terminal (rich honours NO_COLOR itself); a fixed
     generous width when not a terminal so piped tables do not wrap at 80 columns."""
     stream = file or (sys.stderr if stderr else sys.stdout)
     is_tty = hasattr(stream, "isatty") and stream.isatty()
     width = None if is_tty else int(os.environ.get("COLUMNS", "160") or 160)
-    return Console(file=stream, width=width, no_color=bool(os.environ.get("NO_COLOR")) or not is_tty,
-                   highlight=False, soft_wrap=False, emoji=False)
+    return DataConsole(file=stream, width=width, no_color=bool(os.environ.get("NO_COLOR")) or not is_tty,
+                       highlight=False, soft_wrap=False, emoji=False, markup=False)
 
 
 def status_text(status: str) -> Text:

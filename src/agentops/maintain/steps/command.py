@@ -3,7 +3,8 @@
 It counts as destructive (it can do anything) and, in check mode, is not run unless the playbook marks it
 `run_in_check_mode: true` (a read-only command). A command that ran is `changed` unless it says
 `changes: false`. Its output's tail is kept, redacted, in the outcome; values of secret flags
-(`--password X`, `--token=X`) are masked wherever the argv is shown or audited.
+(`--password X`, `--token=X`), of secret-named `env` variables (PGPASSWORD, API_TOKEN, APP_SECRET...) and the
+password inside a DSN or URL `env` value are masked wherever the argv is shown or audited, and in that tail.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from agentops.core.model import Reason
-from agentops.core.redact import argv_secrets, redact, register_secret
+from agentops.core.redact import argv_secrets, redact, register_credentials_in, register_secret, secret_env_name
 from agentops.maintain.step import Outcome, Step, StepContext, StepOutcome
 
 TAIL_BYTES = 2000
@@ -54,12 +55,17 @@ class CommandStep(Step):
         argv = [str(a) for a in ctx.params["argv"]]
         for secret in argv_secrets(argv):  # masked in what is shown and audited, and in the program's output
             register_secret(secret)
+        extra_env = {str(k): str(v) for k, v in (ctx.params.get("env") or {}).items()}
+        for name, value in extra_env.items():  # the program may print its environment (or a failing DSN)
+            if secret_env_name(name):
+                register_secret(value)
+            register_credentials_in(value)
         shown = " ".join(argv)
         if ctx.check and not ctx.params.get("run_in_check_mode", False):
             out = StepOutcome(Outcome.CHANGED, f"would run: {shown}")
             ctx.record_change(out, f"run {shown}")
             return out
-        env = {**os.environ, **{str(k): str(v) for k, v in (ctx.params.get("env") or {}).items()}}
+        env = {**os.environ, **extra_env}
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv, cwd=ctx.params.get("cwd", "/"), env=env, stdin=asyncio.subprocess.DEVNULL,
