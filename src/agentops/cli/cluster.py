@@ -8,9 +8,9 @@ from typing import Any
 import typer
 
 from agentops.cli.common import (
-    ConfigOpt,
     FailOn,
     FailOnOpt,
+    HostConfigOpt,
     OutputFileOpt,
     OutputFormat,
     OutputOpt,
@@ -89,7 +89,7 @@ async def _inventory(name: str, address: str, timeout: float, owners: bool) -> t
 def inventory(
     host: str = typer.Option(None, "--host", help="The AgentRpc host, HOST:PORT (instead of the config's "
                              "agentrpc targets)."),
-    config: str = ConfigOpt,
+    config: str = HostConfigOpt,
     owners: bool = typer.Option(False, "--owners", help="Also ask which client owns each registered type."),
     timeout: float = typer.Option(5.0, "--timeout", min=0.1, max=600, help="Deadline per host, in seconds."),
     output: OutputFormat = OutputOpt,
