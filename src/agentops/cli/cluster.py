@@ -22,8 +22,9 @@ HELP = """Look at an AutoGen distributed cluster through its AgentRpc host."""
 
 INVENTORY_HELP = """Agent types, topics and subscriptions registered on an AgentRpc host (GetSubscriptions).
 
-The host is --host HOST:PORT, or every `agentrpc` target of the config. With --owners, also which client
-(worker connection) owns each type, from the host's RegisterAgent answer.
+The host is --host HOST:PORT, or every `agentrpc` target of the config. With --owners, also which client \
+(worker connection) owns each type, from the host's RegisterAgent answer, named as the configured worker when \
+the config ties the client to one (a worker's log names the client id, or all its types are listed under it).
 
 Exit codes: 0 answered, 2 a host did not answer (dns, connect, timeout, protocol), 3 bad flags or config.
 
@@ -41,26 +42,33 @@ def register(root: typer.Typer) -> None:
     root.add_typer(app, name="cluster", help=HELP)
 
 
-def _hosts(host: str | None, config: str | None) -> list[tuple[str, str]]:
-    """(target name, address) of the hosts to ask."""
-    from agentops.core.config import load_config, split_host_port
+def _hosts(host: str | None, config: str | None) -> tuple[list[tuple[str, str]], Any]:
+    """(target name, address) of the hosts to ask, and the config's cluster (ClusterSpec; its workers name
+    the owners) when a config is found, also beside --host."""
+    from agentops.autogen.workers import cluster_spec
+    from agentops.core.config import find_config, load_config, split_host_port
 
     if host:
         try:
             split_host_port(host, what="--host")
         except ValueError as exc:
             fail(str(exc))
-        return [(host, host)]
-    cfg = load_config(config)
+    cfg = load_config(config) if not host or find_config(config) else None
+    cluster = cluster_spec(cfg) if cfg is not None else None
+    if host:
+        return [(host, host)], cluster
+    assert cfg is not None
     targets = [(t.name, t.address or "") for t in cfg.targets_of("agentrpc")]
     if not targets:
         where = cfg.path or "no config file found"
         fail(f"no agentrpc target in the config ({where}); give --host HOST:PORT")
-    return targets
+    return targets, cluster
 
 
-async def _inventory(name: str, address: str, timeout: float, owners: bool) -> tuple[Any, dict[str, Any]]:
+async def _inventory(name: str, address: str, timeout: float, owners: bool,
+                     workers: list[Any]) -> tuple[Any, dict[str, Any]]:
     from agentops.autogen.client import AgentRpcClient, AgentRpcError
+    from agentops.autogen.owners import name_owners
     from agentops.core.model import Result, Status
 
     result = Result(id="cluster.inventory", target=name, probe="agentrpc", status=Status.OK)
@@ -74,6 +82,8 @@ async def _inventory(name: str, address: str, timeout: float, owners: bool) -> t
                 for agent_type in inv.agent_types:  # registered types: RegisterAgent only reads their owner
                     own = await client.ownership(agent_type, timeout)
                     entry["owners"][agent_type] = own.owner_client_id
+                named = name_owners(workers, entry["owners"])
+                entry["owner_workers"] = {t: o.to_dict() for t, o in named.items()}
         except AgentRpcError as exc:
             result.status, result.reason, result.message = Status.CRITICAL, exc.reason, exc.message
             return result, entry
@@ -103,12 +113,13 @@ def inventory(
 
     from agentops.core.model import Report
 
-    hosts = _hosts(host, config)
+    hosts, cluster = _hosts(host, config)
     started_at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     t0 = time.perf_counter()
 
     async def ask_all() -> list[tuple[Any, dict[str, Any]]]:
-        return await asyncio.gather(*(_inventory(n, a, timeout, owners) for n, a in hosts))
+        return await asyncio.gather(*(_inventory(n, a, timeout, owners, cluster.workers_of(a) if cluster else [])
+                                      for n, a in hosts))
 
     answers = asyncio.run(ask_all())
     report = Report(kind="cluster.inventory", started_at=started_at, duration_s=time.perf_counter() - t0,
@@ -127,6 +138,7 @@ def render_inventory(doc: dict[str, Any], console: Any) -> None:
         if not inv:
             continue
         owners = host.get("owners") or {}
+        named = host.get("owner_workers") or {}
         by_type: dict[str, list[str]] = {}
         for sub in inv["subscriptions"]:
             shown = sub["topic"] + ("*" if sub["kind"] == "prefix" else "")
@@ -136,11 +148,11 @@ def render_inventory(doc: dict[str, Any], console: Any) -> None:
         table.add_column("AGENT TYPE", no_wrap=True)
         table.add_column("SUBSCRIPTIONS (topic, prefix*)", overflow="fold")
         if owners:
-            table.add_column("OWNER CLIENT", no_wrap=True)
+            table.add_column("OWNER (worker, else client id)", no_wrap=True)
         for agent_type in sorted(by_type):
             row = [agent_type, ", ".join(sorted(by_type[agent_type]))]
             if owners:
-                row.append(owners.get(agent_type) or "")
+                row.append((named.get(agent_type) or {}).get("worker") or owners.get(agent_type) or "")
             table.add_row(*row)
         console.print(table)
         console.print(f"topics: {', '.join(inv['topics']) or '(none)'}", markup=False)
