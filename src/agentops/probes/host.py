@@ -111,7 +111,10 @@ def _since_boot() -> float:
     time.time() instead is off by up to a second, since the boot time is known to the second only."""
     import time
 
-    return time.clock_gettime(time.CLOCK_BOOTTIME)
+    clock = getattr(time, "CLOCK_BOOTTIME", None)
+    if clock is None:  # not Linux: the same domain as create_time(), to the boot time's precision
+        return time.time() - psutil.boot_time()
+    return time.clock_gettime(clock)
 
 
 @dataclass(frozen=True)
