@@ -130,3 +130,25 @@ def test_an_error_reply_is_the_worker_s_failure_even_when_the_host_s_relay_sorts
     assert [h["component"] for h in hops] == ["host", "w2", "host", "w2", "host"]  # equal times: file order
     assert doc["data"]["stops_at"]["why"] == ("it failed at w2: failing agent: deliberate failure handling 'x'; "
                                               "host passed the error back to the caller")
+
+
+def test_where_is_a_line_number_and_the_byte_offset_is_named_so(logs: Path) -> None:
+    """`host.log:N` used to be the byte offset, read by everyone as a line number (`cluster.log:2537` for
+    line 7). The table shows the line; JSON keeps the byte offset as `byte_offset`."""
+    _, doc = trace(GHOST, logs)
+    (hop,) = doc["data"]["hops"]
+    text = (logs / "host.log").read_bytes()
+    assert hop["line"] == 16  # after a 14-line dump and the "connected" line
+    assert text[hop["byte_offset"]:].startswith(b"2024-05-01 10:00:05,000 INFO")
+    assert text[:hop["byte_offset"]].count(b"\n") == hop["line"] - 1
+    assert doc["data"]["stops_at"]["line"] == 16
+    _, doc = trace(TRACE, logs)
+    assert [h["line"] for h in doc["data"]["hops"]] == [1, 1, 1]  # the gzip file counts decompressed lines
+    table = run_cli("logs", "trace", GHOST, str(logs))
+    assert "host.log:16" in table.stdout and f"host.log:{hop['byte_offset']}" not in table.stdout
+    # stdin cannot be read again to count lines: the byte offset, said to be one
+    piped = run_cli("logs", "trace", GHOST, "-", "-o", "json", input=text.decode())
+    assert piped.json()["data"]["hops"][0]["line"] is None
+    assert piped.json()["data"]["hops"][0]["byte_offset"] == hop["byte_offset"]
+    piped = run_cli("logs", "trace", GHOST, "-", input=text.decode())
+    assert f"-, byte {hop['byte_offset']}" in piped.stdout

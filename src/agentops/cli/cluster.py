@@ -7,13 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-if TYPE_CHECKING:
-    from agentops.core.config import Target
-
 from agentops.cli.common import (
-    ConfigOpt,
     FailOn,
     FailOnOpt,
+    HostConfigOpt,
     OutputFileOpt,
     OutputFormat,
     OutputOpt,
@@ -21,12 +18,16 @@ from agentops.cli.common import (
     fail,
 )
 
+if TYPE_CHECKING:
+    from agentops.core.config import Target
+
 HELP = """Look at an AutoGen distributed cluster through its AgentRpc host."""
 
 INVENTORY_HELP = """Agent types, topics and subscriptions registered on an AgentRpc host (GetSubscriptions).
 
-The host is --host HOST:PORT, or every `agentrpc` target of the config. With --owners, also which client
-(worker connection) owns each type, from the host's RegisterAgent answer.
+The host is --host HOST:PORT, or every `agentrpc` target of the config. With --owners, also which client \
+(worker connection) owns each type, from the host's RegisterAgent answer, named as the configured worker when \
+the config ties the client to one (a worker's log names the client id, or all its types are listed under it).
 
 Exit codes: 0 answered, 2 a host did not answer (dns, connect, timeout, protocol), 3 bad flags or config.
 
@@ -44,26 +45,33 @@ def register(root: typer.Typer) -> None:
     root.add_typer(app, name="cluster", help=HELP)
 
 
-def _hosts(host: str | None, config: str | None) -> list[Target]:
-    """The agentrpc targets to ask (`--host`: a plaintext target of that address)."""
-    from agentops.core.config import Target, load_config, split_host_port
+def _hosts(host: str | None, config: str | None) -> tuple[list[Target], Any]:
+    """The agentrpc targets to ask (`--host`: a plaintext target of that address), and the config's cluster
+    (ClusterSpec; its workers name the owners) when a config is found, also beside --host."""
+    from agentops.autogen.workers import cluster_spec
+    from agentops.core.config import Target, find_config, load_config, split_host_port
 
     if host:
         try:
             split_host_port(host, what="--host")
         except ValueError as exc:
             fail(str(exc))
-        return [Target(name=host, kind="agentrpc", address=host, where="--host")]
-    cfg = load_config(config)
+    cfg = load_config(config) if not host or find_config(config) else None
+    cluster = cluster_spec(cfg) if cfg is not None else None
+    if host:
+        return [Target(name=host, kind="agentrpc", address=host, where="--host")], cluster
+    assert cfg is not None
     targets = cfg.targets_of("agentrpc")
     if not targets:
         where = cfg.path or "no config file found"
         fail(f"no agentrpc target in the config ({where}); give --host HOST:PORT")
-    return targets
+    return targets, cluster
 
 
-async def _inventory(target: Target, timeout: float, owners: bool) -> tuple[Any, dict[str, Any]]:
+async def _inventory(target: Target, timeout: float, owners: bool,
+                     workers: list[Any]) -> tuple[Any, dict[str, Any]]:
     from agentops.autogen.client import AgentRpcClient, AgentRpcError
+    from agentops.autogen.owners import name_owners
     from agentops.core.model import Result, Status
 
     name, address = target.name, target.address or ""
@@ -78,6 +86,8 @@ async def _inventory(target: Target, timeout: float, owners: bool) -> tuple[Any,
                 for agent_type in inv.agent_types:  # registered types: RegisterAgent only reads their owner
                     own = await client.ownership(agent_type, timeout)
                     entry["owners"][agent_type] = own.owner_client_id
+                named = name_owners(workers, entry["owners"])
+                entry["owner_workers"] = {t: o.to_dict() for t, o in named.items()}
         except AgentRpcError as exc:
             result.status, result.reason, result.message = Status.CRITICAL, exc.reason, exc.message
             return result, entry
@@ -93,7 +103,7 @@ async def _inventory(target: Target, timeout: float, owners: bool) -> tuple[Any,
 def inventory(
     host: str = typer.Option(None, "--host", help="The AgentRpc host, HOST:PORT (instead of the config's "
                              "agentrpc targets)."),
-    config: str = ConfigOpt,
+    config: str = HostConfigOpt,
     owners: bool = typer.Option(False, "--owners", help="Also ask which client owns each registered type."),
     timeout: float = typer.Option(5.0, "--timeout", min=0.1, max=600, help="Deadline per host, in seconds."),
     output: OutputFormat = OutputOpt,
@@ -107,12 +117,14 @@ def inventory(
 
     from agentops.core.model import Report
 
-    hosts = _hosts(host, config)
+    hosts, cluster = _hosts(host, config)
     started_at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     t0 = time.perf_counter()
 
     async def ask_all() -> list[tuple[Any, dict[str, Any]]]:
-        return await asyncio.gather(*(_inventory(t, timeout, owners) for t in hosts))
+        return await asyncio.gather(*(_inventory(t, timeout, owners,
+                                                 cluster.workers_of(t.address or "") if cluster else [])
+                                      for t in hosts))
 
     answers = asyncio.run(ask_all())
     report = Report(kind="cluster.inventory", started_at=started_at, duration_s=time.perf_counter() - t0,
@@ -131,6 +143,7 @@ def render_inventory(doc: dict[str, Any], console: Any) -> None:
         if not inv:
             continue
         owners = host.get("owners") or {}
+        named = host.get("owner_workers") or {}
         by_type: dict[str, list[str]] = {}
         for sub in inv["subscriptions"]:
             shown = sub["topic"] + ("*" if sub["kind"] == "prefix" else "")
@@ -140,11 +153,11 @@ def render_inventory(doc: dict[str, Any], console: Any) -> None:
         table.add_column("AGENT TYPE", no_wrap=True)
         table.add_column("SUBSCRIPTIONS (topic, prefix*)", overflow="fold")
         if owners:
-            table.add_column("OWNER CLIENT", no_wrap=True)
+            table.add_column("OWNER (worker, else client id)", no_wrap=True)
         for agent_type in sorted(by_type):
             row = [agent_type, ", ".join(sorted(by_type[agent_type]))]
             if owners:
-                row.append(owners.get(agent_type) or "")
+                row.append((named.get(agent_type) or {}).get("worker") or owners.get(agent_type) or "")
             table.add_row(*row)
         console.print(table)
         console.print(f"topics: {', '.join(inv['topics']) or '(none)'}", markup=False)

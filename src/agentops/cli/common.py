@@ -50,8 +50,18 @@ OutputFileOpt = typer.Option(None, "--output-file", help="Write the result to th
                              "regular file is replaced atomically (keeping its mode), a FIFO or device written to.",
                              dir_okay=False)
 FailOnOpt = typer.Option(FailOn.warning, "--fail-on", help=FAIL_ON_HELP, case_sensitive=False)
-ConfigOpt = typer.Option(None, "--config", "-c", help="Cluster file. Default: $AGENTOPS_CONFIG, ./agentops.yaml, "
-                         "/etc/agentops/agentops.yaml; none found = check this machine only.")
+
+
+def config_option(without: str) -> Any:
+    """The --config option, whose help says what this command does when no file is found (each differs)."""
+    return typer.Option(None, "--config", "-c", help="Cluster file. Default: $AGENTOPS_CONFIG, ./agentops.yaml, "
+                        f"/etc/agentops/agentops.yaml; none found = {without}. Start one with `agentops config "
+                        "init`.")
+
+
+ConfigOpt = config_option("check this machine only")
+# Commands that talk to an AgentRpc host: without a file, the flags must name it.
+HostConfigOpt = config_option("give --host HOST:PORT")
 
 
 def exit_code(status: Status, fail_on: FailOn) -> int:

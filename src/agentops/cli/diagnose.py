@@ -12,9 +12,9 @@ from pathlib import Path
 import typer
 
 from agentops.cli.common import (
-    ConfigOpt,
     FailOn,
     FailOnOpt,
+    HostConfigOpt,
     OutputFileOpt,
     OutputFormat,
     OutputOpt,
@@ -78,7 +78,7 @@ def message(
     message_id: str = typer.Option(None, "--message-id", help="A message/request id to look for in the logs "
                                    "(e.g. from a sender's log)."),
     host: str = HostOpt,
-    config: str = ConfigOpt,
+    config: str = HostConfigOpt,
     deadline: float = DeadlineOpt,
     since: str = SinceOpt,
     output: OutputFormat = OutputOpt,
@@ -111,7 +111,7 @@ def agent(
     payload_type: str = PayloadTypeOpt,
     payload: str = PayloadOpt,
     host: str = HostOpt,
-    config: str = ConfigOpt,
+    config: str = HostConfigOpt,
     deadline: float = DeadlineOpt,
     since: str = SinceOpt,
     output: OutputFormat = OutputOpt,

@@ -8,9 +8,9 @@ from typing import Any
 import typer
 
 from agentops.cli.common import (
-    ConfigOpt,
     FailOn,
     FailOnOpt,
+    HostConfigOpt,
     OutputFileOpt,
     OutputFormat,
     OutputOpt,
@@ -70,7 +70,7 @@ def load(
     connect_timeout: float = typer.Option(5.0, "--connect-timeout", min=0.01, max=600, help="Seconds to "
                                           "connect and open the stream."),
     host: str = HostOpt,
-    config: str = ConfigOpt,
+    config: str = HostConfigOpt,
     output: OutputFormat = OutputOpt,
     output_file: Path = OutputFileOpt,
     fail_on: FailOn = FailOnOpt,

@@ -16,7 +16,9 @@ app = typer.Typer(
     help="Operations CLI for AutoGen distributed agent clusters: health checks, diagnosis, logs, maintenance "
          "and profiling.\n\nExit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also bad flags or config).",
     no_args_is_help=True,
-    add_completion=False,
+    # --install-completion / --show-completion. A shell asking for completions runs `agentops` with the words
+    # typed so far in the environment, not in argv: mount() reads them there, so that too mounts one module.
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -39,13 +41,38 @@ GROUPS: list[tuple[str, tuple[str, ...]]] = [
 ]
 
 
+PROG = "agentops"  # also names the completion variable, _AGENTOPS_COMPLETE, however the program was started
+COMPLETE_VAR = f"_{PROG.upper()}_COMPLETE"
+
+
 def mount(argv: list[str]) -> None:
     """Mount the modules the invoked command needs, or all of them for the top-level help and for an unknown
     command (so click can list the real ones). `agentops health` on cron pays for one module, not eleven."""
+    if not argv and os.environ.get(COMPLETE_VAR):
+        argv = _completion_words()
     first = next((a for a in argv if not a.startswith("-")), None)
     wanted = [m for m, names in GROUPS if first in names] or [m for m, _ in GROUPS]
     for module in wanted:
         importlib.import_module(module).register(app)
+    from agentops.cli import helpfmt
+
+    helpfmt.install()
+
+
+def _completion_words() -> list[str]:
+    """The words before the cursor of a completion request (bash: COMP_WORDS; zsh, fish, PowerShell:
+    _TYPER_COMPLETE_ARGS), without the program name, and without the word being completed: a partial command
+    name (`agentops hea`) must still mount every module so that all names can be offered."""
+    import shlex
+
+    words = os.environ.get("COMP_WORDS") or os.environ.get("_TYPER_COMPLETE_ARGS", "")
+    try:
+        parts = shlex.split(words)
+    except ValueError:  # an open quote while typing
+        return []
+    if "COMP_CWORD" in os.environ and os.environ["COMP_CWORD"].isdigit():
+        return parts[1:int(os.environ["COMP_CWORD"])]
+    return parts[1:] if words.endswith(" ") else parts[1:-1]
 
 
 def _print_version(value: bool) -> None:
@@ -76,7 +103,7 @@ def run(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     try:
         mount(args)
-        rv = app(args=args, standalone_mode=False)
+        rv = app(args=args, prog_name=PROG, standalone_mode=False)
         code = rv if isinstance(rv, int) else 0
     except typer.Exit as exc:
         code = exc.exit_code

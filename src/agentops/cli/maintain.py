@@ -102,7 +102,7 @@ def run(
                              "unless the playbook says `unattended: true`)."),
     wait: float = typer.Option(0.0, "--wait", min=0, max=86400, metavar="SECONDS",
                                help="If another run of this playbook holds the lock, wait up to SECONDS for it "
-                               "(default 0: exit at once with code 3)."),
+                               "(default 0: exit at once with code 4)."),
     variables: list[str] = VarOpt,
     state_dir: str = StateDirOpt,
     config: str = ConfigOpt,

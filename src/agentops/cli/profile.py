@@ -7,12 +7,12 @@ from pathlib import Path
 import typer
 
 from agentops.cli.common import (
-    ConfigOpt,
     FailOn,
     FailOnOpt,
     OutputFileOpt,
     OutputFormat,
     OutputOpt,
+    config_option,
     emit_report,
     fail,
     progress,
@@ -35,6 +35,9 @@ Examples:
 
   agentops profile -c agentops.yaml --target w1 --duration 120 --interval 2
 """
+
+
+PROFILE_CONFIG = config_option("name the processes with --pid, --name or --lab-role")
 
 
 def register(root: typer.Typer) -> None:
@@ -66,7 +69,7 @@ def profile(
                                      "makes a suspected leak."),
     leak_r2: float = typer.Option(0.8, "--leak-r2", min=0.0, max=1.0, help="How straight the climb must be "
                                   "(r² of the least-squares line)."),
-    config: str = ConfigOpt,
+    config: str = PROFILE_CONFIG,
     output: OutputFormat = OutputOpt,
     output_file: Path = OutputFileOpt,
     fail_on: FailOn = FailOnOpt,
@@ -138,7 +141,7 @@ def diagnose_performance(
     payload: str = typer.Option(None, "--payload", help="With --load: the body as JSON, or @file."),
     host: str = typer.Option(None, "--host", help="The AgentRpc host as HOST:PORT (default: the config's "
                              "agentrpc target)."),
-    config: str = ConfigOpt,
+    config: str = PROFILE_CONFIG,
     output: OutputFormat = OutputOpt,
     output_file: Path = OutputFileOpt,
     fail_on: FailOn = FailOnOpt,

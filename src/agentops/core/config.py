@@ -178,6 +178,9 @@ def local_target() -> Target:
     return Target(name=LOCAL, kind="host", where="built-in")
 
 
+EXAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "agentops.example.yaml"  # shipped in the wheel too
+
+
 def find_config(explicit: str | None) -> Path | None:
     """--config, then $AGENTOPS_CONFIG, then ./agentops.yaml, then /etc/agentops/agentops.yaml."""
     if explicit:
@@ -198,6 +201,10 @@ def load_config(explicit: str | None = None) -> Config:
         cfg = Config()
         cfg.targets[LOCAL] = local_target()
         return cfg
+    if not path.exists() and not path.is_symlink():
+        # The first thing a newcomer meets after `-c agentops.yaml` from the README: say how to get one.
+        raise ConfigError(f"file not found; `agentops config init` writes one for what listens on this machine, "
+                          f"or copy the annotated example {EXAMPLE_CONFIG}", path=path)
     return parse_config(load_yaml_file(path), str(path))
 
 

@@ -36,7 +36,6 @@ METRIC_ITEMS = (
     ("p95_s.unsuffixed", {"quantile": "agent_response_time", "q": 0.95}),
 )
 QUEUE_SERIES = "runtime_message_queue_size"
-LOG_HEAD_BYTES = 256 * 1024  # where a worker logs its client id at start-up (the lab does)
 
 
 class Layers:
@@ -153,12 +152,20 @@ class Layers:
                 own = await self.client.ownership(agent_type, timeout)
             except AgentRpcError as exc:
                 return Observation.failure(exc.reason, exc.message)
+            from agentops.autogen.owners import name_owner
+
             listed = self.inventory is not None and agent_type in self.inventory.agent_types
             facts = {"owned": own.owned, "owner_client_id": own.owner_client_id, "in_inventory": listed,
                      "agent_type": agent_type}
+            if own.owned and own.owner_client_id:
+                named = name_owner(self.cluster.workers, agent_type, own.owner_client_id)
+                facts.update(owner_worker=named.worker, owner_named_by=named.how)
+                return Observation(metrics={"latency_ms": round(own.latency_ms, 3)}, facts=facts,
+                                   message=f"{agent_type} is registered, owned by {named.label()}"
+                                           + (f" (client {own.owner_client_id})" if named.worker else ""))
             if own.owned:
                 return Observation(metrics={"latency_ms": round(own.latency_ms, 3)}, facts=facts,
-                                   message=f"{agent_type} is registered, owned by client {own.owner_client_id}")
+                                   message=f"{agent_type} is registered (the host named no owner client)")
             return Observation(facts=facts, reason=Reason.ASSERTION,
                                message=f"{agent_type} is not registered on the host: no worker owns it "
                                        f"(a RegisterAgent for it was accepted, then released)")
@@ -176,14 +183,14 @@ class Layers:
         return bool(worker.process.pid_file and Path(worker.process.pid_file).exists())
 
     async def owner_process(self, agent_type: str, owner_client: str | None) -> None:
+        from agentops.autogen.owners import name_owner
+
         owner = self.cluster.owner_of(agent_type)
         mapped_by = f"the config: {owner.name} lists {agent_type} in agent_types" if owner else ""
         if owner_client:
-            by_log = self._worker_logging(owner_client)
-            if by_log is not None and (owner is None or by_log.name != owner.name):
-                owner, mapped_by = by_log, f"client id {owner_client} appears in {by_log.name}'s log"
-            elif by_log is not None:
-                mapped_by += f", and client id {owner_client} appears in its log"
+            named = name_owner(self.cluster.workers, agent_type, owner_client)
+            if named.worker is not None:
+                owner, mapped_by = next(w for w in self.cluster.workers if w.name == named.worker), named.how
         if owner is None:
             self.ev.note(f"no configured worker lists {agent_type} in agent_types: the owning worker's process, logs "
                          f"and metrics were not checked")
@@ -223,18 +230,6 @@ class Layers:
                     obs.reason = Reason.CONNECT
         self.ev.record(_judged(check("worker.process", "host.process", on_failure=Status.CRITICAL), owner.name,
                                obs, started, on_reason={Reason.CONNECT: Status.WARNING}))
-
-    def _worker_logging(self, client_id: str) -> Any:
-        """The configured worker whose log names this AgentRpc client id (the lab's workers log it at start)."""
-        for worker in self.cluster.workers:
-            for path in worker.log_files():
-                try:
-                    with path.open("rb") as fh:
-                        if client_id.encode() in fh.read(LOG_HEAD_BYTES):
-                            return worker
-                except OSError:
-                    continue
-        return None
 
     def _remember_cpu(self, pid: int) -> None:
         import psutil

@@ -59,7 +59,7 @@ class Record:
     function: str = ""
     line: int | None = None
     source: str = ""
-    offset: int = 0  # byte offset of the record's first line in its source (for "file:offset" in a trace)
+    offset: int = 0  # byte offset of the record's first line in its source (a trace counts lines from it)
     salvaged: bool = False  # recovered from a truncated line
 
     @property

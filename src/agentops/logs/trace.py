@@ -18,7 +18,7 @@ from agentops.core.model import Reason, Report, Result, Status
 from agentops.logs.analyze import input_result, notes
 from agentops.logs.clock import iso, now_iso
 from agentops.logs.query import ID, Filters, plan
-from agentops.logs.reader import Source
+from agentops.logs.reader import Source, read_chunks
 from agentops.logs.records import LEVEL_NO, Record, first_line, parse_record
 from agentops.logs.scan import PARALLEL_MIN, Dialect, NeedleGroup, ScanPlan, scan
 from agentops.logs.stats import InputStats
@@ -109,7 +109,8 @@ def run(ident: str, sources: list[Source], filters: Filters, stats: InputStats,
 
     scan(sources, stats, plan_for, tracer, journal_args, jobs=jobs, parallel_min=parallel_min)
     stats.merge(tracer.stats)
-    data = trail(ident, tracer.hits)
+    lines = line_numbers(sources, tracer.hits)
+    data = trail(ident, tracer.hits, lines)
     data["dropped_hops"] = tracer.dropped
     data["inputs"] = stats.to_dict()
     data["bad_input"] = stats.bad_input()
@@ -119,9 +120,37 @@ def run(ident: str, sources: list[Source], filters: Filters, stats: InputStats,
     return report
 
 
-def trail(ident: str, hits: list[tuple[Record, str]]) -> dict[str, Any]:
+def line_numbers(sources: list[Source], hits: list[tuple[Record, str]]) -> dict[tuple[str, int], int]:
+    """The line number of each hit, by (source name, byte offset): each file holding a hit is read again up
+    to its last hit, counting newlines at memory speed, so the scan itself never counts lines (most of what it
+    reads matches nothing). stdin and the journal cannot be read again: their hits have none."""
+    wanted: dict[str, list[int]] = {}
+    for rec, _ in hits:
+        wanted.setdefault(rec.source, []).append(rec.offset)
+    found: dict[tuple[str, int], int] = {}
+    for source in sources:
+        if source.kind != "file" or source.name not in wanted:
+            continue
+        offsets = sorted(set(wanted[source.name]), reverse=True)  # popped from the end: smallest first
+        before = 0  # lines that end before the chunk
+        for chunk in read_chunks(source, InputStats()):
+            size = chunk.end - chunk.start
+            while offsets and offsets[-1] < chunk.offset + size:
+                at = offsets.pop()
+                found[(source.name, at)] = before + 1 + chunk.buf.count(b"\n", chunk.start,
+                                                                         chunk.start + max(0, at - chunk.offset))
+            if not offsets:
+                break
+            # An oversized line's chunk is its head alone, without the newline: it still is one line.
+            before += chunk.buf.count(b"\n", chunk.start, chunk.end) + (chunk.cut == "oversized")
+    return found
+
+
+def trail(ident: str, hits: list[tuple[Record, str]],
+          lines: dict[tuple[str, int], int] | None = None) -> dict[str, Any]:
     """The hops in time order (records without a time keep their place in their file, after the timed ones),
-    the time between them, and the last component that saw the message."""
+    the time between them, and the last component that saw the message. `lines`: line numbers by (source,
+    byte offset), from line_numbers()."""
     ordered = sorted(hits, key=lambda h: (h[0].ts is None, h[0].ts or 0.0, h[0].source, h[0].offset))
     hops = []
     prev_ts: float | None = None
@@ -129,7 +158,8 @@ def trail(ident: str, hits: list[tuple[Record, str]]) -> dict[str, Any]:
         gap = None if rec.ts is None or prev_ts is None else round((rec.ts - prev_ts) * 1000.0, 3)
         hop = {
             "at": iso(rec.ts), "since_previous_ms": gap, "component": rec.component, "source": rec.source,
-            "offset": rec.offset, "level": rec.level, "logger": rec.logger, "agent_id": rec.agent_id,
+            "line": (lines or {}).get((rec.source, rec.offset)), "byte_offset": rec.offset, "level": rec.level,
+            "logger": rec.logger, "agent_id": rec.agent_id,
             "message_id": rec.message_id, "trace_id": rec.trace_id, "matched_by": how,
             "message": first_line(rec.message)[:300],
         }
@@ -174,7 +204,7 @@ def _stop(hops: list[dict[str, Any]]) -> dict[str, Any] | None:
         return None
     last = hops[-1]
     stop = {k: last.get(k) for k in ("component", "agent_id", "at", "level", "logger", "message", "cause",
-                                     "source", "offset")}
+                                     "source", "line", "byte_offset")}
     errors = [h for h in hops if failed(h)]
     where = last["component"] or "?"
     # Where it went wrong: the first record logged as an error (the reply carrying its text comes later); else

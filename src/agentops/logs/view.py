@@ -167,7 +167,7 @@ def _trace(doc: dict[str, Any], console: Console) -> None:
         gap = "" if h["since_previous_ms"] is None else f"+{h['since_previous_ms']:.1f}"
         message = h["message"] + (f"\n{h['cause']}" if h.get("cause") else "")
         table.add_row(str(i), (h["at"] or "-")[11:23], gap, h["component"] or "-", h["level"] or "-",
-                      h["agent_id"] or h.get("target") or "-", message, f"{h['source']}:{h['offset']}")
+                      h["agent_id"] or h.get("target") or "-", message, _where(h))
     console.print(table)
     stop = data["stops_at"]
     console.print(Text.assemble(("The trail stops at ", "bold"), (stop["component"] or stop["source"] or "?", "bold"),
@@ -175,6 +175,14 @@ def _trace(doc: dict[str, Any], console: Console) -> None:
     if len(data["trace_ids"]) > 1:
         console.print(f"{data['id']} appears in {len(data['trace_ids'])} traces (AutoGen request ids are "
                       f"per-process counters); trace one: " + ", ".join(data["trace_ids"]), markup=False)
+
+
+def _where(hop: dict[str, Any]) -> str:
+    """file:line as editors and grep -n read it; a source that could not be read again (stdin, the journal)
+    has no line number, and its byte offset is called one."""
+    if hop.get("line") is not None:
+        return f"{hop['source']}:{hop['line']}"
+    return f"{hop['source']}, byte {hop['byte_offset']}"
 
 
 def _count(doc: dict[str, Any], console: Console) -> None:

@@ -54,14 +54,21 @@ def cache_dir() -> Path:
 
 class CpuProbe(Probe):
     """CPU busy over a window: since the previous run when that was recent (like sar, and free), otherwise a
-    fresh sample of `interval` seconds. The window used is reported as the `window_s` metric."""
+    fresh sample of `interval` seconds. The window used is reported as the `window_s` metric.
+
+    The machine is measured without agentops itself: the CPU that agentops' own runs spent inside the window
+    (this process's start-up, the previous run's rendering and exit) is left out, or runs close together would
+    read their own ~0.5 s of start-up as a busy machine. A window that another run still overlaps in a way that
+    cannot be accounted for is not used; a fresh sample is taken instead."""
 
     kind = "host.cpu"
     target_kinds = ("host",)
-    description = "CPU busy %, iowait % and steal % since the previous run (<= max_age) or over a short sample"
-    metrics = {"cpu_percent": "busy % of all cores", "iowait_percent": "% waiting on IO",
-               "steal_percent": "% stolen by the hypervisor", "cpu_count": "logical cores",
-               "window_s": "length of the measured window"}
+    description = ("CPU busy %, iowait % and steal % since the previous run (<= max_age) or over a short sample, "
+                   "without agentops' own CPU")
+    metrics = {"cpu_percent": "busy % of all cores (agentops' own runs left out)",
+               "iowait_percent": "% waiting on IO", "steal_percent": "% stolen by the hypervisor",
+               "cpu_count": "logical cores", "window_s": "length of the measured window",
+               "self_cpu_s": "CPU seconds of agentops' own runs left out of the window"}
     MIN_WINDOW_S = 0.25
 
     def validate_params(self, params: Mapping[str, Any]) -> None:
@@ -74,36 +81,129 @@ class CpuProbe(Probe):
             raise ValueError("max_age must be a number of seconds between 0 (always sample) and 86400")
 
     async def measure(self, target: Target, params: Mapping[str, Any], timeout: float) -> Observation:
-        import json
-        import time
-
         state = cache_dir() / "cpu_times.json"
-        now, current = time.time(), psutil.cpu_times()
-        max_age = float(params.get("max_age", 300))
-        before, window = None, 0.0
-        try:
-            saved = json.loads(state.read_text())
-            window = now - float(saved["at"])
-            if self.MIN_WINDOW_S <= window <= max_age and saved.get("boot") == psutil.boot_time():
-                before = dict(saved["times"])
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
+        me = _RunClock.mine()
+        now, current, mine_now = _since_boot(), psutil.cpu_times(), me.cpu()
+        window, before, ours = _previous_window(state, now, float(params.get("max_age", 300)), me, mine_now)
         if before is None:
             interval = min(float(params.get("interval", 0.1)), timeout / 2)
-            before = current._asdict()
+            before, start_cpu = current._asdict(), mine_now
             await asyncio.sleep(interval)
-            now, current, window = time.time(), psutil.cpu_times(), interval
-        _save_quietly(state, json.dumps({"at": now, "boot": psutil.boot_time(), "times": current._asdict()}))
+            now, current, mine_now, window = _since_boot(), psutil.cpu_times(), me.cpu(), interval
+            ours = mine_now - start_cpu  # other checks of this run working during the sample
+        _CpuState.record(state, now, current._asdict(), me, mine_now)
         deltas = {f: max(0.0, getattr(current, f) - float(before.get(f, 0.0))) for f in current._fields}
         total = sum(deltas.values())
         idle = deltas.get("idle", 0.0) + deltas.get("iowait", 0.0)
+        busy = max(0.0, total - idle - ours)
         return Observation(metrics={
-            "cpu_percent": _pct(total - idle, total),
+            "cpu_percent": _pct(busy, total),
             "iowait_percent": _pct(deltas.get("iowait", 0.0), total),
             "steal_percent": _pct(deltas.get("steal", 0.0), total),
             "cpu_count": float(psutil.cpu_count() or 1),
             "window_s": round(window, 3),
+            "self_cpu_s": round(ours, 3),
         })
+
+
+def _since_boot() -> float:
+    """Seconds since boot on the clock the kernel stamps process start times with: comparing a start time with
+    time.time() instead is off by up to a second, since the boot time is known to the second only."""
+    import time
+
+    clock = getattr(time, "CLOCK_BOOTTIME", None)
+    if clock is None:  # not Linux: the same domain as create_time(), to the boot time's precision
+        return time.time() - psutil.boot_time()
+    return time.clock_gettime(clock)
+
+
+@dataclass(frozen=True)
+class _RunClock:
+    """One agentops process: who it is (pid + start time, since pids are reused) and its CPU seconds.
+    `created` is seconds since boot."""
+
+    pid: int
+    created: float
+
+    @classmethod
+    def mine(cls) -> _RunClock:
+        return cls(os.getpid(), psutil.Process().create_time() - psutil.boot_time())
+
+    def cpu(self) -> float:
+        t = psutil.Process(self.pid).cpu_times()
+        return t.user + t.system + t.children_user + t.children_system
+
+    def alive_cpu(self) -> float | None:
+        try:
+            proc = psutil.Process(self.pid)
+            if abs(proc.create_time() - psutil.boot_time() - self.created) > 0.05:
+                return None
+            t = proc.cpu_times()
+        except (psutil.Error, OSError):
+            return None
+        return t.user + t.system + t.children_user + t.children_system
+
+
+def _previous_window(state: Path, now: float, max_age: float, me: _RunClock,
+                     mine_now: float) -> tuple[float, dict[str, float] | None, float]:
+    """(window, machine times at its start, agentops' own CPU seconds inside it) from the previous run's state;
+    times None when that window is unusable: too short or old, another boot, or overlapped by a run whose
+    share of it cannot be known."""
+    import json
+
+    try:
+        saved = json.loads(state.read_text())
+        at = float(saved["at_since_boot"])
+        window = now - at
+        if not (CpuProbe.MIN_WINDOW_S <= window <= max_age and saved.get("boot") == psutil.boot_time()):
+            return 0.0, None, 0.0
+        writer = _RunClock(int(saved["pid"]), float(saved["created"]))
+        writer_at_save = float(saved["cpu"])
+        times = {str(k): float(v) for k, v in dict(saved["times"]).items()}
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0.0, None, 0.0
+    if writer == me:
+        return window, times, max(0.0, mine_now - writer_at_save)
+    if me.created < at:
+        return 0.0, None, 0.0  # this run began before the window: part of its CPU lies outside it
+    writer_now = writer.alive_cpu()
+    if writer_now is None:
+        writer_now = float(saved.get("cpu_end", writer_at_save))  # written as the previous run exited
+    return window, times, mine_now + max(0.0, writer_now - writer_at_save)
+
+
+class _CpuState:
+    """The per-user state file: the machine's CPU times at the last measurement, and which run took them with
+    its own CPU then and (written as it exits) at its end, so the next run can leave that run's tail out."""
+
+    _pending: tuple[Path, dict[str, object]] | None = None
+
+    @classmethod
+    def record(cls, path: Path, at: float, times: dict[str, float], me: _RunClock, cpu: float) -> None:
+        import atexit
+        import json
+
+        doc: dict[str, object] = {"at_since_boot": at, "boot": psutil.boot_time(), "times": times, "pid": me.pid,
+                                  "created": me.created, "cpu": cpu}
+        _save_quietly(path, json.dumps(doc))
+        if cls._pending is None:
+            atexit.register(cls._at_exit)
+        cls._pending = (path, doc)
+
+    @classmethod
+    def _at_exit(cls) -> None:
+        import json
+
+        if cls._pending is None:
+            return
+        path, doc = cls._pending
+        try:
+            if json.loads(path.read_text()).get("pid") != doc["pid"]:
+                return  # another run measured since: its state stands
+        except (OSError, ValueError, AttributeError):
+            return
+        me = _RunClock(int(str(doc["pid"])), float(str(doc["created"])))
+        _save_quietly(path, json.dumps({**doc, "cpu_end": me.cpu()}))
 
 
 def _save_quietly(path: Path, text: str) -> None:
