@@ -407,9 +407,11 @@ def record_end(buf: bytes, start: int, end: int) -> tuple[int, bool]:
 
 
 # A run of lines that continue a record whatever came before them (blank, indented, or one of CONT_PREFIXES),
-# skipped in one regex match: a log of blank lines must not cost a Python step per line.
-_CONT_RUN = re.compile(rb"(?:[ \t\r\f\v]*\n|(?:[ \t]|" + b"|".join(re.escape(p) for p in CONT_PREFIXES[2:])
-                       + rb")[^\n]*\n)+")
+# skipped in one regex match: a log of blank lines must not cost a Python step per line. `\n+` first, as the
+# engine runs a repeated single byte as a tight loop (a MiB of newlines in well under a millisecond); possessive
+# (`++`), so a run of many lines keeps no backtracking state.
+_CONT_RUN = re.compile(rb"(?:\n+|[ \t\r\f\v]+\n|(?:[ \t]|" + b"|".join(re.escape(p) for p in CONT_PREFIXES[2:])
+                       + rb")[^\n]*\n)++")
 _TB_HEAD = b"Traceback (most recent"
 
 
