@@ -230,6 +230,7 @@ class Analyzer:
         self.errors += other.errors
         self.untimed += other.untimed
         self.timed += other.timed
+        self.scratch.merge(other.scratch)
         self.by_level.update(other.by_level)
         self.patterns.merge(other.patterns)
         self.security.merge(other.security)
@@ -267,6 +268,8 @@ def run(sources: list[Source], options: Options, stats: InputStats, journal_args
 
     scan(sources, stats, plan_for, analyzer, journal_args, jobs=jobs, parallel_min=parallel_min)
     stats.bump("untimed_records", analyzer.untimed)
+    # Only parsing can tell a timestamp is not a time; what else parsing finds, the scan counted line by line.
+    stats.bump("bad_timestamps", analyzer.scratch.counts["bad_timestamps"])
     return build_report(analyzer, stats, started_at, time.perf_counter() - t0)
 
 
@@ -334,7 +337,7 @@ def build_report(a: Analyzer, stats: InputStats, started_at: str, duration_s: fl
                            for p in a.slow.ranked()[:o.top]],
         },
     }
-    results = [input_result(stats), *threshold_results(o.thresholds, metrics)]
+    results = [input_result(stats), *threshold_results(o.thresholds, metrics, read_no_records(stats))]
     report = Report(kind="logs.analyze", started_at=started_at, duration_s=duration_s, results=results,
                     data=data)
     breached = Status.worst(r.status for r in results if r.id != "logs.input")
@@ -383,6 +386,10 @@ INCOMPLETE = {"corrupt": "the records past the damage are lost", "truncated": "t
 
 
 def input_result(stats: InputStats) -> Result:
+    """`logs.input`: whether the inputs could be read, judged by `core.evaluate` like any check. Inputs that are
+    not logs (binary, FIFOs, devices) or cannot be opened are a problem with the input (`assertion`), never
+    `internal`, which means a bug in agentops: UNKNOWN when nothing could be read, WARNING when some could not,
+    or were read only in part."""
     sources = stats.sources
     unreadable = [s for s in sources if s.status in ("unreadable", "skipped")]
     # Read in part: a damaged or cut-short gzip (nothing after the damage) or a file truncated under the
@@ -392,11 +399,11 @@ def input_result(stats: InputStats) -> Result:
     target = sources[0].name if len(sources) == 1 else f"{len(sources)} inputs"
     metrics = {"inputs": float(len(sources)), "unreadable": float(len(unreadable)),
                "incomplete": float(len(partial)), "bytes": float(stats.bytes)}
+    spec = CheckSpec(id="logs.input", probe="logs", on_failure=Status.UNKNOWN)
     if not readable:
-        status, reason = Status.UNKNOWN, Reason.INTERNAL
-        message = "nothing could be read: " + "; ".join(f"{s.name}: {s.reason}" for s in unreadable[:3])
+        obs = Observation.failure(Reason.ASSERTION, "nothing could be read: " + "; ".join(
+            f"{s.name}: {s.reason}" for s in unreadable[:3]))
     elif unreadable or partial:
-        status, reason = Status.WARNING, Reason.PROTOCOL if partial and not unreadable else Reason.ASSERTION
         said = []
         if unreadable:
             said.append(f"{len(unreadable)} of {len(sources)} inputs not read: " + "; ".join(
@@ -404,34 +411,47 @@ def input_result(stats: InputStats) -> Result:
         if partial:
             said.append(f"{len(partial)} of {len(sources)} inputs read only in part: " + "; ".join(
                 f"{s.name}: {INCOMPLETE[s.status]} after {human_size(s.bytes)} ({s.reason})" for s in partial[:3]))
-        message = "; ".join(said)
+        spec.on_failure = Status.WARNING  # the analysis stands, on part of the input
+        obs = Observation.failure(Reason.PROTOCOL if partial and not unreadable else Reason.ASSERTION,
+                                  "; ".join(said))
     else:
-        status, reason = Status.OK, None
-        message = f"read {len(sources)} input{'s' if len(sources) != 1 else ''}, {human_size(stats.bytes)}"
+        obs = Observation(metrics=metrics, message=f"read {len(sources)} input{'s' if len(sources) != 1 else ''}, "
+                                                   f"{human_size(stats.bytes)}")
+    status, reason, message = evaluate(spec, obs)
     return Result(id="logs.input", target=target, probe="logs", status=status, reason=reason, message=message,
                   metrics=metrics)
 
 
-def threshold_results(t: Thresholds, metrics: dict[str, float]) -> list[Result]:
+def read_no_records(stats: InputStats) -> bool:
+    """Whether the inputs held no record at all: empty, blank lines, NUL bytes, or nothing readable."""
+    return not any(s.has_text for s in stats.sources)
+
+
+def threshold_results(t: Thresholds, metrics: dict[str, float], no_records: bool = False) -> list[Result]:
     """`logs.errors` always (its metrics are what Nagios perfdata and Prometheus export; judged when
-    --max-errors is given, else OK), and `logs.error_rate` when --max-error-rate is given."""
+    --max-errors is given, else OK), and `logs.error_rate` when --max-error-rate is given. A limit with nothing
+    to judge (no record read; no time span for a rate per minute) is UNKNOWN, saying why: a gate over an empty
+    input must not pass."""
     out = []
     for check_id, metric, limits in (("logs.errors", "errors", t.errors), ("logs.error_rate", t.rate_metric, t.rate)):
         if limits is None and check_id != "logs.errors":
-            continue
-        if metric not in metrics:  # errors_per_minute without a time span: nothing to judge, and why
-            out.append(Result(id=check_id, target="logs", probe="logs", status=Status.UNKNOWN,
-                              reason=Reason.UNSUPPORTED, message="no rate per minute to judge: the error records "
-                              "have no timestamps, so there is no time span (use a percentage of records, "
-                              "--max-error-rate 5%, or --max-errors)"))
             continue
         warn, crit = limits or (None, None)
         rules = [] if limits is None else [MetricRule(
             metric=metric, warning=Threshold.parse(f"> {warn:g}") if warn is not None else None,
             critical=Threshold.parse(f"> {crit:g}") if crit is not None else None)]
-        shown = metrics if check_id == "logs.errors" else {metric: metrics[metric]}
-        status, reason, message = evaluate(CheckSpec(id=check_id, probe="logs", rules=rules),
-                                           Observation(metrics=shown))
+        shown = metrics if check_id == "logs.errors" else {metric: metrics[metric]} if metric in metrics else {}
+        if limits is not None and no_records:
+            obs = Observation.failure(Reason.ASSERTION, "no records were read (the input is empty, blank or NUL "
+                                      "bytes): nothing to judge the limit against")
+        elif metric not in metrics:  # errors_per_minute without a time span
+            obs = Observation.failure(Reason.UNSUPPORTED, "no rate per minute to judge: the error records have no "
+                                      "timestamps, so there is no time span (use a percentage of records, "
+                                      "--max-error-rate 5%, or --max-errors)")
+        else:
+            obs = Observation(metrics=shown)
+        status, reason, message = evaluate(CheckSpec(id=check_id, probe="logs", rules=rules,
+                                                     on_failure=Status.UNKNOWN), obs)
         out.append(Result(id=check_id, target="logs", probe="logs", status=status, reason=reason,
                           message=message, metrics=dict(shown)))
     return out

@@ -20,7 +20,10 @@ def parse_when(text: str, now: float | None = None) -> float:
 
     value = text.strip()
     if _RELATIVE.match(value):
-        return (time.time() if now is None else now) - parse_duration(value.lower().replace(" ", ""))
+        ts = (time.time() if now is None else now) - parse_duration(value.lower().replace(" ", ""))
+        if not MIN_TS <= ts < MAX_TS:
+            raise ValueError(f"bad time {text!r} (that is before the year 1)")
+        return ts
     ts = parse_timestamp(value)
     if ts is None:
         raise ValueError(f"bad time {text!r} (use a duration like 30m, 1h, 2d or an ISO time like "
@@ -28,16 +31,21 @@ def parse_when(text: str, now: float | None = None) -> float:
     return ts
 
 
+# The times a report can write (ISO 8601 has years 1 to 9999); a timestamp outside them is not a time.
+MIN_TS, MAX_TS = -62135596800.0, 253402300799.0
+
+
 def parse_timestamp(value: object) -> float | None:
     """A record's timestamp, or None when it is missing or unreadable."""
+    ts = _parse_timestamp(value)
+    return ts if ts is not None and MIN_TS <= ts < MAX_TS else None
+
+
+def _parse_timestamp(value: object) -> float | None:
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int | float):
-        # Epoch seconds, or milliseconds/microseconds from loggers that write those.
-        v = float(value)
-        while v > 1e11:
-            v /= 1000.0
-        return v
+        return epoch(value)
     if not isinstance(value, str):
         return None
     if len(value) > 20 and value[-1] == "Z" and value[19] == "." and value[10] == "T":
@@ -45,11 +53,9 @@ def parse_timestamp(value: object) -> float | None:
         base = _SECOND_CACHE.get(value[:19] + "Z")
         if base is None:
             base = _iso_second(value[:19], "Z")
-        if base is not None:
-            try:
-                return base + float(value[19:-1])
-            except ValueError:
-                pass
+        frac = value[20:-1]
+        if base is not None and frac.isascii() and frac.isdigit():  # float() would take "1e999" or "nan"
+            return base + float("0." + frac)
     m = _ISO.match(value.strip())
     if not m:
         if len(value) == 10 and value[4] == "-" and value[7] == "-":
@@ -63,6 +69,33 @@ def parse_timestamp(value: object) -> float | None:
     if base is None:
         return None
     return base + (int(frac) / 10 ** len(frac) if frac else 0.0)
+
+
+# Epoch numbers by unit: seconds up to the year 5138, then ms, µs and ns over the same years. A number beyond
+# them (inf, 1e999, 1e308) or before 1970, or not a number at all (NaN), is not a time: None, never a guess.
+_EPOCH_UNITS = ((1e11, 1.0), (1e14, 1e3), (1e17, 1e6), (1e20, 1e9))
+
+
+def epoch(value: float) -> float | None:
+    """Seconds since the epoch from a number of seconds, ms, µs or ns (told apart by size)."""
+    try:
+        v = float(value)
+    except OverflowError:  # an int beyond any float
+        return None
+    if not v >= 0:  # negative, or NaN
+        return None
+    for limit, per_second in _EPOCH_UNITS:
+        if v < limit:
+            return v / per_second
+    return None
+
+
+def epoch_digits(text: str | bytes, per_second: float) -> float | None:
+    """A run of digits in a known unit (journald's µs), or None when it is longer than any time can be."""
+    if not 0 < len(text) <= 20:
+        return None
+    v = int(text) / per_second
+    return v if v < _EPOCH_UNITS[0][0] else None
 
 
 def _iso_second(head: str, zone: str) -> float | None:

@@ -14,7 +14,7 @@ from collections import Counter
 from typing import Any
 
 from agentops.core.model import Report
-from agentops.logs.analyze import Thresholds, input_result, notes, threshold_results
+from agentops.logs.analyze import Thresholds, input_result, notes, read_no_records, threshold_results
 from agentops.logs.clock import iso, now_iso
 from agentops.logs.query import Filters, level_groups, plan
 from agentops.logs.reader import Source
@@ -81,7 +81,7 @@ def run(sources: list[Source], filters: Filters, thresholds: Thresholds, stats: 
         "counts": {"errors": matched,
                    "by_level": {lvl: counter.by_level[lvl] for lvl, no in LEVEL_NO.items() if no >= filters.level_no}},
     }
-    results = [input_result(stats), *threshold_results(thresholds, {"errors": float(matched)})]
+    results = [input_result(stats), *threshold_results(thresholds, {"errors": float(matched)}, read_no_records(stats))]
     report = Report(kind="logs.count", started_at=started_at, duration_s=time.perf_counter() - t0,
                     results=results, data=data)
     report.notes.extend(notes(stats))

@@ -6,9 +6,10 @@ the lines that can matter, so the reader must not split into lines or decode. Ch
 reading into a fresh buffer of that size stays in the CPU cache; a 32 MiB buffer is several times slower.
 
 Bad input never stops a run: a line longer than MAX_LINE keeps only its head; a file that cannot be opened,
-is not a regular file, or looks binary is skipped; a file truncated while being read stops there; a file
-rotated away while being read is read to its end (the open descriptor still holds it). All of it is counted
-in `InputStats` and named per source.
+is not a regular file, or looks binary is skipped (a FIFO is never opened, so never waited on); NUL bytes at
+the start of an input (a copytruncate rotation's hole) are skipped and counted, and the records after them
+read; a file truncated while being read stops there; a file rotated away while being read is read to its end
+(the open descriptor still holds it). All of it is counted in `InputStats` and named per source.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agentops.logs.stats import InputStats, SourceInfo
+from agentops.logs.stats import InputStats, SourceInfo, human_size
 
 CHUNK = 1 << 20
 MAX_LINE = 1 << 20  # longer lines keep only their first HEAD_KEEP bytes
@@ -246,44 +247,54 @@ def _gzip_reader(gz: gzip.GzipFile, info: SourceInfo, stats: InputStats) -> Call
 
 def _stdin_reader(info: SourceInfo, stats: InputStats) -> Callable[[int], bytes]:
     fd = sys.stdin.fileno() if sys.stdin is not None else -1
-    state: dict[str, Any] = {"gz": None, "first": True, "done": False}
+    # gz: the decompressor of the current gzip member (None: plain input, or between members); pending: input
+    # read but not yet decompressed. A read returns at most n bytes, as from a file: one read of a highly
+    # compressed stream must not expand to many MiB at once.
+    state: dict[str, Any] = {"gzip": False, "gz": None, "pending": b"", "first": True, "done": False}
 
-    def inflate(data: bytes) -> bytes:
-        """Decompress what arrived; `cat a.gz b.gz |` is several gzip members, one after the other. At damage,
+    def fail(why: str) -> bytes:
+        state["done"] = True
+        _fail(info, stats, "corrupt", why, "corrupt_gzip")
+        return b""
+
+    def inflate(n: int) -> bytes:
+        """Up to n decompressed bytes; `cat a.gz b.gz |` is several gzip members, one after the other. At damage,
         what decompressed before it is kept."""
-        out = []
-        while data:
+        while True:
+            if not state["pending"]:
+                state["pending"] = os.read(fd, n)
+                if not state["pending"]:
+                    state["done"] = True
+                    if state["gz"] is not None:
+                        return fail("gzip data cut short (the stream ended before its end marker)")
+                    return b""
             gz = state["gz"]
+            if gz is None:
+                gz = state["gz"] = zlib.decompressobj(wbits=31)
             try:
-                out.append(gz.decompress(data))
+                out = gz.decompress(state["pending"], n)
             except zlib.error as exc:
-                state["done"] = True
-                _fail(info, stats, "corrupt", f"gzip data damaged ({exc})", "corrupt_gzip")
-                break
-            data = gz.unused_data
-            if data:
-                state["gz"] = zlib.decompressobj(wbits=31)
-        return b"".join(out)
+                return fail(f"gzip data damaged ({exc})")
+            if gz.eof:
+                state["pending"], state["gz"] = gz.unused_data, None
+            else:
+                state["pending"] = gz.unconsumed_tail
+            if out:
+                return out
 
     def read(n: int) -> bytes:
         if fd < 0 or state["done"]:
             return b""
-        data = os.read(fd, n)
         if state["first"]:
             state["first"] = False
-            if data.startswith(_GZIP_MAGIC):
-                # gzip on stdin (zcat-less pipelines): decompress as a stream.
-                state["gz"] = zlib.decompressobj(wbits=31)
-        gz = state["gz"]
-        if gz is None:
-            return data
-        if data:
-            return inflate(data)
-        state["done"] = True
-        if not gz.eof:
-            _fail(info, stats, "corrupt", "gzip data cut short (the stream ended before its end marker)",
-                  "corrupt_gzip")
-        return b""
+            data = os.read(fd, n)
+            if not data.startswith(_GZIP_MAGIC):
+                return data
+            # gzip on stdin (zcat-less pipelines): decompress as a stream.
+            state["gzip"], state["pending"] = True, data
+        if state["gzip"]:
+            return inflate(n)
+        return os.read(fd, n)
 
     return read
 
@@ -347,15 +358,30 @@ def _stream(read: Callable[[int], bytes], info: SourceInfo, stats: InputStats, c
     skipping = False  # inside an oversized line, dropping bytes until its newline
     # `offset`: source offset of the first byte not yet yielded or skipped
     first = check_binary
+    leading = check_binary  # at the input's start: NULs there are a hole left by a copytruncate rotation
+    nuls = 0
     while True:
         data = read(chunk_size)
         if not data:
             break
+        if leading and data.startswith(b"\0"):
+            rest = data.lstrip(b"\0")  # C speed: a hole can be gigabytes
+            nuls += len(data) - len(rest)
+            info.bytes += len(data) - len(rest)
+            offset += len(data) - len(rest)
+            if not rest:
+                continue
+            data = rest
+        if leading:
+            leading = False
+            _skipped_nuls(info, stats, nuls)
         if first:
             first = False
             if b"\0" in data[:8192]:
                 _fail(info, stats, "skipped", "binary file", "skipped_inputs")
                 return
+        if not info.has_text and not data.isspace():  # C speed, stops at the first byte of text
+            info.has_text = True
         info.bytes += len(data)
         pos = 0
         if skipping:
@@ -387,23 +413,34 @@ def _stream(read: Callable[[int], bytes], info: SourceInfo, stats: InputStats, c
             offset += len(carry)
             carry.clear()
             skipping = True
+    if leading:
+        _skipped_nuls(info, stats, nuls)
     if carry and not skipping:
         line = bytes(carry) + b"\n"
         yield Chunk(line, 0, len(line), offset, cut="unterminated")
 
 
+def _skipped_nuls(info: SourceInfo, stats: InputStats, n: int) -> None:
+    if n:
+        stats.bump("nul_bytes", n)
+        info.reason = f"skipped {human_size(n)} of NUL bytes before the records (a copytruncate rotation's hole)"
+
+
 def _lines_capped(data: bytes, start: int, end: int, offset: int) -> Iterator[Chunk]:
-    """data[start:end] as one chunk. A body longer than MAX_LINE (only when a read returned more than asked,
-    as a gzip stream can) is walked line by line so a long line inside it is cut like any other."""
+    """data[start:end] as one chunk. A body longer than MAX_LINE (a read that returned more than asked; none
+    here does) is cut into pieces of whole lines, each its own buffer, since a chunk's work is proportional to
+    its buffer; a line longer than the cap is cut like any other."""
     if end - start <= MAX_LINE:
         yield Chunk(data, start, end, offset)
         return
     pos = start
     while pos < end:
-        stop = data.find(b"\n", pos, end) + 1
-        line_offset = offset + pos - start
-        yield _oversized(data[pos:stop], line_offset) if stop - pos > MAX_LINE else \
-            Chunk(data, pos, stop, line_offset)
+        stop = data.rfind(b"\n", pos, min(end, pos + MAX_LINE)) + 1
+        if stop > pos:
+            yield Chunk(data[pos:stop], 0, stop - pos, offset + pos - start)
+        else:
+            stop = data.find(b"\n", pos, end) + 1
+            yield _oversized(data[pos:stop], offset + pos - start)
         pos = stop
 
 

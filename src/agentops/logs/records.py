@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from agentops.logs.clock import parse_timestamp
+from agentops.logs.clock import epoch_digits, parse_timestamp
 from agentops.logs.stats import InputStats
 
 LEVEL_NO = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
@@ -61,6 +61,7 @@ class Record:
     source: str = ""
     offset: int = 0  # byte offset of the record's first line in its source (a trace counts lines from it)
     salvaged: bool = False  # recovered from a truncated line
+    bad_ts: bool = False  # it had a timestamp that is not a time (inf, NaN, out of range): read as untimed
 
     @property
     def level_no(self) -> int:
@@ -128,16 +129,20 @@ def normalize_level(value: Any) -> str:
     if value is None or isinstance(value, bool):
         return ""
     if isinstance(value, int | float):
+        if not -1e6 < value < 1e6:  # NaN, inf and numbers no logger writes as a level (int() of inf raises)
+            return ""
         n = int(value)
         if 0 <= n <= 7:  # syslog priority
             return _PRIORITY[n]
         # Python's numeric levels (10..50), pino's (10..60)
         return "CRITICAL" if n >= 50 else "ERROR" if n >= 40 else "WARNING" if n >= 30 else \
             "INFO" if n >= 20 else "DEBUG"
-    text = str(value).strip().upper()
+    if not isinstance(value, str):  # a list or an object is no level (and str() of a deep one recurses)
+        return ""
+    text = value.strip().upper()
     if text in LEVEL_NO:
         return text
-    if text.isdigit():
+    if text.isdigit() and len(text) < 7:
         return normalize_level(int(text))
     return _LEVEL_ALIASES.get(text, "")
 
@@ -157,7 +162,10 @@ def _text(value: Any, limit: int) -> str:
         # journald writes non-UTF-8 fields as arrays of bytes
         value = bytes(b & 0xFF for b in value).decode("utf-8", "replace")
     elif not isinstance(value, str):
-        value = json.dumps(value, default=str) if isinstance(value, dict | list) else str(value)
+        try:
+            value = json.dumps(value, default=str) if isinstance(value, dict | list) else str(value)
+        except (RecursionError, ValueError):  # nested deeper than the encoder recurses; an int over 4300 digits
+            value = f"<{type(value).__name__} too deep or too large to show>"
     return value if len(value) <= limit else value[:limit]
 
 
@@ -171,8 +179,9 @@ def from_mapping(obj: dict[str, Any], component: str = "") -> Record:
     if line is None:
         line = obj.get("lineno")
     level = normalize_level(_first(obj, _LEVEL_KEYS))
+    when = _first(obj, _TS_KEYS)
     rec = Record(
-        ts=parse_timestamp(_first(obj, _TS_KEYS)),
+        ts=parse_timestamp(when),
         level=level or _bare_level(message),
         message=message,
         logger=_str(obj, _LOGGER_KEYS, 200),
@@ -186,6 +195,7 @@ def from_mapping(obj: dict[str, Any], component: str = "") -> Record:
         function=_str(obj, ("function", "funcName"), 200),
         line=line if type(line) is int else None,
     )
+    rec.bad_ts = rec.ts is None and when is not None
     _autogen_facts(rec)
     return rec
 
@@ -206,12 +216,12 @@ def _from_journal(obj: dict[str, Any], component: str) -> Record:
     unit = _text(obj.get("_SYSTEMD_UNIT") or obj.get("SYSLOG_IDENTIFIER"), 200)
     unit = unit.removesuffix(".service") or component
     ts_us = obj.get("__REALTIME_TIMESTAMP")
-    ts = int(ts_us) / 1e6 if isinstance(ts_us, str) and ts_us.isdigit() else None
+    ts = epoch_digits(ts_us, 1e6) if isinstance(ts_us, str) and ts_us.isascii() and ts_us.isdigit() else None
     if message.startswith("{"):
         # A service that logs JSON to stdout: the inner record is the real one; journald adds time and unit.
         try:
             inner = json.loads(message)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser recurses
             inner = None
         if isinstance(inner, dict):
             rec = from_mapping(inner, unit)
@@ -221,7 +231,7 @@ def _from_journal(obj: dict[str, Any], component: str) -> Record:
     rec = parse_plain_lines(message.splitlines() or [""], unit)
     priority = obj.get("PRIORITY")
     if not rec.level and priority is not None:
-        rec.level = normalize_level(int(priority)) if str(priority).isdigit() else ""
+        rec.level = normalize_level(str(priority))
     rec.ts = rec.ts if rec.ts is not None else ts
     rec.logger = rec.logger or _text(obj.get("SYSLOG_IDENTIFIER"), 200)
     return rec
@@ -252,6 +262,7 @@ _TRUNC_FIELD = {
 def parse_json_line(line: bytes, stats: InputStats, component: str = "") -> Record:
     """A JSON line, or what can be recovered from it. Never raises: a line that is not JSON at all is read as
     plain text (and counted), a truncated one keeps the fields before the cut (and is counted)."""
+    # RecursionError: JSON nested deeper than the parser recurses; such a line is read as text, like a cut one.
     try:
         obj = json.loads(line)
     except UnicodeDecodeError:
@@ -259,9 +270,9 @@ def parse_json_line(line: bytes, stats: InputStats, component: str = "") -> Reco
         text = line.decode("utf-8", "replace")
         try:
             obj = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             return _not_json(text, stats, component)
-    except ValueError:
+    except (ValueError, RecursionError):
         return _not_json(line.decode("utf-8", "replace"), stats, component)
     if not isinstance(obj, dict):
         stats.bump("non_json")
@@ -336,11 +347,13 @@ def parse_plain_lines(lines: list[str], component: str = "") -> Record:
     ts = None
     level = logger = ""
     message = head
+    bad_ts = False
     for form in _PLAIN_FORMS:
         m = form.match(head)
         if m:
             groups = m.groupdict()
             ts = parse_timestamp(groups.get("ts")) if groups.get("ts") else None
+            bad_ts = ts is None and bool(groups.get("ts"))
             level = normalize_level(groups.get("level"))
             logger = groups.get("logger") or groups.get("logger2") or ""
             message = groups["msg"]
@@ -357,7 +370,7 @@ def parse_plain_lines(lines: list[str], component: str = "") -> Record:
         rest = []
     body = "\n".join([message, *rest]) if rest else message
     rec = Record(ts=ts, level=level, message=body[:MAX_MESSAGE], logger=logger,
-                 exception=exception[:MAX_EXCEPTION], component=component)
+                 exception=exception[:MAX_EXCEPTION], component=component, bad_ts=bad_ts)
     if not rec.level:
         rec.level = _bare_level(message)
         if rec.level and message.startswith(("Exception in callback", "Task exception")):
@@ -393,19 +406,37 @@ def record_end(buf: bytes, start: int, end: int) -> tuple[int, bool]:
     return continuation_end(buf, nl + 1, end, buf[start:nl])
 
 
+# A run of lines that continue a record whatever came before them (blank, indented, or one of CONT_PREFIXES),
+# skipped in one regex match: a log of blank lines must not cost a Python step per line. `\n+` first, as the
+# engine runs a repeated single byte as a tight loop (a MiB of newlines in well under a millisecond); possessive
+# (`++`), so a run of many lines keeps no backtracking state.
+_CONT_RUN = re.compile(rb"(?:\n+|[ \t\r\f\v]+\n|(?:[ \t]|" + b"|".join(re.escape(p) for p in CONT_PREFIXES[2:])
+                       + rb")[^\n]*\n)++")
+_TB_HEAD = b"Traceback (most recent"
+
+
 def continuation_end(buf: bytes, pos: int, end: int, context: bytes = b"") -> tuple[int, bool]:
     """From `pos`, skip the lines that continue the record `context` (its text so far); return where the next
     record starts and whether the buffer ended first."""
-    in_tb = b"Traceback (most recent" in context
+    in_tb = _TB_HEAD in context
     tail = context.rstrip(b"\n")
     prev_indented = tail[tail.rfind(b"\n") + 1:].startswith((b" ", b"\t")) if tail else False
     while pos < end:
+        run = _CONT_RUN.match(buf, pos, end)
+        if run:
+            stop = run.end()
+            in_tb = in_tb or buf.startswith(_TB_HEAD, pos) or buf.find(b"\n" + _TB_HEAD, pos, stop) >= 0
+            last = max(buf.rfind(b"\n", pos, stop - 1) + 1, pos)  # the run's last line
+            prev_indented = buf.startswith((b" ", b"\t"), last)
+            pos = stop
+            if pos >= end:
+                return end, True
         nl = buf.find(b"\n", pos, end)
         line = buf[pos:min(nl if nl >= 0 else end, pos + 64)]
         if line.startswith(b"{"):
             return pos, False
         if is_continuation(line):
-            if line.startswith(b"Traceback (most recent"):
+            if line.startswith(_TB_HEAD):
                 in_tb = True
             prev_indented = line.startswith((b" ", b"\t"))
         elif in_tb and prev_indented and EXC_LINE.match(line):
@@ -417,7 +448,6 @@ def continuation_end(buf: bytes, pos: int, end: int, context: bytes = b"") -> tu
             return end, True
         pos = nl + 1
     return end, True
-
 
 
 def record_head(buf: bytes, pos: int, floor: int, max_lines: int = 400) -> int:
@@ -459,10 +489,14 @@ def parse_record(chunk: bytes, stats: InputStats, component: str = "") -> Record
     """A record's bytes (one JSON line, or a plain head with its continuation lines) → Record."""
     if chunk.startswith(b"{"):
         nl = chunk.find(b"\n")
-        return parse_json_line(chunk if nl < 0 else chunk[:nl], stats, component)
-    try:
-        text = chunk.decode("utf-8")
-    except UnicodeDecodeError:
-        stats.bump("invalid_utf8")
-        text = chunk.decode("utf-8", "replace")
-    return parse_plain_lines(text.rstrip("\n").split("\n"), component)
+        rec = parse_json_line(chunk if nl < 0 else chunk[:nl], stats, component)
+    else:
+        try:
+            text = chunk.decode("utf-8")
+        except UnicodeDecodeError:
+            stats.bump("invalid_utf8")
+            text = chunk.decode("utf-8", "replace")
+        rec = parse_plain_lines(text.rstrip("\n").split("\n"), component)
+    if rec.bad_ts:
+        stats.bump("bad_timestamps")
+    return rec

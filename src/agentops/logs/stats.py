@@ -19,6 +19,8 @@ BAD_INPUT_COUNTERS = (
     "truncated_inputs",  # truncated while being read (what was beyond the cut is gone)
     "corrupt_gzip",  # gzip data that ended early or was damaged (what decompressed is kept)
     "untimed_records",  # records with no timestamp: counted, but not placed in time
+    "bad_timestamps",  # records whose timestamp is not a time (inf, NaN, out of range): read as untimed
+    "nul_bytes",  # NUL bytes skipped before the records (a copytruncate rotation leaves a run of them)
 )
 
 
@@ -39,6 +41,7 @@ class SourceInfo:
     bytes: int = 0
     status: str = "read"  # read | unreadable | skipped | rotated | truncated | corrupt
     reason: str = ""
+    has_text: bool = False  # a byte other than whitespace was read: there may be records (a gate needs some)
 
     def to_dict(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"name": self.name, "component": self.component, "kind": self.kind,
