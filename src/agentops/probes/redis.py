@@ -93,7 +93,7 @@ class RedisProbe(Probe):
             return Observation.failure(Reason.INTERNAL, str(exc))
         from redis.asyncio import Redis
 
-        await yield_to_other_checks()
+        await yield_to_other_checks(timeout)
         obs = Observation()
         stage = "connect"
         client = None
