@@ -8,13 +8,13 @@ libpq and gRPC only as text), so a probe first asks `network_reason` (the cause 
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import ssl
 from collections.abc import Iterator
 
 from agentops.core.model import Observation, Reason
 from agentops.core.redact import redact
+from agentops.probes._pacing import PACING_SHARE, paced_start
 
 MAX_MESSAGE = 300
 
@@ -71,14 +71,16 @@ def error_text(exc: BaseException) -> str:
     return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
 
 
-async def yield_to_other_checks() -> None:
-    """Call after a probe's lazy imports and before it starts a latency timer.
+async def yield_to_other_checks(timeout: float) -> None:
+    """Call after a probe's set-up and right before it starts a latency timer; `timeout` is the attempt's.
 
-    Every check of a run starts at once on one event loop and each imports its client library (tens of ms,
-    blocking) before its first await. Yielding once lets all of them finish those imports before any timer
-    runs, so a Redis connect_ms does not include the time psycopg took to import in another check.
+    Yields at least once, so every check started beside this one finishes its synchronous set-up before any
+    timer runs, and then waits until the event loop can serve one more timed request (probes._pacing): a
+    latency is the target's time, not the time agentops' own loop took to get round to it. The wait is
+    bounded by a share of the attempt's timeout, so a fast failure (refused, wrong password) is still
+    observed as itself within its attempt, never turned into a timeout by the queue.
     """
-    await asyncio.sleep(0)
+    await paced_start(max_wait=timeout * PACING_SHARE)
 
 
 def setup_failure(exc: Exception) -> Observation:

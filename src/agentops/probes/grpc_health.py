@@ -92,7 +92,7 @@ class GrpcHealthProbe(Probe):
         states: dict[str, str] = {}
         metrics: dict[str, float] = {}
         problems: list[str] = []
-        await yield_to_other_checks()
+        await yield_to_other_checks(timeout)
         t0 = time.perf_counter()
         deadline = time.monotonic() + timeout
         try:

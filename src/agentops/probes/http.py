@@ -95,11 +95,13 @@ async def fetch(target: Target, url: str, *, timeout: float, method: str = "GET"
     except TlsSetupError as exc:
         return Observation.failure(Reason.TLS, str(exc), url=redact(url))
     base_headers, auth = target_headers(target)
-    extensions = {"sni_hostname": target.tls.server_name} if target.tls.server_name else None
+    clock = RequestClock()
+    extensions: dict[str, Any] = {"trace": clock.trace}
+    if target.tls.server_name:
+        extensions["sni_hostname"] = target.tls.server_name
     await _load_client_library()
-    await yield_to_other_checks()
+    await yield_to_other_checks(timeout)
     started = time.monotonic()
-    t0 = time.perf_counter()
     response = None
     try:
         async with asyncio.timeout(timeout), httpx.AsyncClient(
@@ -130,8 +132,29 @@ async def fetch(target: Target, url: str, *, timeout: float, method: str = "GET"
         return _transport_failure(exc, url, answered=response is not None)
     return Fetched(status=response.status_code, reason_phrase=response.reason_phrase, headers=response.headers,
                    body=b"".join(chunks)[:MAX_BODY_BYTES], body_bytes=size,
-                   elapsed_s=time.perf_counter() - t0, started=started, http_version=response.http_version,
+                   elapsed_s=clock.elapsed(), started=started, http_version=response.http_version,
                    peer_cert=peer_cert, truncated=truncated)
+
+
+class RequestClock:
+    """The request's own time, from httpcore's trace events: it starts when the request itself starts (the
+    TCP connect, or the request headers on a reused connection), not when the task building the client and
+    the request got its turn, so that set-up and the wait for the loop before it are not reported as the
+    endpoint's latency."""
+
+    STARTS = ("connection.connect_tcp.started", "connection.connect_unix_socket.started",
+              "http11.send_request_headers.started", "http2.send_request_headers.started")
+
+    def __init__(self) -> None:
+        self.t0: float | None = None
+
+    async def trace(self, event: str, info: Mapping[str, Any]) -> None:
+        if self.t0 is None and event in self.STARTS:
+            self.t0 = time.perf_counter()
+
+    def elapsed(self) -> float:
+        """Seconds since the request's start, to now (the end of the body)."""
+        return 0.0 if self.t0 is None else time.perf_counter() - self.t0
 
 
 def preload_client_library() -> None:

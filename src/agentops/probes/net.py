@@ -11,6 +11,7 @@ from typing import Any
 from agentops.core.config import Target
 from agentops.core.model import Observation, Reason
 from agentops.core.probe import Probe, check_params
+from agentops.probes._errors import yield_to_other_checks
 
 # Every target kind that has a network address can be resolved, connected to and pinged.
 ADDRESSED_KINDS = ("tcp", "dns", "icmp", "redis", "postgres", "http", "metrics", "grpc", "agentrpc")
@@ -48,6 +49,7 @@ async def resolve(host: str, timeout: float) -> list[str]:
 
 async def tcp_connect(host: str, port: int, timeout: float) -> tuple[Observation | None, float]:
     """Connect once; (failure observation or None, connect seconds). Shared by probes that need a socket first."""
+    await yield_to_other_checks(timeout)
     t0 = time.perf_counter()
     try:
         _reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
@@ -79,6 +81,7 @@ class DnsProbe(Probe):
 
     async def measure(self, target: Target, params: Mapping[str, Any], timeout: float) -> Observation:
         host = target_host(target)
+        await yield_to_other_checks(timeout)
         t0 = time.perf_counter()
         try:
             addrs = await resolve(host, timeout)

@@ -126,7 +126,7 @@ class PostgresProbe(Probe):
             return setup_failure(exc)
         import psycopg
 
-        await yield_to_other_checks()
+        await yield_to_other_checks(timeout)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         obs = Observation()

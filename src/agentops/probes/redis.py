@@ -96,7 +96,7 @@ class RedisProbe(Probe):
             return setup_failure(exc)
         from redis.asyncio import Redis
 
-        await yield_to_other_checks()
+        await yield_to_other_checks(timeout)
         obs = Observation()
         stage = "connect"
         client = None

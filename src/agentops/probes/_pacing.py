@@ -1,0 +1,75 @@
+"""When a probe may start a timed request: only while the one event loop is keeping up.
+
+Every check of a run shares one event loop. Started all at once, hundreds of requests are then served in
+turn: each step of each request (build, connect, send, parse) waits behind every other ready step, and that
+wait lands inside the latency the probe reports (500 checks: 1.2-1.6 s for an endpoint curl sees in 114 ms).
+A fixed cap on requests in flight would not do: a request waiting on a silent server costs the loop nothing,
+and a cap would make 150 blackholed endpoints take 150/cap timeouts in turn. So admission follows the
+loop's measured lag instead: a pump turns the loop once (`sleep(0)`: the time every ready callback takes to
+run), and lets more requests start while that turn is short, fewer while it is long.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+
+# A loop turn shorter than this is a loop keeping up: a timer started now is late by less than this.
+LAG_OK_S = 0.002
+# At most this many requests start per loop turn, however idle the loop looks: their own first steps are
+# what the next turn's lag measures.
+MAX_BURST = 16
+# At most this share of an attempt's timeout is spent waiting to start (see probes._errors).
+PACING_SHARE = 0.25
+
+
+class LoopPacer:
+    """Admission of timed requests on one event loop (see the module doc)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.waiters: deque[asyncio.Future[None]] = deque()
+        self.pump: asyncio.Task[None] | None = None
+        self.burst = 1
+
+    async def admit(self) -> None:
+        future: asyncio.Future[None] = self.loop.create_future()
+        self.waiters.append(future)
+        if self.pump is None or self.pump.done():
+            self.pump = self.loop.create_task(self._pump())
+        await future  # a cancelled waiter is skipped by the pump
+
+    async def _pump(self) -> None:
+        while self.waiters:
+            turn = time.monotonic()
+            await asyncio.sleep(0)
+            lag = time.monotonic() - turn
+            # Additive increase, multiplicative decrease: a congested loop is relieved at once, an idle one
+            # is filled without a burst that would itself congest it.
+            self.burst = min(MAX_BURST, self.burst + 1) if lag < LAG_OK_S else max(1, self.burst // 2)
+            admitted = 0
+            while self.waiters and admitted < self.burst:
+                future = self.waiters.popleft()
+                if not future.done():
+                    future.set_result(None)
+                    admitted += 1
+
+
+_pacers: dict[asyncio.AbstractEventLoop, LoopPacer] = {}
+
+
+async def paced_start(max_wait: float) -> None:
+    """Wait until this loop can serve one more timed request, or `max_wait` seconds. Call right before a
+    latency timer starts."""
+    loop = asyncio.get_running_loop()
+    pacer = _pacers.get(loop)
+    if pacer is None:
+        for old in [other for other in _pacers if other.is_closed()]:  # an earlier asyncio.run's loop
+            del _pacers[old]
+        pacer = _pacers[loop] = LoopPacer(loop)
+    try:
+        async with asyncio.timeout(max_wait):
+            await pacer.admit()
+    except TimeoutError:
+        pass  # started anyway: a late timer is better than an attempt spent in the queue
