@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.test_diagnose_message import within_budget
 from tests.fixtures.common import assert_no_traceback, run_cli
 
 pytestmark = pytest.mark.lab
@@ -25,7 +26,8 @@ def test_a_registered_type_on_the_lab_is_healthy(lab) -> None:
     assert doc["kind"] == "diagnose.agent"
     ping = next(r for r in doc["results"] if r["id"] == "agent.ping")
     assert ping["facts"]["outcome"] == "reply"
-    assert doc["duration_s"] < 6
+    # The deadline is a promise (the report is done by it, plus a margin); speed itself is bench/'s business.
+    within_budget(doc, doc["data"]["deadline_s"])
 
 
 def test_an_unregistered_type_on_the_lab(lab) -> None:
@@ -84,7 +86,9 @@ def test_a_module_whose_import_hangs_is_stopped_at_the_deadline(agent_modules: P
     code, doc = agent("slow", "--import", "hangs:Slow", "--deadline", "2", cwd=agent_modules)
     imp = next(r for r in doc["results"] if r["id"] == "agent.import")
     assert (code, imp["reason"]) == (2, "timeout"), imp
-    assert doc["duration_s"] < 3
+    # only the deadline can end a 60 s import: the report is done by it (plus a margin), not by the hang
+    assert doc["data"]["deadline_s"] == 2
+    within_budget(doc, doc["data"]["deadline_s"])
 
 
 def test_an_import_that_kills_the_interpreter(agent_modules: Path) -> None:

@@ -33,7 +33,9 @@ def by_id(doc):
 
 
 def test_healthy_type_meets_its_kpis(lab):
-    code, doc = load(lab, "--to", "echo/load-k", "--rate", "100", "--duration", "2", "--kpi", "throughput_per_s=>= 50")
+    # The throughput goal is one any machine meets when replies come back (> 0): what rate a busy CI machine
+    # achieves is not this test's business (bench/bench_load.py measures it). What the run did is asserted.
+    code, doc = load(lab, "--to", "echo/load-k", "--rate", "100", "--duration", "2", "--kpi", "throughput_per_s=> 0")
     assert code == 0, doc
     d = doc["data"]
     assert d["requests"] == d["sent"] == d["ok"] == 200 and d["errors"] == {}
@@ -44,7 +46,9 @@ def test_healthy_type_meets_its_kpis(lab):
     results = by_id(doc)
     assert set(results) == {"load.run", "kpi.p95_s", "kpi.p99_s", "kpi.throughput_per_s", "kpi.error_rate_percent"}
     assert all(r["status"] == "OK" for r in results.values())
-    assert results["kpi.throughput_per_s"]["metrics"]["throughput_per_s"] >= 50
+    # throughput is what came back over the run's own elapsed time, however long that took here
+    assert results["kpi.throughput_per_s"]["metrics"]["throughput_per_s"] == pytest.approx(200 / d["elapsed_s"],
+                                                                                           rel=1e-2)
 
 
 def test_a_kpi_breach_changes_the_exit_code(lab):
@@ -156,16 +160,24 @@ def test_a_frozen_worker_stall_shows_in_open_model_latency(fresh_lab):
 
 
 def test_ctrl_c_stops_sending_and_still_reports(lab):
+    owner = lab.owner("echo")
+    before = _handled(lab, owner)
     proc = subprocess.Popen([sys.executable, "-m", "agentops", "load", "-c", str(lab.config), "--to", "echo",
                              "--rate", "50", "--duration", "60", "--kpi", "throughput=off", "-o", "json"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
-    interrupt_once_running(proc)
-    out, err = proc.communicate(timeout=60)
+    try:
+        # Ctrl-C once the load's requests are seen arriving at echo's worker (its log), not after a timer.
+        interrupt_once_running(proc, lambda: _handled(lab, owner) >= before + 5, f"the load's requests to reach {owner}")
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
     doc = json.loads(out)
     assert proc.returncode == 0, err
     assert any("stopped early (Ctrl-C)" in n for n in doc["notes"])
     d = doc["data"]
-    assert 0 < d["requests"] < 3000 and d["ok"] == d["requests"]  # what was sent was waited for
+    assert 5 <= d["requests"] < 3000 and d["ok"] == d["requests"]  # what was sent was waited for
 
 
 @pytest.mark.parametrize("payload,expect", [

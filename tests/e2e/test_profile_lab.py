@@ -8,7 +8,8 @@ import signal
 import subprocess
 import sys
 import threading
-import time
+import urllib.request
+from collections.abc import Callable
 
 import jsonschema
 import pytest
@@ -20,14 +21,12 @@ pytestmark = pytest.mark.lab
 SCHEMA = json.loads((REPO / "src/agentops/schemas/report.schema.json").read_text())
 
 
-def interrupt_once_running(proc: subprocess.Popen) -> None:
-    """Ctrl-C the CLI once its asyncio loop runs (its self-pipe, an AF_UNIX socket, exists: the command has
-    installed its SIGINT handler by then) and it has worked for a moment."""
-    import psutil
-
-    wait_for(lambda: proc.poll() is not None or psutil.Process(proc.pid).net_connections(kind="unix"),
-             timeout=60, what="the CLI's event loop")
-    time.sleep(1.0)
+def interrupt_once_running(proc: subprocess.Popen, working: Callable[[], object], what: str) -> None:
+    """Ctrl-C the CLI once `working()` shows the command doing its work (a request reaching a worker, a scrape
+    reaching a server): the evidence, not a timer, that its SIGINT handler is installed (it is, before the work
+    starts) and that there is something to report. A CLI that exits first fails here, with its stderr."""
+    wait_for(lambda: proc.poll() is not None or working(), timeout=60, what=what)
+    assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
     proc.send_signal(signal.SIGINT)
 
 
@@ -138,12 +137,26 @@ def test_bad_input_is_one_line_and_exit_3(args, expect, tmp_path):
     assert len(r.stderr.strip().splitlines()) == 1
 
 
-def test_ctrl_c_ends_the_window_early_and_still_reports(lab):
+def test_ctrl_c_ends_the_window_early_and_still_reports(lab, http_server):
+    # The window's progress is seen from outside through its /metrics watcher, which scrapes at the start and
+    # then on the sampler's schedule: w2's real /metrics, relayed by a server that counts the scrapes. The
+    # third scrape is due two intervals after the window began, after the sampler's first sample was due (the
+    # sampler starts first and its earlier timer fires first), so at least one sample exists at the Ctrl-C.
+    path = "/w2-relay-metrics"
+    real = lab.metrics_url("w2")
+    relay = http_server.route(path, body=lambda: urllib.request.urlopen(real, timeout=5).read(),
+                              content_type="text/plain; version=0.0.4")
     proc = subprocess.Popen([sys.executable, "-m", "agentops", "profile", "--lab-role", "w2", "--lab-dir",
-                             str(lab.dir), "--duration", "60", "--interval", "0.2", "-o", "json"],
+                             str(lab.dir), "--duration", "60", "--interval", "0.2", "--metrics", relay, "-o", "json"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
-    interrupt_once_running(proc)
-    out, err = proc.communicate(timeout=60)
+    try:
+        interrupt_once_running(proc, lambda: sum(r.path == path for r in http_server.requests) >= 3,
+                               "the profile window's third /metrics scrape")
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
     assert proc.returncode == 0, err
     doc = json.loads(out)
     assert any("stopped early (Ctrl-C)" in n for n in doc["notes"])

@@ -33,10 +33,13 @@ def test_a_hanging_layer_is_cut_at_its_budget_and_the_next_gets_what_is_left() -
 
     started = time.monotonic()
     ev = asyncio.run(run())
+    took = time.monotonic() - started
     hung, after = ev.results
     assert (hung.status, hung.reason) == (Status.CRITICAL, Reason.TIMEOUT)
-    assert 0.2 < after.metrics["budget"] <= 0.45  # the reserve it was promised, not the whole second
-    assert time.monotonic() - started < 1.0 + 0.5  # bounded by the deadline (plus the runner's grace)
+    # What was left of the second, however slowly this machine got there: at least the deadline minus all the
+    # time the test saw pass, at most the reserve the hang left (not the whole second).
+    assert 1.0 - took <= after.metrics["budget"] <= 0.45
+    assert took < 1.0 + 0.5  # bounded by the deadline (plus the runner's grace)
 
 
 def test_no_time_left_is_reported_not_skipped() -> None:

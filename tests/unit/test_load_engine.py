@@ -132,11 +132,13 @@ def test_bad_specs_are_refused(bad):
 def test_stop_ends_sending_and_waits_for_what_was_sent():
     async def main():
         stop = asyncio.Event()
-        asyncio.get_running_loop().call_later(0.2, stop.set)
-        return await run_load(Sender(delay=0.05), LoadSpec(rate=100, duration_s=60, timeout_s=2), stop=stop)
+        # stopped once 10 replies are in (an event, not a timer); ~5 more are in flight then (50 ms at 100/s)
+        return await run_load(Sender(delay=0.05), LoadSpec(rate=100, duration_s=60, timeout_s=2),
+                              on_progress=lambda done: stop.set() if done >= 10 else None, stop=stop)
 
     stats = asyncio.run(main())
-    assert 5 <= stats.requests < 100 and stats.ok == stats.requests  # in-flight replies were still counted
+    assert 10 <= stats.requests < 6000  # sending stopped long before the 60 s schedule ended
+    assert stats.ok == stats.requests  # in-flight replies were still counted
 
 
 @pytest.mark.parametrize("sender,status,reason", [
