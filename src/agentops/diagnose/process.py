@@ -8,7 +8,8 @@ its memory and threads. psutil reads /proc; every call here takes microseconds.
 time. What the kernel does record is when each thread last ran on a CPU (`se.exec_start` in
 /proc/<pid>/task/<tid>/sched, on the scheduler clock). A stopped process cannot run, and every thread runs
 briefly to take part in the group stop, so the latest of those is the moment it stopped. The same clock is read
-for this thread (running now) to turn it into "N seconds ago". Where /proc/<pid>/sched is absent (kernels
+for this thread (running now), on the CPU the stopped thread last ran on (each CPU keeps its own clock, and
+here two CPUs' clocks differed by 6.8 s), to turn it into "N seconds ago". Where /proc/<pid>/sched is absent (kernels
 without CONFIG_SCHED_DEBUG), the answer is "unknown", said as such.
 """
 
@@ -85,23 +86,51 @@ def _exec_start_ms(path: Path) -> float | None:
     return None
 
 
+def _last_cpu(task: Path) -> int | None:
+    """The CPU a thread last ran on: field 39 of /proc/<pid>/task/<tid>/stat (counted after the `(comm)`)."""
+    try:
+        return int((task / "stat").read_text().rsplit(")", 1)[1].split()[36])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _sched_clock_ms(cpu: int | None) -> float | None:
+    """This thread's scheduler clock read on `cpu`. Each CPU keeps its own clock, and on some machines (VMs
+    with an unstable TSC) they differ by seconds, so a thread's `exec_start` is comparable only with a reading
+    taken on the CPU it ran on: pin this thread there for the one read, then restore its affinity."""
+    here = Path("/proc/thread-self/sched")
+    if cpu is None:
+        return _exec_start_ms(here)
+    try:
+        allowed = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, {cpu})
+    except OSError:  # that CPU is not ours to run on (cgroup cpuset): the best reading is this CPU's
+        return _exec_start_ms(here)
+    try:
+        return _exec_start_ms(here)
+    finally:
+        os.sched_setaffinity(0, allowed)
+
+
 def last_ran_s_ago(pid: int) -> float | None:
     """Seconds since any thread of `pid` last ran on a CPU (see the module docstring), or None if unknown."""
-    now = _exec_start_ms(Path("/proc/thread-self/sched"))
-    if now is None:
-        return None
-    latest = None
     try:
         tasks = list(Path(f"/proc/{pid}/task").iterdir())
     except OSError:
         return None
+    clocks: dict[int | None, float | None] = {}
+    ago_ms = None
     for task in tasks:
         ran = _exec_start_ms(task / "sched")
-        if ran is not None and (latest is None or ran > latest):
-            latest = ran
-    if latest is None:
-        return None
-    return max(0.0, (now - latest) / 1000.0)
+        if ran is None:
+            continue
+        cpu = _last_cpu(task)
+        if cpu not in clocks:
+            clocks[cpu] = _sched_clock_ms(cpu)
+        now = clocks[cpu]
+        if now is not None and (ago_ms is None or now - ran < ago_ms):
+            ago_ms = now - ran
+    return None if ago_ms is None else max(0.0, ago_ms / 1000.0)
 
 
 def inspect(proc: Any, host_port: int | None = None, host_ips: set[str] | None = None) -> ProcessView | None:
