@@ -28,7 +28,7 @@ them with file:line errors. Format (docs/lab.md, "The worker target"):
         logs: [/var/log/agents/host.log]
         log_format: text
         expect_types: [echo, planner] # checked by the agentrpc probe
-        ping: {type: echo, payload_type: Ping, payload: {"text": "agentops"}}
+        ping: {type: echo, payload_type: Ping, payload: {"text": "agentops"}, key: agentops-probe}
 
 `ProcessLocator.find()` turns `process:` into live processes with the same `find_processes` the host.process
 probe uses, so "which process is w1" has one answer.
@@ -59,6 +59,7 @@ class PingSpec:
     payload_type: str
     payload: Any = field(default_factory=dict)
     agent_type: str | None = None  # set for a host's `ping:` (which type to ping)
+    key: str | None = None  # a host's `ping:` may name the agent key (default: the probe's own)
 
 
 @dataclass
@@ -171,7 +172,8 @@ def _ping(f: Fields, key: str, *, with_type: bool = False) -> PingSpec | None:
                     payload=sub.get("payload", (dict, list, str, int, float, bool), {}))
     if with_type:
         spec.agent_type = sub.str("type", required=True)
-    sub.reject_unknown({"payload_type", "payload", *(["type"] if with_type else [])})
+        spec.key = sub.str("key")
+    sub.reject_unknown({"payload_type", "payload", *(["type", "key"] if with_type else [])})
     return spec
 
 

