@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
+import yaml
 
 from agentops.core.model import Reason
-from tests.fixtures.common import assert_no_traceback, run_cli
-from tests.fixtures.servers import unique_name
+from tests.fixtures.common import assert_no_traceback, run_cli, wait_for
+from tests.fixtures.servers import AgentMetrics, unique_name
 from tests.integration import test_every_option as base
 
 # --------------------------------------------------------------------------------------- helpers
@@ -196,14 +200,184 @@ def agentrpc_ping_key(r: pytest.FixtureRequest) -> None:
     assert obs.facts["ping"]["key"] == "agentops-probe"
 
 
+def worker_process_name(r: pytest.FixtureRequest) -> None:
+    """`process: {name}`: the exact process name. A link to the interpreter under a name of the test's own
+    makes a real process with that name (the kernel names a process after the file it executes)."""
+    tmp: Path = r.getfixturevalue("tmp_path")
+    name = unique_name("aop")[:15]  # a process name is at most 15 characters
+    (tmp / name).symlink_to(sys.executable)
+    proc = subprocess.Popen([str(tmp / name), "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+
+    def stop() -> None:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        proc.wait(10)
+
+    r.addfinalizer(stop)
+    wait_for(lambda: psutil.Process(proc.pid).name() == name)
+    obs = base.probe("worker", {"kind": "worker", "options": {"process": {"name": name}}})
+    base.ok(obs)
+    assert obs.facts["pids"] == [proc.pid]
+    base.failed(base.probe("worker", {"kind": "worker", "options": {"process": {"name": name + "x"}}}),
+                Reason.ASSERTION)
+
+
+# ----------------------------------------------------------------------------- the AutoGen lab cluster
+# Each case diagnoses the lab's `echo` with a copy of the lab's own config that changes one option, and
+# compares. Nothing here fails a message on the shared lab: pings carry a valid payload, and failures are
+# planted in log files of the test's own.
+
+HOST, AGENT = "lab-host", "echo"
+
+
+def _lab_diagnose(r: pytest.FixtureRequest, change: Callable[[dict[str, Any], dict[str, Any]], None]) -> Any:
+    """`diagnose agent echo -o json` on the lab with `change(host options, owner options)` applied."""
+    lab = r.getfixturevalue("lab")
+    doc = yaml.safe_load(lab.config.read_text())
+    targets = {t["name"]: t for t in doc["targets"]}
+    change(targets[HOST]["options"], targets[lab.owner(AGENT)]["options"])
+    result = run_cli("diagnose", "agent", AGENT, "-c", str(_write(r, doc)), "-o", "json", timeout=60)
+    assert_no_traceback(result)
+    return result.json()
+
+
+def _result(doc: Any, check_id: str) -> dict[str, Any] | None:
+    return next((x for x in doc["results"] if x["id"] == check_id), None)
+
+
+def _planted(r: pytest.FixtureRequest) -> tuple[Path, str]:
+    """A log file with one JSON record of now saying the host could not deliver to echo."""
+    marker = unique_name("planted")
+    log = r.getfixturevalue("tmp_path") / f"{marker}.log"
+    now = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + "Z"
+    log.write_text(json.dumps({"timestamp": now, "level": "WARNING", "logger": "autogen_ext.runtimes.grpc",
+                               "message": f"Agent {AGENT} not found, failed to deliver message ({marker})"}) + "\n")
+    return log, marker
+
+
+def _cited(doc: Any, check_id: str, marker: str) -> bool:
+    found = _result(doc, check_id)
+    assert found is not None, [x["id"] for x in doc["results"]]
+    return any(marker in s["line"] for s in found["facts"]["recent"] + found["facts"]["during_diagnosis"])
+
+
+def lab_agentrpc_process(r: pytest.FixtureRequest) -> None:
+    lab = r.getfixturevalue("lab")
+    proc, pid_file = base._sleeper(r, r.getfixturevalue("tmp_path"))
+    cmdline = proc.args[-1]  # type: ignore[index]
+
+    def pids(doc: Any) -> list[int]:
+        found = _result(doc, "agentrpc.process")
+        assert found is not None, doc["notes"]
+        return [p["pid"] for p in found["facts"]["processes"]]
+
+    assert pids(_lab_diagnose(r, lambda h, w: None)) == [lab.pid("host")]
+    for process in ({"cmdline": cmdline}, {"pid_file": str(pid_file)}):
+        assert pids(_lab_diagnose(r, lambda h, w, p=process: h.update(process=p))) == [proc.pid], process
+    doc = _lab_diagnose(r, lambda h, w: h.pop("process"))
+    assert _result(doc, "agentrpc.process") is None
+    assert any("host's process is not configured" in n for n in doc["notes"]), doc["notes"]
+
+
+def _logs_case(r: pytest.FixtureRequest, check_id: str, which: int) -> None:
+    log, marker = _planted(r)
+
+    def plant(h: dict[str, Any], w: dict[str, Any]) -> None:
+        (h, w)[which]["logs"] = [str(log)]
+
+    assert _cited(_lab_diagnose(r, plant), check_id, marker)
+    doc = _lab_diagnose(r, lambda h, w: (h, w)[which].pop("logs"))
+    assert _result(doc, check_id) is None
+    assert any("log" in n and "not read" in n for n in doc["notes"]), doc["notes"]
+
+
+def _log_format_case(r: pytest.FixtureRequest, check_id: str, which: int) -> None:
+    log, marker = _planted(r)  # a JSON line: a record of now when read as JSON, a line without a time as text
+    cited = {}
+    for log_format in ("json", "text", None):
+        def plant(h: dict[str, Any], w: dict[str, Any], fmt: str | None = log_format) -> None:
+            opts = (h, w)[which]
+            opts["logs"] = [str(log)]
+            opts.pop("log_format", None)
+            if fmt:
+                opts["log_format"] = fmt
+        cited[log_format] = _cited(_lab_diagnose(r, plant), check_id, marker)
+    # read as text, the JSON line has no time of its own, so it is not recent history; detected, it is JSON
+    assert cited == {"json": True, "text": False, None: True}
+
+
+def lab_agentrpc_logs(r: pytest.FixtureRequest) -> None:
+    _logs_case(r, "logs.host", 0)
+
+
+def lab_worker_logs(r: pytest.FixtureRequest) -> None:
+    _logs_case(r, "logs.worker", 1)
+
+
+def lab_agentrpc_log_format(r: pytest.FixtureRequest) -> None:
+    _log_format_case(r, "logs.host", 0)
+
+
+def lab_worker_log_format(r: pytest.FixtureRequest) -> None:
+    _log_format_case(r, "logs.worker", 1)
+
+
+def lab_worker_metrics_url(r: pytest.FixtureRequest) -> None:
+    server = r.getfixturevalue("http_server")
+    metrics = AgentMetrics()
+    metrics.observe(AGENT, *[0.01] * 7)
+    path = f"/{unique_name('wm')}"
+    url = server.metrics_route(path, metrics.registry)
+    doc = _lab_diagnose(r, lambda h, w: w.update(metrics_url=url))
+    found = _result(doc, "worker.metrics")
+    assert found is not None and found["facts"]["url"] == url
+    assert found["message"].startswith(f"{AGENT}: 7 messages"), found["message"]  # our server's figures
+    assert any(req.path == path for req in server.requests)
+    doc = _lab_diagnose(r, lambda h, w: w.pop("metrics_url"))
+    assert _result(doc, "worker.metrics") is None
+    assert any("no options.metrics_url" in n for n in doc["notes"]), doc["notes"]
+
+
+def lab_worker_ping(r: pytest.FixtureRequest) -> None:
+    def reply(doc: Any) -> str:
+        found = _result(doc, "agent.ping")
+        assert found is not None and found["facts"]["outcome"] == "reply", found or doc["notes"]
+        return str(found["facts"]["reply"])
+
+    def default_ping(h: dict[str, Any], w: dict[str, Any]) -> None:
+        h.pop("ping", None)
+        w["ping"] = {"payload_type": "Ping", "payload": {"text": "opt-default-ping"}}
+
+    assert "opt-default-ping" in reply(_lab_diagnose(r, default_ping))
+
+    def per_type(h: dict[str, Any], w: dict[str, Any]) -> None:  # a type's own ping wins over the default
+        default_ping(h, w)
+        w["agent_types"] = [{"type": AGENT, "ping": {"payload_type": "Ping", "payload": {"text": "opt-type-ping"}}}
+                            if t == AGENT else t for t in w["agent_types"]]
+
+    assert "opt-type-ping" in reply(_lab_diagnose(r, per_type))
+    doc = _lab_diagnose(r, lambda h, w: (h.pop("ping", None), w.pop("ping")))
+    assert _result(doc, "agent.ping") is None
+    assert any("no ping payload configured" in n for n in doc["notes"]), doc["notes"]
+
+
 CASES: dict[str, Callable[[pytest.FixtureRequest], None]] = {
     name: fn for name, fn in list(globals().items())
     if callable(fn) and name.split("_", 1)[0] in ("defaults", "top", "agentrpc", "worker")
     and not name.startswith("_")
 }
-LAB_CASES: dict[str, Callable[[pytest.FixtureRequest], None]] = {}
+LAB_CASES: dict[str, Callable[[pytest.FixtureRequest], None]] = {
+    name.removeprefix("lab_"): fn for name, fn in list(globals().items())
+    if callable(fn) and name.startswith("lab_")
+}
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_option(case: str, request: pytest.FixtureRequest) -> None:
     CASES[case](request)
+
+
+@pytest.mark.lab
+@pytest.mark.parametrize("case", sorted(LAB_CASES))
+def test_option_on_the_lab(case: str, request: pytest.FixtureRequest) -> None:
+    LAB_CASES[case](request)
