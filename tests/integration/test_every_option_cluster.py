@@ -151,6 +151,25 @@ def top_pack_dirs(r: pytest.FixtureRequest) -> None:
     assert _ids(found) == {f"{name}.port"}
     missing = _health(_write(r, doc))
     assert missing.code == 3 and name in missing.stderr, missing.stderr
+    # and playbooks: `playbooks/` inside a pack directory is searched for a playbook given by name
+    (tmp / "mine" / "playbooks").mkdir()
+    (tmp / "empty").mkdir()
+    (tmp / "mine" / "playbooks" / f"{name}.yaml").write_text(
+        f"playbook: {name}\nsteps:\n  - id: prune\n    step: files.prune\n"
+        f"    params: {{roots: ['{tmp / 'empty'}'], match: '*.log', older_than: 30d}}\n")
+    for dirs, code in ((["mine"], 0), ([], 3)):
+        config = _write(r, {"version": 1, "packs": [], "pack_dirs": dirs})
+        run = _cli("maintain", "run", name, "-c", str(config), "--check", "--state-dir", str(tmp / "st"))
+        assert run.code == code, (dirs, run.stderr)
+
+
+def top_version(r: pytest.FixtureRequest) -> None:
+    config = _write(r, {"version": 1, "packs": []}, "v1")
+    assert _cli("config", "validate", "-c", str(config)).code == 0
+    config.write_text("version: 2\npacks: []\n")
+    refused = _cli("config", "validate", "-c", str(config))
+    assert refused.code == 3 and f"{config}:1: version: unsupported config version 2" in refused.stderr, \
+        refused.stderr
 
 
 def _baseline_run(r: pytest.FixtureRequest, doc: dict[str, Any]) -> Any:
