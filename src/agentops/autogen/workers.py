@@ -13,7 +13,7 @@ them with file:line errors. Format (docs/lab.md, "The worker target"):
           pid_file: /run/agents/w1.pid            # and/or
           cmdline: "python .*my_worker\\.py --name w1"   # a regex searched in the space-joined command line
         logs: [/var/log/agents/w1*.log]   # paths or globs
-        log_format: json              # json (one object per line) | text
+        log_format: json              # json (one object per line) | text; default: detected per record
         metrics_url: http://10.0.0.6:9100/metrics
         agent_types:                  # the types this worker registers
           - echo
@@ -28,7 +28,7 @@ them with file:line errors. Format (docs/lab.md, "The worker target"):
         logs: [/var/log/agents/host.log]
         log_format: text
         expect_types: [echo, planner] # checked by the agentrpc probe
-        ping: {type: echo, payload_type: Ping, payload: {"text": "agentops"}}
+        ping: {type: echo, payload_type: Ping, payload: {"text": "agentops"}, key: agentops-probe}
 
 `ProcessLocator.find()` turns `process:` into live processes with the same `find_processes` the host.process
 probe uses, so "which process is w1" has one answer.
@@ -59,6 +59,7 @@ class PingSpec:
     payload_type: str
     payload: Any = field(default_factory=dict)
     agent_type: str | None = None  # set for a host's `ping:` (which type to ping)
+    key: str | None = None  # a host's `ping:` may name the agent key (default: the probe's own)
 
 
 @dataclass
@@ -108,7 +109,7 @@ class WorkerSpec:
     host: str | None
     process: ProcessLocator
     logs: list[str]
-    log_format: str
+    log_format: str | None  # None: each record's format is detected (diagnose/logscan.parse)
     metrics_url: str | None
     agent_types: list[str]
     pings: dict[str, PingSpec]  # per type; falls back to default_ping
@@ -127,7 +128,7 @@ class HostSpec:
     address: str
     process: ProcessLocator
     logs: list[str]
-    log_format: str
+    log_format: str | None
     expect_types: list[str]
     ping: PingSpec | None = None
 
@@ -156,9 +157,9 @@ def _locator(f: Fields) -> ProcessLocator:
     return ProcessLocator(Path(pid_file).expanduser() if pid_file else None, pattern, sub.str("name"))
 
 
-def _log_format(f: Fields, default: str) -> str:
-    value = f.str("log_format", default) or default
-    if value not in LOG_FORMATS:
+def _log_format(f: Fields) -> str | None:
+    value = f.str("log_format")
+    if value is not None and value not in LOG_FORMATS:
         raise f.error("log_format", f"expected one of {', '.join(LOG_FORMATS)}, got {value!r}")
     return value
 
@@ -171,7 +172,8 @@ def _ping(f: Fields, key: str, *, with_type: bool = False) -> PingSpec | None:
                     payload=sub.get("payload", (dict, list, str, int, float, bool), {}))
     if with_type:
         spec.agent_type = sub.str("type", required=True)
-    sub.reject_unknown({"payload_type", "payload", *(["type"] if with_type else [])})
+        spec.key = sub.str("key")
+    sub.reject_unknown({"payload_type", "payload", *(["type", "key"] if with_type else [])})
     return spec
 
 
@@ -210,7 +212,7 @@ def worker_spec(target: Target) -> WorkerSpec:
         raise f.error("agent_types", "lists a type twice")
     spec = WorkerSpec(
         name=target.name, host=host, process=_locator(f), logs=f.str_list("logs"),
-        log_format=_log_format(f, "text"), metrics_url=metrics_url, agent_types=types, pings=pings,
+        log_format=_log_format(f), metrics_url=metrics_url, agent_types=types, pings=pings,
         default_ping=_ping(f, "ping"),
     )
     f.reject_unknown(WORKER_OPTIONS)
@@ -223,7 +225,7 @@ def host_spec(target: Target) -> HostSpec:
         raise ConfigError(f"target {target.name!r} is of kind {target.kind}, not agentrpc", path=target.where)
     f = _fields(target)
     spec = HostSpec(name=target.name, address=target.address or "", process=_locator(f), logs=f.str_list("logs"),
-                    log_format=_log_format(f, "text"), expect_types=f.str_list("expect_types"),
+                    log_format=_log_format(f), expect_types=f.str_list("expect_types"),
                     ping=_ping(f, "ping", with_type=True))
     f.reject_unknown(HOST_OPTIONS)
     return spec

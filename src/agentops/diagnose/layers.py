@@ -307,7 +307,7 @@ class Layers:
         """One ping under its budget. Meanwhile the host's and the owner's logs are watched: when they show
         this probe's message failing (the handler's traceback, 'Unhandled message', 'Agent X not found'), no
         reply can come any more, and the wait ends there instead of at the deadline."""
-        for path in self._log_paths():
+        for path, _ in self._log_paths():
             self.ping_offsets[str(path)] = logscan.size_of(path)
 
         async def measure(timeout: float) -> Observation:
@@ -360,8 +360,9 @@ class Layers:
         probe_agent = f"{agent_type}/{key}"
         while True:
             await asyncio.sleep(interval)
-            for path in paths:
-                records, _ = logscan.read_records(path, start=self.ping_offsets.get(str(path), 0))
+            for path, log_format in paths:
+                records, _ = logscan.read_records(path, start=self.ping_offsets.get(str(path), 0),
+                                                  log_format=log_format)
                 # A record names the probe's agent ("type/key"), or only the type (the host's "Agent X not found"),
                 # or nothing (then its signal says which type it is about).
                 ours = [r for r in records if r.agent_id in ("", probe_agent, agent_type)]
@@ -373,11 +374,10 @@ class Layers:
 
     # ----------------------------------------------------------------------------------- logs, metrics
 
-    def _log_paths(self) -> list[Path]:
-        paths = list(self.cluster.host.log_files()) if self.cluster.host else []
-        if self.owner is not None:
-            paths += self.owner.log_files()
-        return paths
+    def _log_paths(self) -> list[tuple[Path, str | None]]:
+        """The host's and the owner's log files, each with its target's declared log_format."""
+        specs = [s for s in (self.cluster.host, self.owner) if s is not None]
+        return [(path, s.log_format) for s in specs for path in s.log_files()]
 
     def note_log_offsets(self) -> None:
         """Where every configured log ends now: what is written after this, the diagnosis saw happen."""
@@ -392,17 +392,19 @@ class Layers:
         sources = []
         if self.cluster.host is not None and self.cluster.host.logs:
             sources.append(("logs.host", self.cluster.target.name, self.cluster.host.log_files(),
-                            self.cluster.host.logs))
+                            self.cluster.host.logs, self.cluster.host.log_format))
         else:
             self.ev.note("no host log configured (options.logs of the agentrpc target): host log not read")
         if self.owner is not None and self.owner.logs:
-            sources.append(("logs.worker", self.owner.name, self.owner.log_files(), self.owner.logs))
+            sources.append(("logs.worker", self.owner.name, self.owner.log_files(), self.owner.logs,
+                            self.owner.log_format))
         elif self.owner is not None:
             self.ev.note(f"worker {self.owner.name} has no options.logs: its log was not read")
-        for check_id, target, files, patterns in sources:
+        for check_id, target, files, patterns, log_format in sources:
             started = time.perf_counter()
             obs = logscan.scan(files, patterns, self.start_offsets, since=self.since, agent_type=agent_type,
-                               key=key, request_id=self.ping_request_id, message_id=message_id)
+                               key=key, request_id=self.ping_request_id, message_id=message_id,
+                               log_format=log_format)
             self.ev.record(_judged(check(check_id, "logs.scan", on_failure=Status.WARNING), target, obs, started))
 
     async def metrics(self, agent_type: str, reserve: float = 0.0) -> None:

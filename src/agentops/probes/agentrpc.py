@@ -79,7 +79,7 @@ class AgentRpcProbe(Probe):
         ping = params.get("ping")
         if ping is None and spec.ping is not None:
             ping = {"type": spec.ping.agent_type, "payload_type": spec.ping.payload_type,
-                    "payload": spec.ping.payload}
+                    "payload": spec.ping.payload, "key": spec.ping.key}
 
         import time
 
