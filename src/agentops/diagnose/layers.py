@@ -228,8 +228,8 @@ class Layers:
                                   message=f"worker {owner.name} (pid {v.pid}) state {v.state}, {link}".rstrip(", "))
                 if v.connected is False:
                     obs.reason = Reason.CONNECT
-        self.ev.record(_judged(check("worker.process", "host.process", on_failure=Status.CRITICAL), owner.name,
-                               obs, started, on_reason={Reason.CONNECT: Status.WARNING}))
+        spec = check("worker.process", "host.process", on_reason={Reason.CONNECT: Status.WARNING})
+        self.ev.record(_judged(spec, owner.name, obs, started))
 
     def _remember_cpu(self, pid: int) -> None:
         import psutil
@@ -293,14 +293,14 @@ class Layers:
             facts["json_valid"] = True
         except ValueError as exc:
             facts["json_valid"] = False
-            obs.reason, obs.message = Reason.ASSERTION, f"the {payload_type} payload is not valid JSON ({exc})"
-        status = Status.WARNING
+            # Not JSON: the host forwards it anyway (a protocol warning); too large: never sent (an assertion).
+            obs.reason, obs.message = Reason.PROTOCOL, f"the {payload_type} payload is not valid JSON ({exc})"
         if facts["too_large"]:
-            obs.reason, status = Reason.ASSERTION, Status.CRITICAL
+            obs.reason = Reason.ASSERTION
             obs.message = (f"the message would be {size} bytes, over the {MAX_MESSAGE_BYTES}-byte gRPC limit: not "
                            f"sent (the host would drop the sender's whole connection)")
-        return self.ev.record(_judged(check("message.payload", "agentrpc.payload"), agent_type, obs, started,
-                                      {Reason.ASSERTION: status}))
+        spec = check("message.payload", "agentrpc.payload", on_reason={Reason.PROTOCOL: Status.WARNING})
+        return self.ev.record(_judged(spec, agent_type, obs, started))
 
     async def ping_type(self, agent_type: str, key: str, payload_type: str, payload: Any, *,
                         source: tuple[str, str] | None, cap: float | None, reserve: float) -> Result:
@@ -501,15 +501,11 @@ def _machine_specs() -> list[Any]:
     return specs
 
 
-def _judged(spec: Any, target: str, obs: Observation, started: float,
-            on_reason: dict[Reason, Status] | None = None) -> Result:
+def _judged(spec: Any, target: str, obs: Observation, started: float) -> Result:
     """A layer measured here and now (no awaits), judged; `started` is its perf_counter start."""
     from agentops.core.runner import judge
 
-    result = judge(spec, target, obs, time.perf_counter() - started)
-    if on_reason and obs.reason in on_reason:
-        result.status = on_reason[obs.reason]
-    return result
+    return judge(spec, target, obs, time.perf_counter() - started)
 
 
 def _fmt_s(value: float | None) -> str:
