@@ -12,8 +12,8 @@ from typing import Any
 
 from agentops.core.model import Finding, Observation, Reason, Result, Status
 from agentops.core.runner import judge
-from agentops.profile.limits import Limits, shipped
 from agentops.profile.agentmetrics import MetricsWindow
+from agentops.profile.limits import Limits, shipped
 from agentops.profile.sampler import SERIES, ProcessSeries, SamplingRun
 from agentops.profile.stacks import StackProfile
 from agentops.profile.stats import MIB, LeakRule, MemoryTrend, memory_trend, saturated_share, summarize
