@@ -5,7 +5,7 @@ deadline) and keeps what later layers need (addresses, the owner, log offsets, t
 
     agentrpc.dns  agentrpc.tcp  agentrpc.process  agentrpc.channel  agentrpc.inventory
     agent.registration  [sender.registration]  worker.process  [cluster.workers]
-    message.payload  agent.ping  logs.host  logs.worker  worker.metrics  worker.cpu  machine.cpu  machine.memory
+    message.payload  agent.ping  logs.host  logs.worker  worker.metrics  worker.cpu  machine.starvation  machine.memory
 
 The cluster comes from the config (the `agentrpc` target and the `worker` targets, parsed by
 `agentops.autogen.workers`) or from `--host`; what the config does not describe is not guessed but noted.
@@ -447,7 +447,12 @@ class Layers:
         await self.ev.layer(spec, self.owner.name, measure, cap=1.0, reserve=reserve)
 
     async def machine(self) -> None:
-        """The worker's CPU during the diagnosis and its machine's CPU and memory (only when it runs here)."""
+        """The worker's CPU during the diagnosis, whether the cluster's own processes (worker, host) were
+        starved of CPU, and the machine's memory (only when the worker runs here). A machine kept busy by
+        other work is not evidence against the cluster: only its processes waiting for a CPU are."""
+        from agentops.core.packs import command_specs
+        from agentops.probes.sched import measure_starvation
+
         if self.owner is None:
             return  # already noted: no configured worker owns the type
         if self.owner_found is None or not self.owner_found.alive:
@@ -455,13 +460,18 @@ class Layers:
                          "resources were not checked")
             return
         started = time.perf_counter()
-        obs = self._worker_cpu(self.owner_found.alive[0].pid)
+        pid = self.owner_found.alive[0].pid
+        obs = self._worker_cpu(pid)
         if obs is not None:
             self.ev.record(_judged(check("worker.cpu", "host.process", warning={"cpu_percent": "> 90"}),
                                    self.owner.name, obs, started))
+        specs = self.cluster.checks or command_specs("diagnose")
+        pids = [pid] + ([self.host_view.pid] if self.host_view is not None and self.host_view.pid != pid else [])
         local = Target(name="local", kind="host", where="built-in")
-        for spec in _machine_specs():
-            await self.ev.probe(spec, local, cap=1.0)
+        await asyncio.gather(
+            self.ev.layer(specs["machine.starvation"], local.name,
+                          lambda timeout: measure_starvation(pids, min(0.3, timeout * 0.8)), cap=1.0),
+            self.ev.probe(specs["machine.memory"], local, cap=1.0))
 
     def _worker_cpu(self, pid: int, min_window_s: float = 0.25) -> Observation | None:
         """CPU the worker used since its process was viewed; None over a window too short to mean anything
@@ -480,25 +490,6 @@ class Layers:
         pct = 100.0 * (times.user + times.system - self.owner_cpu[1]) / wall
         return Observation(metrics={"cpu_percent": round(pct, 1), "window_s": round(wall, 3)},
                            message=f"worker {self.owner.name} used {pct:.0f}% of a core over {wall:.2f}s")
-
-
-def _machine_specs() -> list[Any]:
-    """host.cpu and host.memory judged at the shipped host pack's CRITICAL levels, reported as WARNING: a
-    diagnosis names a saturated machine (not a busy one: `agentops health` covers those levels), and a
-    saturated machine slows messages rather than losing them."""
-    from agentops.core.packs import builtin_pack_dir, load_pack
-
-    specs = []
-    for spec in load_pack(builtin_pack_dir() / "host.yaml"):
-        if spec.probe in ("host.cpu", "host.memory"):
-            spec.id = "machine." + spec.probe.split(".", 1)[1]
-            spec.rules = [r for r in spec.rules if r.critical is not None]
-            for rule in spec.rules:  # saturation slows agents, it does not lose messages: WARNING at most
-                rule.warning, rule.critical = rule.critical, None
-            if spec.probe == "host.cpu":
-                spec.params = {"interval": 0.1, "max_age": 0}  # now, not since some earlier run
-            specs.append(spec)
-    return specs
 
 
 def _judged(spec: Any, target: str, obs: Observation, started: float) -> Result:
