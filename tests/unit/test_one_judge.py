@@ -58,9 +58,8 @@ def hand_set_statuses(tree: ast.AST) -> list[tuple[int, str]]:
         if isinstance(node, ast.Compare):
             for side in (node.left, *node.comparators):
                 compared.add(id(side))
-        if isinstance(node, ast.Compare) or (isinstance(node, ast.Tuple | ast.Set | ast.List)):
-            for elt in getattr(node, "elts", []):
-                compared.add(id(elt))
+                if isinstance(side, ast.Tuple | ast.Set | ast.List):  # `status in (Status.WARNING, ...)`
+                    compared.update(id(elt) for elt in side.elts)
     return [(n.lineno, ast.unparse(n)) for n in ast.walk(tree) if _status_const(n) and id(n) not in compared]
 
 
@@ -124,9 +123,11 @@ def test_no_threshold_literal_is_compared_with_a_metric():
 
 
 def test_the_scan_catches_what_it_forbids():
-    tree = ast.parse("def f(r):\n    r.status = Status.WARNING\n    if r.status is Status.OK:\n        return 1\n"
+    tree = ast.parse("def f(r):\n    r.status = Status.WARNING\n    if r.status in (Status.OK, Status.UNKNOWN):\n"
+                     "        return Status.UNKNOWN, None\n"
                      "    return Status.CRITICAL if r.x > 90 else Status.OK\n")
-    assert [text for _, text in hand_set_statuses(tree)] == ["Status.WARNING", "Status.CRITICAL", "Status.OK"]
+    assert sorted(text for _, text in hand_set_statuses(tree)) == sorted(
+        ["Status.WARNING", "Status.UNKNOWN", "Status.CRITICAL", "Status.OK"])
     assert numeric_comparisons(tree) == ["r.x > 90"]
 
 
@@ -158,11 +159,10 @@ def test_a_user_pack_overrides_the_shipped_performance_limits(tmp_path):
 
 def test_a_profile_finding_follows_the_overridden_verdict(tmp_path):
     """The CPU-bound finding reads the judged profile.cpu result: a stricter user pack makes 30 % CPU-bound."""
-    from tests.unit.test_profile_rules import series  # the unit tests' own synthetic series
-
     from agentops.profile.analyze import process_findings, profile_process
     from agentops.profile.sampler import MachineSeries, SamplingRun
     from agentops.profile.stats import LeakRule
+    from tests.unit.test_profile_rules import series  # the unit tests' own synthetic series
 
     (tmp_path / "performance.yaml").write_text(PROFILE_CPU_OVERRIDE)
     cfg = Config(path=str(tmp_path / "agentops.yaml"), pack_dirs=[tmp_path])
@@ -178,7 +178,7 @@ def test_a_profile_finding_follows_the_overridden_verdict(tmp_path):
 def test_a_bad_override_is_a_config_error_naming_its_file(tmp_path):
     (tmp_path / "performance.yaml").write_text("pack: performance\nchecks:\n  - id: profile.cpu\n    probe: profile\n"
                                                "    warning: {cpu_percent_mean: 'eighty'}\n")
-    with pytest.raises(ConfigError, match="performance.yaml"):
+    with pytest.raises(ConfigError, match=r"performance\.yaml"):
         Limits.load(Config(pack_dirs=[tmp_path]))
 
 
