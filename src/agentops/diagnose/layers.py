@@ -172,6 +172,12 @@ class Layers:
 
         return await self.ev.layer(check(check_id, "agentrpc.ownership"), agent_type, measure, cap=1.0)
 
+    def spec(self, check_id: str) -> Any:
+        """A layer's check from the diagnose command pack (with the config's overrides, via the cluster)."""
+        from agentops.core.packs import command_specs
+
+        return (self.cluster.checks or command_specs("diagnose"))[check_id]
+
     # ------------------------------------------------------------------------------------ workers
 
     def worker_local(self, worker: Any) -> bool:
@@ -272,7 +278,7 @@ class Layers:
         obs.message = "; ".join(parts)
         if self.host_view is not None:
             obs.facts["host_started_at"] = self.host_view.to_dict()["started_at"]
-        spec = check("cluster.workers", "agentrpc.workers", critical={"orphaned_workers": "> 0", "dead_workers": "> 0"})
+        spec = self.spec("cluster.workers")
         self.ev.record(_judged(spec, self.cluster.target.name, obs, started))
 
     # ------------------------------------------------------------------------------- the message
@@ -332,7 +338,7 @@ class Layers:
                                message=f"no reply from {agent_type}/{key}: after {waited:.2f}s the log showed it "
                                        f"cannot come ({sig.line[:120]})")
 
-        spec = check("agent.ping", "agentrpc.ping", warning={"rtt_ms": "> 1000"})
+        spec = self.spec("agent.ping")
         return await self.ev.layer(spec, f"{agent_type}/{key}", measure, cap=cap, reserve=reserve)
 
     def _ping_observation(self, result: Any, agent_type: str, key: str, timeout: float) -> Observation:
@@ -441,16 +447,13 @@ class Layers:
                     obs.message += f" (not exported: {'; '.join(missing)})"
             return obs
 
-        spec = check("worker.metrics", "metrics", warning={"error_rate": "> 0.05", "p95_s": "> 2",
-                                                           "queue_size": "> 10"},
-                     on_failure=Status.WARNING, on_timeout=Status.WARNING)
+        spec = self.spec("worker.metrics")
         await self.ev.layer(spec, self.owner.name, measure, cap=1.0, reserve=reserve)
 
     async def machine(self) -> None:
         """The worker's CPU during the diagnosis, whether the cluster's own processes (worker, host) were
         starved of CPU, and the machine's memory (only when the worker runs here). A machine kept busy by
         other work is not evidence against the cluster: only its processes waiting for a CPU are."""
-        from agentops.core.packs import command_specs
         from agentops.probes.sched import measure_starvation
 
         if self.owner is None:
@@ -463,15 +466,13 @@ class Layers:
         pid = self.owner_found.alive[0].pid
         obs = self._worker_cpu(pid)
         if obs is not None:
-            self.ev.record(_judged(check("worker.cpu", "host.process", warning={"cpu_percent": "> 90"}),
-                                   self.owner.name, obs, started))
-        specs = self.cluster.checks or command_specs("diagnose")
+            self.ev.record(_judged(self.spec("worker.cpu"), self.owner.name, obs, started))
         pids = [pid] + ([self.host_view.pid] if self.host_view is not None and self.host_view.pid != pid else [])
         local = Target(name="local", kind="host", where="built-in")
         await asyncio.gather(
-            self.ev.layer(specs["machine.starvation"], local.name,
+            self.ev.layer(self.spec("machine.starvation"), local.name,
                           lambda timeout: measure_starvation(pids, min(0.3, timeout * 0.8)), cap=1.0),
-            self.ev.probe(specs["machine.memory"], local, cap=1.0))
+            self.ev.probe(self.spec("machine.memory"), local, cap=1.0))
 
     def _worker_cpu(self, pid: int, min_window_s: float = 0.25) -> Observation | None:
         """CPU the worker used since its process was viewed; None over a window too short to mean anything
