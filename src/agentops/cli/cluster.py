@@ -72,10 +72,12 @@ async def _inventory(target: Target, timeout: float, owners: bool,
                      workers: list[Any]) -> tuple[Any, dict[str, Any]]:
     from agentops.autogen.client import AgentRpcClient, AgentRpcError
     from agentops.autogen.owners import name_owners
-    from agentops.core.model import Result, Status
+    from agentops.core.model import Observation
+    from agentops.core.packs import command_specs
+    from agentops.core.runner import judge
 
     name, address = target.name, target.address or ""
-    result = Result(id="cluster.inventory", target=name, probe="agentrpc", status=Status.OK)
+    spec = command_specs("cluster")["cluster.inventory"]
     entry: dict[str, Any] = {"target": name, "address": address, "inventory": None, "owners": None}
     async with AgentRpcClient.for_target(target) as client:
         try:
@@ -89,14 +91,13 @@ async def _inventory(target: Target, timeout: float, owners: bool,
                 named = name_owners(workers, entry["owners"])
                 entry["owner_workers"] = {t: o.to_dict() for t, o in named.items()}
         except AgentRpcError as exc:
-            result.status, result.reason, result.message = Status.CRITICAL, exc.reason, exc.message
-            return result, entry
-    result.metrics = {"agent_types": float(len(inv.agent_types)), "topics": float(len(inv.topics)),
-                      "subscriptions": float(len(inv.subscriptions)), "latency_ms": inv.latency_ms}
-    result.facts = {"agent_types": inv.agent_types, "topics": inv.topics}
-    result.message = (f"{len(inv.agent_types)} agent types, {len(inv.topics)} topics, "
-                      f"{len(inv.subscriptions)} subscriptions")
-    return result, entry
+            return judge(spec, name, Observation.failure(exc.reason, exc.message), 0.0), entry
+    obs = Observation(metrics={"agent_types": float(len(inv.agent_types)), "topics": float(len(inv.topics)),
+                               "subscriptions": float(len(inv.subscriptions)), "latency_ms": inv.latency_ms},
+                      facts={"agent_types": inv.agent_types, "topics": inv.topics},
+                      message=(f"{len(inv.agent_types)} agent types, {len(inv.topics)} topics, "
+                               f"{len(inv.subscriptions)} subscriptions"))
+    return judge(spec, name, obs, 0.0), entry
 
 
 @app.command("inventory", help=INVENTORY_HELP)

@@ -93,9 +93,11 @@ def profile(
                           targets=target or [])
     except ValueError as exc:
         fail(str(exc))
+    from agentops.profile.limits import Limits
+
     opts = ProfileOptions(duration_s=duration, interval_s=interval, stacks=stacks, stacks_rate=stacks_rate,
                           metrics_urls=list(metrics or []),
-                          leak_rule=LeakRule(min_slope_mb_per_min=leak_slope, min_r2=leak_r2))
+                          leak_rule=LeakRule(min_slope_mb_per_min=leak_slope, min_r2=leak_r2), limits=Limits.load(cfg))
     what = ", ".join(t.label for t in targets)
     with progress(f"profiling {what}", total=max(1, round(duration / interval))) as bar:
         report = asyncio.run(run_profile(targets, opts, on_tick=lambda done, total: bar.update(completed=done)))
@@ -168,8 +170,11 @@ def diagnose_performance(
         workers = select_workers(cfg, cluster.workers, agent_type)
     except ValueError as exc:
         fail(str(exc))
+    from agentops.profile.limits import Limits
+
     query = PerformanceQuery(agent_type=agent_type, duration_s=duration, interval_s=interval, stacks=stacks,
                              queue_limit=queue_limit)
+    query.profile.limits = Limits.load(cfg)
     if load:
         from agentops.load.engine import LoadSpec
         from agentops.load.run import LoadTarget

@@ -20,6 +20,8 @@ class Cluster:
     host: Any = None  # autogen.workers.HostSpec
     workers: list[Any] = field(default_factory=list)  # autogen.workers.WorkerSpec
     config_path: str | None = None
+    # The diagnose command pack (shipped, with the config's pack_dirs' overrides): how the layers are judged.
+    checks: dict[str, Any] = field(default_factory=dict)
 
     def owner_of(self, agent_type: str) -> Any:
         return next((w for w in self.workers if agent_type in w.agent_types), None)
@@ -58,8 +60,10 @@ def load_cluster(cfg: Config, host: str | None) -> Cluster:
         target = hosts[0]
         hspec = spec.host(target.address)
     address = target.address or host or ""
+    from agentops.core.packs import command_specs
+
     return Cluster(address=address, target=target, host=hspec, workers=spec.workers_of(address),
-                   config_path=cfg.path)
+                   config_path=cfg.path, checks=command_specs("diagnose", cfg))
 
 
 def is_local(host: str) -> bool:

@@ -5,7 +5,7 @@ deadline) and keeps what later layers need (addresses, the owner, log offsets, t
 
     agentrpc.dns  agentrpc.tcp  agentrpc.process  agentrpc.channel  agentrpc.inventory
     agent.registration  [sender.registration]  worker.process  [cluster.workers]
-    message.payload  agent.ping  logs.host  logs.worker  worker.metrics  worker.cpu  machine.cpu  machine.memory
+    message.payload  agent.ping  logs.host  logs.worker  worker.metrics  worker.cpu  machine.starvation  machine.memory
 
 The cluster comes from the config (the `agentrpc` target and the `worker` targets, parsed by
 `agentops.autogen.workers`) or from `--host`; what the config does not describe is not guessed but noted.
@@ -172,6 +172,12 @@ class Layers:
 
         return await self.ev.layer(check(check_id, "agentrpc.ownership"), agent_type, measure, cap=1.0)
 
+    def spec(self, check_id: str) -> Any:
+        """A layer's check from the diagnose command pack (with the config's overrides, via the cluster)."""
+        from agentops.core.packs import command_specs
+
+        return (self.cluster.checks or command_specs("diagnose"))[check_id]
+
     # ------------------------------------------------------------------------------------ workers
 
     def worker_local(self, worker: Any) -> bool:
@@ -228,8 +234,8 @@ class Layers:
                                   message=f"worker {owner.name} (pid {v.pid}) state {v.state}, {link}".rstrip(", "))
                 if v.connected is False:
                     obs.reason = Reason.CONNECT
-        self.ev.record(_judged(check("worker.process", "host.process", on_failure=Status.CRITICAL), owner.name,
-                               obs, started, on_reason={Reason.CONNECT: Status.WARNING}))
+        spec = check("worker.process", "host.process", on_reason={Reason.CONNECT: Status.WARNING})
+        self.ev.record(_judged(spec, owner.name, obs, started))
 
     def _remember_cpu(self, pid: int) -> None:
         import psutil
@@ -272,7 +278,7 @@ class Layers:
         obs.message = "; ".join(parts)
         if self.host_view is not None:
             obs.facts["host_started_at"] = self.host_view.to_dict()["started_at"]
-        spec = check("cluster.workers", "agentrpc.workers", critical={"orphaned_workers": "> 0", "dead_workers": "> 0"})
+        spec = self.spec("cluster.workers")
         self.ev.record(_judged(spec, self.cluster.target.name, obs, started))
 
     # ------------------------------------------------------------------------------- the message
@@ -293,14 +299,14 @@ class Layers:
             facts["json_valid"] = True
         except ValueError as exc:
             facts["json_valid"] = False
-            obs.reason, obs.message = Reason.ASSERTION, f"the {payload_type} payload is not valid JSON ({exc})"
-        status = Status.WARNING
+            # Not JSON: the host forwards it anyway (a protocol warning); too large: never sent (an assertion).
+            obs.reason, obs.message = Reason.PROTOCOL, f"the {payload_type} payload is not valid JSON ({exc})"
         if facts["too_large"]:
-            obs.reason, status = Reason.ASSERTION, Status.CRITICAL
+            obs.reason = Reason.ASSERTION
             obs.message = (f"the message would be {size} bytes, over the {MAX_MESSAGE_BYTES}-byte gRPC limit: not "
                            f"sent (the host would drop the sender's whole connection)")
-        return self.ev.record(_judged(check("message.payload", "agentrpc.payload"), agent_type, obs, started,
-                                      {Reason.ASSERTION: status}))
+        spec = check("message.payload", "agentrpc.payload", on_reason={Reason.PROTOCOL: Status.WARNING})
+        return self.ev.record(_judged(spec, agent_type, obs, started))
 
     async def ping_type(self, agent_type: str, key: str, payload_type: str, payload: Any, *,
                         source: tuple[str, str] | None, cap: float | None, reserve: float) -> Result:
@@ -332,7 +338,7 @@ class Layers:
                                message=f"no reply from {agent_type}/{key}: after {waited:.2f}s the log showed it "
                                        f"cannot come ({sig.line[:120]})")
 
-        spec = check("agent.ping", "agentrpc.ping", warning={"rtt_ms": "> 1000"})
+        spec = self.spec("agent.ping")
         return await self.ev.layer(spec, f"{agent_type}/{key}", measure, cap=cap, reserve=reserve)
 
     def _ping_observation(self, result: Any, agent_type: str, key: str, timeout: float) -> Observation:
@@ -443,13 +449,15 @@ class Layers:
                     obs.message += f" (not exported: {'; '.join(missing)})"
             return obs
 
-        spec = check("worker.metrics", "metrics", warning={"error_rate": "> 0.05", "p95_s": "> 2",
-                                                           "queue_size": "> 10"},
-                     on_failure=Status.WARNING, on_timeout=Status.WARNING)
+        spec = self.spec("worker.metrics")
         await self.ev.layer(spec, self.owner.name, measure, cap=1.0, reserve=reserve)
 
     async def machine(self) -> None:
-        """The worker's CPU during the diagnosis and its machine's CPU and memory (only when it runs here)."""
+        """The worker's CPU during the diagnosis, whether the cluster's own processes (worker, host) were
+        starved of CPU, and the machine's memory (only when the worker runs here). A machine kept busy by
+        other work is not evidence against the cluster: only its processes waiting for a CPU are."""
+        from agentops.probes.sched import measure_starvation
+
         if self.owner is None:
             return  # already noted: no configured worker owns the type
         if self.owner_found is None or not self.owner_found.alive:
@@ -457,13 +465,16 @@ class Layers:
                          "resources were not checked")
             return
         started = time.perf_counter()
-        obs = self._worker_cpu(self.owner_found.alive[0].pid)
+        pid = self.owner_found.alive[0].pid
+        obs = self._worker_cpu(pid)
         if obs is not None:
-            self.ev.record(_judged(check("worker.cpu", "host.process", warning={"cpu_percent": "> 90"}),
-                                   self.owner.name, obs, started))
+            self.ev.record(_judged(self.spec("worker.cpu"), self.owner.name, obs, started))
+        pids = [pid] + ([self.host_view.pid] if self.host_view is not None and self.host_view.pid != pid else [])
         local = Target(name="local", kind="host", where="built-in")
-        for spec in _machine_specs():
-            await self.ev.probe(spec, local, cap=1.0)
+        await asyncio.gather(
+            self.ev.layer(self.spec("machine.starvation"), local.name,
+                          lambda timeout: measure_starvation(pids, min(0.3, timeout * 0.8)), cap=1.0),
+            self.ev.probe(self.spec("machine.memory"), local, cap=1.0))
 
     def _worker_cpu(self, pid: int, min_window_s: float = 0.25) -> Observation | None:
         """CPU the worker used since its process was viewed; None over a window too short to mean anything
@@ -484,34 +495,11 @@ class Layers:
                            message=f"worker {self.owner.name} used {pct:.0f}% of a core over {wall:.2f}s")
 
 
-def _machine_specs() -> list[Any]:
-    """host.cpu and host.memory judged at the shipped host pack's CRITICAL levels, reported as WARNING: a
-    diagnosis names a saturated machine (not a busy one: `agentops health` covers those levels), and a
-    saturated machine slows messages rather than losing them."""
-    from agentops.core.packs import builtin_pack_dir, load_pack
-
-    specs = []
-    for spec in load_pack(builtin_pack_dir() / "host.yaml"):
-        if spec.probe in ("host.cpu", "host.memory"):
-            spec.id = "machine." + spec.probe.split(".", 1)[1]
-            spec.rules = [r for r in spec.rules if r.critical is not None]
-            for rule in spec.rules:  # saturation slows agents, it does not lose messages: WARNING at most
-                rule.warning, rule.critical = rule.critical, None
-            if spec.probe == "host.cpu":
-                spec.params = {"interval": 0.1, "max_age": 0}  # now, not since some earlier run
-            specs.append(spec)
-    return specs
-
-
-def _judged(spec: Any, target: str, obs: Observation, started: float,
-            on_reason: dict[Reason, Status] | None = None) -> Result:
+def _judged(spec: Any, target: str, obs: Observation, started: float) -> Result:
     """A layer measured here and now (no awaits), judged; `started` is its perf_counter start."""
     from agentops.core.runner import judge
 
-    result = judge(spec, target, obs, time.perf_counter() - started)
-    if on_reason and obs.reason in on_reason:
-        result.status = on_reason[obs.reason]
-    return result
+    return judge(spec, target, obs, time.perf_counter() - started)
 
 
 def _fmt_s(value: float | None) -> str:

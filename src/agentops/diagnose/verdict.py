@@ -280,7 +280,7 @@ def _no_reply(ev: Evidence, s: Subject, v: dict[str, Any], checks: list[str], pi
 
 def _slow(ev: Evidence, s: Subject, v: dict[str, Any], checks: list[str], ping: Result,
           replied: bool) -> Finding | None:
-    metrics, cpu, machine = ev.get("worker.metrics"), ev.get("worker.cpu"), ev.get("machine.cpu")
+    metrics, cpu, machine = ev.get("worker.metrics"), ev.get("worker.cpu"), ev.get("machine.starvation")
     m = metrics.metrics if metrics is not None else {}
     timeout = ping.facts.get("timeout_s") or 0
     reasons: list[tuple[str, Result | None]] = []
@@ -289,10 +289,10 @@ def _slow(ev: Evidence, s: Subject, v: dict[str, Any], checks: list[str], ping: 
     p95 = m.get("p95_s")
     if isinstance(p95, float) and p95 == p95 and p95 > max(timeout, 1.0) * 0.5:
         reasons.append((f"the handler's p95 is {p95:.2f} s", metrics))
-    if cpu is not None and cpu.metrics.get("cpu_percent", 0) > 90:
+    if cpu is not None and cpu.reason is Reason.THRESHOLD:
         reasons.append((f"the worker used {cpu.metrics['cpu_percent']:.0f}% of a core", cpu))
     if machine is not None and machine.reason is Reason.THRESHOLD:
-        reasons.append((f"the machine is saturated ({machine.message})", machine))
+        reasons.append((f"the cluster's processes were starved of CPU ({machine.message})", machine))
     if not replied and ev.facts("logs.worker").get("probe_delivered"):
         reasons.append(("the worker took the request (its log: 'Processing request … to "
                         f"{s.to_type}/{s.key}') and logged no error: the handler was still running",
