@@ -26,6 +26,8 @@ from tests.fixtures.servers import run_probe
 pytest.importorskip("autogen_ext.runtimes.grpc")
 pytestmark = pytest.mark.lab
 
+from autogen_core import MessageContext, RoutedAgent, default_subscription, message_handler  # noqa: E402
+
 SLOW_SECONDS = 0.3  # above the 0.25 s bucket edge: asyncio.sleep never returns early
 WORKER = "plain1"
 
@@ -286,3 +288,69 @@ def test_the_module_imports_only_prometheus_client(tmp_path: Path) -> None:
                        stdin=subprocess.DEVNULL)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "none"
+
+
+@dataclass
+class Note:
+    text: str
+
+
+@default_subscription
+class Listener(RoutedAgent):
+    """For the in-process runtime test (module level: autogen_core resolves handler hints by name)."""
+
+    def __init__(self) -> None:
+        super().__init__("listener")
+
+    @message_handler
+    async def on_note(self, message: Note, ctx: MessageContext) -> str:
+        if message.text == "raise":
+            raise KeyError("no such note")
+        return message.text
+
+
+def test_single_threaded_runtime_counts_sends_publishes_and_registered_instances() -> None:
+    """The same two lines on autogen-core's in-process runtime: a direct send, a published event reaching two
+    agent types, an agent registered as an instance, an async factory, and a handler that raises."""
+    import asyncio
+
+    from autogen_core import AgentId, DefaultTopicId, SingleThreadedAgentRuntime
+    from prometheus_client import generate_latest
+
+    from agentops.instrument import AgentMetrics
+
+    async def scenario() -> AgentMetrics:
+        runtime = SingleThreadedAgentRuntime()
+        metrics = AgentMetrics(runtime, worker="inproc", process_metrics=False)
+
+        async def make_listener() -> Listener:
+            return Listener()
+
+        await Listener.register(runtime, "listen", make_listener)
+        await Listener.register(runtime, "also", Listener)
+        await runtime.register_agent_instance(Listener(), AgentId("single", "one"))
+        runtime.start()
+        assert await runtime.send_message(Note("hi"), AgentId("listen", "k")) == "hi"
+        assert await runtime.send_message(Note("hi"), AgentId("single", "one")) == "hi"
+        with pytest.raises(KeyError):
+            await runtime.send_message(Note("raise"), AgentId("also", "k"))
+        await runtime.publish_message(Note("event"), DefaultTopicId())
+        await runtime.stop_when_idle()
+        return metrics
+
+    metrics = asyncio.run(scenario())
+    text = generate_latest(metrics.registry).decode()
+
+    def value(line_start: str) -> float:
+        return next(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(line_start))
+
+    ok = 'agent_message_count_total{agent_type="%s",outcome="ok",worker="inproc"}'
+    assert value(ok % "listen") == 2  # the send and the published event (the default subscription)
+    assert value(ok % "single") == 1
+    assert value(ok % "also") == 1  # the published event
+    assert value('agent_message_count_total{agent_type="also",outcome="error",worker="inproc"}') == 1
+    assert value('agent_errors_total{agent_type="also",error="KeyError",worker="inproc"}') == 1
+    assert value('agent_response_time_count{agent_type="listen",worker="inproc"}') == 2
+    # listen/k, also/k, single/one, plus listen/default and also/default created for the published event
+    assert value('runtime_active_agents{worker="inproc"}') == 5
+    assert value('runtime_message_queue_size{worker="inproc"}') == 0
