@@ -246,11 +246,18 @@ def test_queue_size_counts_a_running_handler(plain: PlainCluster) -> None:
     def queue() -> float:
         return plain.scrape([series("queue", "runtime_message_queue_size")])["queue"]
 
-    held = plain.ping("hold", timeout=2.0)  # the handler waits for a Release: no reply in time
-    assert held.reason is Reason.ASSERTION and "no reply within" in held.message, held.message
-    wait_for(lambda: queue() >= 1, timeout=20, what="the held handler to show in runtime_message_queue_size")
-    released = plain.ping("hold", payload_type="Release", text="")
+    import threading
+
+    held: list = []
+    sender = threading.Thread(target=lambda: held.append(plain.ping("hold", timeout=60.0)))
+    sender.start()  # the handler waits for a Release: this ping is answered only after it
+    try:
+        wait_for(lambda: queue() >= 1, timeout=30, what="the held handler to show in runtime_message_queue_size")
+    finally:
+        released = plain.ping("hold", payload_type="Release", text="")
+        sender.join(timeout=60)
     assert not released.failed, released.message
+    assert held and not held[0].failed, held
     wait_for(lambda: queue() == 0, timeout=20, what="the released handler to leave the queue")
     m = plain.scrape([series("hold_ok", "agent_message_count_total", agent_type="hold", outcome="ok")])
     assert m["hold_ok"] == 2  # the held Ping and the Release, each counted once it returned
