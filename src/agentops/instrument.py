@@ -108,7 +108,7 @@ class AgentMetrics:
         register_agent_instance = runtime.register_agent_instance
 
         async def instrumented_register_factory(type: str | AgentType,
-                                                agent_factory: Callable[..., Agent | Awaitable[Agent]], *,
+                                                agent_factory: Callable[[], Agent | Awaitable[Agent]], *,
                                                 expected_class: type[Agent] | None = None) -> AgentType:
             return await register_factory(type=type, agent_factory=self._instrumented_factory(agent_factory),
                                           expected_class=expected_class)
@@ -124,22 +124,16 @@ class AgentMetrics:
         self._runtimes.append(runtime)
         return self
 
-    def _instrumented_factory(self, factory: Callable[..., Agent | Awaitable[Agent]]
-                              ) -> Callable[..., Awaitable[Agent]]:
-        async def made(agent: Agent | Awaitable[Agent]) -> Agent:
+    def _instrumented_factory(self, factory: Callable[[], Agent | Awaitable[Agent]]
+                              ) -> Callable[[], Awaitable[Agent]]:
+        # Both runtimes call a registered factory with no arguments (their own factory_wrapper does).
+        async def instrumented() -> Agent:
+            agent = factory()
             if inspect.isawaitable(agent):
                 agent = await agent
             return self.instrument_agent(agent)
 
-        # The runtimes call a factory with no arguments or, deprecated, with (runtime, agent_id): keep its arity.
-        if len(inspect.signature(factory).parameters) == 2:
-            async def factory_of_two(runtime: AgentRuntime, agent_id: AgentId) -> Agent:
-                return await made(factory(runtime, agent_id))
-            return factory_of_two
-
-        async def factory_of_none() -> Agent:
-            return await made(factory())
-        return factory_of_none
+        return instrumented
 
     def instrument_agent(self, agent: Agent) -> Agent:
         """Count and time every call of `agent.on_message` (the runtime's only way into a handler)."""
