@@ -152,3 +152,21 @@ def test_missing_series_are_a_fact_the_diagnosis_reads(lab, counted) -> None:
     assert worker_metrics.reason is None, worker_metrics.message
     assert worker_metrics.facts["missing_families"] == ["agent_response_time_seconds_bucket"]
     assert worker_metrics.metrics["p95_s"] >= 0 and worker_metrics.message.startswith("echo: ")
+
+
+def test_the_steps_run_as_checks_too(lab) -> None:
+    """Registered probes, so a pack may name them: on a worker target they view its process and ask its host."""
+    w1 = load_config(str(lab.config)).targets["w1"]
+    viewed = run_probe("process.view", w1)
+    assert not viewed.failed, viewed.message
+    assert viewed.metrics["processes"] == 1 and viewed.metrics["host_connections"] >= 1
+    assert viewed.facts["pids"] == [lab.pid("w1")]
+    inv = run_probe("agentrpc.inventory", w1)
+    assert not inv.failed and "echo" in inv.facts["agent_types"]
+    owner = run_probe("agentrpc.ownership", w1, {"agent_type": "echo"})
+    assert owner.facts["owner_client_id"] == lab.client_id("w1")
+    ping = run_probe("agentrpc.ping", w1, {"type": "echo", "payload_type": "Ping", "payload": {"text": "x"}})
+    assert ping.reason is None and ping.metrics["rtt_ms"] > 0
+    big = run_probe("agentrpc.payload", w1, {"agent_type": "echo", "payload_type": "Ping",
+                                             "payload": {"text": "x" * (5 * 2**20)}})
+    assert big.facts["too_large"] is True and big.reason is not None
