@@ -88,7 +88,7 @@ def up(
     output: str = SimpleOutputOpt,
     as_json: bool = typer.Option(False, "--json", help="Same as -o json."),
 ) -> None:
-    from agentops.autogen.workers import LOG_FORMATS
+    from agentops.core.cluster import LOG_FORMATS
     from agentops.lab.manager import LabOptions
     from agentops.lab.manager import up as lab_up
 

@@ -230,24 +230,39 @@ def parse_check(f: Fields) -> CheckSpec:
     return spec
 
 
-def select_targets(spec: CheckSpec, cfg: Config) -> list[Target]:
+def select_targets(cfg: Config, selector: str | None, kinds: Sequence[str], *, what: str, actor: str,
+                   source: str, verb: str = "measure", verb_s: str = "measures") -> list[Target]:
+    """The one target selector language, of checks and of playbook steps alike: a target name, `kind:<kind>`,
+    `*` (every target of the `kinds` the probe or step handles), or omitted (the same, except that a probe of
+    this machine (`host` in kinds) takes this machine only). A named target must exist, and every selected
+    target must be of one of `kinds`: ConfigError naming `what` ("check 'x'"), `actor` and the `source`."""
+    path, _, line = source.rpartition(":")
+    if not line.isdigit():
+        path, line = source, ""
+    if selector is None and "host" in kinds:
+        found = [cfg.targets[LOCAL]]
+    elif selector is None or selector == "*":
+        found = [t for t in cfg.targets.values() if t.kind in kinds]
+    elif selector.startswith("kind:"):
+        found = [t for t in cfg.targets.values() if t.kind == selector[5:]]
+    elif selector in cfg.targets:
+        found = [cfg.targets[selector]]
+    else:
+        defined = ", ".join(t for t in cfg.targets if t != LOCAL) or "none"
+        raise ConfigError(f"{what} names target {selector!r}, which the config does not define (defined: {defined})",
+                          path=path, line=int(line) if line else None)
+    for t in found:
+        if t.kind not in kinds:
+            raise ConfigError(f"{what}: {actor} cannot {verb} target {t.name!r} of kind {t.kind} (it {verb_s}: "
+                              f"{', '.join(kinds)})", path=path)
+    return found
+
+
+def check_targets(spec: CheckSpec, cfg: Config) -> list[Target]:
     from agentops.core import registry
 
-    probe = registry.probe(spec.probe)
-    selector = spec.target
-    if selector is None:
-        if "host" in probe.target_kinds:
-            return [cfg.targets[LOCAL]]
-        return [t for t in cfg.targets.values() if t.kind in probe.target_kinds]
-    if selector.startswith("kind:"):
-        kind = selector[5:]
-        return [t for t in cfg.targets.values() if t.kind == kind]
-    if selector == "*":
-        return [t for t in cfg.targets.values() if t.kind in probe.target_kinds]
-    if selector not in cfg.targets:
-        raise ConfigError(f"check {spec.id!r} names target {selector!r}, which the config does not define "
-                          f"(defined: {', '.join(cfg.targets)})", path=spec.source.rsplit(":", 1)[0])
-    return [cfg.targets[selector]]
+    return select_targets(cfg, spec.target, registry.probe(spec.probe).target_kinds, what=f"check {spec.id!r}",
+                          actor=f"probe {spec.probe}", source=spec.source)
 
 
 @dataclass
@@ -294,17 +309,10 @@ def load_specs(cfg: Config, packs: list[str] | None = None) -> list[CheckSpec]:
 
 def plan(cfg: Config, specs: list[CheckSpec], selection: Selection | None = None,
          timeout_override: float | None = None) -> list[PlannedCheck]:
-    from agentops.core import registry
-
     selection = selection or Selection()
     planned = []
     for spec in specs:
-        probe = registry.probe(spec.probe)
-        for target in select_targets(spec, cfg):
-            if target.kind not in probe.target_kinds:
-                raise ConfigError(f"check {spec.id!r}: probe {spec.probe} cannot measure target {target.name!r} "
-                                  f"of kind {target.kind} (it measures: {', '.join(probe.target_kinds)})",
-                                  path=spec.source.rsplit(":", 1)[0])
+        for target in check_targets(spec, cfg):
             if not selection.wants(spec, target):
                 continue
             timeout = spec.timeout if spec.timeout is not None else cfg.defaults.timeout

@@ -8,23 +8,22 @@ deadline) and keeps what later layers need (addresses, the owner, log offsets, t
     message.payload  agent.ping  logs.host  logs.worker  worker.metrics  worker.cpu  machine.starvation  machine.memory
 
 The cluster comes from the config (the `agentrpc` target and the `worker` targets, parsed by
-`agentops.autogen.workers`) or from `--host`; what the config does not describe is not guessed but noted.
+`agentops.core.cluster`) or from `--host`; what the config does not describe is not guessed but noted.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from pathlib import Path
 from typing import Any
 
+from agentops.core.cluster import Cluster
 from agentops.core.config import Target, split_host_port
 from agentops.core.model import Observation, Reason, Result, Status
+from agentops.core.osproc import Located, ProcessView, describe_stop, is_local
 from agentops.diagnose import logscan
-from agentops.diagnose.cluster import Cluster, is_local
 from agentops.diagnose.engine import Evidence, check
-from agentops.diagnose.process import Located, ProcessView, describe_stop, locate
 
 # The worker metrics the issue's AutoGen services export (names as scraped from prometheus_client). The
 # response-time histogram is found with or without the unit suffix prometheus_client may add.
@@ -43,20 +42,23 @@ class Layers:
 
     def __init__(self, cluster: Cluster, evidence: Evidence, *, since_s: float = 600.0) -> None:
         from agentops.autogen.client import AgentRpcClient
+        from agentops.core.packs import command_specs
 
         self.cluster = cluster
+        # The diagnose command pack, with the config's pack_dirs' overrides: how the layers are judged.
+        self.checks = command_specs("diagnose", cluster.config)
         self.ev = evidence
         self.client = AgentRpcClient.for_target(cluster.target, cluster.address)
         self.host_name, self.host_port = split_host_port(cluster.address, what="host address")
         self.host_ips: set[str] = {self.host_name}
         self.since = time.time() - since_s
-        self.inventory: Any = None
+        self.registered: list[str] | None = None  # the host's agent types, once the inventory answered
         self.host_view: ProcessView | None = None
         self.owner: Any = None  # WorkerSpec
         self.owner_found: Located | None = None
         self.owner_cpu: tuple[float, float] | None = None  # (wall, cpu seconds) when the process was viewed
         self.ping_offsets: dict[str, int] = {}  # where the logs ended when the ping was sent
-        self.ping: Any = None  # autogen.client.PingResult, when the ping ran to its end
+        self.ping: dict[str, Any] | None = None  # the ping's facts, when it ran to its end
         self.ping_request_id: str | None = None
         self.start_offsets: dict[str, int] = {}
         self.note_log_offsets()
@@ -100,19 +102,18 @@ class Layers:
                            message=f"gRPC channel to {self.cluster.address} ready in {ms:.1f} ms")
 
     async def _inventory(self, timeout: float) -> Observation:
-        from agentops.autogen.client import AgentRpcError
+        from agentops.core import registry
 
-        try:
-            inv = await self.client.inventory(timeout)
-        except AgentRpcError as exc:
-            return Observation.failure(exc.reason, exc.message)
-        self.inventory = inv
-        return Observation(
-            metrics={"agent_types": float(len(inv.agent_types)), "subscriptions": float(len(inv.subscriptions)),
-                     "latency_ms": inv.latency_ms},
-            facts={"agent_types": inv.agent_types, "topics": inv.topics},
-            message=f"host alive: {len(inv.agent_types)} agent types registered "
-                    f"({', '.join(inv.agent_types[:10]) or 'none'}), GetSubscriptions {inv.latency_ms:.1f} ms")
+        # The registered step health's probes and `cluster inventory` use too, over this diagnosis' channel.
+        obs = await registry.probe("agentrpc.inventory").observe(self.client, {}, timeout)
+        if obs.reason is not None:
+            return obs
+        types: list[str] = obs.facts["agent_types"]
+        self.registered = types
+        obs.facts.pop("subscriptions", None)  # the table itself is `cluster inventory`'s, not the diagnosis'
+        obs.message = (f"host alive: {len(types)} agent types registered ({', '.join(types[:10]) or 'none'}), "
+                       f"GetSubscriptions {obs.metrics['latency_ms']:.1f} ms")
+        return obs
 
     def host_process(self) -> None:
         host = self.cluster.host
@@ -124,7 +125,7 @@ class Layers:
             self.ev.note(f"the AgentRpc host runs on {self.host_name}, not this machine: its process was not checked")
             return
         started = time.perf_counter()
-        found = locate(host.process)
+        found = _view().locate(host.process)
         alive = found.alive
         self.host_view = alive[0] if alive else None
         facts: dict[str, Any] = {"located_by": found.how, "processes": [v.to_dict() for v in alive]}
@@ -146,37 +147,28 @@ class Layers:
 
     async def registration(self, agent_type: str, check_id: str = "agent.registration") -> Result:
         async def measure(timeout: float) -> Observation:
-            from agentops.autogen.client import AgentRpcError
+            from agentops.core import registry
+            from agentops.core.cluster import name_owner
 
-            try:
-                own = await self.client.ownership(agent_type, timeout)
-            except AgentRpcError as exc:
-                return Observation.failure(exc.reason, exc.message)
-            from agentops.autogen.owners import name_owner
-
-            listed = self.inventory is not None and agent_type in self.inventory.agent_types
-            facts = {"owned": own.owned, "owner_client_id": own.owner_client_id, "in_inventory": listed,
-                     "agent_type": agent_type}
-            if own.owned and own.owner_client_id:
-                named = name_owner(self.cluster.workers, agent_type, own.owner_client_id)
-                facts.update(owner_worker=named.worker, owner_named_by=named.how)
-                return Observation(metrics={"latency_ms": round(own.latency_ms, 3)}, facts=facts,
-                                   message=f"{agent_type} is registered, owned by {named.label()}"
-                                           + (f" (client {own.owner_client_id})" if named.worker else ""))
-            if own.owned:
-                return Observation(metrics={"latency_ms": round(own.latency_ms, 3)}, facts=facts,
-                                   message=f"{agent_type} is registered (the host named no owner client)")
-            return Observation(facts=facts, reason=Reason.ASSERTION,
-                               message=f"{agent_type} is not registered on the host: no worker owns it "
-                                       f"(a RegisterAgent for it was accepted, then released)")
+            obs = await registry.probe("agentrpc.ownership").observe(self.client, {"agent_type": agent_type}, timeout)
+            if "owned" not in obs.facts:  # the host could not be asked
+                return obs
+            obs.facts["in_inventory"] = self.registered is not None and agent_type in self.registered
+            client = obs.facts["owner_client_id"]
+            if obs.facts["owned"] and client:
+                named = name_owner(self.cluster.workers, agent_type, client)
+                obs.facts.update(owner_worker=named.worker, owner_named_by=named.how)
+                obs.message = (f"{agent_type} is registered, owned by {named.label()}"
+                               + (f" (client {client})" if named.worker else ""))
+            elif obs.facts["owned"]:
+                obs.message = f"{agent_type} is registered (the host named no owner client)"
+            return obs
 
         return await self.ev.layer(check(check_id, "agentrpc.ownership"), agent_type, measure, cap=1.0)
 
     def spec(self, check_id: str) -> Any:
         """A layer's check from the diagnose command pack (with the config's overrides, via the cluster)."""
-        from agentops.core.packs import command_specs
-
-        return (self.cluster.checks or command_specs("diagnose"))[check_id]
+        return self.checks[check_id]
 
     # ------------------------------------------------------------------------------------ workers
 
@@ -189,7 +181,7 @@ class Layers:
         return bool(worker.process.pid_file and Path(worker.process.pid_file).exists())
 
     async def owner_process(self, agent_type: str, owner_client: str | None) -> None:
-        from agentops.autogen.owners import name_owner
+        from agentops.core.cluster import name_owner
 
         owner = self.cluster.owner_of(agent_type)
         mapped_by = f"the config: {owner.name} lists {agent_type} in agent_types" if owner else ""
@@ -209,7 +201,7 @@ class Layers:
             self.ev.note(f"worker {owner.name} does not run on this machine: its process state was not checked")
             return
         started = time.perf_counter()
-        found = locate(owner.process, self.host_port, self.host_ips)
+        found = _view().locate(owner.process, self.host_port, self.host_ips)
         self.owner_found = found
         alive = found.alive
         facts: dict[str, Any] = {"worker": owner.name, "mapped_by": mapped_by, "located_by": found.how,
@@ -249,16 +241,16 @@ class Layers:
     def cluster_workers(self) -> None:
         """Each configured worker of this host: alive? which of its types are registered? (Orphans: alive,
         none of their types registered — what a host restart leaves behind.)"""
-        if self.inventory is None or not self.cluster.workers:
+        if self.registered is None or not self.cluster.workers:
             return
         started = time.perf_counter()
-        registered = set(self.inventory.agent_types)
+        registered = set(self.registered)
         rows, orphans, dead = [], [], []
         for worker in self.cluster.workers:
             row: dict[str, Any] = {"worker": worker.name, "agent_types": worker.agent_types,
                                    "registered": [t for t in worker.agent_types if t in registered]}
             if worker.process.configured and self.worker_local(worker):
-                alive = locate(worker.process, self.host_port, self.host_ips).alive
+                alive = _view().locate(worker.process, self.host_port, self.host_ips).alive
                 row["alive"] = bool(alive)
                 if alive:
                     row.update(pid=alive[0].pid, state=alive[0].state, connected=alive[0].connected,
@@ -285,26 +277,12 @@ class Layers:
 
     def payload(self, agent_type: str, key: str, payload_type: str, payload: Any) -> Result:
         """Is the body JSON, and is the message under gRPC's 4 MiB? (An oversized one is never sent.)"""
-        from agentops.autogen.client import MAX_MESSAGE_BYTES, encode_payload, message_size
+        from agentops.core import registry
 
         started = time.perf_counter()
-        body = encode_payload(payload)
-        size = message_size(agent_type, payload_type, body, key=key)
-        facts: dict[str, Any] = {"payload_type": payload_type, "size_bytes": size, "limit_bytes": MAX_MESSAGE_BYTES,
-                                 "payload_bytes": len(body), "too_large": size > MAX_MESSAGE_BYTES}
-        obs = Observation(metrics={"size_bytes": float(size)}, facts=facts,
-                          message=f"{payload_type} payload: a message of {size} bytes (limit {MAX_MESSAGE_BYTES})")
-        try:
-            json.loads(body)
-            facts["json_valid"] = True
-        except ValueError as exc:
-            facts["json_valid"] = False
-            # Not JSON: the host forwards it anyway (a protocol warning); too large: never sent (an assertion).
-            obs.reason, obs.message = Reason.PROTOCOL, f"the {payload_type} payload is not valid JSON ({exc})"
-        if facts["too_large"]:
-            obs.reason = Reason.ASSERTION
-            obs.message = (f"the message would be {size} bytes, over the {MAX_MESSAGE_BYTES}-byte gRPC limit: not "
-                           f"sent (the host would drop the sender's whole connection)")
+        obs = registry.probe("agentrpc.payload").check({"agent_type": agent_type, "key": key,
+                                                        "payload_type": payload_type, "payload": payload})
+        # Not JSON: the host forwards it anyway (protocol: a warning, per on_reason); too large: never sent.
         spec = check("message.payload", "agentrpc.payload", on_reason={Reason.PROTOCOL: Status.WARNING})
         return self.ev.record(_judged(spec, agent_type, obs, started))
 
@@ -316,16 +294,23 @@ class Layers:
         for path, _ in self._log_paths():
             self.ping_offsets[str(path)] = logscan.size_of(path)
 
+        from agentops.core import registry
+
+        step = registry.probe("agentrpc.ping")  # the registered step health's agentrpc probe pings with too
+        params = {"type": agent_type, "payload_type": payload_type, "payload": payload, "key": key,
+                  "source": source}
+
         async def measure(timeout: float) -> Observation:
             started = time.monotonic()
-            ping = asyncio.create_task(self.client.ping(agent_type, payload_type=payload_type, payload=payload,
-                                                        key=key, timeout=timeout, source=source))
+            ping = asyncio.create_task(step.observe(self.client, params, timeout))
             watch = asyncio.create_task(self._watch_logs(agent_type, key))
             done, _ = await asyncio.wait({ping, watch}, return_when=asyncio.FIRST_COMPLETED)
             if ping in done:
                 watch.cancel()
                 await asyncio.gather(watch, return_exceptions=True)
-                return self._ping_observation(ping.result(), agent_type, key, timeout)
+                obs: Observation = ping.result()
+                self.ping, self.ping_request_id = obs.facts, obs.facts.get("request_id")
+                return obs
             ping.cancel()
             await asyncio.gather(ping, return_exceptions=True)
             sig = watch.result()
@@ -340,25 +325,6 @@ class Layers:
 
         spec = self.spec("agent.ping")
         return await self.ev.layer(spec, f"{agent_type}/{key}", measure, cap=cap, reserve=reserve)
-
-    def _ping_observation(self, result: Any, agent_type: str, key: str, timeout: float) -> Observation:
-        self.ping, self.ping_request_id = result, result.request_id
-        facts = {k: v for k, v in result.to_dict().items() if k != "reply" and v is not None}
-        if result.reply is not None:
-            facts["reply"] = str(result.reply)[:300]
-        where = f"{agent_type}/{key}"
-        if result.outcome == "reply":
-            return Observation(metrics={"rtt_ms": round(result.latency_ms or 0.0, 3)}, facts=facts,
-                               message=f"{where} replied {result.reply_type} in {result.latency_ms:.1f} ms")
-        if result.outcome == "error":
-            return Observation(facts=facts, reason=Reason.ASSERTION,
-                               message=f"{where} answered with an error: {result.error}")
-        if result.outcome == "no_reply":
-            return Observation(facts=facts, reason=Reason.TIMEOUT,
-                               message=f"no reply from {where} within {timeout:.2g}s (request {result.request_id})")
-        if result.outcome == "too_large":
-            return Observation(facts=facts, reason=Reason.ASSERTION, message=result.error or "too large")
-        return Observation(facts=facts, reason=result.reason or Reason.CONNECT, message=result.error or "")
 
     async def _watch_logs(self, agent_type: str, key: str, interval: float = 0.1) -> logscan.Signal:
         """Returns the first log signal proving this probe's message failed; runs until cancelled otherwise."""
@@ -433,11 +399,12 @@ class Layers:
             alt = obs.metrics.pop("p95_s.unsuffixed", None)
             if "p95_s" not in obs.metrics and alt is not None:
                 obs.metrics["p95_s"] = alt
-            parts = obs.message.split("; ") if obs.reason is Reason.ASSERTION else []
-            missing = [p for p in parts if p.startswith("no series")]
+            # The probe says which families are not exported (facts), and which items failed at all.
+            missing = list(obs.facts.get("missing_families", []))
             if "p95_s" in obs.metrics:  # found under the other name
-                missing = [p for p in missing if "agent_response_time" not in p]
-            if parts and all(p.startswith("no series") for p in parts):
+                missing = [f for f in missing if not f.startswith("agent_response_time")]
+            failed = obs.facts.get("failed_items", [])
+            if obs.reason is Reason.ASSERTION and failed and set(failed) <= set(obs.facts.get("missing_items", [])):
                 # A worker exporting other names is not a fault: judge what is there, say what is not.
                 obs.reason, obs.message = None, ""
             if obs.reason is None:
@@ -446,7 +413,7 @@ class Layers:
                                f"p95 {_fmt_s(m.get('p95_s'))}, worker queue {m.get('queue_size', 0):.0f}")
                 if missing:
                     obs.facts["missing_series"] = missing
-                    obs.message += f" (not exported: {'; '.join(missing)})"
+                    obs.message += f" (not exported: {', '.join(missing)})"
             return obs
 
         spec = self.spec("worker.metrics")
@@ -506,3 +473,10 @@ def _fmt_s(value: float | None) -> str:
     if value is None or value != value:
         return "n/a"
     return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
+
+
+def _view() -> Any:
+    """The registered process.view probe: the worker probe sees processes through the same one."""
+    from agentops.core import registry
+
+    return registry.probe("process.view")

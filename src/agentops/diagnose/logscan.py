@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from agentops.core.model import Observation, Reason
-from agentops.diagnose.classify import classify_text
+from agentops.logs.classify import classify_text
 
 MAX_BYTES = 4 * 1024 * 1024
 

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from agentops.core.cluster import Cluster
 from agentops.core.model import Report
 from agentops.diagnose.baseline import add_baseline_evidence
-from agentops.diagnose.cluster import Cluster
 from agentops.diagnose.engine import DEFAULT_DEADLINE_S, Deadline, Evidence
 from agentops.diagnose.layers import Layers
 from agentops.diagnose.verdict import Subject, diagnose
@@ -80,7 +80,7 @@ async def diagnose_message(cluster: Cluster, q: MessageQuery) -> Report:
                     results=ev.results, findings=diagnose(ev, subject), notes=ev.notes)
     report.data = {"to": f"{q.to_type}/{q.key}", "host": cluster.address, "deadline_s": q.deadline_s,
                    "verdict": report.findings[0].id, "config": cluster.config_path}
-    add_baseline_evidence(report, cluster.config_path if cluster else None)
+    add_baseline_evidence(report, cluster.config if cluster else None)
     return report
 
 

@@ -60,7 +60,9 @@ def select_workers(cfg: Config, workers: list[Any], agent_type: str | None) -> l
             raise ValueError(f"no worker targets in {cfg.path or 'the config'}: a performance diagnosis needs "
                              f"the workers' processes (worker targets with pid_file/match and metrics_url)")
         return workers
-    owner = next((w for w in workers if agent_type in w.agent_types), None)
+    from agentops.core.cluster import owner_of
+
+    owner = owner_of(workers, agent_type)
     if owner is None:
         known = sorted({t for w in workers for t in w.agent_types})
         raise ValueError(f"no worker target lists agent type {agent_type!r} (configured types: "

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from agentops.core.model import Finding, Reason, Result, Status
-from agentops.diagnose.classify import classify_text
 from agentops.diagnose.engine import Evidence
 from agentops.diagnose.knowledge import MODES
+from agentops.logs.classify import classify_text
 
 
 @dataclass

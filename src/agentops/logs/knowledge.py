@@ -1,7 +1,7 @@
 """What to do about a pattern: a recommended action for the common ways an AutoGen deployment fails.
 
 The general error knowledge (timeouts, refused connections, missing modules, serialization, oversized
-messages, agents not found, permissions, credentials …) lives in one place, `agentops.diagnose.classify`,
+messages, agents not found, permissions, credentials …) lives in one place, `agentops.logs.classify`,
 which `agentops diagnose` uses too; this module adds what only logs show — AutoGen's host and worker log lines
 that are not exceptions, and the wording of auth and permission failures in gRPC, Redis and PostgreSQL logs —
 and the test that puts a record into the security section.
@@ -107,7 +107,7 @@ def recommend(error_type: str, message: str, exception: str = "") -> Action | No
     for rx, action in _LOG_RULES:
         if rx.search(text):
             return action
-    from agentops.diagnose.classify import classify_text
+    from agentops.logs.classify import classify_text
 
     # The classifier reads a traceback, or "Type: message" lines, or plain words.
     subject = exception or (f"{error_type}: {message}" if error_type and not message.startswith(error_type)

@@ -88,27 +88,14 @@ def plan_playbook(pb: Playbook, cfg: Config) -> list[PlannedStep]:
 
 
 def select_targets(spec: StepSpec, step: Step, cfg: Config) -> list[Target | None]:
-    """Same selector language as checks (core.packs): a name, `kind:<kind>`, or omitted for every target of
-    the kinds the step acts on."""
+    """The checks' selector language (core.packs.select_targets); a step of no target kind runs once, on this
+    machine (None)."""
+    from agentops.core.packs import select_targets as select
+
     if not step.target_kinds:
         return [None]
-    selector = spec.target
-    if selector is None:
-        found = [t for t in cfg.targets.values() if t.kind in step.target_kinds]
-    elif selector.startswith("kind:"):
-        found = [t for t in cfg.targets.values() if t.kind == selector[5:]]
-    else:
-        if selector not in cfg.targets:
-            path, _, line = spec.source.rpartition(":")
-            raise ConfigError(f"step {spec.id!r} names target {selector!r}, which the config does not define "
-                              f"(defined: {', '.join(t for t in cfg.targets if t != LOCAL) or 'none'})",
-                              path=path, line=int(line) if line.isdigit() else None)
-        found = [cfg.targets[selector]]
-    for t in found:
-        if t.kind not in step.target_kinds:
-            raise ConfigError(f"step {spec.id!r}: {spec.kind} cannot act on target {t.name!r} of kind {t.kind} "
-                              f"(it acts on: {', '.join(step.target_kinds)})", path=spec.source.rpartition(":")[0])
-    return list(found)
+    return list(select(cfg, spec.target, step.target_kinds, what=f"step {spec.id!r}", actor=spec.kind,
+                       source=spec.source, verb="act on", verb_s="acts on"))
 
 
 def destructive_steps(plan: list[PlannedStep]) -> list[str]:

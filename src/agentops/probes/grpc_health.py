@@ -15,13 +15,14 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from agentops.core import grpc_channel
 from agentops.core.config import Target
+from agentops.core.errors import error_text
+from agentops.core.grpc_channel import import_grpc
 from agentops.core.model import Observation, Reason
 from agentops.core.probe import Probe, check_params
-from agentops.probes import grpc_channel
-from agentops.probes._errors import error_text, yield_to_other_checks
-from agentops.probes.grpc_channel import import_grpc
-from agentops.probes.tls import TlsSetupError
+from agentops.core.tls import TlsSetupError
+from agentops.probes._errors import yield_to_other_checks
 
 NO_HEALTH_SERVICE = ("this server has no grpc.health.v1 service "
                      "(AutoGen hosts serve none: use the agentrpc probe)")

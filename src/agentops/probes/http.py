@@ -34,12 +34,13 @@ from functools import cache
 from typing import Any
 
 from agentops.core.config import Target
+from agentops.core.errors import causes, error_text
 from agentops.core.model import Observation, Reason
 from agentops.core.probe import Probe, check_params
 from agentops.core.redact import redact, register_secret
+from agentops.core.tls import TlsSetupError, cert_days_left, client_context, describe_ssl_error
 from agentops.core.yamlsrc import ConfigError
-from agentops.probes._errors import causes, error_text, yield_to_other_checks
-from agentops.probes.tls import TlsSetupError, cert_days_left, client_context, describe_ssl_error
+from agentops.probes._errors import yield_to_other_checks
 
 MAX_BODY_BYTES = 8 * 1024 * 1024  # read at most this much; a health endpoint that streams gigabytes is a finding
 AUTH_STATUSES = (401, 403, 407)

@@ -20,7 +20,9 @@ Only the families a check names are parsed: the exposition is cut down to their 
 regular expression per line), so a 100k-line endpoint costs a scan, not a parse, and memory holds only the
 kept lines. A body over 8 MiB is "too large" (reason protocol, Prometheus' body_size_limit). A family that
 is declared (# TYPE) but has no series yet — a labelled counter that never counted — sums to 0; a family
-that is not there at all is an assertion failure.
+that is not there at all is an assertion failure, and a structured fact: `missing_families` (the family names
+not exported), `missing_items` (the compute items that needed them) and `failed_items` (every item that could
+not be computed), so no caller has to read the message to tell "not exported" from another failure.
 """
 
 from __future__ import annotations
@@ -52,9 +54,10 @@ LabelKey = tuple[tuple[str, str], ...]
 
 
 class MetricsError(Exception):
-    def __init__(self, reason: Reason, message: str) -> None:
+    def __init__(self, reason: Reason, message: str, missing_family: str | None = None) -> None:
         super().__init__(message)
         self.reason = reason
+        self.missing_family = missing_family  # set when the failure is a family the endpoint does not export
 
 
 # ------------------------------------------------------------------------------------------------- params
@@ -254,7 +257,7 @@ def select(scrape: Scrape, name: str, want: Mapping[str, Any], url: str) -> dict
             return {k: v for k, v in scrape.samples[candidate].items() if _label_match(k, want)}
     if any(c in scrape.declared for c in candidates):
         return {}
-    raise MetricsError(Reason.ASSERTION, f"no series {name} at {url}")
+    raise MetricsError(Reason.ASSERTION, f"no series {name} at {url}", missing_family=name)
 
 
 def increase(before: dict[LabelKey, float], after: dict[LabelKey, float]) -> dict[LabelKey, float]:
@@ -432,17 +435,28 @@ class MetricsProbe(Probe):
         if window:
             obs.facts["window_elapsed_s"] = computer.elapsed
         failures: list[MetricsError] = []
+        failed: list[str] = []
+        missing: dict[str, list[str]] = {}  # family not exported -> the compute items that needed it
         unknown: list[str] = []
         for item in items:
             try:
                 value = float(item.get("scale", 1)) * computer.value(item)
             except MetricsError as exc:
                 failures.append(exc)
+                failed.append(item["name"])
+                if exc.missing_family:
+                    missing.setdefault(exc.missing_family, []).append(item["name"])
                 continue
             obs.metrics[item["name"]] = value
             if math.isnan(value):
                 unknown.append(f"{item['name']}=n/a ({why_unknown(item)})")
         obs.facts.update(computer.facts)
+        if failed:
+            # Structured, so a caller (the diagnosis) can tell "not exported" from other failures without
+            # reading the message.
+            obs.facts["failed_items"] = failed
+            obs.facts["missing_families"] = sorted(missing)
+            obs.facts["missing_items"] = [name for names in missing.values() for name in names]
         if failures:
             obs.reason = failures[0].reason
             obs.message = "; ".join(dict.fromkeys(str(f) for f in failures))

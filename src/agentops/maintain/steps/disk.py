@@ -13,8 +13,8 @@ from typing import Any
 
 from agentops.core.model import Reason
 from agentops.core.thresholds import Threshold, ThresholdError
+from agentops.core.units import format_bytes, parse_size
 from agentops.maintain.step import Outcome, Step, StepContext, StepOutcome
-from agentops.maintain.units import format_bytes, parse_size
 from agentops.probes.host import disk_usage
 
 

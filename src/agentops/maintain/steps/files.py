@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentops.core.model import Reason
+from agentops.core.units import format_bytes, parse_duration, parse_size
 from agentops.maintain.step import Outcome, Step, StepContext, StepOutcome
-from agentops.maintain.units import format_bytes, parse_duration, parse_size
 
 SYSTEM_ROOTS = frozenset({
     "/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/libx32", "/lost+found",

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from agentops.core.model import Reason
+from agentops.core.units import format_bytes, parse_size
 from agentops.maintain.step import Outcome, Step, StepContext, StepOutcome
 from agentops.maintain.steps._clients import pg_connect, pg_failure
-from agentops.maintain.units import format_bytes, parse_size
 
 
 @dataclass

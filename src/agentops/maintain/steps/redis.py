@@ -19,9 +19,9 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from agentops.core.units import format_bytes, parse_size
 from agentops.maintain.step import Outcome, Step, StepContext, StepOutcome
 from agentops.maintain.steps._clients import redis_client, redis_failure
-from agentops.maintain.units import format_bytes, parse_size
 
 CONNECT_TIMEOUT_S = 10.0
 
