@@ -119,6 +119,7 @@ async def diagnose_performance(cfg: Config, workers: list[Any], q: PerformanceQu
     if not any(f.status is not Status.OK for f in report.findings) and not any(
             r.status is not Status.OK for r in report.results):
         report.findings.insert(0, _healthy(by_label.values(), q))
+    report.set_verdict(report.findings[0] if report.findings else None)  # the main bottleneck, or healthy
     report.data["bottleneck"] = report.findings[0].id if report.findings else None
     report.data["agent_type"] = q.agent_type
     report.duration_s = time.perf_counter() - t0
