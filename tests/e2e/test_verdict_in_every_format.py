@@ -7,12 +7,16 @@ Runs offline: a pasted error needs no cluster, so this is the real command as a 
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 from xml.etree import ElementTree as ET
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fixtures.common import assert_no_traceback, run_cli
+from tests.fixtures.report_schema import validate_report
 
 ERROR = "ModuleNotFoundError: No module named 'zz_nope'"
 CODE = {"OK": 0, "WARNING": 1, "CRITICAL": 2, "UNKNOWN": 3}
@@ -26,9 +30,8 @@ def diagnose(fmt: str) -> tuple[int, str]:
 
 def test_the_json_document_carries_the_verdict_and_counts_findings() -> None:
     code, text = diagnose("json")
-    import json
-
     doc = json.loads(text)
+    validate_report(doc)
     verdict = doc["verdict"]
     assert verdict["id"] == "agent-error" and verdict["status"] == doc["status"] == "CRITICAL" and code == 2
     assert "zz_nope" in verdict["title"] and "pip install 'zz-nope'" in verdict["fix"]
@@ -60,7 +63,7 @@ def test_prometheus_exports_the_verdict_and_the_findings() -> None:
 
 
 def test_junit_shows_the_verdict_as_a_failing_testcase() -> None:
-    code, text = diagnose("junit")
+    _, text = diagnose("junit")
     suite = ET.fromstring(text).find("testsuite")
     assert suite is not None
     verdict = [c for c in suite.findall("testcase") if c.get("classname") == "verdict"]
@@ -76,3 +79,36 @@ def test_the_table_names_what_set_the_status_beside_the_verdict() -> None:
     code, text = diagnose("table")
     assert code == 2 and "VERDICT CRITICAL" in text
     assert "status CRITICAL set by: agent-error" in text
+
+
+@pytest.mark.parametrize("kind, args", [
+    ("diagnose.agent", ["diagnose", "agent", "planner", "--error", ERROR]),
+    ("health", ["health", "-p", "host"]),
+    ("cluster.inventory", ["cluster", "inventory", "--host", "127.0.0.1:1", "--timeout", "2"]),
+    ("logs.count", ["logs", "count", "{log}"]),
+    ("logs.analyze", ["logs", "analyze", "{log}"]),
+    ("logs.trace", ["logs", "trace", "abc", "{log}"]),
+])
+def test_every_kind_that_runs_offline_matches_its_typed_section(tmp_path: Path, kind: str, args: list[str]) -> None:
+    """The real commands' documents against report.schema.json (v2): `data` is checked by kind. The kinds that
+    need the lab cluster (diagnose.message, profile, load, lab.status, drill, …) are checked in their own tests
+    with the same helper."""
+    log = tmp_path / "x.log"
+    log.write_text("2026-01-01T00:00:00Z ERROR host boom id=abc\n2026-01-01T00:00:01Z INFO worker ok id=abc\n")
+    out = run_cli(*[a.replace("{log}", str(log)) for a in args], "-o", "json", timeout=60)
+    assert_no_traceback(out)
+    doc = out.json()
+    assert doc["kind"] == kind and doc["schema"] == "agentops.report/v2"
+    validate_report(doc)
+    assert out.code == CODE[doc["status"]]
+
+
+def test_a_document_of_one_kind_with_another_kinds_data_is_rejected() -> None:
+    import jsonschema
+
+    doc = json.loads(diagnose("json")[1])
+    validate_report(doc)
+    with pytest.raises(jsonschema.ValidationError):
+        validate_report({**doc, "kind": "load"})
+    with pytest.raises(jsonschema.ValidationError):
+        validate_report({**doc, "status_set_by": []})  # a CRITICAL status set by nothing
