@@ -39,10 +39,12 @@ class Explanation:
 
 @dataclass(frozen=True)
 class FindingText:
-    """A finding's words: a one-line title and its explanation, all templates."""
+    """A finding's words: a one-line title, its explanation and the evidence lines it always shows, all
+    templates; the rule adds the evidence only it can word (a list of stack frames)."""
 
     title: str
     explanation: Explanation
+    evidence: tuple[str, ...] = ()
 
     def finding(self, finding_id: str, status: Status, values: Mapping[str, object] | None = None, *,
                 evidence: list[str] | None = None, checks: list[str] | None = None) -> Finding:
@@ -50,5 +52,6 @@ class FindingText:
         values = values or {}
         told = self.explanation.filled(values)
         return Finding(id=finding_id, status=status, title=fill(self.title, values), cause=told.cause,
-                       evidence=[e for e in dict.fromkeys(evidence or []) if e], fix=told.fix,
+                       evidence=[e for e in dict.fromkeys([*(fill(t, values) for t in self.evidence),
+                                                           *(evidence or [])]) if e], fix=told.fix,
                        checks=list(checks or []))
