@@ -215,7 +215,8 @@ async def diagnose_agent(cluster: Cluster | None, q: AgentQuery) -> Report:
         f.checks = checks
     ordered = _order(findings, cluster_findings)
     report = Report(kind="diagnose.agent", started_at=started_at, duration_s=time.perf_counter() - t0,
-                    results=ev.results, findings=ordered, notes=ev.notes)
+                    results=ev.results, findings=ordered, notes=ev.notes,
+                    verdict=ordered[0] if ordered else None)
     report.data = {"agent_type": q.agent_type, "host": cluster.address if cluster else None,
                    "verdict": ordered[0].id if ordered else None, "deadline_s": q.deadline_s}
     add_baseline_evidence(report, cluster.config if cluster else None)

@@ -76,8 +76,9 @@ async def diagnose_message(cluster: Cluster, q: MessageQuery) -> Report:
                       address=cluster.address)
     async with Layers(cluster, ev, since_s=q.since_s) as layers:
         await run_layers(layers, ev, q, subject)
+    findings = diagnose(ev, subject)
     report = Report(kind="diagnose.message", started_at=started_at, duration_s=time.perf_counter() - t0,
-                    results=ev.results, findings=diagnose(ev, subject), notes=ev.notes)
+                    results=ev.results, findings=findings, notes=ev.notes, verdict=findings[0])
     report.data = {"to": f"{q.to_type}/{q.key}", "host": cluster.address, "deadline_s": q.deadline_s,
                    "verdict": report.findings[0].id, "config": cluster.config_path}
     add_baseline_evidence(report, cluster.config if cluster else None)

@@ -125,8 +125,9 @@ async def diagnose_performance(cfg: Config, workers: list[Any], q: PerformanceQu
         report.data["load"] = load_document(load_target, load_spec, load_outcome, [])
     latency = next((r for r in report.results if r.id == lim.load_latency.id), None)
     report.findings = bottlenecks(by_label.values(), type_results, concurrency, latency, q) + report.findings
-    if report.status is Status.OK:
+    if report.status is Status.OK:  # judged over the results and the findings so far: nothing breached
         report.findings.insert(0, _healthy(by_label.values(), q, report.status))
+    report.set_verdict(report.findings[0] if report.findings else None)  # the main bottleneck, or healthy
     report.data["bottleneck"] = report.findings[0].id if report.findings else None
     report.data["agent_type"] = q.agent_type
     report.duration_s = time.perf_counter() - t0

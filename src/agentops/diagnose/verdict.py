@@ -32,10 +32,7 @@ class Subject:
 
 def make_finding(mode_id: str, values: dict[str, Any], evidence: list[str], checks: list[str],
                  status: Status | None = None) -> Finding:
-    mode = MODES[mode_id]
-    title, cause, fix = mode.render(values)
-    return Finding(id=mode_id, status=status or mode.status, title=title, cause=cause,
-                   evidence=[e for e in dict.fromkeys(evidence) if e], fix=fix, checks=checks)
+    return MODES[mode_id].finding(values, evidence, checks, status)
 
 
 def line(result: Result | None) -> str:

@@ -123,4 +123,4 @@ def _report(fault: Fault, results: list[Result], data: dict[str, Any], started_a
     finding = Finding(id=f"drill.{fault.name}", status=worst, title=title, cause=cause,
                       evidence=[f"{r.id}: {r.message}" for r in results], fix=fix, checks=[r.id for r in results])
     return Report(kind="drill", started_at=started_at, duration_s=time.perf_counter() - t0, results=results,
-                  findings=[finding], data=data)
+                  findings=[finding], data=data, verdict=finding)

@@ -14,6 +14,7 @@ from agentops.core.packs import CheckSpec
 from agentops.core.runner import judge
 from agentops.load import kpi as kpi_mod
 from agentops.load.engine import HANDLER_ERROR, IN_FLIGHT_LIMIT, NO_REPLY, STREAM_CLOSED, LoadSpec, LoadStats, run_load
+from agentops.load.knowledge import TEXTS
 
 RUN_SPEC = CheckSpec(id="load.run", probe="load", description="the load run itself: could it drive the target?",
                      source="agentops load")
@@ -94,55 +95,36 @@ def run_result(outcome: LoadOutcome, target: str) -> Result:
 
 
 def findings(outcome: LoadOutcome, target: str) -> list[Finding]:
+    """Which of load.knowledge's findings the run's counts call for, worded with them."""
     s = outcome.stats
     if s is None:
         return []
     out: list[Finding] = []
+    checks = ["load.run"]
+    v: dict[str, object] = {"target": target, "sent": s.sent, "ok": s.ok, "late": s.late_replies,
+                            "timeout": f"{s.spec.timeout_s:g}", "throughput": f"{s.throughput_per_s:.1f}",
+                            "rate": f"{s.spec.rate:g}" if s.spec.rate is not None else "?"}
     missing = s.errors.get(NO_REPLY, 0)
     if missing:
-        out.append(Finding(
-            id="load.missing_replies", status=Status.CRITICAL,
-            title=f"{missing} of {s.sent} requests to {target} got no reply within {s.spec.timeout_s:g}s",
-            cause="AutoGen gives the caller no error for most failures: an unregistered type, a handler that "
-                  "returns nothing or has no serializer for its result, a payload the agent cannot decode, a dead "
-                  "or frozen worker, or replies slower than the deadline",
-            evidence=[f"{missing} missing, {s.ok} ok, {s.late_replies} replies arrived after their deadline"],
-            fix=f"run `agentops diagnose message --to {target}` to find which; raise --timeout if the agent is "
-                f"simply slower than {s.spec.timeout_s:g}s",
-            checks=["load.run"]))
+        out.append(TEXTS["load.missing_replies"].finding("load.missing_replies", Status.CRITICAL,
+                                                         {**v, "missing": missing}, checks=checks))
     if s.errors.get(HANDLER_ERROR):
         texts = [f"{n} x {text}" for text, n in s.handler_errors.most_common(3)]
-        out.append(Finding(
-            id="load.handler_errors", status=Status.CRITICAL,
-            title=f"The handler of {target} raised on {s.errors[HANDLER_ERROR]} of {s.sent} requests",
-            cause="the agent's message handler raised; the caller received the exception text",
-            evidence=texts, fix="see the worker's log for the traceback (`agentops logs analyze`) and fix the "
-                                "handler, or the payload it cannot handle", checks=["load.run"]))
+        out.append(TEXTS["load.handler_errors"].finding("load.handler_errors", Status.CRITICAL,
+                                                        {**v, "errors": s.errors[HANDLER_ERROR]}, evidence=texts,
+                                                        checks=checks))
     if s.errors.get(IN_FLIGHT_LIMIT):
-        out.append(Finding(
-            id="load.in_flight_limit", status=Status.WARNING,
-            title=f"{s.errors[IN_FLIGHT_LIMIT]} requests were not sent: {s.spec.max_in_flight} already in flight",
-            cause="the target answers slower than the offered rate, so requests pile up",
-            evidence=[f"offered {s.spec.rate:g}/s, achieved {s.throughput_per_s:.1f}/s"],
-            fix="the target is saturated at this rate: lower --rate, or find its bottleneck with "
-                "`agentops diagnose performance`", checks=["load.run"]))
+        out.append(TEXTS["load.in_flight_limit"].finding("load.in_flight_limit", Status.WARNING, {
+            **v, "refused": s.errors[IN_FLIGHT_LIMIT], "max_in_flight": s.spec.max_in_flight}, checks=checks))
     if s.spec.rate is not None and s.send_lag.count:
         lag = s.send_lag.quantile(0.99)
         if lag > max(0.05, 10.0 / s.spec.rate):
-            out.append(Finding(
-                id="load.generator_lag", status=Status.WARNING,
-                title=f"The load generator fell behind its schedule (p99 send lag {_fmt_s(lag)})",
-                cause="this machine could not send at the asked rate (CPU, or the stream's flow control pushing "
-                      "back); latencies still count from the intended send times, so they include the lag",
-                evidence=[f"asked {s.spec.rate:g}/s over {s.send_window_s:.1f}s; send lag p99 {_fmt_s(lag)}, "
-                          f"max {_fmt_s(s.send_lag.max_s)}"],
-                fix="run the generator on another machine, or lower --rate", checks=["load.run"]))
+            out.append(TEXTS["load.generator_lag"].finding("load.generator_lag", Status.WARNING, {
+                **v, "lag_p99": _fmt_s(lag), "lag_max": _fmt_s(s.send_lag.max_s),
+                "window": f"{s.send_window_s:.1f}"}, checks=checks))
     if s.errors.get(STREAM_CLOSED):
-        out.append(Finding(
-            id="load.stream_closed", status=Status.CRITICAL, title="The connection to the host ended during the run",
-            cause="the host closed the stream (host restarted or killed, a message over 4 MiB, a network drop)",
-            evidence=[s.stopped or "stream closed", f"{s.errors[STREAM_CLOSED]} requests lost with it"],
-            fix="check the host (`agentops diagnose message --to <type>`) and rerun", checks=["load.run"]))
+        out.append(TEXTS["load.stream_closed"].finding("load.stream_closed", Status.CRITICAL, {
+            **v, "stopped": s.stopped or "stream closed", "lost": s.errors[STREAM_CLOSED]}, checks=checks))
     return out
 
 

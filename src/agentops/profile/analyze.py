@@ -13,6 +13,7 @@ from typing import Any
 from agentops.core.model import Finding, Observation, Reason, Result, Status
 from agentops.core.runner import judge
 from agentops.profile.agentmetrics import MetricsWindow
+from agentops.profile.knowledge import TEXTS
 from agentops.profile.limits import Limits, shipped
 from agentops.profile.sampler import SERIES, ProcessSeries, SamplingRun
 from agentops.profile.stacks import StackProfile
@@ -190,61 +191,32 @@ def metrics_result(window: MetricsWindow, target: str, limits: Limits | None = N
 # ------------------------------------------------------------------------------------------------ findings
 
 def process_findings(p: ProcessProfile) -> list[Finding]:
-    """Findings from the process's judged checks: each takes its status from the result it cites."""
+    """Findings from the process's judged checks, each taking its status from the result it cites and its
+    words from profile.knowledge, filled with what was sampled."""
     out: list[Finding] = []
     info, m = p.series.info, p.metrics
-    who = f"{info.label} (pid {info.pid})"
+    v: dict[str, object] = {"who": f"{info.label} (pid {info.pid})", "cpu_mean": fmt_num(m["cpu_percent_mean"])}
     gone = p.breached("profile.alive")
     if gone is not None:
-        out.append(Finding(
-            id="profile.process_gone", status=gone.status, title=f"{who} {p.series.gone}",
-            cause="the process ended (or became unreadable) while it was being profiled",
-            evidence=[f"sampled {len(p.series.t)} times before it went"],
-            fix="look at its log and exit status (crash, OOM kill: `dmesg | grep -i oom`), restart it",
-            checks=[gone.id]))
+        out.append(TEXTS["profile.process_gone"].finding("profile.process_gone", gone.status, {
+            **v, "gone": p.series.gone, "samples": len(p.series.t)}, checks=[gone.id]))
     leak = p.breached("profile.memory_trend")
     if leak is not None:
-        out.append(Finding(
-            id="profile.leak", status=leak.status, title=f"Memory leak suspected in {who}",
-            cause="resident memory climbs steadily while the process works: something keeps a reference "
-                  "to data per message (a growing list, dict or cache, unclosed sessions)",
-            evidence=[p.trend.why, f"RSS {fmt_num(m['rss_mb_min'])} MB -> {fmt_num(m['rss_mb_max'])} MB in "
-                                   f"{fmt_num(p.series.t[-1] if p.series.t else 0)}s",
-                      *([f"USS max {fmt_num(m['uss_mb_max'])} MB"] if m["uss_mb_max"] == m["uss_mb_max"] else [])],
-            fix="compare two heap snapshots taken minutes apart (tracemalloc, or memray attach <pid>) and look "
-                "for per-message growth; bound caches (maxsize/TTL); as a stopgap restart the worker before it "
-                "reaches its memory limit",
-            checks=[leak.id]))
+        uss = [f"USS max {fmt_num(m['uss_mb_max'])} MB"] if m["uss_mb_max"] == m["uss_mb_max"] else []
+        out.append(TEXTS["profile.leak"].finding("profile.leak", leak.status, {
+            **v, "trend_why": p.trend.why, "rss_min": fmt_num(m["rss_mb_min"]), "rss_max": fmt_num(m["rss_mb_max"]),
+            "elapsed": fmt_num(p.series.t[-1] if p.series.t else 0)}, evidence=uss, checks=[leak.id]))
     cpu = p.breached("profile.cpu")
     if cpu is not None:
-        evidence = [f"CPU p95 {fmt_num(m['cpu_percent_p95'])}% of one core, mean {fmt_num(m['cpu_percent_mean'])}%, "
-                    f"saturated in {fmt_num(100 * m['cpu_saturated_share'])}% of samples"]
-        evidence += _stack_evidence(p.stacks)
-        out.append(Finding(
-            id="profile.cpu_bound", status=cpu.status,
-            title=f"{who} is CPU-bound",
-            cause="the worker's interpreter thread is busy nearly all the time: messages queue behind CPU work",
-            evidence=evidence,
-            fix="find the hot frames (--stacks) and move CPU-heavy work off the event loop (a process pool); "
-                "if the work is legitimate, the worker is undersized: give it a core of its own or split its "
-                "agent types across more workers",
-            checks=[cpu.id]))
+        out.append(TEXTS["profile.cpu_bound"].finding("profile.cpu_bound", cpu.status, {
+            **v, "cpu_p95": fmt_num(m["cpu_percent_p95"]), "saturated": fmt_num(100 * m["cpu_saturated_share"])},
+            evidence=_stack_evidence(p.stacks), checks=[cpu.id]))
     loop_check = p.breached("profile.event_loop")
     loop = p.stacks.busiest_loop if p.stacks and p.stacks.available else None
     if loop_check is not None and loop is not None and cpu is None:
-        top = loop.top_frames[0].frame if loop.top_frames else "?"
-        out.append(Finding(
-            id="profile.loop_blocked", status=loop_check.status,
-            title=f"The event loop of {who} is blocked by a handler",
-            cause="the asyncio loop spends most of its time inside callbacks while the CPU is mostly idle: a "
-                  "handler makes a blocking call (time.sleep, a synchronous HTTP/DB client, file IO) that "
-                  "stops every other message on this worker",
-            evidence=[f"loop thread {loop.thread} busy in {fmt_num(100 * loop.busy_share)}% of "
-                      f"{loop.samples} samples, CPU mean {fmt_num(m['cpu_percent_mean'])}%",
-                      f"most often in: {top}"],
-            fix="make the call asynchronous (an async client, asyncio.sleep) or move it off the loop with "
-                "`await asyncio.to_thread(...)`",
-            checks=[loop_check.id, "profile.cpu"]))
+        out.append(TEXTS["profile.loop_blocked"].finding("profile.loop_blocked", loop_check.status, {
+            **v, "thread": loop.thread, "busy": fmt_num(100 * loop.busy_share), "loop_samples": loop.samples,
+            "top": loop.top_frames[0].frame if loop.top_frames else "?"}, checks=[loop_check.id, "profile.cpu"]))
     return out
 
 

@@ -16,6 +16,7 @@ from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.table import Table
 from rich.text import Text
 
+from agentops.render.document import status_set_by_text
 from agentops.render.escape import visible
 
 STYLE = {"OK": "green", "WARNING": "yellow", "CRITICAL": "bold red", "UNKNOWN": "magenta"}
@@ -102,6 +103,9 @@ def render_summary(doc: dict[str, Any], console: Console) -> None:
     line = Text.assemble(status_text(doc["status"]),
                          f"  {s['ok']} ok, {s['warning']} warning, {s['critical']} critical, "
                          f"{s['unknown']} unknown in {doc['duration_s']:.2f}s")
+    set_by = status_set_by_text(doc)
+    if set_by:
+        line.append(f"; {set_by}")
     console.print(line)
     for note in doc.get("notes", []):
         console.print(f"note: {note}", markup=False)
