@@ -38,11 +38,7 @@ READS = {
 # Files that still set statuses by hand: the remainder of issue 11 item 1, to be converted to command packs
 # (checks/{cluster,drill,load,logs,maintain}.yaml). Listed so the scan holds every other file to the rule now
 # and no new file can join them; remove an entry when its file is converted.
-NOT_YET_CONVERTED = {
-    "logs/analyze.py", "drill/runner.py",
-    "maintain/engine.py", "load/run.py", "load/kpi.py", "diagnose/verdict.py",
-    "diagnose/agent.py", "diagnose/layers.py",
-}
+NOT_YET_CONVERTED = {"diagnose/verdict.py", "diagnose/agent.py", "diagnose/layers.py"}
 
 
 def _status_const(node: ast.AST) -> bool:
@@ -195,3 +191,162 @@ def test_on_reason_decides_a_failed_measurement_before_on_failure():
     spec = make_spec("w", "host.process", on_reason={Reason.CONNECT: Status.WARNING})
     assert evaluate(spec, Observation.failure(Reason.CONNECT, "not connected"))[0] is Status.WARNING
     assert evaluate(spec, Observation.failure(Reason.ASSERTION, "gone"))[0] is Status.CRITICAL
+
+
+LOGS_OVERRIDE = """\
+pack: logs
+checks:
+  - id: logs.errors
+    probe: logs
+    warning: {errors: "> 0"}
+  - id: logs.input
+    probe: logs
+    on_failure: critical
+"""
+
+
+def test_a_user_pack_overrides_the_shipped_logs_gates(tmp_path):
+    """The logs gates are specs from checks/logs.yaml: a user's logs.yaml makes any error a warning without a
+    flag, and a flag's limit still replaces that rule; nothing readable follows the user's on_failure."""
+    from agentops.logs import analyze
+    from agentops.logs.stats import InputStats, SourceInfo
+
+    (tmp_path / "logs.yaml").write_text(LOGS_OVERRIDE)
+    cfg = Config(path=str(tmp_path / "agentops.yaml"), pack_dirs=[tmp_path])
+    none = analyze.Thresholds.parse(None, None)
+    metrics = {"errors": 3.0, "records": 10.0}
+    assert analyze.threshold_results(none, metrics)[0].status is Status.OK
+    (errors,) = analyze.threshold_results(none, metrics, cfg=cfg)
+    assert errors.status is Status.WARNING and errors.reason is Reason.THRESHOLD
+    flagged = analyze.threshold_results(analyze.Thresholds.parse("5", None), metrics, cfg=cfg)
+    assert flagged[0].status is Status.OK  # --max-errors 5 replaced the pack's rule for errors
+    stats = InputStats()
+    stats.sources.append(SourceInfo(name="x", component="x", status="skipped", reason="binary file"))
+    assert analyze.input_result(stats).status is Status.UNKNOWN
+    assert analyze.input_result(stats, cfg).status is Status.CRITICAL
+
+
+DRILL_OVERRIDE = """\
+pack: drill
+checks:
+  - id: drill.detect
+    probe: drill
+    on_failure: warning
+"""
+
+
+def test_a_user_pack_overrides_how_a_drill_step_is_judged(tmp_path):
+    """A diagnosis that names another fault than expected is an assertion failure the drill pack judges:
+    CRITICAL as shipped, WARNING from a user's drill.yaml; the undo is judged OK either way."""
+    import asyncio
+
+    from agentops.core.model import Finding, Report
+    from agentops.drill.faults import DrillTarget, Fault
+    from agentops.drill.runner import run_drill
+
+    class Misnamed(Fault):  # a fault whose diagnosis names something else; nothing real is broken
+        name, summary, expects = "misnamed", "a drill whose diagnosis names another fault", ("worker-dead",)
+
+        async def inject(self) -> str:
+            return "nothing injected"
+
+        async def detect(self) -> Report:
+            return Report(kind="diagnose.message", started_at="", duration_s=0.1,
+                          findings=[Finding(id="overload", status=Status.WARNING, title="too slow")])
+
+        async def verify(self) -> Report | None:
+            return None
+
+        async def baseline(self) -> tuple[bool, str] | None:
+            return None
+
+    (tmp_path / "drill.yaml").write_text(DRILL_OVERRIDE)
+    cfg = Config(path=str(tmp_path / "agentops.yaml"), pack_dirs=[tmp_path])
+    for config, expected in ((None, Status.CRITICAL), (cfg, Status.WARNING)):
+        report = asyncio.run(run_drill(Misnamed(DrillTarget()), config))
+        steps = {r.id: r for r in report.results}
+        detect = steps["drill.detect"]
+        assert detect.status is expected and detect.reason is Reason.ASSERTION, detect
+        assert detect.facts == {"expected": ["worker-dead"], "observed": "overload: too slow"}
+        assert steps["drill.undo"].status is Status.OK and report.findings[0].status is expected
+
+
+MAINTAIN_OVERRIDE = """\
+pack: maintain
+checks:
+  - id: maintain.step
+    probe: maintain
+    warning: {warnings: "> 5"}
+    on_failure: warning
+  - id: maintain.lock
+    probe: maintain.lock
+    on_timeout: critical
+"""
+
+
+def test_a_user_pack_overrides_how_maintenance_steps_are_judged(tmp_path):
+    """A step's outcome is judged by the maintain pack: a user's maintain.yaml makes a failed step a warning,
+    tolerates a few problems stepped over, and makes a busy lock critical."""
+    from agentops.core.packs import command_specs
+    from agentops.maintain.engine import RunOptions, StepRecord, busy_report, step_result
+    from agentops.maintain.lock import LockBusy
+    from agentops.maintain.playbook import Playbook, StepSpec
+    from agentops.maintain.step import Outcome, StepOutcome
+
+    (tmp_path / "maintain.yaml").write_text(MAINTAIN_OVERRIDE)
+    cfg = Config(path=str(tmp_path / "agentops.yaml"), pack_dirs=[tmp_path])
+    spec = StepSpec(id="vacuum", kind="postgres.vacuum")
+    failed = StepRecord(spec, None, StepOutcome.failure(Reason.CONNECT, "connection refused"), 0.1, "db")
+    warned = StepRecord(spec, None, StepOutcome(Outcome.CHANGED, "pruned 3 files", warnings=["x: busy"]), 0.1, "-")
+    cut = StepRecord(spec, None, StepOutcome(Outcome.INTERRUPTED, "interrupted by SIGTERM"), 0.1, "-")
+    shipped, mine = command_specs("maintain"), command_specs("maintain", cfg)
+    assert step_result(failed, shipped).status is Status.CRITICAL
+    result = step_result(failed, mine)
+    assert result.status is Status.WARNING and result.reason is Reason.CONNECT
+    assert result.message == "connection refused" and result.facts["outcome"] == "failed"
+    assert step_result(warned, shipped).status is Status.WARNING
+    assert step_result(warned, mine).status is Status.OK
+    assert step_result(cut, mine).status is Status.UNKNOWN and step_result(cut, mine).reason is Reason.TIMEOUT
+    pb = Playbook(name="p", path=tmp_path / "p.yaml", steps=[])
+    busy = LockBusy("p", {"pid": 1, "since": "now"}, 0.0)
+    opts = RunOptions(state_dir=tmp_path)
+    assert busy_report(pb, busy, opts).results[0].status is Status.UNKNOWN
+    assert busy_report(pb, busy, opts, cfg).results[0].status is Status.CRITICAL
+
+
+LOAD_OVERRIDE = """\
+pack: load
+checks:
+  - id: kpi.p95_s
+    probe: load
+    critical: {p95_s: ">= 0.5"}
+  - id: load.missing_replies
+    probe: load
+    warning: {missing: "> 0"}
+    critical: {missing: "> 10"}
+"""
+
+
+def test_a_user_pack_overrides_the_load_kpis_and_findings(tmp_path):
+    """The KPI goals and the findings' statuses come from the load pack: a user's load.yaml makes p95 < 0.5 s
+    the goal (a --kpi flag still wins) and a few missing replies a warning instead of critical."""
+    from agentops.load import kpi as kpi_mod
+    from agentops.load.engine import NO_REPLY, LoadSpec, LoadStats
+    from agentops.load.run import LoadOutcome, findings
+
+    (tmp_path / "load.yaml").write_text(LOAD_OVERRIDE)
+    cfg = Config(path=str(tmp_path / "agentops.yaml"), pack_dirs=[tmp_path])
+    metrics = {"p95_s": 0.8, "p99_s": 1.0, "throughput_per_s": 1500.0, "error_rate_percent": 0.0}
+    shipped = {r.id: r.status for r in kpi_mod.judge(kpi_mod.kpis(), metrics, "echo/k")}
+    mine = {r.id: r.status for r in kpi_mod.judge(kpi_mod.kpis(None, cfg), metrics, "echo/k", cfg)}
+    assert shipped["kpi.p95_s"] is Status.OK and mine["kpi.p95_s"] is Status.CRITICAL
+    assert kpi_mod.default_goals(cfg)["p95_s"] == "< 0.5"
+    flagged = kpi_mod.kpis({"p95_s": "< 1"}, cfg)
+    assert {r.id: r.status for r in kpi_mod.judge(flagged, metrics, "echo/k", cfg)}["kpi.p95_s"] is Status.OK
+    stats = LoadStats(LoadSpec(concurrency=1, count=10))
+    stats.sent, stats.errors[NO_REPLY] = 10, 3
+    outcome = LoadOutcome(stats, None)
+    (as_shipped,) = findings(outcome, "echo/k")
+    assert as_shipped.id == "load.missing_replies" and as_shipped.status is Status.CRITICAL
+    (overridden,) = findings(outcome, "echo/k", command_specs("load", cfg))
+    assert overridden.status is Status.WARNING

@@ -127,7 +127,7 @@ def run(
         fail(f"interrupted: {pb.name} did not start (nothing was done)")
     except LockBusy as exc:
         note(str(exc))
-        emit_report(busy_report(pb, exc, opts), output, output_file, FailOn.warning, code=EXIT_LOCKED)
+        emit_report(busy_report(pb, exc, opts, cfg), output, output_file, FailOn.warning, code=EXIT_LOCKED)
     interrupted = report.data.get("interrupted")
     if interrupted:
         note(f"interrupted by {interrupted['signal']} during step {interrupted['step']}: later steps were not run; "

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -78,14 +78,30 @@ def make_spec(check_id: str, probe: str, *, warning: Mapping[str, ThresholdText]
     """The one way to build a check spec in code, with thresholds written as in a pack ("> 80", "10:").
     A command whose thresholds come from its flags (`--max-errors 10`) puts them here, as data the judge
     reads, instead of comparing numbers itself."""
+    return CheckSpec(id=check_id, probe=probe, target=target, params=dict(params or {}),
+                     rules=_rules(warning, critical), on_failure=on_failure, on_timeout=on_timeout,
+                     on_reason=dict(on_reason or {}), tags=list(tags), description=description, source=source)
+
+
+def with_thresholds(spec: CheckSpec, *, warning: Mapping[str, ThresholdText] | None = None,
+                    critical: Mapping[str, ThresholdText] | None = None) -> CheckSpec:
+    """A copy of a pack's spec whose rules for the metrics named here are the ones given (written as in a
+    pack): how a command's flags (`--max-errors 10,100`, `--p99-ms 250`) become thresholds the judge reads,
+    replacing the pack's rule for that metric while the pack keeps the rest (its other rules, on_reason)."""
+    given = _rules(warning, critical)
+    named = {r.metric for r in given}
+    return replace(spec, rules=[*(r for r in spec.rules if r.metric not in named), *given],
+                   on_reason=dict(spec.on_reason), params=dict(spec.params), tags=list(spec.tags))
+
+
+def _rules(warning: Mapping[str, ThresholdText] | None, critical: Mapping[str, ThresholdText] | None
+           ) -> list[MetricRule]:
     rules: dict[str, MetricRule] = {}
     for level, table in (("warning", warning or {}), ("critical", critical or {})):
         for metric, text in table.items():
             rule = rules.setdefault(metric, MetricRule(metric))
             setattr(rule, level, Threshold.parse(text))
-    return CheckSpec(id=check_id, probe=probe, target=target, params=dict(params or {}), rules=list(rules.values()),
-                     on_failure=on_failure, on_timeout=on_timeout, on_reason=dict(on_reason or {}),
-                     tags=list(tags), description=description, source=source)
+    return list(rules.values())
 
 
 @dataclass

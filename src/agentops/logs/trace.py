@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from typing import Any
 
+from agentops.core.config import Config
 from agentops.core.model import Observation, Reason, Report, Result
 from agentops.core.packs import command_specs
 from agentops.core.runner import judge
@@ -102,7 +103,8 @@ class Tracer:
 
 
 def run(ident: str, sources: list[Source], filters: Filters, stats: InputStats,
-        journal_args: list[str] | None = None, jobs: int = 1, parallel_min: int = PARALLEL_MIN) -> Report:
+        journal_args: list[str] | None = None, jobs: int = 1, parallel_min: int = PARALLEL_MIN,
+        cfg: Config | None = None) -> Report:
     started_at, t0 = now_iso(), time.perf_counter()
     tracer = Tracer(ident, filters)
 
@@ -117,7 +119,7 @@ def run(ident: str, sources: list[Source], filters: Filters, stats: InputStats,
     data["inputs"] = stats.to_dict()
     data["bad_input"] = stats.bad_input()
     report = Report(kind="logs.trace", started_at=started_at, duration_s=time.perf_counter() - t0,
-                    results=[input_result(stats), _verdict(ident, data, stats)], data=data)
+                    results=[input_result(stats, cfg), _verdict(ident, data, stats, cfg)], data=data)
     report.notes.extend(notes(stats))
     return report
 
@@ -237,11 +239,11 @@ def _stop(hops: list[dict[str, Any]]) -> dict[str, Any] | None:
     return stop
 
 
-def _verdict(ident: str, data: dict[str, Any], stats: InputStats) -> Result:
+def _verdict(ident: str, data: dict[str, Any], stats: InputStats, cfg: Config | None = None) -> Result:
     hops = data["hops"]
     metrics = {"hops": float(len(hops)), "elapsed_ms": float(data["elapsed_ms"]),
                "components": float(len(data["components"]))}
-    spec = command_specs("logs")["logs.trace"]
+    spec = command_specs("logs", cfg)["logs.trace"]
     if not hops:
         obs = Observation(metrics=metrics, reason=Reason.ASSERTION,
                           message=f"no record mentions {ident} in {len(stats.sources)} input(s)")
