@@ -3,7 +3,7 @@ took to get round to it.
 
 Hundreds of HTTP checks over 150 endpoints of a real local server in a process of its own
 (tests/fixtures/servers.HttpServerProcess) that answer after a known delay and record their own handling time, run beside CPU-heavy checks (/metrics scrapes of a
-large exposition, parsed on the same loop). Each reported latency is compared with the server's own time for
+large exposition, parsed on the same loop, in slices: probes._pacing). Each reported latency is compared with the server's own time for
 that request (matched by a header), so the assertion is structural, not about the machine's speed."""
 
 from __future__ import annotations
@@ -44,7 +44,10 @@ def http_check(n: int, url: str) -> PlannedCheck:
 def cpu_check(n: int, url: str) -> PlannedCheck:
     spec = CheckSpec(id=f"scrape{n}", probe="metrics",
                      params={"compute": [{"name": "series", "series": "load_series_total", "agg": "count"}]})
-    return PlannedCheck(spec=spec, target=Target(name=f"exporter{n}", kind="metrics", address=url), timeout=20,
+    # Twelve parses of ~0.5 s CPU each, sliced and sharing the loop with 500 requests: on this 2-core machine
+    # at load 8 the process gets a third of a core and they took 17-23 s. They are the load here, not what is
+    # judged, so their timeout leaves room; their result is still asserted.
+    return PlannedCheck(spec=spec, target=Target(name=f"exporter{n}", kind="metrics", address=url), timeout=90,
                         retries=0, retry_delay=0)
 
 
