@@ -77,3 +77,21 @@ def test_gone_processes_are_not_ok():
         pass
     status, reason, _ = judged([pid])
     assert status is not Status.OK and reason is Reason.UNSUPPORTED
+
+
+def test_the_registered_probe_finds_its_processes_like_host_process(tmp_path):
+    """host.starvation as a pack check: the processes are named by cmdline (or pid file), not given as pids."""
+    from agentops.core.target import Target
+    from tests.fixtures.servers import run_probe, unique_name
+
+    marker = unique_name("starve")
+    with started([*IDLE, marker]) as [pid]:
+        host = Target(name="local", kind="host")
+        obs = run_probe("host.starvation", host, {"cmdline": marker, "interval": 0.2})
+        assert obs.reason is None, obs.message
+        assert obs.facts["pids"] == [pid] and obs.metrics["processes"] == 1
+        assert obs.metrics["run_queue_wait_percent"] >= 0
+        (tmp_path / "w.pid").write_text(f"{pid}\n")
+        assert run_probe("host.starvation", host, {"pid_file": str(tmp_path / "w.pid")}).facts["pids"] == [pid]
+    gone = run_probe("host.starvation", Target(name="local", kind="host"), {"cmdline": marker})
+    assert gone.reason is Reason.ASSERTION and "no process matches" in gone.message

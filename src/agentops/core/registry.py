@@ -19,6 +19,7 @@ BUILTIN_PROBES: dict[str, str] = {
     "host.load": "agentops.probes.host:LoadProbe",
     "host.fds": "agentops.probes.host:FdProbe",
     "host.process": "agentops.probes.host:ProcessProbe",
+    "host.starvation": "agentops.probes.sched:StarvationProbe",
     "host.systemd": "agentops.probes.host:SystemdProbe",
     "host.ports": "agentops.probes.host:PortsProbe",
     "net.dns": "agentops.probes.net:DnsProbe",

@@ -12,10 +12,15 @@ Linux only; elsewhere (or without schedstat) the probe says it cannot measure (U
 from __future__ import annotations
 
 import asyncio
+import re
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from agentops.core.model import Observation, Reason
+from agentops.core.probe import Probe, check_params
+from agentops.core.target import Target
 
 PROC = Path("/proc")
 
@@ -51,8 +56,8 @@ def read_steal() -> tuple[int, int] | None:
 
 
 async def measure_starvation(pids: list[int], interval: float = 0.3) -> Observation:
-    """The `host.starvation` measurement over `interval` seconds (a diagnosis layer: the pids are the ones it
-    found, so it is not a pack probe)."""
+    """The `host.starvation` measurement of `pids` over `interval` seconds (the diagnosis passes the pids it
+    found; the pack probe below finds them as host.process does)."""
     before = {pid: read_schedstat(pid) for pid in pids}
     steal0, started = read_steal(), time.monotonic()
     if not any(v is not None for v in before.values()):
@@ -83,3 +88,43 @@ async def measure_starvation(pids: list[int], interval: float = 0.3) -> Observat
                "window_s": round(wall_ns / 1e9, 3)},
         message=f"pid {worst} waited for a CPU {waits[worst]:.0f}% of {wall_ns / 1e9:.2f}s; the processes got "
                 f"{metrics['cpu_percent']:.0f}% of a core{steal}")
+
+
+class StarvationProbe(Probe):
+    """`host.starvation` as a check: the processes named like host.process's (name, cmdline regex, pid file;
+    on a worker target its `process:` options), measured over `interval` seconds (default 0.3)."""
+
+    kind = "host.starvation"
+    target_kinds = ("host", "worker")
+    description = "are these processes waiting for a CPU (run queue, steal), whatever else keeps the machine busy"
+    metrics = {"run_queue_wait_percent": "share of the window the worst process's threads waited runnable",
+               "cpu_percent": "CPU the processes got, percent of one core",
+               "steal_percent": "CPU time the hypervisor took from this machine",
+               "processes": "processes measured"}
+
+    def validate_params(self, params: Mapping[str, Any]) -> None:
+        check_params(params, {"name", "cmdline", "pid_file", "interval"})
+        if "cmdline" in params:
+            try:
+                re.compile(str(params["cmdline"]))
+            except re.error as exc:
+                raise ValueError(f"cmdline is not a valid regex: {exc}") from None
+        interval = params.get("interval", 0.3)
+        if not isinstance(interval, int | float) or isinstance(interval, bool) or not 0 < interval <= 60:
+            raise ValueError("interval must be a number of seconds, over 0 and at most 60")
+
+    async def measure(self, target: Target, params: Mapping[str, Any], timeout: float) -> Observation:
+        from agentops.core.osproc import find_processes
+
+        opts = dict(target.options.get("process", {})) if target.kind == "worker" else {}
+        opts.update(params)
+        if not any(opts.get(k) for k in ("name", "cmdline", "match", "pid_file")):
+            return Observation.failure(Reason.ASSERTION, "give name, cmdline (a regex) or pid_file: which processes")
+        procs = find_processes(name=opts.get("name"), cmdline=opts.get("cmdline") or opts.get("match"),
+                               pid_file=opts.get("pid_file"))
+        if not procs:
+            what = opts.get("pid_file") or opts.get("cmdline") or opts.get("match") or opts.get("name")
+            return Observation.failure(Reason.ASSERTION, f"no process matches {what!r}")
+        # The window ends well inside the check's timeout, so the measurement is never cut off.
+        window = min(float(opts.get("interval", 0.3)), timeout * 0.8)
+        return await measure_starvation([p.pid for p in procs], window)

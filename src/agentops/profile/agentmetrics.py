@@ -83,10 +83,11 @@ def _wanted() -> set[str]:
 
 
 async def _scrape(target: Target, url: str, timeout: float) -> Any:
-    """One scrape, parsed for FAMILIES only; MetricsError (with a Reason) when it fails."""
-    from agentops.probes.metrics import parse_scrape, scrape
+    """One scrape, parsed for FAMILIES only; MetricsError (with a Reason) when it fails. Parsed in slices, as
+    the metrics probe does: the sampler shares this event loop, and a long parse would make its samples late."""
+    from agentops.probes.metrics import parse_scrape_sliced, scrape
 
-    return parse_scrape(*await scrape(target, url, time.monotonic() + timeout, _wanted()))
+    return await parse_scrape_sliced(*await scrape(target, url, time.monotonic() + timeout, _wanted()))
 
 
 def _series(scrape: Any, name: str, url: str) -> dict[Any, float] | None:
