@@ -43,7 +43,8 @@ def test_diagnose_agent_reads_its_config_once(monkeypatch: pytest.MonkeyPatch, c
 
 
 @pytest.mark.parametrize("argv", [("health", "--only", "none-such", "-o", "json"), ("checks", "list"),
-                                  ("cluster", "inventory", "--timeout", "0.5", "-o", "json")])
+                                  ("cluster", "inventory", "--timeout", "0.5", "-o", "json"),
+                                  ("load", "--to", "echo", "--rate", "1", "--count", "1", "--connect-timeout", "0.5", "-o", "json")])
 def test_other_commands_read_their_config_once(monkeypatch: pytest.MonkeyPatch, cluster_config: Path,
                                                argv: tuple[str, ...]) -> None:
     parsed = loads(monkeypatch, *argv, "-c", str(cluster_config))

@@ -78,7 +78,6 @@ def load(
     import asyncio
 
     from agentops.cli.common import load_cluster_spec
-    from agentops.core.config import load_config
     from agentops.core.thresholds import ThresholdError
     from agentops.diagnose.message import parse_to
     from agentops.load import kpi as kpi_mod
@@ -98,9 +97,9 @@ def load(
         goals = kpi_mod.parse_overrides(kpi or [], METRIC_NAMES)
     except (ValueError, ThresholdError) as exc:
         fail(str(exc))
-    cfg = load_config(config)  # its pack_dirs may override the load command pack (KPIs, findings)
+    cluster = load_cluster_spec(config, host)  # loads the config once; the cluster carries it
+    cfg = cluster.config  # its pack_dirs may override the load command pack (KPIs, findings)
     kpis = kpi_mod.kpis(goals, cfg)
-    cluster = load_cluster_spec(config, host)
     ptype, body = load_payload(cluster, agent_type, payload_type, payload)
     target = LoadTarget(cluster.address, agent_type, key, ptype, body, cluster.target.tls)
     with progress(f"load {agent_type}/{key}: {spec.describe()}", total=spec.planned_requests) as bar:
