@@ -17,6 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from agentops.core.knowledge import Explanation
+from agentops.logs.classify_texts import TEXTS
+
 # Import names whose pip distribution is called something else. Anything not here installs under its
 # top-level module name, which is right for most packages (requests, httpx, redis, openai, ...).
 MODULE_PACKAGES: dict[str, str] = {
@@ -85,13 +88,13 @@ _GROUP_PREFIX = re.compile(r"^[\s|+-]*\| ")
 _FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+)(?:, in (?P<func>.+))?$')
 
 
-@dataclass
+@dataclass(init=False)
 class Classification:
-    """What an error means. `kind` is a stable id (missing-module, connection-refused, …) for rules and JSON."""
+    """What an error means. `kind` is a stable id (missing-module, connection-refused, …) for rules and JSON;
+    `explanation` is its cause and fix, a text of `classify_texts.TEXTS` filled with what the rule read."""
 
     kind: str
-    cause: str
-    fix: str
+    explanation: Explanation
     exception: str = ""  # the exception type the classification rests on (bare name)
     message: str = ""  # its message, one line
     location: str = ""  # "file:line in func" of the innermost frame, when the text had one
@@ -99,12 +102,50 @@ class Classification:
     subject: str | None = None  # what it is about: the module, file, library, variable
     evidence: list[str] = field(default_factory=list)
 
+    def __init__(self, kind: str, cause: str = "", fix: str = "", exception: str = "", message: str = "",
+                 location: str = "", package: str | None = None, subject: str | None = None,
+                 evidence: list[str] | None = None, *, explanation: Explanation | None = None) -> None:
+        # cause/fix positionally: a caller's own words for a case the table does not cover (diagnose's
+        # "the interpreter exited" when there is no error text at all); the rules pass `explanation`.
+        self.kind = kind
+        self.explanation = explanation or Explanation(cause, fix)
+        self.exception, self.message, self.location = exception, message, location
+        self.package, self.subject = package, subject
+        self.evidence = list(evidence or [])
+
+    @property
+    def cause(self) -> str:
+        return self.explanation.cause
+
+    @cause.setter
+    def cause(self, text: str) -> None:
+        self.explanation = Explanation(text, self.explanation.fix)
+
+    @property
+    def fix(self) -> str:
+        return self.explanation.fix
+
+    @fix.setter
+    def fix(self, text: str) -> None:
+        self.explanation = Explanation(self.explanation.cause, text)
+
     @property
     def known(self) -> bool:
         return self.kind != "unclassified"
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if v not in (None, "", [])}
+        doc = {"kind": self.kind, **self.explanation.to_dict(), "exception": self.exception,
+               "message": self.message, "location": self.location, "package": self.package,
+               "subject": self.subject, "evidence": self.evidence}
+        return {k: v for k, v in doc.items() if v not in (None, "", [])}
+
+
+def _classified(kind: str, variant: str = "", *, package: str | None = None, subject: str | None = None,
+                **values: object) -> Classification:
+    """The classification `kind` worded by its table text, filled with the values the rule read (package and
+    subject are values of the text too)."""
+    text = TEXTS[kind, variant].filled({"package": package, "subject": subject, **values})
+    return Classification(kind, package=package, subject=subject, explanation=text)
 
 
 @dataclass
@@ -178,9 +219,10 @@ def classify_text(text: str) -> Classification:
     if not lines:
         one = " ".join(text.split())[:300]
         guess = _classify_plain(one)
-        return guess or Classification(
-            kind="unclassified", cause=f"no exception line found in the text ({one[:80]!r}…)" if one else
-            "empty error text", fix="paste the whole traceback, ending with its 'Type: message' line")
+        if guess:
+            return guess
+        return _classified("unclassified", "no-exception-line", excerpt=one[:80]) if one else \
+            _classified("unclassified", "empty")
     classified = []
     for exc in lines:
         c = classify_exception(exc.type, exc.message)
@@ -199,14 +241,10 @@ def classify_exception(exc_type: str, message: str) -> Classification:
     """Classify one exception by type and message."""
     name = exc_type.rsplit(".", 1)[-1]
     message = " ".join(message.split())
-    for rule in _RULES:
-        c = rule(name, message)
-        if c is not None:
-            c.exception, c.message = name, message
-            return c
-    return Classification(kind="unclassified", exception=name, message=message,
-                          cause=f"the code raised {name}" + (f": {message}" if message else ""),
-                          fix="read the traceback's innermost frame (file:line) and fix the code or input there")
+    c = next((found for rule in _RULES if (found := rule(name, message)) is not None), None) or \
+        _classified("unclassified", "" if message else "no-message", exception=name, message=message)
+    c.exception, c.message = name, message
+    return c
 
 
 def _classify_plain(text: str) -> Classification | None:
@@ -219,6 +257,8 @@ def _classify_plain(text: str) -> Classification | None:
 
 
 # ----------------------------------------------------------------------------------------------- rules
+# Each rule decides whether the error is its kind and reads the values its text needs; the words are in
+# classify_texts.TEXTS.
 
 Rule = Callable[[str, str], Classification | None]
 _RULES: list[Rule] = []
@@ -240,31 +280,21 @@ def _missing_module(name: str, msg: str) -> Classification | None:
         return None
     module = _quoted(msg) or msg.rsplit(" ", 1)[-1]
     package = package_for(module)
-    if "." in module and (module in MODULE_EXTRAS or package.endswith("]")):
-        cause = f"module {module!r} is part of an optional extra that is not installed"
-    else:
-        cause = f"Python module {module!r} is not installed in the worker's environment"
-    return Classification(kind="missing-module", cause=cause, subject=module, package=package,
-                          fix=f"pip install '{package}' in the environment the worker runs in (the same venv/"
-                              f"image), then restart the worker")
+    extra = "." in module and (module in MODULE_EXTRAS or package.endswith("]"))
+    return _classified("missing-module", "extra" if extra else "", subject=module, package=package,
+                       module=module)
 
 
 @_rule
 def _cannot_import_name(name: str, msg: str) -> Classification | None:
-    m = re.search(r"cannot import name ['\"](?P<n>[^'\"]+)['\"] from ['\"](?P<m>[^'\"]+)['\"]", msg)
+    # Python says "from 'pkg.mod'", or for a module caught mid-import "from partially initialized module 'pkg.mod'".
+    m = re.search(r"cannot import name ['\"](?P<n>[^'\"]+)['\"] from (?:partially initialized module )?"
+                  r"['\"](?P<m>[^'\"]+)['\"]", msg)
     if name != "ImportError" or not m:
         return None
     if "circular import" in msg:
-        return Classification(kind="circular-import", subject=m["m"],
-                              cause=f"circular import: {m['m']} is imported while it is still being initialised",
-                              fix=f"move the import of {m['n']!r} inside the function that uses it, or break the "
-                                  f"cycle between the modules")
-    package = package_for(m["m"])
-    return Classification(kind="version-mismatch", subject=m["m"], package=package,
-                          cause=f"the installed {package} has no {m['n']!r}: a different version than the code "
-                                f"was written for",
-                          fix=f"install the version the code expects (pip install '{package}==<version>'; "
-                              f"check the project's pins), or update the import")
+        return _classified("circular-import", subject=m["m"], module=m["m"], name=m["n"])
+    return _classified("version-mismatch", subject=m["m"], package=package_for(m["m"]), name=m["n"])
 
 
 @_rule
@@ -272,10 +302,7 @@ def _shared_library(name: str, msg: str) -> Classification | None:
     m = re.search(r"(?P<lib>lib[\w.+-]+\.so[\w.]*): cannot open shared object file", msg)
     if not m:
         return None
-    return Classification(kind="missing-system-library", subject=m["lib"],
-                          cause=f"the system library {m['lib']} a compiled extension needs is not installed",
-                          fix=f"install the OS package that provides {m['lib']} (apt-file search {m['lib']}) in "
-                              f"the worker's image or machine")
+    return _classified("missing-system-library", subject=m["lib"], library=m["lib"])
 
 
 @_rule
@@ -283,11 +310,7 @@ def _no_attribute(name: str, msg: str) -> Classification | None:
     m = re.search(r"module ['\"](?P<m>[^'\"]+)['\"] has no attribute ['\"](?P<a>[^'\"]+)['\"]", msg)
     if name != "AttributeError" or not m:
         return None
-    return Classification(kind="missing-attribute", subject=m["m"],
-                          cause=f"module {m['m']} defines no {m['a']!r} (a typo in the class name, or another "
-                                f"version of the module)",
-                          fix=f"check the name in module:Class ({m['m']}:{m['a']}) against the module, and the "
-                              f"installed version")
+    return _classified("missing-attribute", subject=m["m"], module=m["m"], name=m["a"])
 
 
 @_rule
@@ -295,29 +318,19 @@ def _agent_not_found(name: str, msg: str) -> Classification | None:
     m = re.search(r"Agent (?P<t>\S+) not found", msg)
     if not m:
         return None
-    return Classification(kind="agent-not-found",
-                          cause=f"no worker has registered agent type {m['t']!r} with the host",
-                          fix=f"start the worker that registers {m['t']!r} (or fix the type name in the sender)")
+    return _classified("agent-not-found", agent_type=m["t"])
 
 
 @_rule
 def _already_registered(name: str, msg: str) -> Classification | None:
-    if "already registered" not in msg.lower():
-        return None
-    return Classification(kind="duplicate-registration",
-                          cause="the agent type is already registered (by another worker, or twice in one)",
-                          fix="register each agent type on exactly one worker; stop the duplicate or rename the "
-                              "type (the AgentRpc host has no load balancing)")
+    return _classified("duplicate-registration") if "already registered" in msg.lower() else None
 
 
 @_rule
 def _too_large(name: str, msg: str) -> Classification | None:
     low = msg.lower()
     if "resource_exhausted" in low or "larger than max" in low or "message too large" in low:
-        return Classification(kind="message-too-large",
-                              cause="a message exceeded gRPC's maximum message size (4 MiB by default)",
-                              fix="send large data by reference (a URL, a key in Redis/object storage) instead of "
-                                  "inline, or raise grpc.max_send/receive_message_length on host and workers")
+        return _classified("message-too-large")
     return None
 
 
@@ -326,36 +339,20 @@ def _no_serializer(name: str, msg: str) -> Classification | None:
     if not re.search(r"Unknown type \S+|no serializer|not serializable|Object of type \S+ is not JSON", msg,
                      re.IGNORECASE):
         return None
-    if "NoneType" in msg:
-        return Classification(kind="handler-returned-none",
-                              cause="a message handler returned None to a direct message (send_message): there "
-                                    "is no serializer for NoneType, so the caller never gets a reply",
-                              fix="return a message object from the handler (or publish instead of send when no "
-                                  "reply is meant)")
-    return Classification(kind="serializer-missing",
-                          cause="the handler's reply type has no registered serializer, so no reply is sent",
-                          fix="register the reply type: runtime.add_message_serializer("
-                              "try_get_known_serializers_for_type(ReplyType))")
+    return _classified("handler-returned-none" if "NoneType" in msg else "serializer-missing")
 
 
 @_rule
 def _bad_payload(name: str, msg: str) -> Classification | None:
     if name == "JSONDecodeError" or "Expecting value" in msg or "Unterminated string" in msg:
-        return Classification(kind="payload-malformed", cause="the message payload is not valid JSON",
-                              fix="send a JSON body that matches the message class (payload_type) the agent "
-                                  "handles")
+        return _classified("payload-malformed")
     if name == "TypeError" and re.search(r"unexpected keyword argument|missing \d+ required|required positional",
                                          msg):
-        return Classification(kind="payload-fields",
-                              cause="the payload's fields do not match the message class's constructor",
-                              fix="send exactly the fields the message dataclass/pydantic model declares")
+        return _classified("payload-fields")
     if name == "ValidationError":
-        return Classification(kind="payload-fields", cause="the payload failed the message model's validation",
-                              fix="send a payload that satisfies the pydantic model the agent handles")
+        return _classified("payload-fields", "validation")
     if re.search(r"Unhandled message|Unknown message type|No handler for", msg, re.IGNORECASE):
-        return Classification(kind="payload-type-unknown",
-                              cause="the agent has no handler for this message type (payload_type)",
-                              fix="send a message type the agent handles, or add a @message_handler for it")
+        return _classified("payload-type-unknown")
     return None
 
 
@@ -364,11 +361,7 @@ def _refused(name: str, msg: str) -> Classification | None:
     low = msg.lower()
     if name in ("ConnectionRefusedError",) or "connection refused" in low or "econnrefused" in low:
         where = _endpoint(msg)
-        return Classification(kind="connection-refused",
-                              cause=f"nothing accepts connections at {where or 'the address'}: the service is "
-                                    f"down or listens elsewhere",
-                              fix=f"start the service at {where or 'that address'} (or fix host/port in the "
-                                  f"worker's configuration), then retry")
+        return _classified("connection-refused", "" if where else "no-endpoint", endpoint=where)
     return None
 
 
@@ -378,8 +371,7 @@ def _dns(name: str, msg: str) -> Classification | None:
     if name == "gaierror" or any(f in low for f in ("name or service not known", "temporary failure in name "
                                                     "resolution", "nodename nor servname", "dns resolution failed",
                                                     "could not resolve host", "getaddrinfo failed")):
-        return Classification(kind="dns", cause="a host name in the configuration does not resolve",
-                              fix="fix the host name (or the DNS/hosts entry) the worker connects to")
+        return _classified("dns")
     return None
 
 
@@ -388,11 +380,7 @@ def _permission(name: str, msg: str) -> Classification | None:
     low = msg.lower()
     if name == "PermissionError" or "permission denied" in low or "operation not permitted" in low:
         path = _quoted(msg)
-        access = f"chown/chmod {path}" if path else "fix ownership/mode"
-        return Classification(kind="permission-denied", subject=path,
-                              cause=f"the process's user may not access {path or 'a file or socket it needs'}",
-                              fix=f"give the worker's user access ({access}) or run it as the user that owns it; "
-                                  f"never as root to paper over it")
+        return _classified("permission-denied", "" if path else "no-path", subject=path, path=path)
     return None
 
 
@@ -401,19 +389,14 @@ def _timeout(name: str, msg: str) -> Classification | None:
     low = msg.lower()
     if name in ("TimeoutError", "TimeoutExpired", "ReadTimeout", "ConnectTimeout", "CancelledError") \
             or "timed out" in low or "deadline_exceeded" in low or "deadline exceeded" in low:
-        return Classification(kind="timeout",
-                              cause="a call did not finish in time: the peer is slow, overloaded or unreachable "
-                                    "(a firewall that drops packets looks the same)",
-                              fix="check the peer's health and latency (agentops health), then raise the timeout "
-                                  "only if the peer is merely slow")
+        return _classified("timeout")
     return None
 
 
 @_rule
 def _address_in_use(name: str, msg: str) -> Classification | None:
     if "address already in use" in msg.lower() or "failed to bind" in msg.lower():
-        return Classification(kind="address-in-use", cause="the port the process wants to listen on is taken",
-                              fix="stop the other process on that port (ss -ltnp) or configure another port")
+        return _classified("address-in-use")
     return None
 
 
@@ -422,23 +405,17 @@ def _file_not_found(name: str, msg: str) -> Classification | None:
     if name != "FileNotFoundError" and "No such file or directory" not in msg:
         return None
     path = _quoted(msg)
-    return Classification(kind="file-not-found", subject=path,
-                          cause=f"a file the process needs does not exist: {path or msg}",
-                          fix="create it or fix the path in the configuration (relative paths resolve against "
-                              "the process's working directory)")
+    return _classified("file-not-found", subject=path, path=path or msg)
 
 
 @_rule
 def _env_var(name: str, msg: str) -> Classification | None:
     key = _quoted(msg) or msg.strip("'\"")
     if name == "KeyError" and re.fullmatch(r"[A-Z][A-Z0-9_]{2,}", key or ""):
-        return Classification(kind="missing-env", subject=key,
-                              cause=f"environment variable {key} is not set (os.environ[{key!r}])",
-                              fix=f"set {key} in the worker's environment (service unit, container env, secret)")
+        return _classified("missing-env", subject=key, variable=key)
     if re.search(r"api[_ ]key|OPENAI_API_KEY|credentials? (?:were )?not (?:found|provided)", msg, re.IGNORECASE) \
             and name not in ("AuthenticationError",):
-        return Classification(kind="missing-credentials", cause="a credential (API key) is not configured",
-                              fix="provide the key through the worker's environment or secret store")
+        return _classified("missing-credentials")
     return None
 
 
@@ -447,40 +424,30 @@ def _auth(name: str, msg: str) -> Classification | None:
     if name in ("AuthenticationError", "AuthError") or re.search(
             r"\b401\b|unauthori[sz]ed|invalid api key|authentication failed|password authentication failed",
             msg, re.IGNORECASE):
-        return Classification(kind="auth", cause="credentials were rejected",
-                              fix="check the key/password the worker uses (rotated? wrong environment?)")
+        return _classified("auth")
     if name == "RateLimitError" or re.search(r"\b429\b|rate limit", msg, re.IGNORECASE):
-        return Classification(kind="rate-limited", cause="the upstream API is rate-limiting the worker",
-                              fix="lower the request rate or concurrency, add backoff, or raise the quota")
+        return _classified("rate-limited")
     return None
 
 
 @_rule
 def _memory(name: str, msg: str) -> Classification | None:
     if name == "MemoryError" or "cannot allocate memory" in msg.lower():
-        return Classification(kind="out-of-memory", cause="the process ran out of memory",
-                              fix="find what holds memory (agentops profile), fix the leak or give the worker "
-                                  "more memory")
+        return _classified("out-of-memory")
     return None
 
 
 @_rule
 def _syntax(name: str, msg: str) -> Classification | None:
     if name in ("SyntaxError", "IndentationError", "TabError"):
-        return Classification(kind="syntax-error", cause=f"the agent's source does not compile: {msg}",
-                              fix="fix the code at the file:line of the error (and run the module's tests)")
+        return _classified("syntax-error", message=msg)
     return None
 
 
 @_rule
 def _request_id_key(name: str, msg: str) -> Classification | None:
     if name == "KeyError" and re.fullmatch(r"['\"]?[\w-]{1,64}['\"]?", msg) and not _env_var(name, msg):
-        return Classification(kind="unknown-key",
-                              cause=f"a lookup of {msg} failed; in the AgentRpc host a KeyError on a request id "
-                                    f"means a response came for a request it no longer waits for (request ids "
-                                    f"reused by two callers, microsoft/autogen#7016)",
-                              fix="if this is the host's _process_response: make request ids unique per caller; "
-                                  "otherwise check where the key should have been set")
+        return _classified("unknown-key", key=msg)
     return None
 
 

@@ -127,7 +127,7 @@ def recommend(error_type: str, message: str, exception: str = "") -> Action | No
                             else message)
     found = classify_text(subject)
     if found.known:
-        return _action(found.kind, found.cause, found.fix)
+        return Action(found.kind, found.explanation)
     return next((action for rx, action in _FALLBACK_RULES if rx.search(text)), None)
 
 
