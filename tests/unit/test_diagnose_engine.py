@@ -6,7 +6,8 @@ import asyncio
 import time
 
 from agentops.core.model import Observation, Reason, Status
-from agentops.diagnose.engine import Deadline, Evidence, check
+from agentops.core.packs import make_spec
+from agentops.diagnose.engine import Deadline, Evidence
 
 
 def test_budget_leaves_the_reserve_for_later_layers() -> None:
@@ -27,8 +28,8 @@ def test_a_hanging_layer_is_cut_at_its_budget_and_the_next_gets_what_is_left() -
 
     async def run() -> Evidence:
         ev = Evidence(Deadline(1.0))
-        await ev.layer(check("a.hang", "test"), "t", hang, reserve=0.4)
-        await ev.layer(check("b.quick", "test"), "t", quick)
+        await ev.layer(make_spec("a.hang", "test"), "t", hang, reserve=0.4)
+        await ev.layer(make_spec("b.quick", "test"), "t", quick)
         return ev
 
     started = time.monotonic()
@@ -49,7 +50,7 @@ def test_no_time_left_is_reported_not_skipped() -> None:
     async def run() -> Evidence:
         ev = Evidence(Deadline(0.5))
         ev.deadline.started -= 1
-        await ev.layer(check("late", "test"), "t", never)
+        await ev.layer(make_spec("late", "test"), "t", never)
         return ev
 
     (late,) = asyncio.run(run()).results
@@ -66,8 +67,8 @@ def test_layers_are_judged_by_their_thresholds_and_a_crash_is_unknown() -> None:
 
     async def run() -> Evidence:
         ev = Evidence(Deadline(2.0))
-        await ev.layer(check("ping", "test", warning={"rtt_ms": "> 1000"}), "t", slow_reply)
-        await ev.layer(check("boom", "test"), "t", crash)
+        await ev.layer(make_spec("ping", "test", warning={"rtt_ms": "> 1000"}), "t", slow_reply)
+        await ev.layer(make_spec("boom", "test"), "t", crash)
         return ev
 
     ping, boom = asyncio.run(run()).results

@@ -4,7 +4,8 @@ An AST scan of src/agentops fails on a status set by hand (a `Status.OK/WARNING/
 returned, passed as a result's or finding's status, or picked by a conditional) outside the judge's own modules,
 and on a numeric threshold literal compared with a measured value in profile/, diagnose/ and load/. The
 allowlists below are small and each entry says why it is not a status decision. Behaviour tests: a user pack
-overriding the shipped performance limits changes the verdict; the command packs never enter a health plan.
+overriding a command pack's checks (performance, logs, drill, maintain, load, diagnose) changes how they are
+judged; the command packs never enter a health plan.
 """
 
 from __future__ import annotations
@@ -32,13 +33,8 @@ READS = {
     "core/runner.py": "UNKNOWN for a check the runner could not run at all (no observation exists to judge)",
     "cli/common.py": "exit-code policy: --fail-on critical maps WARNING to exit 0; EXIT_USAGE is UNKNOWN's code",
     "diagnose/knowledge.py": "a finding's severity is data in the knowledge table",
-    "diagnose/engine.py": "check() defaults, and UNKNOWN for a layer the deadline left no time for (nothing measured)",
+    "diagnose/engine.py": "UNKNOWN for a layer the deadline left no time for (nothing measured)",
 }
-
-# Files that still set statuses by hand: the remainder of issue 11 item 1, to be converted to command packs
-# (checks/{cluster,drill,load,logs,maintain}.yaml). Listed so the scan holds every other file to the rule now
-# and no new file can join them; remove an entry when its file is converted.
-NOT_YET_CONVERTED = {"diagnose/verdict.py", "diagnose/agent.py", "diagnose/layers.py"}
 
 
 def _status_const(node: ast.AST) -> bool:
@@ -67,17 +63,10 @@ def test_no_status_is_set_by_hand():
     offenders = []
     for path in sorted(SRC.rglob("*.py")):
         rel = _rel(path)
-        if rel in JUDGE or rel in READS or rel in NOT_YET_CONVERTED:
+        if rel in JUDGE or rel in READS:
             continue
         offenders += [f"{rel}:{line}: {text}" for line, text in hand_set_statuses(ast.parse(path.read_text()))]
     assert not offenders, "statuses set by hand (judge an Observation instead):\n" + "\n".join(offenders)
-
-
-def test_the_not_yet_converted_list_only_shrinks():
-    """An entry whose file no longer sets a status by hand must leave the list."""
-    stale = [rel for rel in sorted(NOT_YET_CONVERTED)
-             if not (SRC / rel).exists() or not hand_set_statuses(ast.parse((SRC / rel).read_text()))]
-    assert not stale, f"converted, remove from NOT_YET_CONVERTED: {stale}"
 
 
 # Comparisons with a number that are not a threshold judged against a measurement: (file, expression) -> why.
@@ -350,3 +339,53 @@ def test_a_user_pack_overrides_the_load_kpis_and_findings(tmp_path):
     assert as_shipped.id == "load.missing_replies" and as_shipped.status is Status.CRITICAL
     (overridden,) = findings(outcome, "echo/k", command_specs("load", cfg))
     assert overridden.status is Status.WARNING
+
+
+DIAGNOSE_OVERRIDE = """\
+pack: diagnose
+checks:
+  - id: message.payload
+    probe: agentrpc.payload
+    on_reason: {protocol: critical}
+  - id: logs.host
+    probe: logs.scan
+    on_failure: critical
+"""
+
+
+def test_a_user_pack_overrides_how_a_diagnose_layer_is_judged(tmp_path):
+    """The diagnosis layers are judged by checks/diagnose.yaml: a payload that is not JSON is a warning as
+    shipped (the host forwards it) and critical from a user's diagnose.yaml; what the user did not override
+    (a payload over 4 MiB, critical) stays as shipped. No host is contacted: these layers measure locally."""
+    from agentops.core.cluster import load_cluster
+    from agentops.diagnose.engine import Deadline, Evidence
+    from agentops.diagnose.layers import Layers
+
+    (tmp_path / "diagnose.yaml").write_text(DIAGNOSE_OVERRIDE)
+    shipped_cfg = Config(path=str(tmp_path / "shipped.yaml"))
+    mine_cfg = Config(path=str(tmp_path / "agentops.yaml"), pack_dirs=[tmp_path])
+
+    def payload_status(cfg: Config, payload: object) -> tuple[Status, Reason | None]:
+        layers = Layers(load_cluster(cfg, "127.0.0.1:9"), Evidence(Deadline(1.0)))
+        result = layers.payload("echo", "k", "Ping", payload)
+        return result.status, result.reason
+
+    assert payload_status(shipped_cfg, "{not json") == (Status.WARNING, Reason.PROTOCOL)
+    assert payload_status(mine_cfg, "{not json") == (Status.CRITICAL, Reason.PROTOCOL)
+    huge = {"text": "x" * (5 * 1024 * 1024)}
+    assert payload_status(shipped_cfg, huge)[0] is payload_status(mine_cfg, huge)[0] is Status.CRITICAL
+    specs = Layers(load_cluster(mine_cfg, "127.0.0.1:9"), Evidence(Deadline(1.0))).checks
+    assert specs["logs.host"].on_failure is Status.CRITICAL and specs["logs.worker"].on_failure is Status.WARNING
+
+
+def test_a_failure_modes_severity_by_case_is_data():
+    """The overload verdict is a warning when the reply came late and critical when it never came; a request-id
+    collision only seen in the log window is a warning: the knowledge table says so, not the rule."""
+    from agentops.diagnose.knowledge import MODES
+    from agentops.diagnose.verdict import make_finding
+
+    assert make_finding("overload", {}, [], [], "late_reply").status is Status.WARNING
+    assert make_finding("overload", {}, [], [], "no_reply").status is Status.CRITICAL
+    assert make_finding("request-id-collision", {}, [], []).status is Status.CRITICAL
+    assert make_finding("request-id-collision", {}, [], [], "in_window").status is MODES[
+        "request-id-collision"].cases["in_window"] is Status.WARNING

@@ -20,8 +20,9 @@ from typing import Any
 
 from agentops.core.cluster import Cluster
 from agentops.core.model import Finding, Observation, Reason, Report, Status
+from agentops.core.packs import command_specs
 from agentops.diagnose.baseline import add_baseline_evidence
-from agentops.diagnose.engine import DEFAULT_DEADLINE_S, Deadline, Evidence, check
+from agentops.diagnose.engine import DEFAULT_DEADLINE_S, Deadline, Evidence
 from agentops.diagnose.layers import Layers
 from agentops.diagnose.message import (
     CONFIRM_PING_S,
@@ -174,6 +175,8 @@ def _classification_finding(mode_id: str, c: dict[str, Any], values: dict[str, A
 async def diagnose_agent(cluster: Cluster | None, q: AgentQuery) -> Report:
     started_at, t0 = started_stamp(), time.perf_counter()
     ev = Evidence(Deadline(q.deadline_s))
+    # How the layers are judged: the diagnose command pack, with the config's pack_dirs' overrides.
+    specs = command_specs("diagnose", cluster.config if cluster is not None else None)
     findings: list[Finding] = []
     if q.error_text is not None:
         c = classify_text(q.error_text)
@@ -182,13 +185,13 @@ async def diagnose_agent(cluster: Cluster | None, q: AgentQuery) -> Report:
             obs.reason = Reason.ASSERTION
         from agentops.core.runner import judge
 
-        ev.record(judge(check("agent.error", "classify", on_failure=Status.WARNING), q.agent_type, obs, 0.0))
+        ev.record(judge(specs["agent.error"], q.agent_type, obs, 0.0))
         if c.known:
             findings.append(_classification_finding("agent-error", c.to_dict(), {}, [], ["agent.error"]))
         else:
             ev.note(f"the --error text was not recognised ({c.cause}); the cluster evidence below still applies")
     if q.import_target:
-        result = await ev.layer(check("agent.import", "python.import"), q.import_target,
+        result = await ev.layer(specs["agent.import"], q.import_target,
                                 lambda timeout: import_in_child(q.import_target or "", q.python, timeout),
                                 cap=IMPORT_CAP_S, reserve=1.0 if cluster else 0.0)
         c = result.facts.get("classification")
@@ -248,6 +251,8 @@ async def _cluster_layers(layers: Layers, ev: Evidence, q: AgentQuery, subject: 
         ev.note(f"no ping payload configured for {q.agent_type}: the round trip was not tested")
     else:
         proc = ev.get("worker.process")
+        # Reads the judged status, not the reason: whether the worker's state blocks a reply is the pack's
+        # decision (on_reason: up but not connected is only a warning), not a second one made here.
         blocked = not owned or (proc is not None and proc.status is Status.CRITICAL)
         await layers.ping_type(q.agent_type, DEFAULT_KEY, payload_type, payload, source=None,
                                cap=CONFIRM_PING_S if blocked else None,

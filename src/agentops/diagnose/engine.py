@@ -1,9 +1,10 @@
 """Layered evidence collection under one deadline.
 
 A diagnosis runs layers in order (DNS → TCP → gRPC → host → registration → process → ping → logs → metrics →
-machine). Each layer MEASURES (an Observation, like any probe) and is JUDGED by its own small check spec (the
-same `core.evaluate` as `agentops health`), so every layer is a `Result` in the report and the verdict rules
-read nothing but those results. Layers that are registered probes (net.dns, net.tcp, host.cpu, metrics …) run
+machine). Each layer MEASURES (an Observation, like any probe) and is JUDGED by its check in the `diagnose`
+command pack (checks/diagnose.yaml, overridable by id from a config's pack_dirs) with the same `core.evaluate`
+as `agentops health`, so every layer is a `Result` in the report and the verdict rules read nothing but those
+results. Layers that are registered probes (net.dns, net.tcp, host.cpu, metrics …) run
 through the probe registry; the others are plain async functions.
 
 One deadline covers the whole diagnosis: a layer gets `min(its cap, what is left minus what later layers are
@@ -14,13 +15,13 @@ never the whole run. A layer the deadline leaves no time for is reported UNKNOWN
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from agentops.core.config import Target
 from agentops.core.model import Observation, Reason, Result, Status
-from agentops.core.packs import CheckSpec, make_spec
+from agentops.core.packs import CheckSpec
 from agentops.core.runner import judge, observe
 
 DEFAULT_DEADLINE_S = 5.0
@@ -46,15 +47,6 @@ class Deadline:
         if cap is not None:
             left = min(left, cap)
         return max(0.0, left)
-
-
-def check(check_id: str, probe: str, *, warning: Mapping[str, str] | None = None,
-          critical: Mapping[str, str] | None = None, on_failure: Status = Status.CRITICAL,
-          on_timeout: Status = Status.CRITICAL, on_reason: Mapping[Reason, Status] | None = None,
-          params: Mapping[str, Any] | None = None, tags: tuple[str, ...] = ("diagnose",)) -> CheckSpec:
-    """A diagnosis layer's spec: `core.packs.make_spec` with the diagnosis' tag."""
-    return make_spec(check_id, probe, warning=warning, critical=critical, on_failure=on_failure,
-                     on_timeout=on_timeout, on_reason=on_reason, params=params, tags=tags)
 
 
 class Evidence:

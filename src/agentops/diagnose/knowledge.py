@@ -10,7 +10,8 @@ sender and receiver: sizes, ids, serializers).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from agentops.core.knowledge import Explanation, FindingText
@@ -24,15 +25,20 @@ class FailureMode:
     status: Status
     text: FindingText  # the one-line verdict and its cause and fix, filled with what the rule learned
     look_for: tuple[str, ...]  # the evidence that identifies it (also what docs/diagnose.md lists)
+    # A mode whose severity depends on how it showed: the rule names the case ("late_reply"), this table says
+    # what that case weighs, so the severity stays data beside the mode's words.
+    cases: Mapping[str, Status] = field(default_factory=dict)
 
     def finding(self, values: dict[str, Any], evidence: list[str], checks: list[str],
-                status: Status | None = None) -> Finding:
-        return self.text.finding(self.id, status or self.status, values, evidence=evidence, checks=checks)
+                case: str | None = None) -> Finding:
+        status = self.status if case is None else self.cases[case]
+        return self.text.finding(self.id, status, values, evidence=evidence, checks=checks)
 
 
 def _mode(mode_id: str, layer: str, status: Status, title: str, cause: str, fix: str,
-          look_for: tuple[str, ...]) -> FailureMode:
-    return FailureMode(mode_id, layer, status, FindingText(title, Explanation(cause, fix)), look_for)
+          look_for: tuple[str, ...], cases: Mapping[str, Status] | None = None) -> FailureMode:
+    return FailureMode(mode_id, layer, status, FindingText(title, Explanation(cause, fix)), look_for,
+                       dict(cases or {}))
 
 
 MODES: dict[str, FailureMode] = {m.id: m for m in (
@@ -158,6 +164,9 @@ MODES: dict[str, FailureMode] = {m.id: m for m in (
         "make request ids unique across callers (a uuid per request in custom clients), avoid several sender "
         "runtimes messaging one worker concurrently, or upgrade AutoGen once the host keys replies by caller",
         ("host log KeyError '<request id>' in _process_response",),
+        # The verdict when the message asked about, or the ping, collided; only in the log window it is a
+        # secondary finding beside another verdict.
+        {"in_window": Status.WARNING},
     ),
     _mode(
         "overload", "runtime", Status.WARNING,
@@ -166,6 +175,8 @@ MODES: dict[str, FailureMode] = {m.id: m for m in (
         "find what the handler waits on (agentops profile / py-spy dump --pid {pid}); move blocking calls off "
         "the event loop, add capacity (another worker for other types), or give senders a longer deadline",
         ("ping late or no reply with worker running", "queue size > 0", "p95 above the deadline", "CPU"),
+        # A reply that came late still arrived; one that did not come within the deadline is a lost message.
+        {"late_reply": Status.WARNING, "no_reply": Status.CRITICAL},
     ),
     _mode(
         "sender-disconnected", "runtime", Status.CRITICAL,

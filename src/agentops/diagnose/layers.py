@@ -20,10 +20,11 @@ from typing import Any
 
 from agentops.core.cluster import Cluster
 from agentops.core.config import Target, split_host_port
-from agentops.core.model import Observation, Reason, Result, Status
+from agentops.core.model import Observation, Reason, Result
 from agentops.core.osproc import Located, ProcessView, describe_stop, is_local
+from agentops.core.packs import CheckSpec, command_specs
 from agentops.diagnose import logscan
-from agentops.diagnose.engine import Evidence, check
+from agentops.diagnose.engine import Evidence
 
 # The worker metrics the issue's AutoGen services export (names as scraped from prometheus_client). The
 # response-time histogram is found with or without the unit suffix prometheus_client may add.
@@ -42,7 +43,6 @@ class Layers:
 
     def __init__(self, cluster: Cluster, evidence: Evidence, *, since_s: float = 600.0) -> None:
         from agentops.autogen.client import AgentRpcClient
-        from agentops.core.packs import command_specs
 
         self.cluster = cluster
         # The diagnose command pack, with the config's pack_dirs' overrides: how the layers are judged.
@@ -74,20 +74,20 @@ class Layers:
     async def reach_host(self) -> bool:
         """DNS → TCP → the host's process → gRPC channel → GetSubscriptions. False when a layer failed."""
         t = self.cluster.target
-        dns = await self.ev.probe(check("agentrpc.dns", "net.dns"), t, cap=1.0)
+        dns = await self.ev.probe(self.spec("agentrpc.dns"), t, cap=1.0)
         if dns.reason is None:
             self.host_ips |= set(dns.facts.get("addresses", []))
         tcp = None
         if dns.reason is None:
-            tcp = await self.ev.probe(check("agentrpc.tcp", "net.tcp"), t, cap=1.0)
+            tcp = await self.ev.probe(self.spec("agentrpc.tcp"), t, cap=1.0)
         self.host_process()
         if tcp is None or tcp.reason is not None:
             return False
-        channel = await self.ev.layer(check("agentrpc.channel", "agentrpc.channel"), t.name, self._connect,
+        channel = await self.ev.layer(self.spec("agentrpc.channel"), t.name, self._connect,
                                       cap=1.5)
         if channel.reason is not None:
             return False
-        inventory = await self.ev.layer(check("agentrpc.inventory", "agentrpc.inventory"), t.name,
+        inventory = await self.ev.layer(self.spec("agentrpc.inventory"), t.name,
                                         self._inventory, cap=1.0)
         return inventory.reason is None
 
@@ -141,7 +141,7 @@ class Layers:
             obs = Observation(facts=facts, metrics={"rss_bytes": float(v.rss_bytes)},
                               message=f"host process {v.pid} state {v.state}, started "
                                       f"{v.to_dict()['started_at']}")
-        self.ev.record(_judged(check("agentrpc.process", "host.process"), self.cluster.target.name, obs, started))
+        self.ev.record(_judged(self.spec("agentrpc.process"), self.cluster.target.name, obs, started))
 
     # ------------------------------------------------------------------------------ registration
 
@@ -164,9 +164,9 @@ class Layers:
                 obs.message = f"{agent_type} is registered (the host named no owner client)"
             return obs
 
-        return await self.ev.layer(check(check_id, "agentrpc.ownership"), agent_type, measure, cap=1.0)
+        return await self.ev.layer(self.spec(check_id), agent_type, measure, cap=1.0)
 
-    def spec(self, check_id: str) -> Any:
+    def spec(self, check_id: str) -> CheckSpec:
         """A layer's check from the diagnose command pack (with the config's overrides, via the cluster)."""
         return self.checks[check_id]
 
@@ -226,7 +226,7 @@ class Layers:
                                   message=f"worker {owner.name} (pid {v.pid}) state {v.state}, {link}".rstrip(", "))
                 if v.connected is False:
                     obs.reason = Reason.CONNECT
-        spec = check("worker.process", "host.process", on_reason={Reason.CONNECT: Status.WARNING})
+        spec = self.spec("worker.process")  # up but not connected: a warning, per the pack's on_reason
         self.ev.record(_judged(spec, owner.name, obs, started))
 
     def _remember_cpu(self, pid: int) -> None:
@@ -283,7 +283,7 @@ class Layers:
         obs = registry.probe("agentrpc.payload").check({"agent_type": agent_type, "key": key,
                                                         "payload_type": payload_type, "payload": payload})
         # Not JSON: the host forwards it anyway (protocol: a warning, per on_reason); too large: never sent.
-        spec = check("message.payload", "agentrpc.payload", on_reason={Reason.PROTOCOL: Status.WARNING})
+        spec = self.spec("message.payload")
         return self.ev.record(_judged(spec, agent_type, obs, started))
 
     async def ping_type(self, agent_type: str, key: str, payload_type: str, payload: Any, *,
@@ -377,7 +377,7 @@ class Layers:
             obs = logscan.scan(files, patterns, self.start_offsets, since=self.since, agent_type=agent_type,
                                key=key, request_id=self.ping_request_id, message_id=message_id,
                                log_format=log_format)
-            self.ev.record(_judged(check(check_id, "logs.scan", on_failure=Status.WARNING), target, obs, started))
+            self.ev.record(_judged(self.spec(check_id), target, obs, started))
 
     async def metrics(self, agent_type: str, reserve: float = 0.0) -> None:
         if self.owner is None:

@@ -31,8 +31,9 @@ class Subject:
 
 
 def make_finding(mode_id: str, values: dict[str, Any], evidence: list[str], checks: list[str],
-                 status: Status | None = None) -> Finding:
-    return MODES[mode_id].finding(values, evidence, checks, status)
+                 case: str | None = None) -> Finding:
+    """The mode's finding; `case` names how it showed, when the mode's severity depends on it (its table)."""
+    return MODES[mode_id].finding(values, evidence, checks, case)
 
 
 def line(result: Result | None) -> str:
@@ -134,16 +135,16 @@ def _collisions(ev: Evidence) -> list[dict[str, Any]]:
     return [sig for sig in signals(ev, "logs.host") if sig["kind"].endswith("request-id-collision")]
 
 
-def _collision_finding(ev: Evidence, v: dict[str, Any], checks: list[str], status: Status) -> Finding:
+def _collision_finding(ev: Evidence, v: dict[str, Any], checks: list[str], case: str | None = None) -> Finding:
     found = _collisions(ev)
     v.update(count=len(found), rid=found[-1].get("request_id", "?") if found else "?")
-    return make_finding("request-id-collision", v, log_lines(ev, ("request-id-collision",)), checks, status)
+    return make_finding("request-id-collision", v, log_lines(ev, ("request-id-collision",)), checks, case)
 
 
 def _collision_asked(ev: Evidence, s: Subject, v: dict[str, Any], checks: list[str]) -> Finding | None:
     """The operator asks about a message id the host's log shows a collision for."""
     if s.message_id and any(sig.get("request_id") == s.message_id for sig in _collisions(ev)):
-        return _collision_finding(ev, v, checks, Status.CRITICAL)
+        return _collision_finding(ev, v, checks)
     return None
 
 
@@ -264,7 +265,7 @@ def _no_reply(ev: Evidence, s: Subject, v: dict[str, Any], checks: list[str], pi
         return make_finding("type-not-registered", v, base + log_lines(ev, ("agent-not-found",), during_only=True),
                             checks)
     if any(sig["kind"].endswith("request-id-collision") for sig in signals(ev, "logs.host", during_only=True)):
-        return _collision_finding(ev, v, checks, Status.CRITICAL)
+        return _collision_finding(ev, v, checks)
     other = [sig for sig in during if sig["kind"].startswith("exception:")]
     if other:
         v["error"] = other[-1]["line"]
@@ -303,7 +304,7 @@ def _slow(ev: Evidence, s: Subject, v: dict[str, Any], checks: list[str], ping: 
     v["late"] = "came too late" if replied else f"did not come within the {timeout:.2g}s deadline"
     v["cause_detail"] = "; ".join(text for text, _ in reasons)
     evidence = [line(ping)] + [line(r) for _, r in reasons if r is not None]
-    return make_finding("overload", v, evidence, checks, Status.WARNING if replied else Status.CRITICAL)
+    return make_finding("overload", v, evidence, checks, "late_reply" if replied else "no_reply")
 
 
 def _sender(ev: Evidence, s: Subject, v: dict[str, Any], checks: list[str]) -> Finding | None:
@@ -321,6 +322,7 @@ def _healthy(ev: Evidence, s: Subject, v: dict[str, Any], checks: list[str]) -> 
     ping = ev.get("agent.ping")
     proc = ev.get("worker.process")
     replied = ping is not None and ping.facts.get("outcome") == "reply"
+    # A reply the agent.ping check judged slow (its rtt_ms rule in checks/diagnose.yaml): read, not re-decided.
     if replied and ping is not None and ping.status is Status.WARNING:
         found = _slow(ev, s, v, checks, ping, replied=True)
         if found is not None:
@@ -352,7 +354,7 @@ def _secondary(ev: Evidence, s: Subject, checks: list[str], primary: str) -> lis
         if found is not None:
             out.append(found)
     if primary != "request-id-collision" and _collisions(ev):
-        out.append(_collision_finding(ev, dict(v), checks, Status.WARNING))
+        out.append(_collision_finding(ev, dict(v), checks, "in_window"))
     if primary != "sender-disconnected":
         found = _sender(ev, s, dict(v), checks)
         if found is not None:
