@@ -17,6 +17,7 @@ from agentops.cli.common import (
     emit_report,
     fail,
 )
+from agentops.core.format import utc_stamp
 
 if TYPE_CHECKING:
     from agentops.core.config import Target
@@ -113,12 +114,11 @@ def inventory(
 ) -> None:
     import asyncio
     import time
-    from datetime import UTC, datetime
 
     from agentops.core.model import Report
 
     hosts, cluster = _hosts(host, config)
-    started_at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    started_at = utc_stamp()
     t0 = time.perf_counter()
 
     async def ask_all() -> list[tuple[Any, dict[str, Any]]]:

@@ -19,6 +19,7 @@ from agentops.cli.common import (
     fail,
     note,
 )
+from agentops.core.format import utc_stamp
 
 HELP = """A real AutoGen distributed cluster on this machine, for demos, tests and fault drills.
 
@@ -129,13 +130,12 @@ def status(
     as_json: bool = typer.Option(False, "--json", help="Same as -o json."),
 ) -> None:
     import time
-    from datetime import UTC, datetime
 
     from agentops.core.model import Report
     from agentops.lab.manager import status as lab_status
     from agentops.lab.status import status_results
 
-    started_at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    started_at = utc_stamp()
     t0 = time.perf_counter()
     processes = _run(lambda: lab_status(directory))
     results = status_results(directory, processes)

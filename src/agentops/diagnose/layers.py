@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from agentops.core.config import Target, split_host_port
+from agentops.core.format import duration
 from agentops.core.model import Observation, Reason, Result, Status
 from agentops.diagnose import logscan
 from agentops.diagnose.cluster import Cluster, is_local
@@ -435,7 +436,7 @@ class Layers:
             if obs.reason is None:
                 m = obs.metrics
                 obs.message = (f"{agent_type}: {m.get('messages', 0):.0f} messages, {m.get('errors', 0):.0f} errors, "
-                               f"p95 {_fmt_s(m.get('p95_s'))}, worker queue {m.get('queue_size', 0):.0f}")
+                               f"p95 {duration(m.get('p95_s'))}, worker queue {m.get('queue_size', 0):.0f}")
                 if missing:
                     obs.facts["missing_series"] = missing
                     obs.message += f" (not exported: {'; '.join(missing)})"
@@ -510,9 +511,3 @@ def _judged(spec: Any, target: str, obs: Observation, started: float,
     if on_reason and obs.reason in on_reason:
         result.status = on_reason[obs.reason]
     return result
-
-
-def _fmt_s(value: float | None) -> str:
-    if value is None or value != value:
-        return "n/a"
-    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"

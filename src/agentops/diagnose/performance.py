@@ -23,11 +23,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from agentops.core import format as fmt
 from agentops.core.config import Config
 from agentops.core.model import Finding, Observation, Reason, Report, Result, Status
 from agentops.core.runner import judge
 from agentops.profile import limits
-from agentops.profile.analyze import LOOP_BUSY_SHARE, ProcessProfile, fmt_num, fmt_pct, fmt_secs, process_findings
+from agentops.profile.analyze import LOOP_BUSY_SHARE, ProcessProfile, process_findings
 from agentops.profile.session import LabelledWindow, ProfileOptions, profile_document, run_window
 from agentops.profile.targets import ProfileTarget, by_worker_target
 
@@ -140,8 +141,8 @@ def _agent_type_results(workers: Any, agent_type: str | None) -> list[Result]:
                 continue
             metrics = {"p95_s": t.p95_s, "p99_s": t.p99_s, "error_rate_percent": t.error_rate_percent,
                        "throughput_per_s": t.throughput_per_s, "messages": t.messages}
-            message = (f"{t.messages:.0f} messages, p95 {fmt_secs(t.p95_s)}, p99 {fmt_secs(t.p99_s)}, errors "
-                       f"{fmt_pct(t.error_rate_percent)}")
+            message = (f"{t.messages:.0f} messages, p95 {fmt.duration(t.p95_s)}, p99 {fmt.duration(t.p99_s)}, errors "
+                       f"{fmt.percent(t.error_rate_percent)}")
             obs = Observation(metrics=metrics, message=message,
                               facts={"worker": w.name, "errors_by_kind": t.errors_by_kind})
             result = judge(limits.AGENT_TYPE, t.agent_type, obs, w.window.window.elapsed_s)
@@ -192,8 +193,8 @@ def bottlenecks(workers: Any, type_results: list[Result], concurrency: list[Resu
         loaded = q.load[0].agent_type
         slow = next((f for f in found if f.id.startswith("performance.slow") and f"type {loaded} " in f.title), None)
         if slow is not None and lat.count:
-            slow.evidence.insert(1, f"the load run measured p50 {fmt_secs(lat.quantile(0.5))}, p95 "
-                                    f"{fmt_secs(lat.quantile(0.95))} from the caller's side")
+            slow.evidence.insert(1, f"the load run measured p50 {fmt.duration(lat.quantile(0.5))}, p95 "
+                                    f"{fmt.duration(lat.quantile(0.95))} from the caller's side")
         elif lat.count and lat.quantile(0.95) > 2:
             found.append(_slow_type(loaded, owner.get(loaded), None, client_p95=lat.quantile(0.95)))
     for r in concurrency:
@@ -220,15 +221,15 @@ def _slow_type(agent_type: str, w: Worker | None, r: Result | None, client_p95: 
     where = f" on {w.name}" if w else ""
     p95 = r.metrics["p95_s"] if r is not None else client_p95
     evidence = [f"{agent_type}: {r.message}" if r is not None else
-                f"{agent_type}: p95 {fmt_secs(client_p95 or math.nan)} measured by the load run"]
+                f"{agent_type}: p95 {fmt.duration(client_p95 or math.nan)} measured by the load run"]
     kind, cause, fix = "slow_external_call", "", ""
     if p is not None:
         cpu_mean, cpu_p95 = p.metrics.get("cpu_percent_mean", math.nan), p.metrics.get("cpu_percent_p95", math.nan)
         loop = p.stacks.busiest_loop if p.stacks and p.stacks.available else None
-        evidence.append(f"{w.name if w else 'worker'} CPU mean {fmt_num(cpu_mean)}%, p95 {fmt_num(cpu_p95)}% of "
+        evidence.append(f"{w.name if w else 'worker'} CPU mean {fmt.number(cpu_mean)}%, p95 {fmt.number(cpu_p95)}% of "
                         f"one core")
         if loop is not None:
-            evidence.append(f"event loop busy {fmt_num(100 * loop.busy_share)}% of {loop.samples} stack samples"
+            evidence.append(f"event loop busy {fmt.number(100 * loop.busy_share)}% of {loop.samples} stack samples"
                             + (f", most often in {loop.top_frames[0].frame}" if loop.top_frames else ""))
         if cpu_p95 == cpu_p95 and cpu_p95 > 80:
             kind = "cpu_bound"
@@ -254,8 +255,8 @@ def _slow_type(agent_type: str, w: Worker | None, r: Result | None, client_p95: 
                  "whether it waits or computes is unknown")
         fix = "configure the worker's pid_file/match so its process can be profiled, and rerun with --stacks"
     return Finding(id=f"performance.slow_handler.{kind}", status=Status.WARNING,
-                   title=f"Agent type {agent_type}{where} is the bottleneck: p95 response {fmt_secs(p95 or math.nan)} "
-                         f"(> 2 s)",
+                   title=f"Agent type {agent_type}{where} is the bottleneck: p95 response "
+                         f"{fmt.duration(p95 or math.nan)} (> 2 s)",
                    cause=cause, evidence=evidence, fix=fix, checks=[r.id] if r is not None else ["load.run"])
 
 
@@ -269,8 +270,8 @@ def _memory_and_io(p: ProcessProfile) -> list[Finding]:
             title=f"{who} uses {rss:.0f} MB of memory (> {'1 GB' if rss > 1024 else '512 MB'})",
             cause="the worker holds a lot of memory" + (" and it is still climbing" if p.trend.leak_suspected
                                                         else ""),
-            evidence=[f"RSS max {rss:.0f} MB, USS max {fmt_num(m.get('uss_mb_max', math.nan))} MB",
-                      f"trend {p.trend.slope_mb_per_min:+.2f} MB/min (r² {fmt_num(p.trend.r2)})"],
+            evidence=[f"RSS max {rss:.0f} MB, USS max {fmt.number(m.get('uss_mb_max', math.nan))} MB",
+                      f"trend {p.trend.slope_mb_per_min:+.2f} MB/min (r² {fmt.number(p.trend.r2)})"],
             fix="find what holds it (tracemalloc/memray heap snapshot): per-session state, caches without a bound, "
                 "large payloads kept after replying; set a memory limit and restart policy",
             checks=[limits.MEMORY.id]))
@@ -294,13 +295,14 @@ def _healthy(workers: Any, q: PerformanceQuery) -> Finding:
     for w in workers:
         if w.profile is not None:
             m = w.profile.metrics
-            evidence.append(f"{w.name}: CPU mean {fmt_num(m['cpu_percent_mean'])}%, RSS max "
-                            f"{fmt_num(m['rss_mb_max'])} MB, memory trend "
+            evidence.append(f"{w.name}: CPU mean {fmt.number(m['cpu_percent_mean'])}%, RSS max "
+                            f"{fmt.number(m['rss_mb_max'])} MB, memory trend "
                             f"{w.profile.trend.slope_mb_per_min:+.2f} MB/min")
         if w.window is not None:
             t = w.window.window.total
-            evidence.append(f"{w.name} agents: {fmt_num(t.throughput_per_s)} msg/s, p95 {fmt_secs(t.p95_s)}, errors "
-                            f"{fmt_pct(t.error_rate_percent)}")
+            evidence.append(f"{w.name} agents: {fmt.number(t.throughput_per_s)} msg/s, "
+                            f"p95 {fmt.duration(t.p95_s)}, errors "
+                            f"{fmt.percent(t.error_rate_percent)}")
     scope = f"agent type {q.agent_type}" if q.agent_type else "the cluster"
     return Finding(id="performance.healthy", status=Status.OK,
                    title=f"No bottleneck found for {scope} over {q.duration_s:g}s",

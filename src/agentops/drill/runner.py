@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from agentops.core.format import duration
 from agentops.core.model import Finding, Reason, Report, Result, Status
 from agentops.drill.faults import DrillRefused, Fault
 
@@ -21,10 +22,6 @@ def _step(step: str, fault: Fault, status: Status, message: str, started: float,
         reason = Reason.ASSERTION
     return Result(id=f"drill.{step}", target=fault.name, probe="drill", status=status, reason=reason,
                   message=message, metrics=dict(metrics), duration_s=time.perf_counter() - started, tags=["drill"])
-
-
-def _secs(seconds: float) -> str:
-    return f"{seconds * 1000:.0f} ms" if seconds < 0.1 else f"{seconds:.2f} s"
 
 
 def _error(exc: BaseException) -> str:
@@ -75,7 +72,7 @@ async def run_drill(fault: Fault) -> Report:
         within = diagnosis.duration_s <= fault.t.deadline_s + 1.0
         status = Status.OK if named else Status.CRITICAL
         results.append(_step("detect", fault, status,
-                             f"{'named' if named else 'did NOT name'} the fault in {_secs(diagnosis.duration_s)} "
+                             f"{'named' if named else 'did NOT name'} the fault in {duration(diagnosis.duration_s)} "
                              f"(expected {' or '.join(fault.expects)}): {said}", t,
                              time_to_verdict_s=round(diagnosis.duration_s, 3), within_deadline=float(within)))
     finally:
@@ -113,7 +110,7 @@ def _report(fault: Fault, results: list[Result], data: dict[str, Any], started_a
         detect = steps["detect"]
         undone = "verify" not in steps or steps["verify"].status is Status.OK
         title = (f"drill {fault.name}: the diagnosis {'named' if data.get('named') else 'did NOT name'} the fault "
-                 f"in {_secs(data.get('time_to_verdict_s', 0))}; " + ("undone" if undone else "NOT undone"))
+                 f"in {duration(data.get('time_to_verdict_s', 0))}; " + ("undone" if undone else "NOT undone"))
         cause = detect.message
     else:
         last = results[-1] if results else None

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentops.core.config import TLSOptions
+from agentops.core.format import duration
 from agentops.core.model import Finding, Observation, Reason, Report, Result, Status
 from agentops.core.packs import CheckSpec
 from agentops.core.runner import judge
@@ -65,12 +66,6 @@ async def drive(target: LoadTarget, spec: LoadSpec, *, connect_timeout: float = 
     return LoadOutcome(stats, None, connect_ms, stream.size_bytes)
 
 
-def _fmt_s(value: float) -> str:
-    if value != value:
-        return "n/a"
-    return f"{value * 1000:.1f}ms" if value < 1 else f"{value:.2f}s"
-
-
 def run_result(outcome: LoadOutcome, target: str) -> Result:
     if outcome.failure is not None:
         return judge(RUN_SPEC, target, outcome.failure, 0.0)
@@ -79,7 +74,8 @@ def run_result(outcome: LoadOutcome, target: str) -> Result:
     m = s.metrics()
     kinds = ", ".join(f"{k} {n}" for k, n in s.errors.most_common()) or "no errors"
     message = (f"{s.requests} requests, {s.ok} ok ({kinds}); {m['throughput_per_s']:.1f} msg/s; latency p50 "
-               f"{_fmt_s(m['p50_s'])} p95 {_fmt_s(m['p95_s'])} p99 {_fmt_s(m['p99_s'])} max {_fmt_s(m['max_s'])}")
+               f"{duration(m['p50_s'])} p95 {duration(m['p95_s'])} p99 {duration(m['p99_s'])} "
+               f"max {duration(m['max_s'])}")
     obs = Observation(metrics=m, message=message, facts={"connect_ms": round(outcome.connect_ms, 3),
                                                           "request_bytes": outcome.size_bytes})
     if s.stopped:
@@ -131,11 +127,11 @@ def findings(outcome: LoadOutcome, target: str) -> list[Finding]:
         if lag > max(0.05, 10.0 / s.spec.rate):
             out.append(Finding(
                 id="load.generator_lag", status=Status.WARNING,
-                title=f"The load generator fell behind its schedule (p99 send lag {_fmt_s(lag)})",
+                title=f"The load generator fell behind its schedule (p99 send lag {duration(lag)})",
                 cause="this machine could not send at the asked rate (CPU, or the stream's flow control pushing "
                       "back); latencies still count from the intended send times, so they include the lag",
-                evidence=[f"asked {s.spec.rate:g}/s over {s.send_window_s:.1f}s; send lag p99 {_fmt_s(lag)}, "
-                          f"max {_fmt_s(s.send_lag.max_s)}"],
+                evidence=[f"asked {s.spec.rate:g}/s over {s.send_window_s:.1f}s; send lag p99 {duration(lag)}, "
+                          f"max {duration(s.send_lag.max_s)}"],
                 fix="run the generator on another machine, or lower --rate", checks=["load.run"]))
     if s.errors.get(STREAM_CLOSED):
         out.append(Finding(

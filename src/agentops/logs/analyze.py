@@ -14,6 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from agentops.core import format as fmt
 from agentops.core.evaluate import evaluate
 from agentops.core.model import Finding, Observation, Reason, Report, Result, Status
 from agentops.core.packs import CheckSpec, MetricRule
@@ -34,7 +35,7 @@ from agentops.logs.query import (
 from agentops.logs.reader import Source
 from agentops.logs.records import LEVEL_NO, Record, parse_record
 from agentops.logs.scan import PARALLEL_MIN, Dialect, NeedleGroup, ScanPlan, line_ts, scan
-from agentops.logs.stats import InputStats, human_size
+from agentops.logs.stats import InputStats
 
 DURATION_FIELDS = ("duration",)
 _UNIT_S = {b"ms": 1e-3, b"msec": 1e-3, b"millis": 1e-3, b"us": 1e-6, b"usec": 1e-6, b"micros": 1e-6,
@@ -410,13 +411,13 @@ def input_result(stats: InputStats) -> Result:
                 f"{s.name}: {s.reason}" for s in unreadable[:3]))
         if partial:
             said.append(f"{len(partial)} of {len(sources)} inputs read only in part: " + "; ".join(
-                f"{s.name}: {INCOMPLETE[s.status]} after {human_size(s.bytes)} ({s.reason})" for s in partial[:3]))
+                f"{s.name}: {INCOMPLETE[s.status]} after {fmt.size(s.bytes)} ({s.reason})" for s in partial[:3]))
         spec.on_failure = Status.WARNING  # the analysis stands, on part of the input
         obs = Observation.failure(Reason.PROTOCOL if partial and not unreadable else Reason.ASSERTION,
                                   "; ".join(said))
     else:
         obs = Observation(metrics=metrics, message=f"read {len(sources)} input{'s' if len(sources) != 1 else ''}, "
-                                                   f"{human_size(stats.bytes)}")
+                                                   f"{fmt.size(stats.bytes)}")
     status, reason, message = evaluate(spec, obs)
     return Result(id="logs.input", target=target, probe="logs", status=status, reason=reason, message=message,
                   metrics=metrics)

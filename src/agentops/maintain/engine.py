@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agentops.core.config import LOCAL, Config, Target
+from agentops.core.format import utc_stamp
 from agentops.core.model import Reason, Report, Result, Status
 from agentops.core.redact import redact, redact_obj
 from agentops.core.yamlsrc import ConfigError
@@ -309,4 +310,4 @@ def busy_report(pb: Playbook, exc: LockBusy, opts: RunOptions) -> Report:
 
 
 def _utc_now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return utc_stamp()

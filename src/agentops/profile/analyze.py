@@ -9,6 +9,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from agentops.core import format as fmt
 from agentops.core.model import Finding, Observation, Reason, Result, Status
 from agentops.core.runner import judge
 from agentops.profile import limits
@@ -82,7 +83,7 @@ _CHECK_METRICS = {
 
 
 def _message(check_id: str, m: dict[str, float], trend: MemoryTrend) -> str:
-    f = fmt_num
+    f = fmt.number
     if check_id == limits.CPU.id:
         return (f"CPU mean {f(m['cpu_percent_mean'])}%, p95 {f(m['cpu_percent_p95'])}%, max "
                 f"{f(m['cpu_percent_max'])}% of one core")
@@ -97,34 +98,9 @@ def _message(check_id: str, m: dict[str, float], trend: MemoryTrend) -> str:
     if check_id == limits.IO.id:
         wait = "not accounted (kernel.task_delayacct=0)" if m["iowait_s"] != m["iowait_s"] else \
             f"{f(m['iowait_s'])}s blocked on IO"
-        return f"IO wait {wait}; read {_bytes(m['io_read_bytes'])}, wrote {_bytes(m['io_write_bytes'])}"
+        return f"IO wait {wait}; read {fmt.size(m['io_read_bytes'])}, wrote {fmt.size(m['io_write_bytes'])}"
     return (f"threads {f(m['threads_max'])}, connections {f(m['connections_max'])}, "
             f"{f(m['ctx_switches_per_s_mean'])} context switches/s")
-
-
-def fmt_num(value: float) -> str:
-    """A number for a message: 3 significant digits, whole above 100, "n/a" when not measured."""
-    if value != value:
-        return "n/a"
-    return f"{value:.0f}" if abs(value) >= 100 else f"{value:.3g}"
-
-
-def fmt_secs(value: float) -> str:
-    return "n/a" if value != value else f"{fmt_num(value)}s"
-
-
-def fmt_pct(value: float) -> str:
-    return "n/a" if value != value else f"{fmt_num(value)}%"
-
-
-def _bytes(value: float) -> str:
-    if value != value:
-        return "n/a"
-    for unit in ("B", "KB", "MB", "GB"):
-        if abs(value) < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GB"
 
 
 def profile_process(s: ProcessSeries, run: SamplingRun, rule: LeakRule,
@@ -156,8 +132,9 @@ def metrics_result(window: MetricsWindow, target: str) -> Result:
     metrics = {"p95_s": t.p95_s, "p99_s": t.p99_s, "error_rate_percent": t.error_rate_percent,
                "throughput_per_s": t.throughput_per_s, "messages": t.messages, "errors": t.errors,
                "queue_size_max": window.queue_max}
-    message = (f"{fmt_num(t.throughput_per_s)} msg/s, p95 {fmt_secs(t.p95_s)}, p99 {fmt_secs(t.p99_s)}, errors "
-               f"{fmt_pct(t.error_rate_percent)}, queue max {fmt_num(window.queue_max)}")
+    message = (f"{fmt.number(t.throughput_per_s)} msg/s, p95 {fmt.duration(t.p95_s)}, "
+               f"p99 {fmt.duration(t.p99_s)}, errors "
+               f"{fmt.percent(t.error_rate_percent)}, queue max {fmt.number(window.queue_max)}")
     if window.missing:
         message += f" (not exposed: {', '.join(window.missing)})"
     obs = Observation(metrics=metrics, message=message, facts={"url": window.url})
@@ -185,17 +162,18 @@ def process_findings(p: ProcessProfile) -> list[Finding]:
             id="profile.leak", status=Status.WARNING, title=f"Memory leak suspected in {who}",
             cause="resident memory climbs steadily while the process works: something keeps a reference "
                   "to data per message (a growing list, dict or cache, unclosed sessions)",
-            evidence=[p.trend.why, f"RSS {fmt_num(m['rss_mb_min'])} MB -> {fmt_num(m['rss_mb_max'])} MB in "
-                                   f"{fmt_num(p.series.t[-1] if p.series.t else 0)}s",
-                      *([f"USS max {fmt_num(m['uss_mb_max'])} MB"] if m["uss_mb_max"] == m["uss_mb_max"] else [])],
+            evidence=[p.trend.why, f"RSS {fmt.number(m['rss_mb_min'])} MB -> {fmt.number(m['rss_mb_max'])} MB in "
+                                   f"{fmt.number(p.series.t[-1] if p.series.t else 0)}s",
+                      *([f"USS max {fmt.number(m['uss_mb_max'])} MB"] if m["uss_mb_max"] == m["uss_mb_max"] else [])],
             fix="compare two heap snapshots taken minutes apart (tracemalloc, or memray attach <pid>) and look "
                 "for per-message growth; bound caches (maxsize/TTL); as a stopgap restart the worker before it "
                 "reaches its memory limit",
             checks=[limits.MEMORY_TREND.id]))
     cpu_p95 = m.get("cpu_percent_p95", math.nan)
     if cpu_p95 == cpu_p95 and (cpu_p95 > 90 or m["cpu_percent_mean"] > 80):
-        evidence = [f"CPU p95 {fmt_num(cpu_p95)}% of one core, mean {fmt_num(m['cpu_percent_mean'])}%, saturated in "
-                    f"{fmt_num(100 * m['cpu_saturated_share'])}% of samples"]
+        evidence = [f"CPU p95 {fmt.number(cpu_p95)}% of one core, "
+                    f"mean {fmt.number(m['cpu_percent_mean'])}%, saturated in "
+                    f"{fmt.number(100 * m['cpu_saturated_share'])}% of samples"]
         evidence += _stack_evidence(p.stacks)
         out.append(Finding(
             id="profile.cpu_bound", status=Status.CRITICAL if cpu_p95 > 90 else Status.WARNING,
@@ -215,8 +193,8 @@ def process_findings(p: ProcessProfile) -> list[Finding]:
             cause="the asyncio loop spends most of its time inside callbacks while the CPU is mostly idle: a "
                   "handler makes a blocking call (time.sleep, a synchronous HTTP/DB client, file IO) that "
                   "stops every other message on this worker",
-            evidence=[f"loop thread {loop.thread} busy in {fmt_num(100 * loop.busy_share)}% of "
-                      f"{loop.samples} samples, CPU mean {fmt_num(m['cpu_percent_mean'])}%",
+            evidence=[f"loop thread {loop.thread} busy in {fmt.number(100 * loop.busy_share)}% of "
+                      f"{loop.samples} samples, CPU mean {fmt.number(m['cpu_percent_mean'])}%",
                       f"most often in: {top}"],
             fix="make the call asynchronous (an async client, asyncio.sleep) or move it off the loop with "
                 "`await asyncio.to_thread(...)`",
@@ -227,7 +205,7 @@ def process_findings(p: ProcessProfile) -> list[Finding]:
 def _stack_evidence(stacks: StackProfile | None, limit: int = 3) -> list[str]:
     if not stacks or not stacks.available:
         return []
-    return [f"hot frame: {f.frame} ({fmt_num(100 * f.share)}% of active samples)" for f in stacks.hot_frames[:limit]]
+    return [f"hot frame: {f.frame} ({fmt.number(100 * f.share)}% of active samples)" for f in stacks.hot_frames[:limit]]
 
 
 def profile_data(p: ProcessProfile) -> dict[str, Any]:
