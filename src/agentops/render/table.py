@@ -1,13 +1,13 @@
-"""The human view: a rich table of results, the findings below it, one summary line.
+"""The human view: a rich table of results, the findings below it, one summary line; and the console every
+table is printed on.
 
-Commands whose report carries more than checks (a log analysis, a maintenance recap) register a renderer for
-their report kind in KIND_RENDERERS ("module:function", imported only when used); it receives the same
-redacted document and the console, and may call `render_results` for the generic part.
+Documents whose kind carries more than checks (a log analysis, a maintenance recap, a listing) are shown by
+the presenter registered for their kind (render.registry, render/presenters/); it receives the same redacted
+document and the console, and may call `render_results` for the generic part.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 from typing import IO, Any
@@ -19,19 +19,6 @@ from rich.text import Text
 from agentops.render.escape import visible
 
 STYLE = {"OK": "green", "WARNING": "yellow", "CRITICAL": "bold red", "UNKNOWN": "magenta"}
-
-# report kind (or kind prefix before ".") -> "module:function(doc, console)"
-KIND_RENDERERS: dict[str, str] = {
-    "logs": "agentops.logs.view:render_logs",
-    "maintain": "agentops.maintain.render:render_maintain",
-    "diagnose.message": "agentops.diagnose.render:render_diagnosis",
-    "diagnose.agent": "agentops.diagnose.render:render_diagnosis",
-    "cluster.inventory": "agentops.cli.cluster:render_inventory",
-    "profile": "agentops.profile.render:render_profile",
-    "load": "agentops.load.render:render_load",
-    "diagnose.performance": "agentops.profile.render:render_performance",
-}
-
 
 class DataConsole(Console):
     """A console for showing data: every string it is handed is text, never Rich markup (markup is off, so a
@@ -108,11 +95,11 @@ def render_summary(doc: dict[str, Any], console: Console) -> None:
 
 
 def render_table(doc: dict[str, Any], console: Console) -> None:
-    kind = doc["kind"]
-    ref = KIND_RENDERERS.get(kind) or KIND_RENDERERS.get(kind.split(".")[0])
-    if ref:
-        module, _, func = ref.partition(":")
-        getattr(importlib.import_module(module), func)(doc, console)
+    from agentops.render.registry import presenter_for
+
+    shown = presenter_for(doc["kind"])
+    if shown is not None:
+        shown(doc, console)
         return
     render_results(doc, console)
     render_findings(doc, console)

@@ -1,8 +1,8 @@
 """The table view of a diagnosis: the verdict first and prominent, then the other findings, then every check
 in the order it ran (the path of the message), then notes on what was not checked.
 
-Registered in render/table.py's KIND_RENDERERS for the diagnose.message and diagnose.agent report kinds; it
-receives the same redacted document as every renderer and computes no status.
+Registered for the diagnose.message and diagnose.agent report kinds; it receives the same redacted document as
+every renderer and computes no status.
 """
 
 from __future__ import annotations
@@ -13,9 +13,11 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
 
+from agentops.render.registry import presenter
 from agentops.render.table import STYLE, render_findings, render_results, render_summary, status_text
 
 
+@presenter("diagnose.message", "diagnose.agent")
 def render_diagnosis(doc: dict[str, Any], console: Console) -> None:
     findings = doc.get("findings", [])
     if findings:
