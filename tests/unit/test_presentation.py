@@ -164,3 +164,15 @@ def test_no_second_byte_or_sparkline_formatter() -> None:
         text = path.read_text(encoding="utf-8")
         assert '("B", "KiB"' not in text and '"KB", "MB"' not in text, path
         assert "▁▂▃▄▅▆▇█" not in text, path
+
+
+def test_listing_documents_follow_the_schema_section(tmp_path: Path) -> None:
+    import jsonschema
+
+    schema = json.loads((SRC / "schemas" / "report.schema.json").read_text())
+    listing = {"$defs": schema["$defs"], "$ref": "#/$defs/listing"}
+    for argv, _kind, _rows in LISTINGS[:4]:
+        r = run_cli(*argv, "-o", "json", cwd=tmp_path)
+        jsonschema.validate(json.loads(r.stdout), listing)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"schema": "agentops.listing/v1", "kind": "checks.list"}, listing)  # no rows

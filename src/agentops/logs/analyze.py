@@ -2,7 +2,7 @@
 
 Measures (the analysis in `Report.data`: patterns, security and performance events, counts, bad input), then
 judges (the `--max-errors` / `--max-error-rate` thresholds through `core.evaluate`, as `Report.results`), then
-explains a breached threshold with findings for its largest patterns. Rendering is `logs.view`'s job.
+explains a breached threshold with findings for its largest patterns. Rendering is render/presenters/logs.py's job.
 """
 
 from __future__ import annotations
