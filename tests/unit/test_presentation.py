@@ -149,7 +149,8 @@ def test_one_formatter_per_quantity() -> None:
     assert fmt.duration(0.0008) == "0.8 ms" and fmt.duration(0.12) == "120 ms" and fmt.duration(2.345) == "2.35 s"
     assert fmt.number(3.0) == "3" and fmt.number(0.01234) == "0.0123" and fmt.compact(12345) == "12.3k"
     assert fmt.utc_stamp(0) == "1970-01-01T00:00:00.000Z" and fmt.utc_stamp(0, timespec="seconds").endswith(":00Z")
-    assert fmt.clock_time("2026-12-02T10:11:12.5Z") == "10:11:12"
+    assert fmt.clock_time("2026-12-02T10:11:12.500Z") == "10:11:12"
+    assert fmt.clock_time("2026-12-02T10:11:12.500Z", millis=True) == "10:11:12.500" and fmt.clock_time(None) == "-"
     assert fmt.clock_time("2026-12-02T10:11:12.5Z", with_date=True) == "12-02 10:11"
     # counts: silence is blank, any event at least the lowest block, summed when resampled
     assert fmt.count_sparkline([0, 1, 8]) == " " + fmt.BLOCKS[0] + fmt.BLOCKS[-1]

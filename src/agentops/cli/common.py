@@ -154,12 +154,6 @@ def render_document(doc: dict[str, Any], output: OutputFormat | ListFormat, file
     return None
 
 
-def emit_report(report: Report, output: OutputFormat = OutputFormat.table, output_file: Path | None = None,
-                fail_on: FailOn = FailOn.warning, *, code: int | None = None) -> NoReturn:
-    """Output(output, output_file, fail_on).report(report, code=code), for the commands that say it this way."""
-    Output(output, output_file, fail_on).report(report, code=code)
-
-
 def write_atomic(path: Path, text: str, *, mode: int = 0o666) -> None:
     """Write an output file the way core.files.write_file does (a regular file atomically, keeping an existing
     file's mode, a new one with `mode` less the umask; a FIFO or device written through; a symlink followed),

@@ -10,10 +10,10 @@ import typer
 from agentops.cli.common import (
     FailOn,
     FailOnOpt,
+    Output,
     OutputFileOpt,
     OutputFormat,
     OutputOpt,
-    emit_report,
     fail,
     load_cluster_spec,
 )
@@ -93,7 +93,7 @@ def drill(
     except DrillRefused as exc:
         fail(str(exc))
     report = asyncio.run(run_drill(instance))
-    emit_report(report, output, output_file, fail_on)
+    Output(output, output_file, fail_on).report(report)
 
 
 def _lab_manifest(lab_dir: Path):  # type: ignore[no-untyped-def]

@@ -11,10 +11,10 @@ from agentops.cli.common import (
     ConfigOpt,
     FailOn,
     FailOnOpt,
+    Output,
     OutputFileOpt,
     OutputFormat,
     OutputOpt,
-    emit_report,
     fail,
     note,
     progress,
@@ -97,9 +97,9 @@ def health(
     if baseline or baseline_file:
         _compare_with_baseline(report, cfg, baseline_file, baseline_tolerance)
     if deadline_at is None:
-        emit_report(report, output, output_file, fail_on)
+        Output(output, output_file, fail_on).report(report)
     try:
-        emit_report(report, output, output_file, fail_on)
+        Output(output, output_file, fail_on).report(report)
     except typer.Exit as done:
         _exit_now(done.exit_code)
 

@@ -12,10 +12,10 @@ import typer
 from agentops.cli.common import (
     FailOn,
     FailOnOpt,
+    Output,
     OutputFileOpt,
     OutputFormat,
     OutputOpt,
-    emit_report,
     fail,
     seconds_arg,
     split_csv,
@@ -259,4 +259,4 @@ def _run(run: Runner, paths: list[str] | None, journal: str | None, journal_dir:
         report = run(stats, sources, scan_args)
     except InputError as exc:
         fail(str(exc))
-    emit_report(report, output, output_file, fail_on)
+    Output(output, output_file, fail_on).report(report)

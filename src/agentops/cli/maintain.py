@@ -23,7 +23,6 @@ from agentops.cli.common import (
     OutputFileOpt,
     OutputFormat,
     OutputOpt,
-    emit_report,
     fail,
     note,
 )
@@ -130,14 +129,14 @@ def run(
         fail(f"interrupted: {pb.name} did not start (nothing was done)")
     except LockBusy as exc:
         note(str(exc))
-        emit_report(busy_report(pb, exc, opts), output, output_file, FailOn.warning, code=EXIT_LOCKED)
+        Output(output, output_file).report(busy_report(pb, exc, opts), code=EXIT_LOCKED)
     interrupted = report.data.get("interrupted")
     if interrupted:
         note(f"interrupted by {interrupted['signal']} during step {interrupted['step']}: later steps were not run; "
              f"every change made is in {report.data['audit_log']}")
         # Whatever --fail-on says: a run that did not finish must not look like one that passed.
-        emit_report(report, output, output_file, fail_on, code=EXIT_INTERRUPTED)
-    emit_report(report, output, output_file, fail_on)
+        Output(output, output_file, fail_on).report(report, code=EXIT_INTERRUPTED)
+    Output(output, output_file, fail_on).report(report)
 
 
 def _interrupt_on_sigterm() -> None:

@@ -83,11 +83,14 @@ def utc_stamp(epoch: float | None = None, *, timespec: str = "milliseconds") -> 
     return when.isoformat(timespec=timespec).replace("+00:00", "Z")
 
 
-def clock_time(stamp: str | None, *, with_date: bool = False) -> str:
-    """The time of day of an RFC 3339 stamp for a table column (`10:00:00`, or `12-02 10:00` across days)."""
+def clock_time(stamp: str | None, *, with_date: bool = False, millis: bool = False) -> str:
+    """The time of day of an RFC 3339 stamp for a table column: `10:00:00`, `10:00:00.123` with `millis`
+    (a trace's hops), or `12-02 10:00` when the column spans days."""
     if not stamp:
         return "-"
-    return stamp[5:16].replace("T", " ") if with_date else stamp[11:19]
+    if with_date:
+        return stamp[5:16].replace("T", " ")
+    return stamp[11:23] if millis else stamp[11:19]
 
 
 def _resample(values: list[float], width: int, *, total: bool) -> list[float]:

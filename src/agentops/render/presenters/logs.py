@@ -150,7 +150,7 @@ def _trace(doc: dict[str, Any], console: Console) -> None:
     for i, h in enumerate(hops, 1):
         gap = "" if h["since_previous_ms"] is None else f"+{h['since_previous_ms']:.1f}"
         message = h["message"] + (f"\n{h['cause']}" if h.get("cause") else "")
-        table.add_row(str(i), (h["at"] or "-")[11:23], gap, h["component"] or "-", h["level"] or "-",
+        table.add_row(str(i), clock_time(h["at"], millis=True), gap, h["component"] or "-", h["level"] or "-",
                       h["agent_id"] or h.get("target") or "-", message, _where(h))
     console.print(table)
     stop = data["stops_at"]
