@@ -70,6 +70,23 @@ def test_every_command_accepts_output_json(name: str) -> None:
     assert output.help in (common.OUTPUT_HELP, common.LIST_OUTPUT_HELP), name
 
 
+# `lab up` would start a cluster: tests/e2e/test_lab.py runs it.
+STARTS_SOMETHING = {"lab up"}
+
+
+@pytest.mark.parametrize("name", [n for n, _ in _leaves() if n not in NOT_A_DOCUMENT | STARTS_SOMETHING])
+def test_with_output_json_a_command_prints_one_document_or_nothing(name: str, tmp_path: Path) -> None:
+    """Run with -o json where nothing exists (no config, no lab, no logs): either one JSON document on stdout,
+    or nothing on stdout and one error line with exit 3 — never a table."""
+    cmd = dict(_leaves())[name]
+    r = run_cli(*name.split(), "-o", "json", *_dummy_args(cmd), cwd=tmp_path)
+    if r.stdout.strip():
+        doc = json.loads(r.stdout)
+        assert doc["schema"] in ("agentops.report/v1", "agentops.report/v2", "agentops.listing/v1"), doc["schema"]
+    else:
+        assert r.code == 3 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
 LISTINGS: list[tuple[list[str], str, str]] = [
     (["checks", "list"], "checks.list", "checks"),
     (["checks", "probes"], "checks.probes", "probes"),
