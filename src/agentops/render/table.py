@@ -16,6 +16,7 @@ from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.table import Table
 from rich.text import Text
 
+from agentops.core.format import duration
 from agentops.render.escape import visible
 
 STYLE = {"OK": "green", "WARNING": "yellow", "CRITICAL": "bold red", "UNKNOWN": "magenta"}
@@ -67,7 +68,7 @@ def render_results(doc: dict[str, Any], console: Console, *, title: str | None =
         rows = sorted(doc["results"], key=lambda r: order.get(r["status"], 4)) if sort else doc["results"]
         for r in rows:
             table.add_row(status_text(r["status"]), r["id"], r["target"], r["reason"] or "", r["message"],
-                          f"{r['duration_s'] * 1000:.0f}ms")
+                          duration(r["duration_s"]))
         console.print(table)
 
 
@@ -88,7 +89,7 @@ def render_summary(doc: dict[str, Any], console: Console) -> None:
     s = doc["summary"]
     line = Text.assemble(status_text(doc["status"]),
                          f"  {s['ok']} ok, {s['warning']} warning, {s['critical']} critical, "
-                         f"{s['unknown']} unknown in {doc['duration_s']:.2f}s")
+                         f"{s['unknown']} unknown in {duration(doc['duration_s'])}")
     console.print(line)
     for note in doc.get("notes", []):
         console.print(f"note: {note}", markup=False)

@@ -29,7 +29,7 @@ def render_load(doc: dict[str, Any], console: Console) -> None:
     if "requests" in d:
         errors = ", ".join(f"{k} {n}" for k, n in d["errors"].items()) or "none"
         console.print(f"  {d['requests']} requests, {d['ok']} ok, errors: {errors}; "
-                      f"{d['throughput_per_s']:.1f} replies/s over {d['elapsed_s']:.2f}s", markup=False)
+                      f"{d['throughput_per_s']:.1f} replies/s over {duration(d['elapsed_s'])}", markup=False)
         # Printed as a line, not as the table's title: a title wraps at the width of this narrow table.
         console.print(f"latency (successful replies; {LATENCY_BASIS[d['model']]})", markup=False)
         table = Table()

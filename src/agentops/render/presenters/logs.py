@@ -141,7 +141,7 @@ def _trace(doc: dict[str, Any], console: Console) -> None:
     hops = data["hops"]
     console.print(Text.assemble(("Trace ", "bold"), (data["id"], "bold"),
                                 f"  {len(hops)} record(s), {len(data['components'])} component(s), "
-                                f"{data['elapsed_ms']:.0f} ms"))
+                                f"{duration(data['elapsed_ms'] / 1000)}"))
     if not hops:
         return
     table = Table(expand=False)

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from agentops.core.format import duration
 from agentops.render.registry import presenter
 from agentops.render.table import render_summary, status_text
 
@@ -27,7 +28,7 @@ def render_maintain(doc: dict[str, Any], console: Console) -> None:
     for r in doc["results"]:
         outcome = r["facts"].get("outcome", "")
         table.add_row(r["id"], r["target"], Text(outcome, style=OUTCOME_STYLE.get(outcome, "")),
-                      status_text(r["status"]), r["message"], f"{r['duration_s']:.2f}s")
+                      status_text(r["status"]), r["message"], duration(r["duration_s"]))
     console.print(table)
     for r in doc["results"]:
         facts = r["facts"]
