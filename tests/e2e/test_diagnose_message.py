@@ -70,7 +70,7 @@ def test_healthy_cluster_gives_an_ok_verdict_and_a_valid_report(diag_lab) -> Non
     # The layers, in the order of the message's path.
     assert ids[:9] == ["agentrpc.dns", "agentrpc.tcp", "agentrpc.process", "agentrpc.channel", "agentrpc.inventory",
                        "agent.registration", "worker.process", "message.payload", "agent.ping"]
-    assert {"logs.host", "logs.worker", "worker.metrics", "machine.cpu", "machine.memory"} <= set(ids)
+    assert {"logs.host", "logs.worker", "worker.metrics", "machine.starvation", "machine.memory"} <= set(ids)
     assert v["checks"] == ids
     assert result(doc, "worker.process")["facts"]["connected"] is True
     assert result(doc, "worker.process")["target"] == diag_lab.owner("echo")

@@ -10,6 +10,7 @@ import pytest
 
 from tests.fixtures.common import assert_no_traceback, run_cli
 from tests.fixtures.lab import start_lab, stop_lab
+from tests.fixtures.report_schema import validate_report
 
 pytestmark = pytest.mark.lab
 
@@ -45,6 +46,7 @@ def test_lab_drills_name_the_fault_and_undo_it(drill_lab, fault: str, expected: 
     code, doc = drill(fault, "--lab", str(drill_lab.dir), *extra)
     s = steps(doc)
     assert doc["kind"] == "drill" and doc["data"]["fault"] == fault
+    validate_report(doc)
     assert s["drill.detect"]["status"] == "OK", s["drill.detect"]["message"]
     assert doc["data"]["named"] is True and doc["data"]["verdict"].startswith(expected)
     # How long the diagnosis took, by its own report; within the deadline it was given.

@@ -91,7 +91,10 @@ def test_every_output_format_parses_back(tmp_path):
     cfg = write_config(tmp_path, OKC + WARN + CRIT)
     doc = run_cli("health", "-c", cfg, "-o", "json").json()
     validate(doc)
-    assert doc["summary"] == {"ok": 1, "warning": 1, "critical": 1, "unknown": 0}
+    none = {"ok": 0, "warning": 0, "critical": 0, "unknown": 0}
+    assert doc["summary"] == {"ok": 1, "warning": 1, "critical": 1, "unknown": 0,  # v2: results and findings
+                              "results": {"ok": 1, "warning": 1, "critical": 1, "unknown": 0}, "findings": none}
+    assert doc["verdict"] is None and doc["status_set_by"] == ["mem.crit@local"]
 
     junit = run_cli("health", "-c", cfg, "-o", "junit")
     root = ET.fromstring(junit.stdout)

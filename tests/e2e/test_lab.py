@@ -11,6 +11,7 @@ import pytest
 
 from agentops.lab.layout import LabLayout
 from tests.fixtures.common import assert_no_traceback, free_port, run_cli, wait_for
+from tests.fixtures.report_schema import validate_report
 
 pytestmark = pytest.mark.lab
 
@@ -62,7 +63,8 @@ def test_up_health_inventory_down(tmp_path):
         status = run_cli("lab", "status", "--dir", str(d), "-o", "json")
         assert status.code == 0, status.stdout
         doc = status.json()
-        assert doc["schema"] == "agentops.report/v1" and doc["kind"] == "lab.status"
+        assert doc["schema"] == "agentops.report/v2" and doc["kind"] == "lab.status"
+        validate_report(doc)
         assert {(r["id"], r["target"]) for r in doc["results"]} == {
             ("lab.process", "host"), ("lab.process", "w1"), ("lab.process", "w2"), ("lab.registration", "host")}
         assert {p["name"]: p["pid"] for p in doc["data"]["processes"]} == pids

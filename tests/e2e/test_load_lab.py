@@ -5,15 +5,12 @@ input or an unreachable host is one line, never a traceback."""
 
 import json
 import signal
-import subprocess
-import sys
 import time
 
 import jsonschema
 import pytest
 
-from tests.e2e.test_profile_lab import interrupt_once_running
-from tests.fixtures.common import REPO, assert_no_traceback, free_port, run_cli, wait_for
+from tests.fixtures.common import REPO, RunningCli, assert_no_traceback, free_port, run_cli, wait_for
 
 pytestmark = pytest.mark.lab
 
@@ -129,13 +126,9 @@ def test_a_frozen_worker_stall_shows_in_open_model_latency(fresh_lab):
     # out of the sending window. Requests due during the freeze are answered after it: measured from their
     # intended send time, they waited for it.
     before = _handled(fresh_lab, "w1")
-    cmd = [sys.executable, "-m", "agentops", "load", "-c", str(fresh_lab.config), "--to", "echo", "--rate", "50",
-           "--duration", "120", "--kpi", "throughput=off", "-o", "json"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
-    try:
-        wait_for(lambda: proc.poll() is not None or _handled(fresh_lab, "w1") >= before + 10, timeout=60,
-                 what="the load's requests to reach w1")
-        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+    with RunningCli("load", "-c", str(fresh_lab.config), "--to", "echo", "--rate", "50", "--duration", "120",
+                    "--kpi", "throughput=off", "-o", "json") as run:
+        run.until(lambda: _handled(fresh_lab, "w1") >= before + 10, "the load's requests to reach w1")
         try:
             fresh_lab.signal("w1", signal.SIGSTOP)  # returns once w1 is in state T
             time.sleep(1.0)  # the fault itself: how long w1 stays frozen (not a wait for something)
@@ -144,12 +137,8 @@ def test_a_frozen_worker_stall_shows_in_open_model_latency(fresh_lab):
         resumed = _handled(fresh_lab, "w1")
         # The ~50 requests due during the freeze, then some sent after it: the backlog has been answered.
         wait_for(lambda: _handled(fresh_lab, "w1") >= resumed + 60, timeout=60, what="w1 to work off its backlog")
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        res = run.stop(timeout=120)
+    out, err = res.stdout, res.stderr
     doc = json.loads(out)
     d = doc["data"]
     assert d["ok"] == d["requests"] > 0, err  # what was sent was answered
@@ -162,19 +151,14 @@ def test_a_frozen_worker_stall_shows_in_open_model_latency(fresh_lab):
 def test_ctrl_c_stops_sending_and_still_reports(lab):
     owner = lab.owner("echo")
     before = _handled(lab, owner)
-    proc = subprocess.Popen([sys.executable, "-m", "agentops", "load", "-c", str(lab.config), "--to", "echo",
-                             "--rate", "50", "--duration", "60", "--kpi", "throughput=off", "-o", "json"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
-    try:
+    with RunningCli("load", "-c", str(lab.config), "--to", "echo", "--rate", "50", "--duration", "60",
+                    "--kpi", "throughput=off", "-o", "json") as run:
         # Ctrl-C once the load's requests are seen arriving at echo's worker (its log), not after a timer.
-        interrupt_once_running(proc, lambda: _handled(lab, owner) >= before + 5, f"the load's requests to reach {owner}")
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        run.until(lambda: _handled(lab, owner) >= before + 5, f"the load's requests to reach {owner}")
+        res = run.stop()
+    out, err = res.stdout, res.stderr
+    assert res.code == 0, err
     doc = json.loads(out)
-    assert proc.returncode == 0, err
     assert any("stopped early (Ctrl-C)" in n for n in doc["notes"])
     d = doc["data"]
     assert 5 <= d["requests"] < 3000 and d["ok"] == d["requests"]  # what was sent was waited for

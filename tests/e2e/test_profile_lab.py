@@ -4,30 +4,19 @@ stacks and the worker's own /metrics come along; bad input is one line and exit 
 
 import asyncio
 import json
-import signal
 import subprocess
 import sys
 import threading
 import urllib.request
-from collections.abc import Callable
 
 import jsonschema
 import pytest
 
-from tests.fixtures.common import REPO, assert_no_traceback, run_cli, wait_for
+from tests.fixtures.common import REPO, RunningCli, assert_no_traceback, run_cli
 
 pytestmark = pytest.mark.lab
 
 SCHEMA = json.loads((REPO / "src/agentops/schemas/report.schema.json").read_text())
-
-
-def interrupt_once_running(proc: subprocess.Popen, working: Callable[[], object], what: str) -> None:
-    """Ctrl-C the CLI once `working()` shows the command doing its work (a request reaching a worker, a scrape
-    reaching a server): the evidence, not a timer, that its SIGINT handler is installed (it is, before the work
-    starts) and that there is something to report. A CLI that exits first fails here, with its stderr."""
-    wait_for(lambda: proc.poll() is not None or working(), timeout=60, what=what)
-    assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-    proc.send_signal(signal.SIGINT)
 
 
 def validate(doc: dict) -> None:
@@ -146,18 +135,13 @@ def test_ctrl_c_ends_the_window_early_and_still_reports(lab, http_server):
     real = lab.metrics_url("w2")
     relay = http_server.route(path, body=lambda: urllib.request.urlopen(real, timeout=5).read(),
                               content_type="text/plain; version=0.0.4")
-    proc = subprocess.Popen([sys.executable, "-m", "agentops", "profile", "--lab-role", "w2", "--lab-dir",
-                             str(lab.dir), "--duration", "60", "--interval", "0.2", "--metrics", relay, "-o", "json"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
-    try:
-        interrupt_once_running(proc, lambda: sum(r.path == path for r in http_server.requests) >= 3,
-                               "the profile window's third /metrics scrape")
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 0, err
+    with RunningCli("profile", "--lab-role", "w2", "--lab-dir", str(lab.dir), "--duration", "60", "--interval",
+                    "0.2", "--metrics", relay, "-o", "json") as run:
+        run.until(lambda: sum(r.path == path for r in http_server.requests) >= 3,
+                  "the profile window's third /metrics scrape")
+        res = run.stop()
+    out, err = res.stdout, res.stderr
+    assert res.code == 0, err
     doc = json.loads(out)
     assert any("stopped early (Ctrl-C)" in n for n in doc["notes"])
     assert 0 < len(doc["data"]["processes"][0]["series"]["t"]) < 300

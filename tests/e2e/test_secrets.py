@@ -156,9 +156,10 @@ def test_a_spaced_password_never_in_any_format(spaced_config, fmt):
     assert_no_spaced_secret(r.stdout, r.stderr)
     if fmt == "json":
         connect = {x["target"]: x for x in r.json()["results"] if x["id"] == "postgres.connect"}
-        # The passwords really worked where they were well formed, so the masking hid live secrets.
-        assert connect["pg-spaced"]["reason"] is None, connect["pg-spaced"]
-        assert connect["pg-dsn-encoded"]["reason"] is None, connect["pg-dsn-encoded"]
+        # The passwords really worked where they were well formed, so the masking hid live secrets. Logged in
+        # is what counts: on a loaded machine the connect may be slow enough to cross its latency threshold.
+        for name in ("pg-spaced", "pg-dsn-encoded"):
+            assert connect[name]["reason"] in (None, "threshold"), connect[name]
 
 
 def test_a_spaced_password_never_in_the_maintenance_audit_log(spaced_config, tmp_path):

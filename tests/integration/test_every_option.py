@@ -1,9 +1,11 @@
 """Every documented option of every target kind does what it says: one case per (kind, option), each showing a
 real difference in behaviour against a real server (with the option vs without it), or that validation refuses
-the option for that kind. Options come from docs/config.md, core/config.py and autogen/workers.py.
+the option for that kind. Options come from docs/config.md, core/config.py and core/cluster.py.
 
 A case that a kind's probe cannot honour is refused by `config validate` (exit 3, file:line: field), so no
-option is accepted and then ignored."""
+option is accepted and then ignored. The top-level and `defaults` fields and the AutoGen options that the
+diagnosis reads (agentrpc/worker `process`, `logs`, `log_format`, `metrics_url`, `ping`) are in
+test_every_option_cluster.py."""
 
 from __future__ import annotations
 

@@ -27,8 +27,8 @@ Cells that make no sense for a kind are not in the matrix:
   - redis-server on a plain port takes a TLS ClientHello for the start of an inline command and waits for
     its end without a word: to the client that is a TLS handshake without an answer, exactly a blackhole,
     so that cell accepts timeout beside tls.
-  - agentrpc's TLS cells are left to the change that implements TLS for agentrpc targets (it is being
-    written alongside this test); they are added with it.
+  - agentrpc's plain-to-tls cell runs against autogen-ext's real host servicer behind TLS
+    (tests/fixtures/agentrpc_tls.py): autogen-ext's own host only ever opens a plaintext port.
 """
 
 from __future__ import annotations
@@ -130,14 +130,19 @@ def silent() -> Iterator[SilentListener]:
 
 @pytest.fixture(scope="module")
 def tls_servers(pki: Any, tls_files: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """TLS-only servers for the plain-to-tls cells: redis-server (TLS port only), HTTPS, gRPC over TLS."""
+    """TLS-only servers for the plain-to-tls cells: redis-server (TLS port only), HTTPS, gRPC over TLS, the
+    AutoGen host servicer over TLS."""
+    from tests.fixtures.agentrpc_tls import AgentRpcTlsHost
     from tests.fixtures.servers import GrpcHealthServer, HttpTestServer
     from tests.fixtures.services import start_redis
 
     redis = start_redis(tmp_path_factory.mktemp("redis-tls"), tls=tls_files)
     https = HttpTestServer(pki.issue("matrix-https", days=30))
     grpc_tls = GrpcHealthServer(cert=pki.issue("matrix-grpc", days=30))
-    yield {"redis": redis.port, "http": https.port, "metrics": https.port, "grpc.health": grpc_tls.port}
+    agentrpc_tls = AgentRpcTlsHost(tls_files)
+    yield {"redis": redis.port, "http": https.port, "metrics": https.port, "grpc.health": grpc_tls.port,
+           "agentrpc": int(agentrpc_tls.tls.rsplit(":", 1)[1])}
+    agentrpc_tls.stop()
     grpc_tls.stop()
     https.stop()
     redis.stop()
@@ -193,15 +198,15 @@ def build_cells(plain: dict[str, int], tls: dict[str, int], silent_port: int, la
             "/metrics", "/denied/metrics")
         cells.append(Cell(kind, "credentials", target(kind, url), {"auth"}))
     tls_on = {"enabled": True, "ca": str(tls_ca)}
-    for kind in ("redis", "postgres", "http", "metrics", "grpc.health"):
+    for kind in ("redis", "postgres", "http", "metrics", "grpc.health", "agentrpc"):
         if kind in ("http", "metrics"):
             t = target(kind, _address(kind, "127.0.0.1", plain[kind], https=True), tls={"ca": str(tls_ca)})
         elif kind == "postgres":
             t = target(kind, _address(kind, "127.0.0.1", plain[kind]), tls=tls_on, options={"sslmode": "require"})
         else:
-            t = target(kind, _address(kind, "127.0.0.1", plain[kind]), tls=tls_on)
+            t = target(kind, _address(kind, "127.0.0.1", lab_port if kind == "agentrpc" else plain[kind]), tls=tls_on)
         cells.append(Cell(kind, "tls-to-plain", t, {"tls", "timeout"} if kind == "redis" else {"tls"}))
-    for kind in ("redis", "http", "metrics", "grpc.health"):
+    for kind in ("redis", "http", "metrics", "grpc.health", "agentrpc"):
         host = "localhost" if kind in ("http", "metrics") else "127.0.0.1"
         cells.append(Cell(kind, "plain-to-tls", target(kind, _address(kind, host, tls[kind])), {"tls", "protocol"}))
     for cell in cells:

@@ -3,7 +3,7 @@ took to get round to it.
 
 Hundreds of HTTP checks over 150 endpoints of a real local server in a process of its own
 (tests/fixtures/servers.HttpServerProcess) that answer after a known delay and record their own handling time, run beside CPU-heavy checks (/metrics scrapes of a
-large exposition, parsed on the same loop). Each reported latency is compared with the server's own time for
+large exposition, parsed on the same loop, in slices: probes._pacing). Each reported latency is compared with the server's own time for
 that request (matched by a header), so the assertion is structural, not about the machine's speed."""
 
 from __future__ import annotations
@@ -44,17 +44,14 @@ def http_check(n: int, url: str) -> PlannedCheck:
 def cpu_check(n: int, url: str) -> PlannedCheck:
     spec = CheckSpec(id=f"scrape{n}", probe="metrics",
                      params={"compute": [{"name": "series", "series": "load_series_total", "agg": "count"}]})
-    return PlannedCheck(spec=spec, target=Target(name=f"exporter{n}", kind="metrics", address=url), timeout=20,
+    # Twelve parses of ~0.5 s CPU each, sliced and sharing the loop with 500 requests: on this 2-core machine
+    # at load 8 the process gets a third of a core and they took 17-23 s. They are the load here, not what is
+    # judged, so their timeout leaves room; their result is still asserted.
+    return PlannedCheck(spec=spec, target=Target(name=f"exporter{n}", kind="metrics", address=url), timeout=90,
                         retries=0, retry_delay=0)
 
 
-@pytest.mark.parametrize("cpu_checks", [
-    0,
-    pytest.param(CPU_CHECKS, marks=pytest.mark.xfail(strict=True, reason=(
-        "not done: a /metrics parse of 20,000 series holds the loop ~0.5 s in one synchronous slice, and a "
-        "response arriving meanwhile is read late; timestamps taken on the loop cannot exclude it (kernel "
-        "receive times, TCP_INFO, could; a parse thread made it worse through the GIL handoff)"))),
-])
+@pytest.mark.parametrize("cpu_checks", [0, CPU_CHECKS])
 def test_http_latency_is_the_requests_own_time_beside_hundreds_of_checks(http_server, cpu_checks):
     big = http_server.route(f"/{unique_name('big')}", body=big_exposition(), content_type="text/plain; version=0.0.4")
     with HttpServerProcess(ENDPOINTS, SERVER_DELAY_S) as server:
@@ -65,7 +62,8 @@ def test_http_latency_is_the_requests_own_time_beside_hundreds_of_checks(http_se
         results = {r.id: r for r in run(checks, concurrency=256)}
         handled = server.handled()
 
-    assert all(results[f"scrape{k}"].metrics.get("series") == 20_000 for k in range(cpu_checks))
+    for k in range(cpu_checks):
+        assert results[f"scrape{k}"].metrics.get("series") == 20_000, results[f"scrape{k}"].message
     off = []
     for n in range(HTTP_CHECKS):
         r = results[f"http{n}"]

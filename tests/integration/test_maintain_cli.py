@@ -21,7 +21,7 @@ import pytest
 
 from agentops.maintain.audit import read_audit
 from agentops.maintain.lock import PlaybookLock
-from tests.fixtures.common import REPO, assert_no_traceback, run_cli, wait_for
+from tests.fixtures.common import REPO, RunningCli, assert_no_traceback, run_cli
 
 DAY = 86400
 
@@ -144,46 +144,37 @@ def test_lock_busy_exits_at_once_with_its_own_code_or_waits(tmp_path: Path) -> N
         assert doc["results"][0]["id"] == "lock" and doc["results"][0]["status"] == "UNKNOWN"
         assert count(root, "old") == 1
 
-        waiter = _start_slow_run(pb, state, pace="0", extra=("--wait", "60"))
-        # Release once the second run is seen waiting (it holds the lock file open), not after a guessed delay.
-        wait_for(lambda: waiter.poll() is not None or any(f.path == str(lock.path)
-                                                          for f in psutil.Process(waiter.pid).open_files()),
-                 timeout=60, what="the second run to wait for the lock")
-        assert waiter.poll() is None  # it waited rather than giving up
-        lock.release()
-        _out, err = waiter.communicate(timeout=120)
-        assert waiter.returncode == 0, err
+        with _start_slow_run(pb, state, pace="0", extra=("--wait", "60")) as waiter:
+            # Release once the second run is seen waiting (it holds the lock file open), not after a guessed
+            # delay; `until` also fails if it gave up instead of waiting.
+            waiter.until(lambda: any(f.path == str(lock.path) for f in psutil.Process(waiter.pid).open_files()),
+                         "the second run to wait for the lock")
+            lock.release()
+            done = waiter.finish()
+        assert done.code == 0, done.stderr
         assert count(root, "old") == 0
     finally:
         lock.release()
 
 
-def _start_slow_run(pb: Path, state: Path, pace: str = "0.02", extra: tuple[str, ...] = ()) -> subprocess.Popen[str]:
-    env = {**os.environ, "AGENTOPS_TEST_PRUNE_DELAY_S": pace, "NO_COLOR": "1"}
-    env.pop("AGENTOPS_CONFIG", None)
-    return subprocess.Popen([sys.executable, "-m", "agentops", "maintain", "run", str(pb), "--state-dir",
-                             str(state), "-o", "json", *extra], env=env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+def _start_slow_run(pb: Path, state: Path, pace: str = "0.02", extra: tuple[str, ...] = ()) -> RunningCli:
+    return RunningCli("maintain", "run", str(pb), "--state-dir", str(state), "-o", "json", *extra,
+                      env={"AGENTOPS_TEST_PRUNE_DELAY_S": pace}, cwd=REPO)
 
 
 def test_two_concurrent_runs_second_exits_at_once(tmp_path: Path) -> None:
     root, state = tmp_path / "logs", tmp_path / "state"
     make_tree(root, old=300, new=5)
     pb = prune_playbook(tmp_path / "pb.yaml", root, unattended=True)
-    first = _start_slow_run(pb, state)
-    try:
-        wait_for(lambda: count(root, "old") < 300, timeout=60, what="the first run to start deleting")
+    with _start_slow_run(pb, state) as first:
+        first.until(lambda: count(root, "old") < 300, "the first run to start deleting")
         second = maintain("run", str(pb), state=state)
         assert second.code == 4  # already running
         assert f"(pid {first.pid})" in second.stderr
-        assert first.poll() is None  # the first run was still going when the second gave up
-        out, err = first.communicate(timeout=120)
-        assert first.returncode == 0, err
-        assert json.loads(out)["results"][0]["facts"]["deleted_files"] == 300
-    finally:
-        if first.poll() is None:
-            first.kill()
-            first.wait()
+        assert first.running()  # the first run was still going when the second gave up
+        done = first.finish()
+    assert done.code == 0, done.stderr
+    assert done.json()["results"][0]["facts"]["deleted_files"] == 300
     assert count(root, "old") == 0 and count(root, "new") == 5
 
 
@@ -191,12 +182,9 @@ def test_a_run_killed_mid_prune_leaves_no_lock_and_the_next_run_completes(tmp_pa
     root, state = tmp_path / "logs", tmp_path / "state"
     make_tree(root, old=400, new=7)
     pb = prune_playbook(tmp_path / "pb.yaml", root, unattended=True)
-    victim = _start_slow_run(pb, state)
-    try:
-        wait_for(lambda: count(root, "old") <= 350, timeout=60, what="the run to be mid-prune")
-    finally:
-        os.kill(victim.pid, signal.SIGKILL)
-        victim.wait()
+    with _start_slow_run(pb, state) as victim:
+        victim.until(lambda: count(root, "old") <= 350, "the run to be mid-prune")
+        victim.stop(signal.SIGKILL)
     left = count(root, "old")
     assert 0 < left < 400, left  # really killed in the middle
     assert PlaybookLock(state, "pruner").holder().get("pid") == victim.pid  # stale content, no lock held
@@ -355,17 +343,12 @@ def test_a_signal_mid_prune_yields_an_interrupted_report_and_every_deletion_is_a
     root, state = tmp_path / "logs", tmp_path / "state"
     make_tree(root, old=300, new=2)
     pb = prune_playbook(tmp_path / "pb.yaml", root, unattended=True)
-    proc = _start_slow_run(pb, state)
-    try:
+    with _start_slow_run(pb, state) as run:
         # The event, not a time: the audit log holds the first deletion.
-        wait_for(lambda: _audited_deletions(state), timeout=60, what="the first deletion in the audit log")
-        proc.send_signal(signum)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 3, (proc.returncode, err)
+        run.until(lambda: _audited_deletions(state), "the first deletion in the audit log")
+        res = run.stop(signum)
+    out, err = res.stdout, res.stderr
+    assert res.code == 3, (res.code, err)
     assert "Traceback" not in err and "interrupted" in err, err
     doc = json.loads(out)
     jsonschema.validate(doc, json.loads((REPO / "src/agentops/schemas/report.schema.json").read_text()))
@@ -398,20 +381,15 @@ def test_a_signal_during_a_later_step_reports_the_finished_steps_and_kills_the_c
                   f"    params: {{roots: ['{root}'], match: '*.log', older_than: 30d}}\n"
                   f"  - id: wait\n    step: command\n    params: {{argv: [{shutil.which('cat')}, '{fifo}']}}\n"
                   f"  - id: after\n    step: command\n    params: {{argv: [{shutil.which('true')}]}}\n")
-    proc = _start_slow_run(pb, state, pace="0")
-    try:
+    with _start_slow_run(pb, state, pace="0") as run:
         def cat_started() -> bool:
-            return any(p.name() == "cat" for p in psutil.Process(proc.pid).children(recursive=True))
+            return any(p.name() == "cat" for p in psutil.Process(run.pid).children(recursive=True))
 
-        wait_for(cat_started, timeout=60, what="the command step's cat to be running")
-        [cat] = psutil.Process(proc.pid).children(recursive=True)
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 3, err
+        run.until(cat_started, "the command step's cat to be running")
+        [cat] = psutil.Process(run.pid).children(recursive=True)
+        res = run.stop(signal.SIGTERM)
+    out, err = res.stdout, res.stderr
+    assert res.code == 3, err
     doc = json.loads(out)
     outcomes = {r["id"]: r["facts"]["outcome"] for r in doc["results"]}
     assert outcomes == {"prune": "changed", "wait": "interrupted", "after": "skipped"}

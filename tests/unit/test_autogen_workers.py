@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from agentops.autogen.workers import cluster_spec, worker_spec
+from agentops.core.cluster import cluster_spec, worker_spec
 from agentops.core.config import load_config
 from agentops.core.yamlsrc import ConfigError
 

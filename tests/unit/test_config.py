@@ -230,7 +230,7 @@ def test_valid_addresses_still_load():
 
 
 def test_playbook_sizes_and_durations_must_be_finite(tmp_path):
-    from agentops.maintain.units import parse_duration, parse_size
+    from agentops.core.units import parse_duration, parse_size
 
     for bad in (float("inf"), float("nan"), "1e999G"):
         with pytest.raises(ValueError, match=r"finite|bad size"):

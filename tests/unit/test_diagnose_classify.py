@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from agentops.diagnose.classify import classify_exception, classify_text, exception_lines, package_for
+from agentops.logs.classify import classify_exception, classify_text, exception_lines, package_for
 
 MODULE_TRACEBACK = """Traceback (most recent call last):
   File "/srv/agents/worker.py", line 12, in <module>

@@ -12,7 +12,7 @@ import time
 import psutil
 import pytest
 
-from agentops.diagnose.process import ProcessView, describe_stop, inspect, state_letter
+from agentops.core.osproc import ProcessView, describe_stop, inspect, state_letter
 from tests.fixtures.common import wait_for
 
 SLEEPER = "import time\nprint('ready', flush=True)\nwhile True: time.sleep(0.02)\n"

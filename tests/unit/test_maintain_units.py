@@ -10,12 +10,12 @@ import pytest
 from agentops.core.config import Config
 from agentops.core.model import Result, Status
 from agentops.core.registry import BUILTIN_STEPS, step
+from agentops.core.units import parse_duration, parse_size
 from agentops.core.yamlsrc import ConfigError
 from agentops.maintain.baseline import load_baseline, sample_of, save_baseline, updated
 from agentops.maintain.playbook import list_playbooks, load_playbook
 from agentops.maintain.schedule import ScheduleError, on_calendar, parse_cron
 from agentops.maintain.step import Outcome, StepOutcome
-from agentops.maintain.units import parse_duration, parse_size
 from agentops.maintain.when import holds, parse_condition
 
 

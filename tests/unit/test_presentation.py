@@ -15,6 +15,7 @@ import typer
 
 from agentops.core import format as fmt
 from agentops.render import registry
+from agentops.render.presenters import kinds, presenter_for
 from tests.fixtures.common import run_cli
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "agentops"
@@ -144,13 +145,13 @@ def test_no_module_outside_render_builds_a_table_or_panel() -> None:
 
 
 def test_every_document_kind_has_one_presenter() -> None:
-    kinds = registry.kinds()
+    registered = kinds()
     for kind in ("logs", "maintain", "diagnose.message", "diagnose.agent", "diagnose.performance", "profile",
                  "load", "cluster.inventory", "checks.list", "checks.probes", "config.validate", "lab.up",
                  "lab.down", "maintain.playbooks", "maintain.steps", "maintain.show", "maintain.schedule"):
-        assert kind in kinds, kind
-    assert registry.presenter_for("logs.trace") is registry.presenter_for("logs")
-    assert registry.presenter_for("health") is None  # the generic results view
+        assert kind in registered, kind
+    assert presenter_for("logs.trace") is presenter_for("logs")
+    assert presenter_for("health") is None  # the generic results view
 
     def other(doc: dict[str, Any], console: Any) -> None:
         pass

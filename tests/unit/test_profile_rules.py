@@ -47,7 +47,7 @@ def worker(cpu: float = 2.0, busy: float | None = None, rss_mb: float = 60.0, io
 def type_result(agent_type: str, p95: float, error_rate: float = 0.0):
     obs = Observation(metrics={"p95_s": p95, "p99_s": p95, "error_rate_percent": error_rate, "messages": 50.0},
                       message=f"50 messages, p95 {p95}s", facts={"worker": "w1", "errors_by_kind": {"RuntimeError": 3}})
-    return judge(limits.AGENT_TYPE, agent_type, obs, 10.0)
+    return judge(limits.shipped().agent_type, agent_type, obs, 10.0)
 
 
 def find(workers, results, concurrency=(), q=None):
@@ -98,7 +98,7 @@ def test_cpu_saturation_comes_from_the_profile_and_sorts_first():
 def test_concurrency_over_90_percent_of_the_limit():
     obs = Observation(metrics={"queue_percent_of_limit": 95.0, "queue_size_max": 19.0, "queue_limit": 20.0},
                       message="up to 19 messages in flight of 20 allowed")
-    result = judge(limits.CONCURRENCY, "w1", obs, 10.0)
+    result = judge(limits.shipped().concurrency, "w1", obs, 10.0)
     assert result.status is Status.WARNING
     (f,) = [f for f in find([worker()], [], [result]) if f.id == "performance.concurrency"]
     assert "over 90%" in f.title

@@ -74,7 +74,8 @@ def test_any_text_renders_valid_and_literal_in_every_format(message: str, target
     assert nagios.endswith("\n")
     lines = nagios[:-1].split("\n")
     assert lines[0].startswith("AGENTOPS CRITICAL - ")
-    assert len(lines) == 2 and lines[1].startswith("CRITICAL: ")  # one line per problem, none from the data
+    # One line per problem (the result, then the finding), none from the data.
+    assert len(lines) == 3 and lines[1].startswith("CRITICAL: ") and lines[2].startswith("CRITICAL: finding f1")
     assert not CONTROL & set(nagios) - {"\t"}
 
     for kind in ("health", "diagnose.message"):

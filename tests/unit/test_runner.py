@@ -164,6 +164,17 @@ def test_fast_failures_retry_until_the_deadline_and_keep_their_reason():
     assert took <= 1.1
 
 
+@pytest.mark.parametrize("cleanup", [0, 60], ids=["cut-by-its-budget", "cut-by-the-backstop"])
+def test_a_retry_the_deadline_cuts_short_keeps_the_fault_its_first_attempt_saw(cleanup):
+    """Refused at once, then a retry that hangs until the global deadline cuts it: on a busy machine a retry
+    can take longer than the attempt before it, and reporting it as a timeout would make the same fault read
+    `connect` on one run and `timeout` on the next. The attempt that ran its course says what the fault is."""
+    results, _ = timed_run([check("flaky", timeout=5, retries=1, fail_times=1, sleep=60, cleanup=cleanup)],
+                           deadline=0.5)
+    assert results[0].reason is Reason.CONNECT and results[0].status is Status.CRITICAL, results[0]
+    assert results[0].attempts == 2
+
+
 def test_a_probe_slow_to_cancel_is_still_judged_as_its_own_timeout():
     """A probe whose cleanup outlives cancellation is cut by the backstop: what it had observed (no answer
     in time) is judged by its on_timeout, and the run still ends by the deadline."""

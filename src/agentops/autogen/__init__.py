@@ -2,5 +2,4 @@
 
     wire.py      message classes from the committed descriptor set (agent_worker.proto, cloudevent.proto)
     client.py    AgentRpcClient: inventory, ownership, ping, payload size — every call under a deadline
-    workers.py   the `worker` target format of agentops.yaml (process, logs, metrics, expected types)
 """

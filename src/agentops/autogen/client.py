@@ -13,7 +13,7 @@ because "no reply" and "cannot connect" are answers a diagnosis needs, not error
 
 `AgentRpcClient.for_target(target)` honours the target's `tls:` block (TLS against the system trust store or
 `tls.ca`, mutual TLS with `tls.cert`/`tls.key`, `tls.server_name`), through the channel builder the grpc.health
-probe uses (agentops.probes.grpc_channel).
+probe uses (agentops.core.grpc_channel).
 
 Each client has its own gRPC channel and connection (a local subchannel pool), so an oversized message or a
 cancelled stream of one client never disturbs another client in the same process. grpc is imported lazily.
@@ -146,7 +146,7 @@ def classify(exc: Exception, address: str, tls_enabled: bool = False) -> AgentRp
         return AgentRpcError(Reason.PROTOCOL, f"{address} is a gRPC server without the agents.AgentRpc "
                                               f"service (UNIMPLEMENTED: {details})")
     if code == grpc.StatusCode.UNAVAILABLE:
-        from agentops.probes.grpc_channel import unavailable
+        from agentops.core.grpc_channel import unavailable
 
         reason, text = unavailable(details, tls_enabled)
         if reason is Reason.DNS:
@@ -243,8 +243,8 @@ class AgentRpcClient:
     def channel(self) -> Any:
         """The channel (plaintext, TLS or mTLS from `tls`); AgentRpcError(TLS) when a TLS file is unusable."""
         if self._channel is None:
-            from agentops.probes.grpc_channel import open_channel
-            from agentops.probes.tls import TlsSetupError
+            from agentops.core.grpc_channel import open_channel
+            from agentops.core.tls import TlsSetupError
 
             try:
                 # A local subchannel pool: this client's connection is its own (see the module docstring).

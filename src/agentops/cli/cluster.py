@@ -50,7 +50,7 @@ def register(root: typer.Typer) -> None:
 def _hosts(host: str | None, config: str | None) -> tuple[list[Target], Any]:
     """The agentrpc targets to ask (`--host`: a plaintext target of that address), and the config's cluster
     (ClusterSpec; its workers name the owners) when a config is found, also beside --host."""
-    from agentops.autogen.workers import cluster_spec
+    from agentops.core.cluster import cluster_spec
     from agentops.core.config import Target, find_config, load_config, split_host_port
 
     if host:
@@ -72,33 +72,45 @@ def _hosts(host: str | None, config: str | None) -> tuple[list[Target], Any]:
 
 async def _inventory(target: Target, timeout: float, owners: bool,
                      workers: list[Any]) -> tuple[Any, dict[str, Any]]:
-    from agentops.autogen.client import AgentRpcClient, AgentRpcError
-    from agentops.autogen.owners import name_owners
-    from agentops.core.model import Result, Status
+    from agentops.autogen.client import AgentRpcClient
+    from agentops.core import registry
+    from agentops.core.cluster import name_owners
+    from agentops.core.model import Observation
+    from agentops.core.packs import command_specs
+    from agentops.core.runner import judge
 
     name, address = target.name, target.address or ""
-    result = Result(id="cluster.inventory", target=name, probe="agentrpc", status=Status.OK)
+    spec = command_specs("cluster")["cluster.inventory"]
     entry: dict[str, Any] = {"target": name, "address": address, "inventory": None, "owners": None}
     async with AgentRpcClient.for_target(target) as client:
-        try:
-            inv = await client.inventory(timeout)
-            entry["inventory"] = inv.to_dict()
+        # The registered steps health and the diagnosis use too (probes.agentrpc_steps).
+        inv = await registry.probe("agentrpc.inventory").observe(client, {}, timeout)
+        failed = inv if inv.reason is not None else None
+        if failed is None:
+            entry["inventory"] = {"address": address, **{k: inv.facts[k] for k in ("agent_types", "topics",
+                                                                                    "subscriptions")},
+                                  "connect_ms": inv.metrics["connect_ms"], "latency_ms": inv.metrics["latency_ms"]}
             if owners:
                 entry["owners"] = {}
-                for agent_type in inv.agent_types:  # registered types: RegisterAgent only reads their owner
-                    own = await client.ownership(agent_type, timeout)
-                    entry["owners"][agent_type] = own.owner_client_id
-                named = name_owners(workers, entry["owners"])
-                entry["owner_workers"] = {t: o.to_dict() for t, o in named.items()}
-        except AgentRpcError as exc:
-            result.status, result.reason, result.message = Status.CRITICAL, exc.reason, exc.message
-            return result, entry
-    result.metrics = {"agent_types": float(len(inv.agent_types)), "topics": float(len(inv.topics)),
-                      "subscriptions": float(len(inv.subscriptions)), "latency_ms": inv.latency_ms}
-    result.facts = {"agent_types": inv.agent_types, "topics": inv.topics}
-    result.message = (f"{len(inv.agent_types)} agent types, {len(inv.topics)} topics, "
-                      f"{len(inv.subscriptions)} subscriptions")
-    return result, entry
+                for agent_type in inv.facts["agent_types"]:  # registered types: RegisterAgent only reads their owner
+                    own = await registry.probe("agentrpc.ownership").observe(client, {"agent_type": agent_type},
+                                                                             timeout)
+                    if own.reason is not None and "owned" not in own.facts:
+                        failed = own
+                        break
+                    entry["owners"][agent_type] = own.facts.get("owner_client_id")
+                else:
+                    named = name_owners(workers, entry["owners"])
+                    entry["owner_workers"] = {t: o.to_dict() for t, o in named.items()}
+        if failed is not None:
+            return judge(spec, name, Observation.failure(failed.reason, failed.message), 0.0), entry
+    types, topics = inv.facts["agent_types"], inv.facts["topics"]
+    n_subs = len(inv.facts["subscriptions"])
+    obs = Observation(metrics={"agent_types": float(len(types)), "topics": float(len(topics)),
+                               "subscriptions": float(n_subs), "latency_ms": inv.metrics["latency_ms"]},
+                      facts={"agent_types": types, "topics": topics},
+                      message=f"{len(types)} agent types, {len(topics)} topics, {n_subs} subscriptions")
+    return judge(spec, name, obs, 0.0), entry
 
 
 @app.command("inventory", help=INVENTORY_HELP)

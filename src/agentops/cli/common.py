@@ -194,7 +194,7 @@ def read_arg(value: str | None, flag: str, limit: int = 64 * 1024 * 1024) -> str
 
 def seconds_arg(text: str, flag: str) -> float:
     """A duration flag (`30s`, `10m`, `1h`, `1.5`) in seconds, or one line and exit 3."""
-    from agentops.maintain.units import parse_duration
+    from agentops.core.units import parse_duration
 
     try:
         return float(parse_duration(text))
@@ -205,9 +205,9 @@ def seconds_arg(text: str, flag: str) -> float:
 def load_cluster_spec(config: str | None, host: str | None = None, *, required: bool = True) -> Any:
     """The AutoGen cluster (hosts, workers) from the config and/or --host HOST:PORT, for the commands that
     talk to it (diagnose, drill, load, profile). Without `required`, no cluster is None instead of an error."""
+    from agentops.core.cluster import load_cluster
     from agentops.core.config import load_config
     from agentops.core.yamlsrc import ConfigError
-    from agentops.diagnose.cluster import load_cluster
 
     cfg = load_config(config)
     try:

@@ -100,14 +100,14 @@ async def identify(port: int, deadline: float) -> Found | None:
 
 
 async def _agentrpc(port: int, address: str, deadline: float) -> Found | None:
-    from agentops.autogen.client import AgentRpcClient, AgentRpcError
+    from agentops.autogen.client import AgentRpcClient
+    from agentops.core import registry
 
-    try:
-        async with AgentRpcClient(address) as client:
-            inv = await client.inventory(max(deadline, 1.0))
-    except AgentRpcError:
+    async with AgentRpcClient(address) as client:  # the inventory step health and diagnose use
+        inv = await registry.probe("agentrpc.inventory").observe(client, {}, max(deadline, 1.0))
+    if inv.reason is not None:
         return None  # gRPC or other HTTP/2, but not an AgentRpc host
-    return Found("agentrpc", port, address, agent_types=list(inv.agent_types))
+    return Found("agentrpc", port, address, agent_types=list(inv.facts["agent_types"]))
 
 
 async def discover(ports: list[int], deadline: float, concurrency: int = 32) -> list[Found]:

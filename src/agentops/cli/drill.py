@@ -92,7 +92,11 @@ def drill(
         instance = make_fault(fault, target)
     except DrillRefused as exc:
         fail(str(exc))
-    report = asyncio.run(run_drill(instance))
+    from agentops.core.config import load_config
+
+    # The drill command pack may be overridden from the config's pack_dirs (the lab's own config for a lab).
+    used = config if config is not None else (str(target.lab_dir / "agentops.yaml") if target.lab_dir else None)
+    report = asyncio.run(run_drill(instance, load_config(used) if used else None))
     Output(output, output_file, fail_on).report(report)
 
 

@@ -85,7 +85,7 @@ def up(
     output_file: Path = OutputFileOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    from agentops.autogen.workers import LOG_FORMATS
+    from agentops.core.cluster import LOG_FORMATS
     from agentops.lab.manager import LabOptions
     from agentops.lab.manager import up as lab_up
 

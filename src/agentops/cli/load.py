@@ -78,6 +78,7 @@ def load(
     import asyncio
 
     from agentops.cli.common import load_cluster_spec
+    from agentops.core.config import load_config
     from agentops.core.thresholds import ThresholdError
     from agentops.diagnose.message import parse_to
     from agentops.load import kpi as kpi_mod
@@ -94,15 +95,18 @@ def load(
         agent_type, key = parse_to(to)
         spec = LoadSpec(rate=rate, concurrency=concurrency, duration_s=duration, count=count, timeout_s=timeout,
                         max_in_flight=max_in_flight)
-        kpis = kpi_mod.kpis(kpi_mod.parse_overrides(kpi or [], METRIC_NAMES))
+        goals = kpi_mod.parse_overrides(kpi or [], METRIC_NAMES)
     except (ValueError, ThresholdError) as exc:
         fail(str(exc))
+    cfg = load_config(config)  # its pack_dirs may override the load command pack (KPIs, findings)
+    kpis = kpi_mod.kpis(goals, cfg)
     cluster = load_cluster_spec(config, host)
     ptype, body = load_payload(cluster, agent_type, payload_type, payload)
     target = LoadTarget(cluster.address, agent_type, key, ptype, body, cluster.target.tls)
     with progress(f"load {agent_type}/{key}: {spec.describe()}", total=spec.planned_requests) as bar:
         report = asyncio.run(run_load(target, spec, kpis, connect_timeout=connect_timeout,
-                                      on_progress=lambda done: bar.update(completed=done), started_at=now_iso()))
+                                      on_progress=lambda done: bar.update(completed=done), started_at=now_iso(),
+                                      cfg=cfg))
     Output(output, output_file, fail_on).report(report)
 
 

@@ -16,6 +16,7 @@ from agentops.cli.common import (
     OutputFileOpt,
     OutputFormat,
     OutputOpt,
+    config_option,
     fail,
     seconds_arg,
     split_csv,
@@ -76,10 +77,13 @@ JournalDirOpt = typer.Option(None, "--journal-dir", help="Read the journal files
                              "--directory), e.g. a journal copied from another machine.")
 JobsOpt = typer.Option(0, "--jobs", "-j", min=0, max=64, help="Processes to scan a large file with (0: one per "
                        "CPU, up to 4, for files of 64 MiB or more; N: split any file of N MiB or more).")
+# The config is read only for its pack_dirs: a logs.yaml there overrides the logs command pack's checks by id.
+LogsConfigOpt = config_option("the shipped logs checks")
 MaxErrorsOpt = typer.Option(None, "--max-errors", help="Alert above this many error records: N (CRITICAL) or "
                             "WARN,CRIT.")
 
 if TYPE_CHECKING:
+    from agentops.core.config import Config
     from agentops.core.model import Report
     from agentops.logs.analyze import Thresholds
     from agentops.logs.query import Filters
@@ -117,6 +121,7 @@ def analyze_cmd(
     journal: str = JournalOpt,
     journal_dir: Path = JournalDirOpt,
     jobs: int = JobsOpt,
+    config: str = LogsConfigOpt,
     output: OutputFormat = OutputOpt,
     output_file: Path = OutputFileOpt,
     fail_on: FailOn = FailOnOpt,
@@ -128,7 +133,8 @@ def analyze_cmd(
     if any(not f.replace("_", "").replace("-", "").isalnum() for f in fields):
         fail(f"bad --duration-field {', '.join(split_csv(duration_field))!r} (field names: letters, digits, _)")
     options = analyze.Options(filters=filters, min_count=min_count, top=top, slow_s=seconds_arg(slow, "--slow"),
-                              duration_fields=fields, thresholds=_thresholds(max_errors, max_error_rate))
+                              duration_fields=fields, thresholds=_thresholds(max_errors, max_error_rate),
+                              cfg=_config(config))
     _run(lambda stats, sources, scan: analyze.run(sources, options, stats, *scan),
          paths, journal, journal_dir, filters, jobs, output, output_file, fail_on)
 
@@ -146,6 +152,7 @@ def count_cmd(
     journal: str = JournalOpt,
     journal_dir: Path = JournalDirOpt,
     jobs: int = JobsOpt,
+    config: str = LogsConfigOpt,
     output: OutputFormat = OutputOpt,
     output_file: Path = OutputFileOpt,
     fail_on: FailOn = FailOnOpt,
@@ -153,8 +160,8 @@ def count_cmd(
     from agentops.logs import count
 
     filters = _filters(since, until, level, component, agent)
-    thresholds = _thresholds(max_errors, None)
-    _run(lambda stats, sources, scan: count.run(sources, filters, thresholds, stats, *scan),
+    thresholds, cfg = _thresholds(max_errors, None), _config(config)
+    _run(lambda stats, sources, scan: count.run(sources, filters, thresholds, stats, *scan, cfg=cfg),
          paths, journal, journal_dir, filters, jobs, output, output_file, fail_on)
 
 
@@ -169,6 +176,7 @@ def trace_cmd(
     journal: str = JournalOpt,
     journal_dir: Path = JournalDirOpt,
     jobs: int = JobsOpt,
+    config: str = LogsConfigOpt,
     output: OutputFormat = OutputOpt,
     output_file: Path = OutputFileOpt,
     fail_on: FailOn = FailOnOpt,
@@ -178,8 +186,8 @@ def trace_cmd(
     ident = ident.strip()
     if not ident or any(ch in ident for ch in "\n\r\0"):
         fail("the ID to trace must be a non-empty single-line value")
-    filters = _filters(since, until, "DEBUG", component, agent)
-    _run(lambda stats, sources, scan: trace.run(ident, sources, filters, stats, *scan),
+    filters, cfg = _filters(since, until, "DEBUG", component, agent), _config(config)
+    _run(lambda stats, sources, scan: trace.run(ident, sources, filters, stats, *scan, cfg=cfg),
          paths, journal, journal_dir, filters, jobs, output, output_file, fail_on)
 
 
@@ -210,6 +218,12 @@ def _when(text: str | None, flag: str) -> float | None:
         return parse_when(text)
     except ValueError as exc:
         fail(f"{flag}: {exc}")
+
+
+def _config(path: str | None) -> Config:
+    from agentops.core.config import load_config
+
+    return load_config(path)
 
 
 def _thresholds(max_errors: str | None, max_error_rate: str | None) -> Thresholds:

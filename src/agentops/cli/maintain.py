@@ -129,7 +129,7 @@ def run(
         fail(f"interrupted: {pb.name} did not start (nothing was done)")
     except LockBusy as exc:
         note(str(exc))
-        Output(output, output_file).report(busy_report(pb, exc, opts), code=EXIT_LOCKED)
+        Output(output, output_file).report(busy_report(pb, exc, opts, cfg), code=EXIT_LOCKED)
     interrupted = report.data.get("interrupted")
     if interrupted:
         note(f"interrupted by {interrupted['signal']} during step {interrupted['step']}: later steps were not run; "

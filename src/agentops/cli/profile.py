@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -17,6 +18,9 @@ from agentops.cli.common import (
     fail,
     progress,
 )
+
+if TYPE_CHECKING:
+    from agentops.profile.targets import ProfileTarget
 
 HELP = """Profile agent processes: CPU, RSS/USS, threads, fds, connections, context switches and IO, sampled
 with psutil over a window, summarised as min / mean / p95 / max with sparklines; the memory trend (least-squares
@@ -89,17 +93,39 @@ def profile(
             fail(f"--metrics {url!r}: expected an http:// or https:// URL")
     cfg = load_config(config)
     try:
-        targets = resolve(cfg, pids=pid or [], patterns=name or [], lab_dir=lab_dir, lab_roles=lab_role or [],
+        targets = resolve(cfg, pids=pid or [], patterns=name or [], lab=_lab_targets(lab_dir, lab_role or []),
                           targets=target or [])
     except ValueError as exc:
         fail(str(exc))
+    from agentops.profile.limits import Limits
+
     opts = ProfileOptions(duration_s=duration, interval_s=interval, stacks=stacks, stacks_rate=stacks_rate,
                           metrics_urls=list(metrics or []),
-                          leak_rule=LeakRule(min_slope_mb_per_min=leak_slope, min_r2=leak_r2))
+                          leak_rule=LeakRule(min_slope_mb_per_min=leak_slope, min_r2=leak_r2), limits=Limits.load(cfg))
     what = ", ".join(t.label for t in targets)
     with progress(f"profiling {what}", total=max(1, round(duration / interval))) as bar:
         report = asyncio.run(run_profile(targets, opts, on_tick=lambda done, total: bar.update(completed=done)))
     Output(output, output_file, fail_on).report(report)
+
+
+def _lab_targets(lab_dir: Path | None, roles: list[str]) -> list[ProfileTarget]:
+    """The lab processes named by --lab-role, as ProfileTargets (the CLI joins lab and profile, which do not
+    import each other)."""
+    import psutil
+
+    from agentops.lab.manager import LabError, running_role
+    from agentops.profile.targets import ProfileTarget
+
+    found = []
+    for role in roles:
+        try:
+            run = running_role(lab_dir or Path("lab-state"), role)
+            found.append(ProfileTarget(psutil.Process(run.pid), role, run.metrics_url, run.agent_types))
+        except LabError as exc:
+            fail(str(exc))
+        except psutil.NoSuchProcess:
+            fail(f"lab process {role} exited meanwhile")
+    return found
 
 
 PERFORMANCE_HELP = """Where is the bottleneck? Profiles the worker that owns TYPE (or every configured worker) for a
@@ -150,7 +176,6 @@ def diagnose_performance(
 
     from agentops.cli.common import load_cluster_spec
     from agentops.cli.load import load_payload
-    from agentops.core.config import load_config
     from agentops.diagnose.message import DEFAULT_KEY
     from agentops.diagnose.performance import PerformanceQuery, select_workers
     from agentops.diagnose.performance import diagnose_performance as run_diagnosis
@@ -162,14 +187,17 @@ def diagnose_performance(
         fail("--rate/--concurrency set the load of --load; add --load")
     if rate is not None and concurrency is not None:
         fail("give either --rate (open model) or --concurrency (closed model)")
-    cfg = load_config(config)
-    cluster = load_cluster_spec(config, host)
+    cluster = load_cluster_spec(config, host)  # loads the config once; the cluster carries it
+    cfg = cluster.config
     try:
         workers = select_workers(cfg, cluster.workers, agent_type)
     except ValueError as exc:
         fail(str(exc))
+    from agentops.profile.limits import Limits
+
     query = PerformanceQuery(agent_type=agent_type, duration_s=duration, interval_s=interval, stacks=stacks,
                              queue_limit=queue_limit)
+    query.profile.limits = Limits.load(cfg)
     if load:
         from agentops.load.engine import LoadSpec
         from agentops.load.run import LoadTarget

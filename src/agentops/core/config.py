@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from agentops.core.files import FileProblem, read_text
 from agentops.core.redact import register_credentials_in, register_secret
+from agentops.core.target import Target, TLSOptions, split_host_port
 from agentops.core.yamlsrc import ConfigError, Fields, NodeList, load_yaml_file, value_kind
 
 CONFIG_ENV = "AGENTOPS_CONFIG"
@@ -37,16 +37,14 @@ TARGET_KINDS = {
 }
 
 SECRET_NAMES = ("password", "token", "dsn")
-# A password, token or DSN file (a Kubernetes secret mount) is small; a link to /dev/zero is not a secret.
-MAX_SECRET_FILE_BYTES = 64 * 1024
 
-# Kind-specific `options:` keys; None = validated by the subsystem that owns the kind (worker: autogen.workers).
+# Kind-specific `options:` keys; None = validated by the subsystem that owns the kind (worker: core.cluster).
 TARGET_OPTIONS: dict[str, set[str] | None] = {
     "redis": {"db"},
     "postgres": {"database", "sslmode"},
     "metrics": {"memory_limit_bytes"},  # the worker's memory limit, for the kpi pack's memory_percent
     "worker": None,
-    "agentrpc": None,  # process, logs, expect_types, ping: validated by agentops.autogen.workers
+    "agentrpc": None,  # process, logs, expect_types, ping: validated by agentops.core.cluster
 }
 
 NO_ADDRESS = ("host", "worker")  # a worker's host is options.host
@@ -75,78 +73,6 @@ POSTGRES_SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "veri
 _PACK_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 # libpq's key=value conninfo: keys are words, a value is 'quoted' (with \\ escapes) or has no blanks.
 _CONNINFO_RE = re.compile(r"\s*([A-Za-z_]+)\s*=\s*('(?:[^'\\]|\\.)*'|[^\s']+)\s*")
-
-
-@dataclass
-class TLSOptions:
-    enabled: bool = False
-    ca: str | None = None
-    cert: str | None = None
-    key: str | None = None
-    server_name: str | None = None
-    verify: bool = True
-
-
-@dataclass
-class Target:
-    name: str
-    kind: str
-    address: str | None = None
-    tls: TLSOptions = field(default_factory=TLSOptions)
-    username: str | None = None
-    options: dict[str, Any] = field(default_factory=dict)
-    labels: dict[str, str] = field(default_factory=dict)
-    secret_sources: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (env|file|inline, ref)
-    where: str = ""  # file:line, for errors about this target
-
-    def secret(self, name: str = "password") -> str | None:
-        """Resolve a secret now (not at load time, so `config validate` works without it)."""
-        source = self.secret_sources.get(name)
-        if source is None:
-            return None
-        how, ref = source
-        if how == "inline":
-            value = ref
-        elif how == "env":
-            value = os.environ.get(ref)
-            if value is None:
-                raise ConfigError(f"target {self.name!r}: environment variable {ref} ({name}) is not set")
-        else:
-            try:
-                value = read_text(ref, limit=MAX_SECRET_FILE_BYTES).strip()
-            except FileProblem as exc:
-                raise ConfigError(f"target {self.name!r}: cannot read {name} file {ref}: {exc}") from None
-        register_secret(value)
-        return value
-
-    def host_port(self, default_port: int | None = None) -> tuple[str, int]:
-        return split_host_port(self.address or "", default_port, what=f"target {self.name!r} address")
-
-
-def split_host_port(address: str, default_port: int | None = None, *, what: str = "address") -> tuple[str, int]:
-    addr = address.strip()
-    if "://" in addr:
-        parts = urlsplit(addr)
-        host, port = parts.hostname or "", parts.port
-    elif addr.startswith("["):
-        host, _, rest = addr[1:].partition("]")
-        port = int(rest[1:]) if rest.startswith(":") and rest[1:].isdigit() else None
-    elif addr.count(":") == 1:
-        host, _, p = addr.partition(":")
-        if not p.isdigit():
-            raise ValueError(f"{what}: port {p!r} is not a number")
-        port = int(p)
-    else:
-        host, port = addr, None
-    if port is None:
-        if default_port is None:
-            raise ValueError(f"{what}: {address!r} has no port (expected host:port)")
-        port = default_port
-    if not host:
-        raise ValueError(f"{what}: {address!r} has no host")
-    if not 0 < port < 65536:
-        raise ValueError(f"{what}: port {port} out of range")
-    return host, port
 
 
 @dataclass
@@ -230,7 +156,7 @@ def parse_config(doc: Any, path: str) -> Config:
         cfg.targets[t.name] = t
         if t.kind in ("worker", "agentrpc"):
             # Their options belong to the AutoGen subsystem, which owns (and documents) that format.
-            from agentops.autogen.workers import validate_target
+            from agentops.core.cluster import validate_target
 
             validate_target(t)
 

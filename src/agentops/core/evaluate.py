@@ -7,6 +7,7 @@ import fnmatch
 from agentops.core.format import number, size
 from agentops.core.model import Observation, Reason, Status
 from agentops.core.packs import CheckSpec, MetricRule
+from agentops.core.thresholds import Threshold
 
 
 def _matches(rule: MetricRule, metrics: dict[str, float]) -> list[str]:
@@ -18,7 +19,9 @@ def _matches(rule: MetricRule, metrics: dict[str, float]) -> list[str]:
 def evaluate(spec: CheckSpec, obs: Observation) -> tuple[Status, Reason | None, str]:
     if obs.failed:
         assert obs.reason is not None
-        if obs.reason is Reason.TIMEOUT:
+        if obs.reason in spec.on_reason:
+            status = spec.on_reason[obs.reason]
+        elif obs.reason is Reason.TIMEOUT:
             status = spec.on_timeout
         elif obs.reason in (Reason.UNSUPPORTED, Reason.INTERNAL):
             status = Status.UNKNOWN
@@ -34,12 +37,11 @@ def evaluate(spec: CheckSpec, obs: Observation) -> tuple[Status, Reason | None, 
             continue
         for name in names:
             value = obs.metrics[name]
-            for status, threshold in ((Status.CRITICAL, rule.critical), (Status.WARNING, rule.warning)):
-                if threshold is not None and threshold.breached(value):
-                    breaches.append((status, f"{name}={number(value)} ({status.label.lower()} "
-                                             f"{threshold.describe()})"))
-                    worst = Status.worst([worst, status])
-                    break
+            level = _breach(rule, value)
+            if level is not None:
+                status, threshold = level
+                breaches.append((status, f"{name}={number(value)} ({status.label.lower()} {threshold.describe()})"))
+                worst = Status.worst([worst, status])
     if breaches:
         breaches.sort(key=lambda b: -b[0].severity)
         return worst, Reason.THRESHOLD, "; ".join(text for _, text in breaches)
@@ -47,6 +49,25 @@ def evaluate(spec: CheckSpec, obs: Observation) -> tuple[Status, Reason | None, 
         return Status.UNKNOWN, Reason.INTERNAL, f"probe reported no metric {missing[0]!r}"
     message = obs.message or summarize(obs.metrics, spec)
     return Status.OK, None, message
+
+
+def _breach(rule: MetricRule, value: float) -> tuple[Status, Threshold] | None:
+    for status, threshold in ((Status.CRITICAL, rule.critical), (Status.WARNING, rule.warning)):
+        if threshold is not None and threshold.breached(value):
+            return status, threshold
+    return None
+
+
+def metric_verdicts(spec: CheckSpec, metrics: dict[str, float]) -> dict[str, tuple[Status, Threshold]]:
+    """metric → (status, the threshold it breached) for each breached metric, as `evaluate` judged them: what
+    a finding reads to say WHICH of a check's metrics is out of bounds without comparing numbers itself."""
+    out: dict[str, tuple[Status, Threshold]] = {}
+    for rule in spec.rules:
+        for name in _matches(rule, metrics):
+            level = _breach(rule, metrics[name])
+            if level is not None and name not in out:
+                out[name] = level
+    return out
 
 
 def thresholds_for(spec: CheckSpec, metrics: dict[str, float]) -> dict[str, dict[str, str]]:

@@ -8,6 +8,7 @@ Prometheus without any renderer computing a status.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 from typing import Any
@@ -142,26 +143,59 @@ class Finding:
 
 @dataclass
 class Report:
-    """One command's answer. `kind` says which command made it (health, diagnose.message, ...)."""
+    """One command's answer. `kind` says which command made it (health, diagnose.message, ...).
+
+    `verdict` is the headline of a command that answers one question (a diagnosis: why does this message not
+    arrive?); it is one of `findings` (the first) so a reader of findings alone misses nothing. Commands that
+    list checks (health) have none: their headline is the worst result.
+    """
 
     kind: str
     started_at: str
     duration_s: float
     results: list[Result] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
-    # Command-specific payload (a log analysis, a load run's histogram); described by the schema as an object.
+    # Command-specific payload (a log analysis, a load run's histogram); typed per kind by the schema.
     data: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    verdict: Finding | None = None
+
+    def __post_init__(self) -> None:
+        self.set_verdict(self.verdict)
+
+    def set_verdict(self, verdict: Finding | None) -> None:
+        """Make `verdict` the headline, listed first among the findings."""
+        self.verdict = verdict
+        if verdict is not None:
+            self.findings = [verdict, *(f for f in self.findings if f is not verdict)]
 
     @property
     def status(self) -> Status:
         return Status.worst([r.status for r in self.results] + [f.status for f in self.findings])
 
-    def summary(self) -> dict[str, int]:
-        counts = {s.label.lower(): 0 for s in Status}
-        for r in self.results:
-            counts[r.status.label.lower()] += 1
-        return counts
+    def summary(self) -> dict[str, Any]:
+        """Counts by status of results and findings together (so they always agree with `status`), and of
+        each apart."""
+        by_results, by_findings = _counts(r.status for r in self.results), _counts(f.status for f in self.findings)
+        total = {k: by_results[k] + by_findings[k] for k in by_results}
+        return {**total, "results": by_results, "findings": by_findings}
+
+    def status_set_by(self) -> list[str]:
+        """What made the status what it is: every result (`id@target`) and finding (`id`) whose status is the
+        report's, when that is not OK. These are what set the exit code, so every format names them."""
+        status = self.status
+        if status is Status.OK:
+            return []
+        ids = [f.id for f in self.findings if f.status is status]  # the diagnosis first, then the checks
+        ids += [f"{r.id}@{r.target}" if r.target else r.id for r in self.results if r.status is status]
+        return list(dict.fromkeys(ids))
+
+
+def _counts(statuses: Iterable[Status]) -> dict[str, int]:
+    counts = {s.label.lower(): 0 for s in Status}
+    for s in statuses:
+        counts[s.label.lower()] += 1
+    return counts
 
 
 def _finite(v: float) -> float | None:

@@ -31,6 +31,12 @@ BUILTIN_PROBES: dict[str, str] = {
     "grpc.health": "agentops.probes.grpc_health:GrpcHealthProbe",
     "agentrpc": "agentops.probes.agentrpc:AgentRpcProbe",
     "worker": "agentops.probes.worker:WorkerProbe",
+    # The AgentRpc steps and the process view: measured once, here, for health, cluster and diagnose alike.
+    "agentrpc.inventory": "agentops.probes.agentrpc_steps:InventoryStep",
+    "agentrpc.ownership": "agentops.probes.agentrpc_steps:OwnershipStep",
+    "agentrpc.ping": "agentops.probes.agentrpc_steps:PingStep",
+    "agentrpc.payload": "agentops.probes.agentrpc_steps:PayloadStep",
+    "process.view": "agentops.probes.process:ProcessViewProbe",
 }
 
 BUILTIN_STEPS: dict[str, str] = {

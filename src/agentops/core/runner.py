@@ -28,6 +28,8 @@ BACKSTOP_SLACK_S = 0.02
 # Time kept back from a command's deadline for rendering the report and exiting (see runner_deadline).
 REPORT_RESERVE_S = 0.1
 REPORT_RESERVE_PER_CHECK_S = 0.001
+# The most the reserve is scaled by for a busy machine (see runner_deadline).
+MAX_SLOWDOWN = 5.0
 
 
 async def observe(measure: Callable[[], Awaitable[Observation]], timeout: float,
@@ -71,10 +73,13 @@ class _Progress:
     attempts: int = 0
     last: Observation | None = None
     budget: float | None = None  # the timeout of the attempt in progress; None between attempts
+    cut: bool = False  # the attempt in progress got less than the check's timeout: the deadline capped it
 
     def result(self, check: PlannedCheck) -> Result:
         obs = self.last
-        if self.budget is not None:
+        if self.budget is not None and not (self.cut and obs is not None):
+            # An unanswered attempt is a timeout, unless it is a retry the global deadline cut short: then the
+            # attempt before it, which ran its course, says what the fault is (the same on every run).
             obs = Observation.failure(Reason.TIMEOUT, f"no answer within {self.budget:.3g}s")
         if obs is None:
             return _not_started(check)
@@ -108,9 +113,12 @@ async def run_check(check: PlannedCheck, deadline_at: float | None = None,
         if timeout <= MIN_ATTEMPT_S:
             return p.result(check)  # the last attempt's observation, or "not started"
         p.attempts += 1
-        p.budget = timeout
+        p.budget, p.cut = timeout, timeout < check.timeout
         attempt_started = time.monotonic()
         obs = await measure_once(check, timeout, grace)
+        if p.cut and p.last is not None and obs.reason is Reason.TIMEOUT:
+            p.budget = None
+            break  # a retry the deadline cut short says nothing the previous attempt did not (see _Progress)
         p.last, p.budget = obs, None
         if not obs.failed or obs.reason in (Reason.UNSUPPORTED, Reason.INTERNAL) or p.attempts > check.retries:
             break
@@ -125,9 +133,15 @@ async def run_check(check: PlannedCheck, deadline_at: float | None = None,
 def runner_deadline(started: float, timeout: float, n_checks: int) -> float:
     """When the checks must be done (monotonic) for a command that started at `started` to have rendered its
     report and exited within `timeout`: the time to present the results (per check, measured for the table
-    format at a few hundred checks with room to spare) is kept back, and never more than a tenth of the
-    whole. Past that moment a check is judged on what it saw (see run_plan)."""
-    reserve = min(timeout / 10, REPORT_RESERVE_S + n_checks * REPORT_RESERVE_PER_CHECK_S)
+    format at a few hundred checks with room to spare) is kept back, and never more than a quarter of the
+    whole. Past that moment a check is judged on what it saw (see run_plan).
+
+    The reserve is CPU work, so on a machine busy enough that this process gets a fraction of a core it takes
+    that many times longer: it is scaled by how much slower than its own CPU time this process has run so far
+    (wall over CPU since the process started, its imports and config load; 1 on an idle machine)."""
+    elapsed = time.monotonic() - started
+    slowdown = min(MAX_SLOWDOWN, max(1.0, elapsed / max(time.process_time(), 1e-3)))
+    reserve = min(timeout / 4, (REPORT_RESERVE_S + n_checks * REPORT_RESERVE_PER_CHECK_S) * slowdown)
     return started + timeout - reserve
 
 

@@ -18,10 +18,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from agentops.core.cluster import Cluster
 from agentops.core.model import Finding, Observation, Reason, Report, Status
 from agentops.diagnose.baseline import add_baseline_evidence
-from agentops.diagnose.classify import Classification, classify_exception, classify_text
-from agentops.diagnose.cluster import Cluster
 from agentops.diagnose.engine import DEFAULT_DEADLINE_S, Deadline, Evidence, check
 from agentops.diagnose.layers import Layers
 from agentops.diagnose.message import (
@@ -33,6 +32,7 @@ from agentops.diagnose.message import (
     started_stamp,
 )
 from agentops.diagnose.verdict import Subject, diagnose, make_finding
+from agentops.logs.classify import Classification, classify_exception, classify_text
 
 MARKER = "AGENTOPS-IMPORT-RESULT "
 IMPORT_CAP_S = 5.0
@@ -215,10 +215,11 @@ async def diagnose_agent(cluster: Cluster | None, q: AgentQuery) -> Report:
         f.checks = checks
     ordered = _order(findings, cluster_findings)
     report = Report(kind="diagnose.agent", started_at=started_at, duration_s=time.perf_counter() - t0,
-                    results=ev.results, findings=ordered, notes=ev.notes)
+                    results=ev.results, findings=ordered, notes=ev.notes,
+                    verdict=ordered[0] if ordered else None)
     report.data = {"agent_type": q.agent_type, "host": cluster.address if cluster else None,
                    "verdict": ordered[0].id if ordered else None, "deadline_s": q.deadline_s}
-    add_baseline_evidence(report, cluster.config_path if cluster else None)
+    add_baseline_evidence(report, cluster.config if cluster else None)
     return report
 
 

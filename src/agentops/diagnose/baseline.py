@@ -3,20 +3,25 @@ far from their usual value are added to the verdict's evidence. They inform; the
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from agentops.core.model import Report
+
+if TYPE_CHECKING:
+    from agentops.core.config import Config
 
 TOLERANCE_PERCENT = 50.0
 MAX_LINES = 5
 
 
-def add_baseline_evidence(report: Report, config_path: str | None,
+def add_baseline_evidence(report: Report, cfg: Config | None,
                           tolerance_percent: float = TOLERANCE_PERCENT) -> None:
-    from agentops.core.config import load_config
+    """`cfg` is the command's config (loaded once, carried by the Cluster): where the state dir is."""
     from agentops.core.yamlsrc import ConfigError
     from agentops.maintain.baseline import load_baseline
 
     try:
-        baseline = load_baseline(cfg=load_config(config_path) if config_path else None)
+        baseline = load_baseline(cfg=cfg)
     except ConfigError as exc:
         report.notes.append(f"baseline not compared: {exc}")
         return

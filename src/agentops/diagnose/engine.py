@@ -20,9 +20,8 @@ from typing import Any
 
 from agentops.core.config import Target
 from agentops.core.model import Observation, Reason, Result, Status
-from agentops.core.packs import CheckSpec, MetricRule
+from agentops.core.packs import CheckSpec, make_spec
 from agentops.core.runner import judge, observe
-from agentops.core.thresholds import Threshold
 
 DEFAULT_DEADLINE_S = 5.0
 MIN_LAYER_S = 0.05  # below this a layer cannot do anything meaningful: report it as out of time
@@ -51,16 +50,11 @@ class Deadline:
 
 def check(check_id: str, probe: str, *, warning: Mapping[str, str] | None = None,
           critical: Mapping[str, str] | None = None, on_failure: Status = Status.CRITICAL,
-          on_timeout: Status = Status.CRITICAL, params: Mapping[str, Any] | None = None,
-          tags: tuple[str, ...] = ("diagnose",)) -> CheckSpec:
-    """A check spec for one diagnosis layer: how its observation is judged (thresholds as in packs)."""
-    rules: dict[str, MetricRule] = {}
-    for level, table in (("warning", warning or {}), ("critical", critical or {})):
-        for metric, text in table.items():
-            rule = rules.setdefault(metric, MetricRule(metric))
-            setattr(rule, level, Threshold.parse(text))
-    return CheckSpec(id=check_id, probe=probe, params=dict(params or {}), rules=list(rules.values()),
-                     on_failure=on_failure, on_timeout=on_timeout, tags=list(tags))
+          on_timeout: Status = Status.CRITICAL, on_reason: Mapping[Reason, Status] | None = None,
+          params: Mapping[str, Any] | None = None, tags: tuple[str, ...] = ("diagnose",)) -> CheckSpec:
+    """A diagnosis layer's spec: `core.packs.make_spec` with the diagnosis' tag."""
+    return make_spec(check_id, probe, warning=warning, critical=critical, on_failure=on_failure,
+                     on_timeout=on_timeout, on_reason=on_reason, params=params, tags=tags)
 
 
 class Evidence:

@@ -1,5 +1,6 @@
 """The known ways a message to an AutoGen agent fails to arrive: cause, the evidence that identifies each,
-and the fix an experienced operator would apply. Data only; `verdict.py` decides which one the evidence
+and the fix an experienced operator would apply (core.knowledge's FindingText: one title + Explanation type
+for every command's findings). Data only; `verdict.py` decides which one the evidence
 supports and fills in the blanks ({to}, {worker}, {pid}, …).
 
 Layers follow the usual fault taxonomy: infrastructure (name resolution, network, machines), runtime (the
@@ -12,7 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from agentops.core.model import Status
+from agentops.core.knowledge import Explanation, FindingText
+from agentops.core.model import Finding, Status
 
 
 @dataclass(frozen=True)
@@ -20,24 +22,21 @@ class FailureMode:
     id: str
     layer: str
     status: Status
-    title: str  # a one-line verdict, str.format()ed with what the rule learned
-    cause: str
-    fix: str
+    text: FindingText  # the one-line verdict and its cause and fix, filled with what the rule learned
     look_for: tuple[str, ...]  # the evidence that identifies it (also what docs/diagnose.md lists)
 
-    def render(self, values: dict[str, Any]) -> tuple[str, str, str]:
-        """(title, cause, fix) with the placeholders filled; a missing value reads "?" rather than failing."""
-        safe = _Blanks(values)
-        return self.title.format_map(safe), self.cause.format_map(safe), self.fix.format_map(safe)
+    def finding(self, values: dict[str, Any], evidence: list[str], checks: list[str],
+                status: Status | None = None) -> Finding:
+        return self.text.finding(self.id, status or self.status, values, evidence=evidence, checks=checks)
 
 
-class _Blanks(dict):  # type: ignore[type-arg]
-    def __missing__(self, key: str) -> str:
-        return "?"
+def _mode(mode_id: str, layer: str, status: Status, title: str, cause: str, fix: str,
+          look_for: tuple[str, ...]) -> FailureMode:
+    return FailureMode(mode_id, layer, status, FindingText(title, Explanation(cause, fix)), look_for)
 
 
 MODES: dict[str, FailureMode] = {m.id: m for m in (
-    FailureMode(
+    _mode(
         "healthy", "runtime", Status.OK,
         "messages to {to} arrive: {replier} answered in {rtt_ms} ms",
         "every layer answered: the host is up, {type} is registered and owned by a running worker, and a ping "
@@ -46,14 +45,14 @@ MODES: dict[str, FailureMode] = {m.id: m for m in (
         "--from type",
         ("ping reply within the deadline", "type registered and owned", "owning worker running"),
     ),
-    FailureMode(
+    _mode(
         "dns", "infrastructure", Status.CRITICAL,
         "the AgentRpc host name {hostname} does not resolve",
         "name resolution of {hostname} failed ({detail})",
         "fix the host name in the config / --host, or the DNS record or /etc/hosts entry it relies on",
         ("net.dns failure",),
     ),
-    FailureMode(
+    _mode(
         "host-down", "infrastructure", Status.CRITICAL,
         "nothing listens on the AgentRpc host address {address}",
         "the TCP connection was refused: the host process is not running or listens on another port",
@@ -61,14 +60,14 @@ MODES: dict[str, FailureMode] = {m.id: m for m in (
         "the workers, which do not re-register by themselves",
         ("net.tcp refused",),
     ),
-    FailureMode(
+    _mode(
         "network", "infrastructure", Status.CRITICAL,
         "the network path to {address} is broken",
         "{detail}",
         "check routing and firewalls between this machine and {address} (a dropped SYN looks like a timeout)",
         ("net.tcp timeout or unreachable",),
     ),
-    FailureMode(
+    _mode(
         "host-unresponsive", "runtime", Status.CRITICAL,
         "the AgentRpc host at {address} accepts connections but does not answer{host_state}",
         "TCP connects (the kernel accepts) but the gRPC handshake or GetSubscriptions got no answer within the "
@@ -76,14 +75,14 @@ MODES: dict[str, FailureMode] = {m.id: m for m in (
         "{host_fix}",
         ("TCP ok", "gRPC channel or GetSubscriptions timeout", "host process state"),
     ),
-    FailureMode(
+    _mode(
         "not-agentrpc", "integration", Status.CRITICAL,
         "{address} is not an AutoGen AgentRpc host",
         "{detail}",
         "point the config's agentrpc target (or --host) at the GrpcWorkerAgentRuntimeHost's address",
         ("gRPC UNIMPLEMENTED or no HTTP/2",),
     ),
-    FailureMode(
+    _mode(
         "host-restarted", "runtime", Status.CRITICAL,
         "the host restarted and the workers are orphaned: {worker} is alive but {type} is not registered",
         "worker {worker} (pid {pid}) is running{worker_since}, but none of its agent types ({expected}) are "
@@ -93,7 +92,7 @@ MODES: dict[str, FailureMode] = {m.id: m for m in (
         "restarts (systemd PartOf=/BindsTo=, or a supervisor watching the host)",
         ("type not owned", "expected worker process alive", "all its types missing from the host"),
     ),
-    FailureMode(
+    _mode(
         "type-not-registered", "runtime", Status.CRITICAL,
         "agent type {type} is not registered on the host",
         "no worker owns {type} (RegisterAgent for it succeeded for a prober){expected_note}; the host drops every "
@@ -101,7 +100,7 @@ MODES: dict[str, FailureMode] = {m.id: m for m in (
         "{register_fix}",
         ("RegisterAgent accepted the type", "host log 'Agent <type> not found'"),
     ),
-    FailureMode(
+    _mode(
         "worker-dead", "runtime", Status.CRITICAL,
         "worker {worker}, which owns {type}, is not running",
         "{detail}; the host removed its agent types when the connection dropped, so messages to {type} are "
@@ -110,7 +109,7 @@ MODES: dict[str, FailureMode] = {m.id: m for m in (
         "service manager's status)",
         ("expected worker process absent or zombie", "host log 'Removing agent type'"),
     ),
-    FailureMode(
+    _mode(
         "worker-frozen", "runtime", Status.CRITICAL,
         "worker {worker} is frozen (process state {state}{stopped_for}); messages to {type} wait for it",
         "worker {worker} (pid {pid}) owns {type} and holds its connection to the host, but the process is "
@@ -119,21 +118,21 @@ MODES: dict[str, FailureMode] = {m.id: m for m in (
         "stopped it (a debugger, a job-control ^Z, a container freeze)",
         ("owning worker in state T", "ping no reply", "metrics endpoint not answering"),
     ),
-    FailureMode(
+    _mode(
         "handler-raised", "application", Status.CRITICAL,
         "the handler of {type} raised: {error}",
         "the message arrives and the handler fails; the caller gets the error string and no result{error_cause}",
         "{error_fix}",
         ("ping answered with RpcResponse.error", "worker log traceback", "agent_errors metric"),
     ),
-    FailureMode(
+    _mode(
         "handler-no-reply", "application", Status.CRITICAL,
         "the handler of {type} runs but no reply can be sent: {detail}",
         "{cause_detail}",
         "{fix_detail}",
         ("ping no reply", "worker log 'Unknown type NoneType' / serializer error", "worker running"),
     ),
-    FailureMode(
+    _mode(
         "payload-invalid", "application", Status.CRITICAL,
         "the payload ({payload_type}) is not one {type} can handle: {detail}",
         "the worker could not decode or dispatch the message ({cause_detail}), so it never replies",
@@ -141,7 +140,7 @@ MODES: dict[str, FailureMode] = {m.id: m for m in (
         "take Ping {{\"text\": str}}); check the sender's message class name and version",
         ("ping no reply", "worker log 'Unhandled message' / JSONDecodeError / TypeError"),
     ),
-    FailureMode(
+    _mode(
         "message-too-large", "integration", Status.CRITICAL,
         "the message is {size} bytes, over the {limit}-byte gRPC limit",
         "gRPC's default maximum message size is 4 MiB; the host drops the sender's whole connection on a bigger "
@@ -150,7 +149,7 @@ MODES: dict[str, FailureMode] = {m.id: m for m in (
         "grpc.max_send_message_length/max_receive_message_length on the host and every worker",
         ("serialized size > 4 MiB",),
     ),
-    FailureMode(
+    _mode(
         "request-id-collision", "integration", Status.CRITICAL,
         "request ids collided on the host: replies were crossed or lost ({count} KeyError(s), last id {rid})",
         "two senders used the same request id toward the same worker; the host keeps one reply slot per (worker, "
@@ -160,7 +159,7 @@ MODES: dict[str, FailureMode] = {m.id: m for m in (
         "runtimes messaging one worker concurrently, or upgrade AutoGen once the host keys replies by caller",
         ("host log KeyError '<request id>' in _process_response",),
     ),
-    FailureMode(
+    _mode(
         "overload", "runtime", Status.WARNING,
         "{type} on {worker} is too slow: {detail}",
         "the worker is running and the message reached the handler, but the answer {late}: {cause_detail}",
@@ -168,7 +167,7 @@ MODES: dict[str, FailureMode] = {m.id: m for m in (
         "the event loop, add capacity (another worker for other types), or give senders a longer deadline",
         ("ping late or no reply with worker running", "queue size > 0", "p95 above the deadline", "CPU"),
     ),
-    FailureMode(
+    _mode(
         "sender-disconnected", "runtime", Status.CRITICAL,
         "the sender {from_type} is not registered on the host: messages from it go nowhere",
         "{from_type} is not registered{sender_note}. A worker whose connection the host dropped (a message over 4 "
@@ -177,21 +176,21 @@ MODES: dict[str, FailureMode] = {m.id: m for m in (
         "sending oversized messages first",
         ("--from type not owned", "its worker alive", "RESOURCE_EXHAUSTED in its log"),
     ),
-    FailureMode(
+    _mode(
         "agent-import-failed", "application", Status.CRITICAL,
         "{target} cannot be imported: {exception}",
         "{cause}",
         "{fix}",
         ("the import in a child process failed", "the exception's type and message"),
     ),
-    FailureMode(
+    _mode(
         "agent-error", "application", Status.CRITICAL,
         "the error means: {cause}",
         "{exception}: {message}",
         "{fix}",
         ("the pasted traceback's exception lines",),
     ),
-    FailureMode(
+    _mode(
         "unexplained", "runtime", Status.UNKNOWN,
         "no reply from {type}, and no layer explains why",
         "the host is up, {type} is registered, and no process, log or metric evidence points at a cause "

@@ -5,27 +5,26 @@ deadline) and keeps what later layers need (addresses, the owner, log offsets, t
 
     agentrpc.dns  agentrpc.tcp  agentrpc.process  agentrpc.channel  agentrpc.inventory
     agent.registration  [sender.registration]  worker.process  [cluster.workers]
-    message.payload  agent.ping  logs.host  logs.worker  worker.metrics  worker.cpu  machine.cpu  machine.memory
+    message.payload  agent.ping  logs.host  logs.worker  worker.metrics  worker.cpu  machine.starvation  machine.memory
 
 The cluster comes from the config (the `agentrpc` target and the `worker` targets, parsed by
-`agentops.autogen.workers`) or from `--host`; what the config does not describe is not guessed but noted.
+`agentops.core.cluster`) or from `--host`; what the config does not describe is not guessed but noted.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from pathlib import Path
 from typing import Any
 
+from agentops.core.cluster import Cluster
 from agentops.core.config import Target, split_host_port
 from agentops.core.format import duration
 from agentops.core.model import Observation, Reason, Result, Status
+from agentops.core.osproc import Located, ProcessView, describe_stop, is_local
 from agentops.diagnose import logscan
-from agentops.diagnose.cluster import Cluster, is_local
 from agentops.diagnose.engine import Evidence, check
-from agentops.diagnose.process import Located, ProcessView, describe_stop, locate
 
 # The worker metrics the issue's AutoGen services export (names as scraped from prometheus_client). The
 # response-time histogram is found with or without the unit suffix prometheus_client may add.
@@ -44,20 +43,23 @@ class Layers:
 
     def __init__(self, cluster: Cluster, evidence: Evidence, *, since_s: float = 600.0) -> None:
         from agentops.autogen.client import AgentRpcClient
+        from agentops.core.packs import command_specs
 
         self.cluster = cluster
+        # The diagnose command pack, with the config's pack_dirs' overrides: how the layers are judged.
+        self.checks = command_specs("diagnose", cluster.config)
         self.ev = evidence
         self.client = AgentRpcClient.for_target(cluster.target, cluster.address)
         self.host_name, self.host_port = split_host_port(cluster.address, what="host address")
         self.host_ips: set[str] = {self.host_name}
         self.since = time.time() - since_s
-        self.inventory: Any = None
+        self.registered: list[str] | None = None  # the host's agent types, once the inventory answered
         self.host_view: ProcessView | None = None
         self.owner: Any = None  # WorkerSpec
         self.owner_found: Located | None = None
         self.owner_cpu: tuple[float, float] | None = None  # (wall, cpu seconds) when the process was viewed
         self.ping_offsets: dict[str, int] = {}  # where the logs ended when the ping was sent
-        self.ping: Any = None  # autogen.client.PingResult, when the ping ran to its end
+        self.ping: dict[str, Any] | None = None  # the ping's facts, when it ran to its end
         self.ping_request_id: str | None = None
         self.start_offsets: dict[str, int] = {}
         self.note_log_offsets()
@@ -101,19 +103,18 @@ class Layers:
                            message=f"gRPC channel to {self.cluster.address} ready in {ms:.1f} ms")
 
     async def _inventory(self, timeout: float) -> Observation:
-        from agentops.autogen.client import AgentRpcError
+        from agentops.core import registry
 
-        try:
-            inv = await self.client.inventory(timeout)
-        except AgentRpcError as exc:
-            return Observation.failure(exc.reason, exc.message)
-        self.inventory = inv
-        return Observation(
-            metrics={"agent_types": float(len(inv.agent_types)), "subscriptions": float(len(inv.subscriptions)),
-                     "latency_ms": inv.latency_ms},
-            facts={"agent_types": inv.agent_types, "topics": inv.topics},
-            message=f"host alive: {len(inv.agent_types)} agent types registered "
-                    f"({', '.join(inv.agent_types[:10]) or 'none'}), GetSubscriptions {inv.latency_ms:.1f} ms")
+        # The registered step health's probes and `cluster inventory` use too, over this diagnosis' channel.
+        obs = await registry.probe("agentrpc.inventory").observe(self.client, {}, timeout)
+        if obs.reason is not None:
+            return obs
+        types: list[str] = obs.facts["agent_types"]
+        self.registered = types
+        obs.facts.pop("subscriptions", None)  # the table itself is `cluster inventory`'s, not the diagnosis'
+        obs.message = (f"host alive: {len(types)} agent types registered ({', '.join(types[:10]) or 'none'}), "
+                       f"GetSubscriptions {obs.metrics['latency_ms']:.1f} ms")
+        return obs
 
     def host_process(self) -> None:
         host = self.cluster.host
@@ -125,7 +126,7 @@ class Layers:
             self.ev.note(f"the AgentRpc host runs on {self.host_name}, not this machine: its process was not checked")
             return
         started = time.perf_counter()
-        found = locate(host.process)
+        found = _view().locate(host.process)
         alive = found.alive
         self.host_view = alive[0] if alive else None
         facts: dict[str, Any] = {"located_by": found.how, "processes": [v.to_dict() for v in alive]}
@@ -147,31 +148,28 @@ class Layers:
 
     async def registration(self, agent_type: str, check_id: str = "agent.registration") -> Result:
         async def measure(timeout: float) -> Observation:
-            from agentops.autogen.client import AgentRpcError
+            from agentops.core import registry
+            from agentops.core.cluster import name_owner
 
-            try:
-                own = await self.client.ownership(agent_type, timeout)
-            except AgentRpcError as exc:
-                return Observation.failure(exc.reason, exc.message)
-            from agentops.autogen.owners import name_owner
-
-            listed = self.inventory is not None and agent_type in self.inventory.agent_types
-            facts = {"owned": own.owned, "owner_client_id": own.owner_client_id, "in_inventory": listed,
-                     "agent_type": agent_type}
-            if own.owned and own.owner_client_id:
-                named = name_owner(self.cluster.workers, agent_type, own.owner_client_id)
-                facts.update(owner_worker=named.worker, owner_named_by=named.how)
-                return Observation(metrics={"latency_ms": round(own.latency_ms, 3)}, facts=facts,
-                                   message=f"{agent_type} is registered, owned by {named.label()}"
-                                           + (f" (client {own.owner_client_id})" if named.worker else ""))
-            if own.owned:
-                return Observation(metrics={"latency_ms": round(own.latency_ms, 3)}, facts=facts,
-                                   message=f"{agent_type} is registered (the host named no owner client)")
-            return Observation(facts=facts, reason=Reason.ASSERTION,
-                               message=f"{agent_type} is not registered on the host: no worker owns it "
-                                       f"(a RegisterAgent for it was accepted, then released)")
+            obs = await registry.probe("agentrpc.ownership").observe(self.client, {"agent_type": agent_type}, timeout)
+            if "owned" not in obs.facts:  # the host could not be asked
+                return obs
+            obs.facts["in_inventory"] = self.registered is not None and agent_type in self.registered
+            client = obs.facts["owner_client_id"]
+            if obs.facts["owned"] and client:
+                named = name_owner(self.cluster.workers, agent_type, client)
+                obs.facts.update(owner_worker=named.worker, owner_named_by=named.how)
+                obs.message = (f"{agent_type} is registered, owned by {named.label()}"
+                               + (f" (client {client})" if named.worker else ""))
+            elif obs.facts["owned"]:
+                obs.message = f"{agent_type} is registered (the host named no owner client)"
+            return obs
 
         return await self.ev.layer(check(check_id, "agentrpc.ownership"), agent_type, measure, cap=1.0)
+
+    def spec(self, check_id: str) -> Any:
+        """A layer's check from the diagnose command pack (with the config's overrides, via the cluster)."""
+        return self.checks[check_id]
 
     # ------------------------------------------------------------------------------------ workers
 
@@ -184,7 +182,7 @@ class Layers:
         return bool(worker.process.pid_file and Path(worker.process.pid_file).exists())
 
     async def owner_process(self, agent_type: str, owner_client: str | None) -> None:
-        from agentops.autogen.owners import name_owner
+        from agentops.core.cluster import name_owner
 
         owner = self.cluster.owner_of(agent_type)
         mapped_by = f"the config: {owner.name} lists {agent_type} in agent_types" if owner else ""
@@ -204,7 +202,7 @@ class Layers:
             self.ev.note(f"worker {owner.name} does not run on this machine: its process state was not checked")
             return
         started = time.perf_counter()
-        found = locate(owner.process, self.host_port, self.host_ips)
+        found = _view().locate(owner.process, self.host_port, self.host_ips)
         self.owner_found = found
         alive = found.alive
         facts: dict[str, Any] = {"worker": owner.name, "mapped_by": mapped_by, "located_by": found.how,
@@ -229,8 +227,8 @@ class Layers:
                                   message=f"worker {owner.name} (pid {v.pid}) state {v.state}, {link}".rstrip(", "))
                 if v.connected is False:
                     obs.reason = Reason.CONNECT
-        self.ev.record(_judged(check("worker.process", "host.process", on_failure=Status.CRITICAL), owner.name,
-                               obs, started, on_reason={Reason.CONNECT: Status.WARNING}))
+        spec = check("worker.process", "host.process", on_reason={Reason.CONNECT: Status.WARNING})
+        self.ev.record(_judged(spec, owner.name, obs, started))
 
     def _remember_cpu(self, pid: int) -> None:
         import psutil
@@ -244,16 +242,16 @@ class Layers:
     def cluster_workers(self) -> None:
         """Each configured worker of this host: alive? which of its types are registered? (Orphans: alive,
         none of their types registered — what a host restart leaves behind.)"""
-        if self.inventory is None or not self.cluster.workers:
+        if self.registered is None or not self.cluster.workers:
             return
         started = time.perf_counter()
-        registered = set(self.inventory.agent_types)
+        registered = set(self.registered)
         rows, orphans, dead = [], [], []
         for worker in self.cluster.workers:
             row: dict[str, Any] = {"worker": worker.name, "agent_types": worker.agent_types,
                                    "registered": [t for t in worker.agent_types if t in registered]}
             if worker.process.configured and self.worker_local(worker):
-                alive = locate(worker.process, self.host_port, self.host_ips).alive
+                alive = _view().locate(worker.process, self.host_port, self.host_ips).alive
                 row["alive"] = bool(alive)
                 if alive:
                     row.update(pid=alive[0].pid, state=alive[0].state, connected=alive[0].connected,
@@ -273,54 +271,47 @@ class Layers:
         obs.message = "; ".join(parts)
         if self.host_view is not None:
             obs.facts["host_started_at"] = self.host_view.to_dict()["started_at"]
-        spec = check("cluster.workers", "agentrpc.workers", critical={"orphaned_workers": "> 0", "dead_workers": "> 0"})
+        spec = self.spec("cluster.workers")
         self.ev.record(_judged(spec, self.cluster.target.name, obs, started))
 
     # ------------------------------------------------------------------------------- the message
 
     def payload(self, agent_type: str, key: str, payload_type: str, payload: Any) -> Result:
         """Is the body JSON, and is the message under gRPC's 4 MiB? (An oversized one is never sent.)"""
-        from agentops.autogen.client import MAX_MESSAGE_BYTES, encode_payload, message_size
+        from agentops.core import registry
 
         started = time.perf_counter()
-        body = encode_payload(payload)
-        size = message_size(agent_type, payload_type, body, key=key)
-        facts: dict[str, Any] = {"payload_type": payload_type, "size_bytes": size, "limit_bytes": MAX_MESSAGE_BYTES,
-                                 "payload_bytes": len(body), "too_large": size > MAX_MESSAGE_BYTES}
-        obs = Observation(metrics={"size_bytes": float(size)}, facts=facts,
-                          message=f"{payload_type} payload: a message of {size} bytes (limit {MAX_MESSAGE_BYTES})")
-        try:
-            json.loads(body)
-            facts["json_valid"] = True
-        except ValueError as exc:
-            facts["json_valid"] = False
-            obs.reason, obs.message = Reason.ASSERTION, f"the {payload_type} payload is not valid JSON ({exc})"
-        status = Status.WARNING
-        if facts["too_large"]:
-            obs.reason, status = Reason.ASSERTION, Status.CRITICAL
-            obs.message = (f"the message would be {size} bytes, over the {MAX_MESSAGE_BYTES}-byte gRPC limit: not "
-                           f"sent (the host would drop the sender's whole connection)")
-        return self.ev.record(_judged(check("message.payload", "agentrpc.payload"), agent_type, obs, started,
-                                      {Reason.ASSERTION: status}))
+        obs = registry.probe("agentrpc.payload").check({"agent_type": agent_type, "key": key,
+                                                        "payload_type": payload_type, "payload": payload})
+        # Not JSON: the host forwards it anyway (protocol: a warning, per on_reason); too large: never sent.
+        spec = check("message.payload", "agentrpc.payload", on_reason={Reason.PROTOCOL: Status.WARNING})
+        return self.ev.record(_judged(spec, agent_type, obs, started))
 
     async def ping_type(self, agent_type: str, key: str, payload_type: str, payload: Any, *,
                         source: tuple[str, str] | None, cap: float | None, reserve: float) -> Result:
         """One ping under its budget. Meanwhile the host's and the owner's logs are watched: when they show
         this probe's message failing (the handler's traceback, 'Unhandled message', 'Agent X not found'), no
         reply can come any more, and the wait ends there instead of at the deadline."""
-        for path in self._log_paths():
+        for path, _ in self._log_paths():
             self.ping_offsets[str(path)] = logscan.size_of(path)
+
+        from agentops.core import registry
+
+        step = registry.probe("agentrpc.ping")  # the registered step health's agentrpc probe pings with too
+        params = {"type": agent_type, "payload_type": payload_type, "payload": payload, "key": key,
+                  "source": source}
 
         async def measure(timeout: float) -> Observation:
             started = time.monotonic()
-            ping = asyncio.create_task(self.client.ping(agent_type, payload_type=payload_type, payload=payload,
-                                                        key=key, timeout=timeout, source=source))
+            ping = asyncio.create_task(step.observe(self.client, params, timeout))
             watch = asyncio.create_task(self._watch_logs(agent_type, key))
             done, _ = await asyncio.wait({ping, watch}, return_when=asyncio.FIRST_COMPLETED)
             if ping in done:
                 watch.cancel()
                 await asyncio.gather(watch, return_exceptions=True)
-                return self._ping_observation(ping.result(), agent_type, key, timeout)
+                obs: Observation = ping.result()
+                self.ping, self.ping_request_id = obs.facts, obs.facts.get("request_id")
+                return obs
             ping.cancel()
             await asyncio.gather(ping, return_exceptions=True)
             sig = watch.result()
@@ -333,27 +324,8 @@ class Layers:
                                message=f"no reply from {agent_type}/{key}: after {waited:.2f}s the log showed it "
                                        f"cannot come ({sig.line[:120]})")
 
-        spec = check("agent.ping", "agentrpc.ping", warning={"rtt_ms": "> 1000"})
+        spec = self.spec("agent.ping")
         return await self.ev.layer(spec, f"{agent_type}/{key}", measure, cap=cap, reserve=reserve)
-
-    def _ping_observation(self, result: Any, agent_type: str, key: str, timeout: float) -> Observation:
-        self.ping, self.ping_request_id = result, result.request_id
-        facts = {k: v for k, v in result.to_dict().items() if k != "reply" and v is not None}
-        if result.reply is not None:
-            facts["reply"] = str(result.reply)[:300]
-        where = f"{agent_type}/{key}"
-        if result.outcome == "reply":
-            return Observation(metrics={"rtt_ms": round(result.latency_ms or 0.0, 3)}, facts=facts,
-                               message=f"{where} replied {result.reply_type} in {result.latency_ms:.1f} ms")
-        if result.outcome == "error":
-            return Observation(facts=facts, reason=Reason.ASSERTION,
-                               message=f"{where} answered with an error: {result.error}")
-        if result.outcome == "no_reply":
-            return Observation(facts=facts, reason=Reason.TIMEOUT,
-                               message=f"no reply from {where} within {timeout:.2g}s (request {result.request_id})")
-        if result.outcome == "too_large":
-            return Observation(facts=facts, reason=Reason.ASSERTION, message=result.error or "too large")
-        return Observation(facts=facts, reason=result.reason or Reason.CONNECT, message=result.error or "")
 
     async def _watch_logs(self, agent_type: str, key: str, interval: float = 0.1) -> logscan.Signal:
         """Returns the first log signal proving this probe's message failed; runs until cancelled otherwise."""
@@ -361,8 +333,9 @@ class Layers:
         probe_agent = f"{agent_type}/{key}"
         while True:
             await asyncio.sleep(interval)
-            for path in paths:
-                records, _ = logscan.read_records(path, start=self.ping_offsets.get(str(path), 0))
+            for path, log_format in paths:
+                records, _ = logscan.read_records(path, start=self.ping_offsets.get(str(path), 0),
+                                                  log_format=log_format)
                 # A record names the probe's agent ("type/key"), or only the type (the host's "Agent X not found"),
                 # or nothing (then its signal says which type it is about).
                 ours = [r for r in records if r.agent_id in ("", probe_agent, agent_type)]
@@ -374,11 +347,10 @@ class Layers:
 
     # ----------------------------------------------------------------------------------- logs, metrics
 
-    def _log_paths(self) -> list[Path]:
-        paths = list(self.cluster.host.log_files()) if self.cluster.host else []
-        if self.owner is not None:
-            paths += self.owner.log_files()
-        return paths
+    def _log_paths(self) -> list[tuple[Path, str | None]]:
+        """The host's and the owner's log files, each with its target's declared log_format."""
+        specs = [s for s in (self.cluster.host, self.owner) if s is not None]
+        return [(path, s.log_format) for s in specs for path in s.log_files()]
 
     def note_log_offsets(self) -> None:
         """Where every configured log ends now: what is written after this, the diagnosis saw happen."""
@@ -393,17 +365,19 @@ class Layers:
         sources = []
         if self.cluster.host is not None and self.cluster.host.logs:
             sources.append(("logs.host", self.cluster.target.name, self.cluster.host.log_files(),
-                            self.cluster.host.logs))
+                            self.cluster.host.logs, self.cluster.host.log_format))
         else:
             self.ev.note("no host log configured (options.logs of the agentrpc target): host log not read")
         if self.owner is not None and self.owner.logs:
-            sources.append(("logs.worker", self.owner.name, self.owner.log_files(), self.owner.logs))
+            sources.append(("logs.worker", self.owner.name, self.owner.log_files(), self.owner.logs,
+                            self.owner.log_format))
         elif self.owner is not None:
             self.ev.note(f"worker {self.owner.name} has no options.logs: its log was not read")
-        for check_id, target, files, patterns in sources:
+        for check_id, target, files, patterns, log_format in sources:
             started = time.perf_counter()
             obs = logscan.scan(files, patterns, self.start_offsets, since=self.since, agent_type=agent_type,
-                               key=key, request_id=self.ping_request_id, message_id=message_id)
+                               key=key, request_id=self.ping_request_id, message_id=message_id,
+                               log_format=log_format)
             self.ev.record(_judged(check(check_id, "logs.scan", on_failure=Status.WARNING), target, obs, started))
 
     async def metrics(self, agent_type: str, reserve: float = 0.0) -> None:
@@ -426,11 +400,12 @@ class Layers:
             alt = obs.metrics.pop("p95_s.unsuffixed", None)
             if "p95_s" not in obs.metrics and alt is not None:
                 obs.metrics["p95_s"] = alt
-            parts = obs.message.split("; ") if obs.reason is Reason.ASSERTION else []
-            missing = [p for p in parts if p.startswith("no series")]
+            # The probe says which families are not exported (facts), and which items failed at all.
+            missing = list(obs.facts.get("missing_families", []))
             if "p95_s" in obs.metrics:  # found under the other name
-                missing = [p for p in missing if "agent_response_time" not in p]
-            if parts and all(p.startswith("no series") for p in parts):
+                missing = [f for f in missing if not f.startswith("agent_response_time")]
+            failed = obs.facts.get("failed_items", [])
+            if obs.reason is Reason.ASSERTION and failed and set(failed) <= set(obs.facts.get("missing_items", [])):
                 # A worker exporting other names is not a fault: judge what is there, say what is not.
                 obs.reason, obs.message = None, ""
             if obs.reason is None:
@@ -439,16 +414,18 @@ class Layers:
                                f"p95 {duration(m.get('p95_s'))}, worker queue {m.get('queue_size', 0):.0f}")
                 if missing:
                     obs.facts["missing_series"] = missing
-                    obs.message += f" (not exported: {'; '.join(missing)})"
+                    obs.message += f" (not exported: {', '.join(missing)})"
             return obs
 
-        spec = check("worker.metrics", "metrics", warning={"error_rate": "> 0.05", "p95_s": "> 2",
-                                                           "queue_size": "> 10"},
-                     on_failure=Status.WARNING, on_timeout=Status.WARNING)
+        spec = self.spec("worker.metrics")
         await self.ev.layer(spec, self.owner.name, measure, cap=1.0, reserve=reserve)
 
     async def machine(self) -> None:
-        """The worker's CPU during the diagnosis and its machine's CPU and memory (only when it runs here)."""
+        """The worker's CPU during the diagnosis, whether the cluster's own processes (worker, host) were
+        starved of CPU, and the machine's memory (only when the worker runs here). A machine kept busy by
+        other work is not evidence against the cluster: only its processes waiting for a CPU are."""
+        from agentops.probes.sched import measure_starvation
+
         if self.owner is None:
             return  # already noted: no configured worker owns the type
         if self.owner_found is None or not self.owner_found.alive:
@@ -456,13 +433,16 @@ class Layers:
                          "resources were not checked")
             return
         started = time.perf_counter()
-        obs = self._worker_cpu(self.owner_found.alive[0].pid)
+        pid = self.owner_found.alive[0].pid
+        obs = self._worker_cpu(pid)
         if obs is not None:
-            self.ev.record(_judged(check("worker.cpu", "host.process", warning={"cpu_percent": "> 90"}),
-                                   self.owner.name, obs, started))
+            self.ev.record(_judged(self.spec("worker.cpu"), self.owner.name, obs, started))
+        pids = [pid] + ([self.host_view.pid] if self.host_view is not None and self.host_view.pid != pid else [])
         local = Target(name="local", kind="host", where="built-in")
-        for spec in _machine_specs():
-            await self.ev.probe(spec, local, cap=1.0)
+        await asyncio.gather(
+            self.ev.layer(self.spec("machine.starvation"), local.name,
+                          lambda timeout: measure_starvation(pids, min(0.3, timeout * 0.8)), cap=1.0),
+            self.ev.probe(self.spec("machine.memory"), local, cap=1.0))
 
     def _worker_cpu(self, pid: int, min_window_s: float = 0.25) -> Observation | None:
         """CPU the worker used since its process was viewed; None over a window too short to mean anything
@@ -483,31 +463,15 @@ class Layers:
                            message=f"worker {self.owner.name} used {pct:.0f}% of a core over {wall:.2f}s")
 
 
-def _machine_specs() -> list[Any]:
-    """host.cpu and host.memory judged at the shipped host pack's CRITICAL levels, reported as WARNING: a
-    diagnosis names a saturated machine (not a busy one: `agentops health` covers those levels), and a
-    saturated machine slows messages rather than losing them."""
-    from agentops.core.packs import builtin_pack_dir, load_pack
-
-    specs = []
-    for spec in load_pack(builtin_pack_dir() / "host.yaml"):
-        if spec.probe in ("host.cpu", "host.memory"):
-            spec.id = "machine." + spec.probe.split(".", 1)[1]
-            spec.rules = [r for r in spec.rules if r.critical is not None]
-            for rule in spec.rules:  # saturation slows agents, it does not lose messages: WARNING at most
-                rule.warning, rule.critical = rule.critical, None
-            if spec.probe == "host.cpu":
-                spec.params = {"interval": 0.1, "max_age": 0}  # now, not since some earlier run
-            specs.append(spec)
-    return specs
-
-
-def _judged(spec: Any, target: str, obs: Observation, started: float,
-            on_reason: dict[Reason, Status] | None = None) -> Result:
+def _judged(spec: Any, target: str, obs: Observation, started: float) -> Result:
     """A layer measured here and now (no awaits), judged; `started` is its perf_counter start."""
     from agentops.core.runner import judge
 
-    result = judge(spec, target, obs, time.perf_counter() - started)
-    if on_reason and obs.reason in on_reason:
-        result.status = on_reason[obs.reason]
-    return result
+    return judge(spec, target, obs, time.perf_counter() - started)
+
+
+def _view() -> Any:
+    """The registered process.view probe: the worker probe sees processes through the same one."""
+    from agentops.core import registry
+
+    return registry.probe("process.view")

@@ -18,7 +18,7 @@ from typing import Any
 
 from agentops.core.format import utc_stamp
 from agentops.core.model import Observation, Reason
-from agentops.diagnose.classify import classify_text
+from agentops.logs.classify import classify_text
 
 MAX_BYTES = 4 * 1024 * 1024
 
@@ -53,11 +53,12 @@ def size_of(path: Path) -> int:
 
 
 def read_records(path: Path, *, start: int | None = None, end: int | None = None, since: float | None = None,
-                 max_bytes: int = MAX_BYTES) -> tuple[list[Any], str | None]:
+                 max_bytes: int = MAX_BYTES, log_format: str | None = None) -> tuple[list[Any], str | None]:
     """Records (agentops.logs.records.Record, `source` = the path) between byte offsets `start` and `end`
     (default: the file's end). With `start`, every record (those written since the offset was noted); without
     it, the last `max_bytes` before `end`, keeping only timestamped records at or after `since`. Returns
-    (records, problem) — a missing or unreadable file is a problem to report, not an exception."""
+    (records, problem) — a missing or unreadable file is a problem to report, not an exception. `log_format` is
+    the target's declared format (see `parse`)."""
     try:
         with path.open("rb") as fh:
             size = fh.seek(0, 2)
@@ -71,16 +72,19 @@ def read_records(path: Path, *, start: int | None = None, end: int | None = None
         return [], f"{path}: {exc.strerror or exc}"
     if begin and begin != start:
         data = data[data.find(b"\n") + 1:] if b"\n" in data else b""  # the first line is cut in the middle
-    records = parse(data, str(path))
+    records = parse(data, str(path), log_format)
     if start is None:
         records = [r for r in records if r.ts is not None and (since is None or r.ts >= since)]
     return records, None
 
 
-def parse(data: bytes, source: str) -> list[Any]:
-    """Split a byte range into records (a JSON line, or a plain head with its continuation lines) and parse
-    each with the logs reader's parser."""
-    from agentops.logs.records import parse_record, record_end
+def parse(data: bytes, source: str, log_format: str | None = None) -> list[Any]:
+    """Split a byte range into records and parse each with the logs reader's parser. By the target's
+    `log_format`: `json`, every line is one record (a line that is not a JSON object is one plain-text record,
+    never glued to the next); `text`, a plain head with its continuation lines, and no line is read as JSON
+    (a `{…}` line is text, e.g. a dumped payload); none given, each record is detected (a JSON line, or a plain
+    head with its continuation lines)."""
+    from agentops.logs.records import continuation_end, parse_json_line, parse_plain_lines, parse_record, record_end
     from agentops.logs.stats import InputStats
 
     stats = InputStats()  # bad-input counts are `agentops logs`' business; here a bad line is just skipped
@@ -90,8 +94,16 @@ def parse(data: bytes, source: str) -> list[Any]:
         if data[pos:pos + 1] in (b"\n", b"\r"):
             pos += 1
             continue
-        end, _ = record_end(data, pos, size)
-        record = parse_record(data[pos:end], stats)
+        nl = data.find(b"\n", pos)
+        if log_format == "json":
+            end = size if nl < 0 else nl + 1
+            record = parse_json_line(data[pos:end].rstrip(b"\r\n"), stats)
+        elif log_format == "text":
+            end = size if nl < 0 else continuation_end(data, nl + 1, size, data[pos:nl])[0]
+            record = parse_plain_lines(data[pos:end].decode("utf-8", "replace").rstrip("\n").split("\n"))
+        else:
+            end, _ = record_end(data, pos, size)
+            record = parse_record(data[pos:end], stats)
         record.source = source
         records.append(record)
         pos = max(end, pos + 1)
@@ -179,7 +191,8 @@ def signal_dict(s: Signal) -> dict[str, Any]:
 
 
 def scan(files: list[Path], patterns: list[str], start_offsets: dict[str, int], *, since: float, agent_type: str,
-         key: str | None = None, request_id: str | None = None, message_id: str | None = None) -> Observation:
+         key: str | None = None, request_id: str | None = None, message_id: str | None = None,
+         log_format: str | None = None) -> Observation:
     """One log layer: failures about `agent_type` (or the probe's request, or `message_id`) written since the
     offsets noted at the diagnosis' start, and in the window before (from `since`); request-id collisions
     always. Facts: `during_diagnosis`, `recent` (signal dicts), `probe_delivered` (a worker took the probe's
@@ -194,12 +207,12 @@ def scan(files: list[Path], patterns: list[str], start_offsets: dict[str, int], 
     problems = [] if files else [f"no file matches {', '.join(patterns)}"]
     for path in files:
         offset = start_offsets.get(str(path), 0)
-        records, problem = read_records(path, start=offset)
+        records, problem = read_records(path, start=offset, log_format=log_format)
         found = drop_probe_side_effects(signals(records))
         during += [signal_dict(s) for s in found if relevant(s, request_id)]
         delivered = delivered or any(s.kind == "request-received" and s.agent_type == agent_type
                                      and s.detail.get("key") == key for s in found)
-        records, problem2 = read_records(path, end=offset, since=since)
+        records, problem2 = read_records(path, end=offset, since=since, log_format=log_format)
         found = drop_probe_side_effects(signals(records))
         recent += [signal_dict(s) for s in found if relevant(s, message_id)]
         problems += [p for p in (problem, problem2) if p]

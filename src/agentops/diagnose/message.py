@@ -20,10 +20,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from agentops.core.cluster import Cluster
 from agentops.core.format import utc_stamp
 from agentops.core.model import Report
 from agentops.diagnose.baseline import add_baseline_evidence
-from agentops.diagnose.cluster import Cluster
 from agentops.diagnose.engine import DEFAULT_DEADLINE_S, Deadline, Evidence
 from agentops.diagnose.layers import Layers
 from agentops.diagnose.verdict import Subject, diagnose
@@ -76,11 +76,12 @@ async def diagnose_message(cluster: Cluster, q: MessageQuery) -> Report:
                       address=cluster.address)
     async with Layers(cluster, ev, since_s=q.since_s) as layers:
         await run_layers(layers, ev, q, subject)
+    findings = diagnose(ev, subject)
     report = Report(kind="diagnose.message", started_at=started_at, duration_s=time.perf_counter() - t0,
-                    results=ev.results, findings=diagnose(ev, subject), notes=ev.notes)
+                    results=ev.results, findings=findings, notes=ev.notes, verdict=findings[0])
     report.data = {"to": f"{q.to_type}/{q.key}", "host": cluster.address, "deadline_s": q.deadline_s,
                    "verdict": report.findings[0].id, "config": cluster.config_path}
-    add_baseline_evidence(report, cluster.config_path if cluster else None)
+    add_baseline_evidence(report, cluster.config if cluster else None)
     return report
 
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from agentops.core.model import Finding, Reason, Result, Status
-from agentops.diagnose.classify import classify_text
 from agentops.diagnose.engine import Evidence
 from agentops.diagnose.knowledge import MODES
+from agentops.logs.classify import classify_text
 
 
 @dataclass
@@ -32,10 +32,7 @@ class Subject:
 
 def make_finding(mode_id: str, values: dict[str, Any], evidence: list[str], checks: list[str],
                  status: Status | None = None) -> Finding:
-    mode = MODES[mode_id]
-    title, cause, fix = mode.render(values)
-    return Finding(id=mode_id, status=status or mode.status, title=title, cause=cause,
-                   evidence=[e for e in dict.fromkeys(evidence) if e], fix=fix, checks=checks)
+    return MODES[mode_id].finding(values, evidence, checks, status)
 
 
 def line(result: Result | None) -> str:
@@ -280,7 +277,7 @@ def _no_reply(ev: Evidence, s: Subject, v: dict[str, Any], checks: list[str], pi
 
 def _slow(ev: Evidence, s: Subject, v: dict[str, Any], checks: list[str], ping: Result,
           replied: bool) -> Finding | None:
-    metrics, cpu, machine = ev.get("worker.metrics"), ev.get("worker.cpu"), ev.get("machine.cpu")
+    metrics, cpu, machine = ev.get("worker.metrics"), ev.get("worker.cpu"), ev.get("machine.starvation")
     m = metrics.metrics if metrics is not None else {}
     timeout = ping.facts.get("timeout_s") or 0
     reasons: list[tuple[str, Result | None]] = []
@@ -289,10 +286,10 @@ def _slow(ev: Evidence, s: Subject, v: dict[str, Any], checks: list[str], ping: 
     p95 = m.get("p95_s")
     if isinstance(p95, float) and p95 == p95 and p95 > max(timeout, 1.0) * 0.5:
         reasons.append((f"the handler's p95 is {p95:.2f} s", metrics))
-    if cpu is not None and cpu.metrics.get("cpu_percent", 0) > 90:
+    if cpu is not None and cpu.reason is Reason.THRESHOLD:
         reasons.append((f"the worker used {cpu.metrics['cpu_percent']:.0f}% of a core", cpu))
     if machine is not None and machine.reason is Reason.THRESHOLD:
-        reasons.append((f"the machine is saturated ({machine.message})", machine))
+        reasons.append((f"the cluster's processes were starved of CPU ({machine.message})", machine))
     if not replied and ev.facts("logs.worker").get("probe_delivered"):
         reasons.append(("the worker took the request (its log: 'Processing request … to "
                         f"{s.to_type}/{s.key}') and logged no error: the handler was still running",

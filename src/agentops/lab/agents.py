@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,7 +92,6 @@ class WorkerContext:
     slow_seconds: float = 2.0
     leak_kib: int = 1024
     redis_address: str | None = None  # host:port of the lab's Redis (lab up --with-redis)
-    in_flight: int = 0
     leaked: list[bytes] | None = None
     modes: dict[str, LabControl] = field(default_factory=dict)  # agent type -> its LabControl switch
     # Set when a type's mode changes: a handler held by "slow" is released at once by "normal" (the undo).
@@ -137,41 +135,27 @@ class WorkerContext:
 
 
 class LabAgent(RoutedAgent):
-    """Counts, times and labels (log context) every message; subclasses only say what to do with it."""
+    """Labels (log context) and logs every message; subclasses only say what to do with it."""
 
     behaviour = ""
 
     def __init__(self, ctx: WorkerContext) -> None:
         super().__init__(f"lab agent ({self.behaviour})")
         self.lab = ctx
-        ctx.metrics.active_agents.labels(ctx.worker).inc()
 
     async def on_message_impl(self, message: Any, ctx: MessageContext) -> Any:
-        lab, agent_type = self.lab, self.id.type
-        lab.in_flight += 1
-        started = time.perf_counter()
-        outcome, error = "ok", ""
+        # Counted and timed by agentops.instrument around on_message (the lab uses it as any worker would).
         # The runtime (lab.runtime) bound the request's ids already; a published event reaches several agents,
         # so the agent id is bound here per handler call.
         with bound(f"{self.id.type}/{self.id.key}", ctx.message_id, trace_id_var.get()):
             try:
                 logger.info("handling %s", type(message).__name__)
                 if not isinstance(message, LabControl):  # the switch itself must work in every mode
-                    await lab.apply_mode(agent_type)
+                    await self.lab.apply_mode(self.id.type)
                 return await super().on_message_impl(message, ctx)
             except Exception as exc:
-                outcome, error = "error", type(exc).__name__
                 logger.error("handler failed: %s: %s", type(exc).__name__, exc, exc_info=True)
                 raise
-            finally:
-                lab.in_flight -= 1
-                lab.metrics.response_time.labels(lab.worker, agent_type).observe(time.perf_counter() - started)
-                # The message and its error are counted back to back: a scrape in between (the metrics server
-                # is another thread) puts one in a window without the other, and a window starting there
-                # reported 59 of 60 failed. Logging the traceback between the two counts made that gap wide.
-                lab.metrics.message_count.labels(lab.worker, agent_type, outcome).inc()
-                if error:
-                    lab.metrics.errors.labels(lab.worker, agent_type, error).inc()
 
     @message_handler
     async def on_control(self, message: LabControl, ctx: MessageContext) -> ControlStatus:

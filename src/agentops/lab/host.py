@@ -11,7 +11,7 @@ import asyncio
 import logging
 import sys
 
-from agentops.autogen.workers import LOG_FORMATS
+from agentops.core.cluster import LOG_FORMATS
 from agentops.lab.jsonlog import setup_logging
 from agentops.lab.layout import BIND, HOST, LabLayout
 

@@ -62,7 +62,7 @@ class LabOptions:
     slow_seconds: float = 2.0
     leak_kib: int = 1024
     log_level: str = "INFO"
-    log_format: str = "json"  # json | text (autogen.workers.LOG_FORMATS)
+    log_format: str = "json"  # json | text (core.cluster.LOG_FORMATS)
     ready_timeout: float = 60.0
     python: str = sys.executable
     with_redis: bool = False  # start a lab-owned redis-server and a `store` agent that depends on it
@@ -448,6 +448,34 @@ def status(directory: Path) -> list[ProcessStatus]:
         out.append(ProcessStatus(rec.name, rec.role, rec.pid, proc is not None, state, ports, rss,
                                  list(rec.agent_types)))
     return out
+
+
+@dataclass(frozen=True)
+class RunningRole:
+    """A live lab process as another tool (the profiler) needs it: its pid, /metrics and agent types."""
+
+    pid: int
+    metrics_url: str | None
+    agent_types: tuple[str, ...]
+
+
+def running_role(directory: Path, role: str) -> RunningRole:
+    """The live lab process `role` (host, w1, w2, …); LabError (exit 3) with a one-line reason otherwise."""
+    processes = status(directory)
+    match = next((p for p in processes if p.name == role), None)
+    if match is None:
+        raise LabError(f"the lab in {directory} has no process {role!r} (it has: "
+                       f"{', '.join(p.name for p in processes)})", 3)
+    if not match.alive:
+        raise LabError(f"lab process {role} (pid {match.pid}) is not running", 3)
+    metrics_port = match.ports.get("metrics")
+    types: tuple[str, ...] = tuple(match.agent_types)
+    if not types:
+        layout = LabLayout(directory)
+        if layout.manifest.is_file():
+            rec = next((p for p in LabManifest.load(layout.manifest).processes if p.name == role), None)
+            types = tuple(rec.agent_types) if rec else ()
+    return RunningRole(match.pid, f"http://{BIND}:{metrics_port}/metrics" if metrics_port else None, types)
 
 
 @dataclass

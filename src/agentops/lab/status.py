@@ -7,7 +7,9 @@ import asyncio
 from pathlib import Path
 
 from agentops.core.format import size
-from agentops.core.model import Reason, Result, Status
+from agentops.core.model import Observation, Reason, Result
+from agentops.core.packs import command_specs
+from agentops.core.runner import judge
 from agentops.lab.layout import HOST, LabLayout, LabManifest
 from agentops.lab.manager import ProcessStatus
 
@@ -17,7 +19,8 @@ STATE_NAMES = {"R": "running", "S": "sleeping", "D": "in disk wait", "T": "stopp
 
 def _process_result(p: ProcessStatus) -> Result:
     ports = ", ".join(f"{k} :{v}" for k, v in p.ports.items())
-    healthy = p.alive and p.state not in ("T", "t", "Z", "X")
+    # A stopped process or a zombie is no more alive than a gone one: it cannot answer.
+    alive = p.alive and p.state not in ("T", "t", "Z", "X")
     parts = [f"pid {p.pid} {STATE_NAMES.get(p.state, p.state)}"]
     if p.rss_bytes is not None:
         parts.append(f"rss {size(p.rss_bytes)}")
@@ -25,13 +28,14 @@ def _process_result(p: ProcessStatus) -> Result:
         parts.append(ports)
     if p.agent_types:
         parts.append(f"types {', '.join(p.agent_types)}")
-    metrics = {"alive": float(p.alive), "pid": float(p.pid)}
+    metrics = {"alive": float(alive), "pid": float(p.pid)}
     if p.rss_bytes is not None:
         metrics["rss_bytes"] = float(p.rss_bytes)
-    return Result(id="lab.process", target=p.name, probe="host.process",
-                  status=Status.OK if healthy else Status.CRITICAL,
-                  reason=None if healthy else Reason.ASSERTION, message=", ".join(parts), metrics=metrics,
-                  facts={"state": p.state, "ports": p.ports, "role": p.role})
+    obs = Observation(metrics=metrics, message=", ".join(parts), facts={"state": p.state, "ports": p.ports,
+                                                                           "role": p.role})
+    result = judge(command_specs("cluster")["lab.process"], p.name, obs, 0.0)
+    result.message = obs.message  # pid, state, ports: the state says why it is not alive
+    return result
 
 
 def _registration_result(layout: LabLayout, host_alive: bool) -> Result | None:
@@ -42,11 +46,10 @@ def _registration_result(layout: LabLayout, host_alive: bool) -> Result | None:
     except (OSError, ValueError):
         return None  # `up` did not finish: the process results say enough
     want = [t for w in manifest.workers for t in w.agent_types]
-    result = Result(id="lab.registration", target=HOST, probe="agentrpc", status=Status.OK)
+    spec = command_specs("cluster")["lab.registration"]
     if not host_alive:
-        result.status, result.reason = Status.CRITICAL, Reason.CONNECT
-        result.message = f"the host process is not running; {manifest.host_address} cannot answer"
-        return result
+        return judge(spec, HOST, Observation.failure(
+            Reason.CONNECT, f"the host process is not running; {manifest.host_address} cannot answer"), 0.0)
 
     async def ask() -> list[str]:
         async with AgentRpcClient(manifest.host_address) as client:
@@ -55,15 +58,13 @@ def _registration_result(layout: LabLayout, host_alive: bool) -> Result | None:
     try:
         registered = asyncio.run(ask())
     except AgentRpcError as exc:
-        result.status, result.reason, result.message = Status.CRITICAL, exc.reason, exc.message
-        return result
+        return judge(spec, HOST, Observation.failure(exc.reason, exc.message), 0.0)
     missing = [t for t in want if t not in registered]
-    result.metrics = {"agent_types": float(len(registered)), "missing_types": float(len(missing))}
-    if missing:
-        result.status, result.reason = Status.CRITICAL, Reason.ASSERTION
-        result.message = f"not registered on {manifest.host_address}: {', '.join(missing)}"
-    else:
-        result.message = f"{len(registered)} agent types registered on {manifest.host_address}"
+    obs = Observation(metrics={"agent_types": float(len(registered)), "missing_types": float(len(missing))},
+                      facts={"missing": missing})
+    result = judge(spec, HOST, obs, 0.0)
+    result.message = (f"not registered on {manifest.host_address}: {', '.join(missing)}" if missing else
+                      f"{len(registered)} agent types registered on {manifest.host_address}")
     return result
 
 

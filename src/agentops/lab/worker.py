@@ -11,7 +11,7 @@ import asyncio
 import logging
 import sys
 
-from agentops.autogen.workers import LOG_FORMATS
+from agentops.core.cluster import LOG_FORMATS
 from agentops.lab.jsonlog import setup_logging
 from agentops.lab.layout import BIND, LabLayout, parse_agents
 
@@ -33,13 +33,6 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _recv_queue_size(runtime: object) -> int:
-    # Messages the runtime has read from the host and not yet dispatched. No public accessor in 0.7.5.
-    connection = getattr(runtime, "_host_connection", None)
-    queue = getattr(connection, "_recv_queue", None)
-    return queue.qsize() if queue is not None else 0
-
-
 async def run(args: argparse.Namespace, layout: LabLayout) -> None:
     from autogen_core import TypeSubscription, try_get_known_serializers_for_type
 
@@ -50,9 +43,8 @@ async def run(args: argparse.Namespace, layout: LabLayout) -> None:
     asyncio.get_running_loop().set_exception_handler(log_task_exceptions)
     agents = parse_agents(args.agents)
     runtime = lab_runtime_class()(host_address=args.host)
-    ctx: WorkerContext | None = None
-    metrics = WorkerMetrics.create(
-        args.name, queue_size=lambda: (ctx.in_flight if ctx else 0) + _recv_queue_size(runtime))
+    # agentops.instrument, as any user's worker would add it: before the agents are registered.
+    metrics = WorkerMetrics.create(runtime, args.name)
     ctx = WorkerContext(worker=args.name, metrics=metrics, slow_seconds=args.slow_seconds,
                         leak_kib=args.leak_kib, redis_address=args.redis)
     port = metrics.serve(args.metrics_port, BIND)

@@ -8,16 +8,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentops.core.config import TLSOptions
+from agentops.core.config import Config, TLSOptions
+from agentops.core.evaluate import evaluate
 from agentops.core.format import duration
 from agentops.core.model import Finding, Observation, Reason, Report, Result, Status
-from agentops.core.packs import CheckSpec
+from agentops.core.packs import CheckSpec, command_specs
 from agentops.core.runner import judge
 from agentops.load import kpi as kpi_mod
 from agentops.load.engine import HANDLER_ERROR, IN_FLIGHT_LIMIT, NO_REPLY, STREAM_CLOSED, LoadSpec, LoadStats, run_load
+from agentops.load.knowledge import TEXTS
 
-RUN_SPEC = CheckSpec(id="load.run", probe="load", description="the load run itself: could it drive the target?",
-                     source="agentops load")
 # What a load run's metrics are called; the KPI overrides are checked against these names.
 METRIC_NAMES = {"requests", "sent", "ok", "errors", "missing", "throughput_per_s", "error_rate_percent",
                 "elapsed_s", "late_replies", "p50_s", "p90_s", "p95_s", "p99_s", "p999_s", "min_s", "mean_s", "max_s",
@@ -66,9 +66,10 @@ async def drive(target: LoadTarget, spec: LoadSpec, *, connect_timeout: float = 
     return LoadOutcome(stats, None, connect_ms, stream.size_bytes)
 
 
-def run_result(outcome: LoadOutcome, target: str) -> Result:
+def run_result(outcome: LoadOutcome, target: str, checks: dict[str, CheckSpec] | None = None) -> Result:
+    spec = (checks or command_specs("load"))["load.run"]
     if outcome.failure is not None:
-        return judge(RUN_SPEC, target, outcome.failure, 0.0)
+        return judge(spec, target, outcome.failure, 0.0)
     s = outcome.stats
     assert s is not None
     m = s.metrics()
@@ -86,59 +87,60 @@ def run_result(outcome: LoadOutcome, target: str) -> Result:
         obs.reason = Reason.TIMEOUT
         obs.message = (f"no reply to any of the {s.sent} requests within {s.spec.timeout_s:g}s "
                        f"({s.errors.get(NO_REPLY, 0)} missing at their deadline): {message}")
-    return judge(RUN_SPEC, target, obs, s.elapsed_s)
+    return judge(spec, target, obs, s.elapsed_s)
 
 
-def findings(outcome: LoadOutcome, target: str) -> list[Finding]:
+def finding_metrics(s: LoadStats, lag_spec: CheckSpec) -> dict[str, dict[str, float]]:
+    """What each finding check of the load pack judges, by check id."""
+    out = {"load.missing_replies": {"missing": float(s.errors.get(NO_REPLY, 0))},
+           "load.handler_errors": {"handler_errors": float(s.errors.get(HANDLER_ERROR, 0))},
+           "load.in_flight_limit": {"in_flight_limited": float(s.errors.get(IN_FLIGHT_LIMIT, 0))},
+           "load.stream_closed": {"stream_closed": float(s.errors.get(STREAM_CLOSED, 0))}}
+    if s.spec.rate is not None and s.send_lag.count:
+        # Behind by more than `periods` send periods and more than `floor_s`: the lag beyond the larger of the
+        # two (the pack's params) is what the check judges.
+        allowed = max(float(lag_spec.params.get("floor_s", 0.0)), float(lag_spec.params.get("periods", 0.0))
+                      / s.spec.rate)
+        lag = s.send_lag.quantile(0.99)
+        out["load.generator_lag"] = {"send_lag_p99_s": lag, "send_lag_p99_beyond_s": lag - allowed}
+    return out
+
+
+def findings(outcome: LoadOutcome, target: str, checks: dict[str, CheckSpec] | None = None) -> list[Finding]:
+    """A finding for each of the load pack's finding checks that its numbers make non-OK, with the judged
+    status; the texts say what it means and what to do."""
     s = outcome.stats
     if s is None:
         return []
+    checks = checks or command_specs("load")
+    judged: dict[str, Status] = {}
+    for check_id, metrics in finding_metrics(s, checks["load.generator_lag"]).items():
+        status, _reason, _message = evaluate(checks[check_id], Observation(metrics=metrics))
+        if status is not Status.OK:
+            judged[check_id] = status
     out: list[Finding] = []
-    missing = s.errors.get(NO_REPLY, 0)
-    if missing:
-        out.append(Finding(
-            id="load.missing_replies", status=Status.CRITICAL,
-            title=f"{missing} of {s.sent} requests to {target} got no reply within {s.spec.timeout_s:g}s",
-            cause="AutoGen gives the caller no error for most failures: an unregistered type, a handler that "
-                  "returns nothing or has no serializer for its result, a payload the agent cannot decode, a dead "
-                  "or frozen worker, or replies slower than the deadline",
-            evidence=[f"{missing} missing, {s.ok} ok, {s.late_replies} replies arrived after their deadline"],
-            fix=f"run `agentops diagnose message --to {target}` to find which; raise --timeout if the agent is "
-                f"simply slower than {s.spec.timeout_s:g}s",
-            checks=["load.run"]))
-    if s.errors.get(HANDLER_ERROR):
+    cites = ["load.run"]
+    v: dict[str, object] = {"target": target, "sent": s.sent, "ok": s.ok, "late": s.late_replies,
+                            "timeout": f"{s.spec.timeout_s:g}", "throughput": f"{s.throughput_per_s:.1f}",
+                            "rate": f"{s.spec.rate:g}" if s.spec.rate is not None else "?"}
+    if "load.missing_replies" in judged:
+        out.append(TEXTS["load.missing_replies"].finding("load.missing_replies", judged["load.missing_replies"],
+                                                         {**v, "missing": s.errors.get(NO_REPLY, 0)}, checks=cites))
+    if "load.handler_errors" in judged:
         texts = [f"{n} x {text}" for text, n in s.handler_errors.most_common(3)]
-        out.append(Finding(
-            id="load.handler_errors", status=Status.CRITICAL,
-            title=f"The handler of {target} raised on {s.errors[HANDLER_ERROR]} of {s.sent} requests",
-            cause="the agent's message handler raised; the caller received the exception text",
-            evidence=texts, fix="see the worker's log for the traceback (`agentops logs analyze`) and fix the "
-                                "handler, or the payload it cannot handle", checks=["load.run"]))
-    if s.errors.get(IN_FLIGHT_LIMIT):
-        out.append(Finding(
-            id="load.in_flight_limit", status=Status.WARNING,
-            title=f"{s.errors[IN_FLIGHT_LIMIT]} requests were not sent: {s.spec.max_in_flight} already in flight",
-            cause="the target answers slower than the offered rate, so requests pile up",
-            evidence=[f"offered {s.spec.rate:g}/s, achieved {s.throughput_per_s:.1f}/s"],
-            fix="the target is saturated at this rate: lower --rate, or find its bottleneck with "
-                "`agentops diagnose performance`", checks=["load.run"]))
-    if s.spec.rate is not None and s.send_lag.count:
-        lag = s.send_lag.quantile(0.99)
-        if lag > max(0.05, 10.0 / s.spec.rate):
-            out.append(Finding(
-                id="load.generator_lag", status=Status.WARNING,
-                title=f"The load generator fell behind its schedule (p99 send lag {duration(lag)})",
-                cause="this machine could not send at the asked rate (CPU, or the stream's flow control pushing "
-                      "back); latencies still count from the intended send times, so they include the lag",
-                evidence=[f"asked {s.spec.rate:g}/s over {s.send_window_s:.1f}s; send lag p99 {duration(lag)}, "
-                          f"max {duration(s.send_lag.max_s)}"],
-                fix="run the generator on another machine, or lower --rate", checks=["load.run"]))
-    if s.errors.get(STREAM_CLOSED):
-        out.append(Finding(
-            id="load.stream_closed", status=Status.CRITICAL, title="The connection to the host ended during the run",
-            cause="the host closed the stream (host restarted or killed, a message over 4 MiB, a network drop)",
-            evidence=[s.stopped or "stream closed", f"{s.errors[STREAM_CLOSED]} requests lost with it"],
-            fix="check the host (`agentops diagnose message --to <type>`) and rerun", checks=["load.run"]))
+        out.append(TEXTS["load.handler_errors"].finding("load.handler_errors", judged["load.handler_errors"],
+                                                        {**v, "errors": s.errors[HANDLER_ERROR]}, evidence=texts,
+                                                        checks=cites))
+    if "load.in_flight_limit" in judged:
+        out.append(TEXTS["load.in_flight_limit"].finding("load.in_flight_limit", judged["load.in_flight_limit"], {
+            **v, "refused": s.errors[IN_FLIGHT_LIMIT], "max_in_flight": s.spec.max_in_flight}, checks=cites))
+    if "load.generator_lag" in judged and s.spec.rate is not None:
+        out.append(TEXTS["load.generator_lag"].finding("load.generator_lag", judged["load.generator_lag"], {
+            **v, "lag_p99": duration(s.send_lag.quantile(0.99)), "lag_max": duration(s.send_lag.max_s),
+            "window": f"{s.send_window_s:.1f}"}, checks=cites))
+    if "load.stream_closed" in judged:
+        out.append(TEXTS["load.stream_closed"].finding("load.stream_closed", judged["load.stream_closed"], {
+            **v, "stopped": s.stopped or "stream closed", "lost": s.errors[STREAM_CLOSED]}, checks=cites))
     return out
 
 
@@ -170,13 +172,15 @@ def _finite(v: float) -> float | None:
 
 
 def load_report(target: LoadTarget, spec: LoadSpec, outcome: LoadOutcome, kpis: list[kpi_mod.Kpi],
-                started_at: str, duration_s: float) -> Report:
+                started_at: str, duration_s: float, cfg: Config | None = None) -> Report:
+    """`cfg`: whose pack_dirs may override the load command pack (the run, the KPIs' template, the findings)."""
     label = f"{target.agent_type}/{target.key}"
+    checks = command_specs("load", cfg)
     report = Report(kind="load", started_at=started_at, duration_s=duration_s)
-    report.results.append(run_result(outcome, label))
+    report.results.append(run_result(outcome, label, checks))
     if outcome.stats is not None:
-        report.results.extend(kpi_mod.judge(kpis, outcome.stats.metrics(), label))
-    report.findings = findings(outcome, label)
+        report.results.extend(kpi_mod.judge(kpis, outcome.stats.metrics(), label, cfg))
+    report.findings = findings(outcome, label, checks)
     report.data = load_document(target, spec, outcome, kpis)
     throughput = next((k for k in kpis if k.metric == "throughput_per_s"), None)
     if (spec.rate is not None and throughput is not None and throughput.alert.op in ("<", "<=")
@@ -188,7 +192,7 @@ def load_report(target: LoadTarget, spec: LoadSpec, outcome: LoadOutcome, kpis: 
 
 
 async def load(target: LoadTarget, spec: LoadSpec, kpis: list[kpi_mod.Kpi], *, connect_timeout: float = 5.0,
-               on_progress: Any = None, started_at: str = "") -> Report:
+               on_progress: Any = None, started_at: str = "", cfg: Config | None = None) -> Report:
     import asyncio
 
     from agentops.profile.session import stop_on_interrupt
@@ -197,7 +201,7 @@ async def load(target: LoadTarget, spec: LoadSpec, kpis: list[kpi_mod.Kpi], *, c
     stop = asyncio.Event()
     with stop_on_interrupt(stop):
         outcome = await drive(target, spec, connect_timeout=connect_timeout, on_progress=on_progress, stop=stop)
-    report = load_report(target, spec, outcome, kpis, started_at, time.perf_counter() - t0)
+    report = load_report(target, spec, outcome, kpis, started_at, time.perf_counter() - t0, cfg)
     if stop.is_set():
         report.notes.append("stopped early (Ctrl-C): the numbers cover the requests sent until then")
     return report

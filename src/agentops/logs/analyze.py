@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentops.core import format as fmt
+from agentops.core.config import Config
 from agentops.core.evaluate import evaluate
 from agentops.core.model import Finding, Observation, Reason, Report, Result, Status
-from agentops.core.packs import CheckSpec, MetricRule
-from agentops.core.thresholds import Threshold
+from agentops.core.packs import CheckSpec, command_specs, with_thresholds
 from agentops.logs import knowledge
 from agentops.logs.clock import iso, now_iso
 from agentops.logs.patterns import Pattern, PatternTable, correlations, distribution
@@ -107,6 +107,7 @@ class Options:
     # input, so only "duration" is searched unless more are asked for (--duration-field elapsed,latency).
     duration_fields: tuple[str, ...] = DURATION_FIELDS
     thresholds: Thresholds = field(default_factory=Thresholds)
+    cfg: Config | None = None  # whose pack_dirs may override the logs command pack
 
 
 class Analyzer:
@@ -338,7 +339,7 @@ def build_report(a: Analyzer, stats: InputStats, started_at: str, duration_s: fl
                            for p in a.slow.ranked()[:o.top]],
         },
     }
-    results = [input_result(stats), *threshold_results(o.thresholds, metrics, read_no_records(stats))]
+    results = [input_result(stats, o.cfg), *threshold_results(o.thresholds, metrics, read_no_records(stats), o.cfg)]
     report = Report(kind="logs.analyze", started_at=started_at, duration_s=duration_s, results=results,
                     data=data)
     breached = Status.worst(r.status for r in results if r.id != "logs.input")
@@ -386,7 +387,7 @@ def _slow_doc(p: Pattern, durations: list[float], start: float | None, end: floa
 INCOMPLETE = {"corrupt": "the records past the damage are lost", "truncated": "the records past the cut are lost"}
 
 
-def input_result(stats: InputStats) -> Result:
+def input_result(stats: InputStats, cfg: Config | None = None) -> Result:
     """`logs.input`: whether the inputs could be read, judged by `core.evaluate` like any check. Inputs that are
     not logs (binary, FIFOs, devices) or cannot be opened are a problem with the input (`assertion`), never
     `internal`, which means a bug in agentops: UNKNOWN when nothing could be read, WARNING when some could not,
@@ -400,7 +401,7 @@ def input_result(stats: InputStats) -> Result:
     target = sources[0].name if len(sources) == 1 else f"{len(sources)} inputs"
     metrics = {"inputs": float(len(sources)), "unreadable": float(len(unreadable)),
                "incomplete": float(len(partial)), "bytes": float(stats.bytes)}
-    spec = CheckSpec(id="logs.input", probe="logs", on_failure=Status.UNKNOWN)
+    spec = command_specs("logs", cfg)["logs.input"]
     if not readable:
         obs = Observation.failure(Reason.ASSERTION, "nothing could be read: " + "; ".join(
             f"{s.name}: {s.reason}" for s in unreadable[:3]))
@@ -412,13 +413,16 @@ def input_result(stats: InputStats) -> Result:
         if partial:
             said.append(f"{len(partial)} of {len(sources)} inputs read only in part: " + "; ".join(
                 f"{s.name}: {INCOMPLETE[s.status]} after {fmt.size(s.bytes)} ({s.reason})" for s in partial[:3]))
-        spec.on_failure = Status.WARNING  # the analysis stands, on part of the input
-        obs = Observation.failure(Reason.PROTOCOL if partial and not unreadable else Reason.ASSERTION,
-                                  "; ".join(said))
+        # Records lost mid-input are a protocol failure of the input; an input not read beside readable ones is
+        # a count the pack's `unreadable` rule judges. Either way the story is the message.
+        obs = (Observation.failure(Reason.PROTOCOL, "; ".join(said)) if not unreadable
+               else Observation(metrics=metrics, message="; ".join(said)))
     else:
         obs = Observation(metrics=metrics, message=f"read {len(sources)} input{'s' if len(sources) != 1 else ''}, "
                                                    f"{fmt.size(stats.bytes)}")
     status, reason, message = evaluate(spec, obs)
+    if reason is Reason.THRESHOLD:
+        message = obs.message  # which inputs were not read, and why; the breach is in status and reason
     return Result(id="logs.input", target=target, probe="logs", status=status, reason=reason, message=message,
                   metrics=metrics)
 
@@ -428,32 +432,46 @@ def read_no_records(stats: InputStats) -> bool:
     return not any(s.has_text for s in stats.sources)
 
 
-def threshold_results(t: Thresholds, metrics: dict[str, float], no_records: bool = False) -> list[Result]:
-    """`logs.errors` always (its metrics are what Nagios perfdata and Prometheus export; judged when
-    --max-errors is given, else OK), and `logs.error_rate` when --max-error-rate is given. A limit with nothing
-    to judge (no record read; no time span for a rate per minute) is UNKNOWN, saying why: a gate over an empty
-    input must not pass."""
+def gate_specs(t: Thresholds, cfg: Config | None = None) -> list[CheckSpec]:
+    """The gates' specs from the logs command pack, the flags' limits replacing the pack's rule for their
+    metric (a value alone is the critical limit, "W,C" both; alerts fire above a limit)."""
+    specs = command_specs("logs", cfg)
     out = []
     for check_id, metric, limits in (("logs.errors", "errors", t.errors), ("logs.error_rate", t.rate_metric, t.rate)):
-        if limits is None and check_id != "logs.errors":
-            continue
-        warn, crit = limits or (None, None)
-        rules = [] if limits is None else [MetricRule(
-            metric=metric, warning=Threshold.parse(f"> {warn:g}") if warn is not None else None,
-            critical=Threshold.parse(f"> {crit:g}") if crit is not None else None)]
-        shown = metrics if check_id == "logs.errors" else {metric: metrics[metric]} if metric in metrics else {}
-        if limits is not None and no_records:
+        spec = specs[check_id]
+        if limits is not None:
+            warn, crit = limits
+            spec = with_thresholds(spec, warning={metric: f"> {warn:g}"} if warn is not None else None,
+                                   critical={metric: f"> {crit:g}"} if crit is not None else None)
+        if spec.rules or check_id == "logs.errors":
+            out.append(spec)
+    return out
+
+
+def threshold_results(t: Thresholds, metrics: dict[str, float], no_records: bool = False,
+                      cfg: Config | None = None) -> list[Result]:
+    """`logs.errors` always (its metrics are what Nagios perfdata and Prometheus export; judged when it has a
+    limit, else OK), and `logs.error_rate` when it has one. A limit with nothing to judge (no record read; no
+    time span for a rate per minute) is a failed measurement the pack judges UNKNOWN, saying why: a gate over
+    an empty input must not pass."""
+    out = []
+    for spec in gate_specs(t, cfg):
+        judged = list(dict.fromkeys(r.metric for r in spec.rules))
+        shown = metrics if spec.id == "logs.errors" else {m: metrics[m] for m in judged if m in metrics}
+        missing = [m for m in judged if m not in metrics]
+        if judged and no_records:
             obs = Observation.failure(Reason.ASSERTION, "no records were read (the input is empty, blank or NUL "
                                       "bytes): nothing to judge the limit against")
-        elif metric not in metrics:  # errors_per_minute without a time span
+        elif missing == ["errors_per_minute"]:  # a rate per minute without a time span
             obs = Observation.failure(Reason.UNSUPPORTED, "no rate per minute to judge: the error records have no "
                                       "timestamps, so there is no time span (use a percentage of records, "
                                       "--max-error-rate 5%, or --max-errors)")
+        elif missing:
+            obs = Observation.failure(Reason.UNSUPPORTED, f"this command does not measure {', '.join(missing)}")
         else:
             obs = Observation(metrics=shown)
-        status, reason, message = evaluate(CheckSpec(id=check_id, probe="logs", rules=rules,
-                                                     on_failure=Status.UNKNOWN), obs)
-        out.append(Result(id=check_id, target="logs", probe="logs", status=status, reason=reason,
+        status, reason, message = evaluate(spec, obs)
+        out.append(Result(id=spec.id, target="logs", probe="logs", status=status, reason=reason,
                           message=message, metrics=dict(shown)))
     return out
 

@@ -18,7 +18,7 @@ _ISO = re.compile(r"^(\d{4}-\d\d-\d\d)[T ](\d\d:\d\d:\d\d)(?:[.,](\d{1,9}))?\s*(
 
 def parse_when(text: str, now: float | None = None) -> float:
     """`--since`/`--until`: a duration back from now (`90s`, `15m`, `2h`, `2d`) or an ISO 8601 time."""
-    from agentops.maintain.units import parse_duration
+    from agentops.core.units import parse_duration
 
     value = text.strip()
     if _RELATIVE.match(value):

@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from typing import Any
 
+from agentops.core.config import Config
 from agentops.core.model import Report
 from agentops.logs.analyze import Thresholds, input_result, notes, read_no_records, threshold_results
 from agentops.logs.clock import iso, now_iso
@@ -63,7 +64,8 @@ class LevelCounter:
 
 
 def run(sources: list[Source], filters: Filters, thresholds: Thresholds, stats: InputStats,
-        journal_args: list[str] | None = None, jobs: int = 1, parallel_min: int = PARALLEL_MIN) -> Report:
+        journal_args: list[str] | None = None, jobs: int = 1, parallel_min: int = PARALLEL_MIN,
+        cfg: Config | None = None) -> Report:
     started_at, t0 = now_iso(), time.perf_counter()
     counter = LevelCounter(filters)
 
@@ -81,7 +83,8 @@ def run(sources: list[Source], filters: Filters, thresholds: Thresholds, stats: 
         "counts": {"errors": matched,
                    "by_level": {lvl: counter.by_level[lvl] for lvl, no in LEVEL_NO.items() if no >= filters.level_no}},
     }
-    results = [input_result(stats), *threshold_results(thresholds, {"errors": float(matched)}, read_no_records(stats))]
+    results = [input_result(stats, cfg),
+               *threshold_results(thresholds, {"errors": float(matched)}, read_no_records(stats), cfg)]
     report = Report(kind="logs.count", started_at=started_at, duration_s=time.perf_counter() - t0,
                     results=results, data=data)
     report.notes.extend(notes(stats))

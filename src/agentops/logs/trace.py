@@ -14,7 +14,10 @@ import time
 from collections import Counter
 from typing import Any
 
-from agentops.core.model import Reason, Report, Result, Status
+from agentops.core.config import Config
+from agentops.core.model import Observation, Reason, Report, Result
+from agentops.core.packs import command_specs
+from agentops.core.runner import judge
 from agentops.logs.analyze import input_result, notes
 from agentops.logs.clock import iso, now_iso
 from agentops.logs.query import ID, Filters, plan
@@ -100,7 +103,8 @@ class Tracer:
 
 
 def run(ident: str, sources: list[Source], filters: Filters, stats: InputStats,
-        journal_args: list[str] | None = None, jobs: int = 1, parallel_min: int = PARALLEL_MIN) -> Report:
+        journal_args: list[str] | None = None, jobs: int = 1, parallel_min: int = PARALLEL_MIN,
+        cfg: Config | None = None) -> Report:
     started_at, t0 = now_iso(), time.perf_counter()
     tracer = Tracer(ident, filters)
 
@@ -115,7 +119,7 @@ def run(ident: str, sources: list[Source], filters: Filters, stats: InputStats,
     data["inputs"] = stats.to_dict()
     data["bad_input"] = stats.bad_input()
     report = Report(kind="logs.trace", started_at=started_at, duration_s=time.perf_counter() - t0,
-                    results=[input_result(stats), _verdict(ident, data, stats)], data=data)
+                    results=[input_result(stats, cfg), _verdict(ident, data, stats, cfg)], data=data)
     report.notes.extend(notes(stats))
     return report
 
@@ -235,19 +239,22 @@ def _stop(hops: list[dict[str, Any]]) -> dict[str, Any] | None:
     return stop
 
 
-def _verdict(ident: str, data: dict[str, Any], stats: InputStats) -> Result:
+def _verdict(ident: str, data: dict[str, Any], stats: InputStats, cfg: Config | None = None) -> Result:
     hops = data["hops"]
     metrics = {"hops": float(len(hops)), "elapsed_ms": float(data["elapsed_ms"]),
                "components": float(len(data["components"]))}
+    spec = command_specs("logs", cfg)["logs.trace"]
     if not hops:
-        return Result(id="logs.trace", target=ident, probe="logs", status=Status.UNKNOWN, reason=Reason.ASSERTION,
-                      message=f"no record mentions {ident} in {len(stats.sources)} input(s)", metrics=metrics)
+        obs = Observation(metrics=metrics, reason=Reason.ASSERTION,
+                          message=f"no record mentions {ident} in {len(stats.sources)} input(s)")
+        return judge(spec, ident, obs, 0.0)
     stop = data["stops_at"]
     where = stop["component"] or stop["source"]
     message = (f"{len(hops)} records across {len(data['components'])} component(s) over "
                f"{data['elapsed_ms']:.0f} ms; the trail stops at {where}: {stop['why']}")
     if len(data["trace_ids"]) > 1:
         message += f" (note: {ident} belongs to {len(data['trace_ids'])} different traces)"
-    bad = any(failed(h) for h in hops)
-    return Result(id="logs.trace", target=ident, probe="logs", status=Status.WARNING if bad else Status.OK,
-                  reason=Reason.ASSERTION if bad else None, message=message, metrics=metrics)
+    metrics["failed_hops"] = float(sum(1 for h in hops if failed(h)))
+    result = judge(spec, ident, Observation(metrics=metrics, message=message), 0.0)
+    result.message = message  # the trail's story; the judged breach (failed_hops) is in status and reason
+    return result

@@ -3,8 +3,10 @@ without a TTY (consent), every step bounded (timeout) and recorded (audit log), 
 
 Steps run in order. A step whose `when` does not hold, or whose target selector matches no target, is
 skipped. A failed step stops the playbook (later steps are reported skipped) unless it says
-`continue_on_error: true`. Result status per step: OK for ok/changed/skipped, WARNING for a step that
-finished but reported problems it stepped over (a file that could not be deleted), CRITICAL for failed.
+`continue_on_error: true`. A step's outcome (ok/changed/skipped/failed/interrupted) is what it observed; its
+status is judged by the maintain command pack (checks/maintain.yaml, overridable from the config's pack_dirs):
+as shipped OK for ok/changed/skipped, WARNING for a step that finished but reported problems it stepped over
+(a file that could not be deleted), CRITICAL for failed, UNKNOWN for interrupted.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agentops.core.config import LOCAL, Config, Target
+from agentops.core.evaluate import evaluate
 from agentops.core.format import utc_stamp
-from agentops.core.model import Reason, Report, Result, Status
+from agentops.core.model import Observation, Reason, Report, Result
+from agentops.core.packs import CheckSpec, command_specs
 from agentops.core.redact import redact, redact_obj
 from agentops.core.yamlsrc import ConfigError
 from agentops.maintain.audit import AUDIT_FILE, AuditLog
@@ -75,6 +79,8 @@ class RunState:
     stopped_at: str | None = None
     # {signal, step, target} when a signal stopped the run: the step it stopped (or would have started).
     interrupted: dict[str, str] | None = None
+    # The maintain command pack: how each step's outcome is judged.
+    checks: dict[str, CheckSpec] = field(default_factory=lambda: command_specs("maintain"))
 
 
 def plan_playbook(pb: Playbook, cfg: Config) -> list[PlannedStep]:
@@ -89,27 +95,14 @@ def plan_playbook(pb: Playbook, cfg: Config) -> list[PlannedStep]:
 
 
 def select_targets(spec: StepSpec, step: Step, cfg: Config) -> list[Target | None]:
-    """Same selector language as checks (core.packs): a name, `kind:<kind>`, or omitted for every target of
-    the kinds the step acts on."""
+    """The checks' selector language (core.packs.select_targets); a step of no target kind runs once, on this
+    machine (None)."""
+    from agentops.core.packs import select_targets as select
+
     if not step.target_kinds:
         return [None]
-    selector = spec.target
-    if selector is None:
-        found = [t for t in cfg.targets.values() if t.kind in step.target_kinds]
-    elif selector.startswith("kind:"):
-        found = [t for t in cfg.targets.values() if t.kind == selector[5:]]
-    else:
-        if selector not in cfg.targets:
-            path, _, line = spec.source.rpartition(":")
-            raise ConfigError(f"step {spec.id!r} names target {selector!r}, which the config does not define "
-                              f"(defined: {', '.join(t for t in cfg.targets if t != LOCAL) or 'none'})",
-                              path=path, line=int(line) if line.isdigit() else None)
-        found = [cfg.targets[selector]]
-    for t in found:
-        if t.kind not in step.target_kinds:
-            raise ConfigError(f"step {spec.id!r}: {spec.kind} cannot act on target {t.name!r} of kind {t.kind} "
-                              f"(it acts on: {', '.join(step.target_kinds)})", path=spec.source.rpartition(":")[0])
-    return list(found)
+    return list(select(cfg, spec.target, step.target_kinds, what=f"step {spec.id!r}", actor=spec.kind,
+                       source=spec.source, verb="act on", verb_s="acts on"))
 
 
 def destructive_steps(plan: list[PlannedStep]) -> list[str]:
@@ -157,7 +150,7 @@ def run_playbook(pb: Playbook, cfg: Config, opts: RunOptions) -> Report:
 
 async def _execute(pb: Playbook, plan: list[PlannedStep], cfg: Config, opts: RunOptions,
                    audit: AuditLog, interrupts: Interrupts) -> RunState:
-    state = RunState()
+    state = RunState(checks=command_specs("maintain", cfg))
     interrupts.watch(asyncio.current_task())
     try:
         for ps in plan:
@@ -215,7 +208,8 @@ async def _execute_one(ps: PlannedStep, target: Target | None, pb: Playbook, cfg
     state.records.append(record)
     state.outcomes.setdefault(spec.id, []).append(outcome)
     audit.write("step", step=spec.id, kind=spec.kind, target=label, outcome=outcome.status.value,
-                status=result_status(outcome).label, reason=outcome.reason.value if outcome.reason else None,
+                status=step_result(record, state.checks).status.label,
+                reason=outcome.reason.value if outcome.reason else None,
                 message=outcome.message, changes=outcome.changes, changes_total=outcome.changes_total,
                 before=outcome.before, after=outcome.after, warnings=outcome.warnings,
                 duration_s=round(record.duration_s, 3))
@@ -242,31 +236,36 @@ async def run_step(ps: PlannedStep, target: Target | None, cfg: Config, opts: Ru
         return StepOutcome.failure(Reason.INTERNAL, f"{type(exc).__name__}: {exc}")
 
 
-def result_status(outcome: StepOutcome) -> Status:
-    if outcome.status is Outcome.FAILED:
-        return Status.CRITICAL
-    if outcome.status is Outcome.INTERRUPTED:
-        return Status.UNKNOWN  # it neither finished nor failed: what it left behind is not judged
-    return Status.WARNING if outcome.warnings else Status.OK
+def step_observation(o: StepOutcome, metrics: dict[str, float], message: str) -> tuple[str, Observation]:
+    """The maintain pack check that judges this outcome, and the step's outcome as an observation: a failed
+    step is a failed measurement with the step's reason; an interrupted one a cut-short one (an external
+    deadline: reason timeout); a finished one its figures and how many problems it stepped over."""
+    if o.status is Outcome.INTERRUPTED:
+        return "maintain.interrupted", Observation.failure(Reason.TIMEOUT, message)
+    if o.status is Outcome.FAILED:
+        return "maintain.step", Observation.failure(o.reason or Reason.INTERNAL, message)
+    return "maintain.step", Observation(metrics=metrics, message=message)
 
 
-def step_result(record: StepRecord) -> Result:
+def step_result(record: StepRecord, checks: dict[str, CheckSpec] | None = None) -> Result:
     o = record.outcome
     metrics: dict[str, float] = {}
     for name, value in o.before.items():
         metrics[f"{name}_before"] = value
     for name, value in o.after.items():
         metrics[f"{name}_after"] = value
+    metrics["warnings"] = float(len(o.warnings))
     message = o.message
     if o.warnings:
         extra = f" (+{len(o.warnings) - 1} more)" if len(o.warnings) > 1 else ""
         message = f"{message}; {o.warnings[0]}{extra}" if message else o.warnings[0] + extra
-    # An interruption is an external deadline cut short (systemd's stop, cron's kill): reason `timeout`.
-    reason = Reason.TIMEOUT if o.status is Outcome.INTERRUPTED else o.reason
+    check_id, obs = step_observation(o, metrics, message)
+    status, reason, _judged = evaluate((checks or command_specs("maintain"))[check_id], obs)
+    # The message is the step's own account (what it did, the first problem it stepped over); a breached
+    # `warnings` rule is in status and reason.
     return Result(id=record.spec.id, target=record.target_label, probe=record.spec.kind,
-                  status=result_status(o), reason=reason or (Reason.ASSERTION if o.warnings else None),
-                  message=redact(message), metrics=metrics, facts=redact_obj(o.to_dict()),
-                  duration_s=record.duration_s, tags=list(record.spec.tags))
+                  status=status, reason=reason, message=redact(message), metrics=metrics,
+                  facts=redact_obj(o.to_dict()), duration_s=record.duration_s, tags=list(record.spec.tags))
 
 
 def recap(state: RunState) -> dict[str, int]:
@@ -279,7 +278,7 @@ def recap(state: RunState) -> dict[str, int]:
 def build_report(pb: Playbook, state: RunState, opts: RunOptions, *, run_id: str, started_at: str,
                  duration_s: float) -> Report:
     report = Report(kind=REPORT_KIND, started_at=started_at, duration_s=duration_s,
-                    results=[step_result(r) for r in state.records])
+                    results=[step_result(r, state.checks) for r in state.records])
     report.data = {
         "playbook": pb.name, "path": str(pb.path), "check": opts.check, "run_id": run_id,
         "recap": recap(state), "stopped_at": state.stopped_at, "interrupted": state.interrupted,
@@ -296,12 +295,15 @@ def build_report(pb: Playbook, state: RunState, opts: RunOptions, *, run_id: str
     return report
 
 
-def busy_report(pb: Playbook, exc: LockBusy, opts: RunOptions) -> Report:
-    """The answer of a run that did not get the lock: one UNKNOWN result naming the holder."""
+def busy_report(pb: Playbook, exc: LockBusy, opts: RunOptions, cfg: Config | None = None) -> Report:
+    """The answer of a run that did not get the lock: one result naming the holder, judged by the maintain
+    pack's `maintain.lock` (UNKNOWN as shipped: this run did nothing, which is neither a pass nor a failure)."""
+    spec = command_specs("maintain", cfg)["maintain.lock"]
+    status, reason, message = evaluate(spec, Observation.failure(Reason.TIMEOUT, str(exc)))
     report = Report(kind=REPORT_KIND, started_at=_utc_now(),
                     duration_s=exc.waited, results=[Result(
-                        id="lock", target=LOCAL, probe="maintain.lock", status=Status.UNKNOWN, reason=Reason.TIMEOUT,
-                        message=str(exc), facts={"holder": exc.holder, "lock": str(opts.state_dir / "locks")})])
+                        id="lock", target=LOCAL, probe=spec.probe, status=status, reason=reason,
+                        message=message, facts={"holder": exc.holder, "lock": str(opts.state_dir / "locks")})])
     report.data = {"playbook": pb.name, "path": str(pb.path), "check": opts.check, "run_id": None,
                    "recap": {o.value: 0 for o in Outcome}, "stopped_at": None, "interrupted": None,
                    "lock_busy": True,

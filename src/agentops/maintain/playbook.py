@@ -28,8 +28,8 @@ from typing import Any
 
 from agentops.core.config import Config
 from agentops.core.packs import builtin_pack_dir
+from agentops.core.units import parse_duration
 from agentops.core.yamlsrc import ConfigError, Fields, Node, NodeList, load_yaml_file
-from agentops.maintain.units import parse_duration
 from agentops.maintain.when import Condition, parse_condition
 
 _VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")

@@ -7,6 +7,13 @@ A fixed cap on requests in flight would not do: a request waiting on a silent se
 and a cap would make 150 blackholed endpoints take 150/cap timeouts in turn. So admission follows the
 loop's measured lag instead: a pump turns the loop once (`sleep(0)`: the time every ready callback takes to
 run), and lets more requests start while that turn is short, fewer while it is long.
+
+Admission cannot help against a check that holds the loop itself: a /metrics parse of 20,000 series is
+~0.4 s of synchronous CPU, and a response arriving meanwhile is read (and its timer stopped) only after it.
+So CPU-heavy work runs in slices (`sliced`): a generator that yields between small steps, driven for about
+SLICE_S at a time, then handed back to the loop through `cpu_turn`. The turns are shared by every check of
+the loop: one slice per loop turn in all, round robin, so twelve parses do not take twelve slices back to
+back while a timer waits for its read; every I/O callback of the turn runs between two slices.
 """
 
 from __future__ import annotations
@@ -14,6 +21,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Callable, Generator
+from typing import TypeVar
+
+T = TypeVar("T")
+P = TypeVar("P")
 
 # A loop turn shorter than this is a loop keeping up: a timer started now is late by less than this.
 LAG_OK_S = 0.002
@@ -22,6 +34,8 @@ LAG_OK_S = 0.002
 MAX_BURST = 16
 # At most this share of an attempt's timeout is spent waiting to start (see probes._errors).
 PACING_SHARE = 0.25
+# CPU-heavy work holds the loop at most about this long at a time (a step of it may overrun by its own size).
+SLICE_S = 0.001
 
 
 class LoopPacer:
@@ -56,18 +70,78 @@ class LoopPacer:
                     admitted += 1
 
 
+class CpuTurns:
+    """The CPU slices of one event loop's heavy checks: one slice per loop turn in all, in arrival order."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.waiters: deque[asyncio.Future[None]] = deque()
+        self.pump: asyncio.Task[None] | None = None
+
+    async def take(self) -> None:
+        future: asyncio.Future[None] = self.loop.create_future()
+        self.waiters.append(future)
+        if self.pump is None or self.pump.done():
+            self.pump = self.loop.create_task(self._pump())
+        await future  # a cancelled waiter is skipped by the pump
+
+    async def _pump(self) -> None:
+        while self.waiters:
+            future = self.waiters.popleft()
+            if not future.done():
+                future.set_result(None)
+                # The woken slice runs in the next loop turn, and the next one is woken only after it: between
+                # two slices, the loop polls its sockets and runs every callback that is ready.
+                await asyncio.sleep(0)
+
+
+def _per_loop(registry: dict[asyncio.AbstractEventLoop, P],
+              make: Callable[[asyncio.AbstractEventLoop], P]) -> P:
+    loop = asyncio.get_running_loop()
+    found = registry.get(loop)
+    if found is None:
+        for old in [other for other in registry if other.is_closed()]:  # an earlier asyncio.run's loop
+            del registry[old]
+        found = registry[loop] = make(loop)
+    return found
+
+
 _pacers: dict[asyncio.AbstractEventLoop, LoopPacer] = {}
+_turns: dict[asyncio.AbstractEventLoop, CpuTurns] = {}
+
+
+async def cpu_turn() -> None:
+    """Wait for this loop's next CPU slice (see the module doc)."""
+    await _per_loop(_turns, CpuTurns).take()
+
+
+async def sliced(work: Generator[None, None, T]) -> T:
+    """Run `work`, a generator that yields between small steps of CPU work and returns its result, holding the
+    loop about SLICE_S at a time and taking a CPU turn between slices."""
+    start = time.perf_counter()
+    while True:
+        try:
+            next(work)
+        except StopIteration as done:
+            return done.value
+        if time.perf_counter() - start >= SLICE_S:
+            await cpu_turn()
+            start = time.perf_counter()
+
+
+def unsliced(work: Generator[None, None, T]) -> T:
+    """Run the same work in one go, where no loop is waiting (a test, a synchronous caller)."""
+    while True:
+        try:
+            next(work)
+        except StopIteration as done:
+            return done.value
 
 
 async def paced_start(max_wait: float) -> None:
     """Wait until this loop can serve one more timed request, or `max_wait` seconds. Call right before a
     latency timer starts."""
-    loop = asyncio.get_running_loop()
-    pacer = _pacers.get(loop)
-    if pacer is None:
-        for old in [other for other in _pacers if other.is_closed()]:  # an earlier asyncio.run's loop
-            del _pacers[old]
-        pacer = _pacers[loop] = LoopPacer(loop)
+    pacer = _per_loop(_pacers, LoopPacer)
     try:
         async with asyncio.timeout(max_wait):
             await pacer.admit()

@@ -1,8 +1,8 @@
 """AutoGen AgentRpc host: is it alive, which agent types are registered, does a ping come back.
 
 The host serves no standard gRPC health service, so liveness is a `GetSubscriptions` call (with the
-`client-id` metadata the host requires). Params (each falls back to the target's `options:` of the same name,
-see agentops.autogen.workers):
+`client-id` metadata the host requires); it and the ping are the registered steps of probes.agentrpc_steps.
+Params (each falls back to the target's `options:` of the same name, see agentops.core.cluster):
 
     expect_types: [echo, planner]     a type missing from the host's table -> assertion, naming it
     ping: {type: echo, payload_type: Ping, payload: {"text": "hi"}, key: agentops-probe}
@@ -22,20 +22,7 @@ from typing import Any, ClassVar
 from agentops.core.config import Target
 from agentops.core.model import Observation, Reason
 from agentops.core.probe import Probe, check_params
-
-PING_KEYS = {"type", "payload_type", "payload", "key"}
-
-
-def _ping_params(ping: Any) -> dict[str, Any]:
-    if not isinstance(ping, Mapping):
-        raise ValueError("ping must be a mapping with type, payload_type and payload")
-    unknown = sorted(set(ping) - PING_KEYS)
-    if unknown:
-        raise ValueError(f"ping: unknown key {unknown[0]!r} (known: {', '.join(sorted(PING_KEYS))})")
-    for key in ("type", "payload_type"):
-        if not isinstance(ping.get(key), str) or not ping[key]:
-            raise ValueError(f"ping.{key} must be a non-empty string")
-    return dict(ping)
+from agentops.probes.agentrpc_steps import ping_params, preload_agentrpc, step
 
 
 class AgentRpcProbe(Probe):
@@ -57,18 +44,14 @@ class AgentRpcProbe(Probe):
         if types is not None and (not isinstance(types, list) or not all(isinstance(t, str) for t in types)):
             raise ValueError("expect_types must be a list of agent type names")
         if params.get("ping") is not None:
-            _ping_params(params["ping"])
+            ping_params(params["ping"])
 
     def preload(self) -> None:
-        import grpc.aio  # noqa: F401
-
-        from agentops.autogen.wire import wire
-
-        wire()  # the message classes, built from descriptors on first use
+        preload_agentrpc()
 
     async def measure(self, target: Target, params: Mapping[str, Any], timeout: float) -> Observation:
-        from agentops.autogen.client import AgentRpcClient, AgentRpcError
-        from agentops.autogen.workers import host_spec
+        from agentops.autogen.client import AgentRpcClient
+        from agentops.core.cluster import host_spec
         from agentops.core.yamlsrc import ConfigError
 
         try:
@@ -79,22 +62,22 @@ class AgentRpcProbe(Probe):
         ping = params.get("ping")
         if ping is None and spec.ping is not None:
             ping = {"type": spec.ping.agent_type, "payload_type": spec.ping.payload_type,
-                    "payload": spec.ping.payload}
+                    "payload": spec.ping.payload, "key": spec.ping.key}
 
         import time
 
         started = time.monotonic()
         async with AgentRpcClient.for_target(target) as client:
-            try:
-                inv = await client.inventory(timeout)
-            except AgentRpcError as exc:
-                return Observation.failure(exc.reason, exc.message)
-            metrics = {"subscriptions": float(len(inv.subscriptions)), "agent_types": float(len(inv.agent_types)),
-                       "latency_ms": inv.latency_ms, "connect_ms": inv.connect_ms}
-            facts: dict[str, Any] = {"agent_types": inv.agent_types, "topics": inv.topics}
+            # The same registered steps as `cluster inventory` and the diagnosis (probes.agentrpc_steps).
+            inv = await step("agentrpc.inventory").observe(client, {}, timeout)
+            if inv.reason is not None:
+                return inv
+            metrics = {k: inv.metrics[k] for k in ("subscriptions", "agent_types", "latency_ms", "connect_ms")}
+            types: list[str] = inv.facts["agent_types"]
+            facts: dict[str, Any] = {"agent_types": types, "topics": inv.facts["topics"]}
             problems: list[str] = []
             if expect:
-                missing = [t for t in expect if t not in inv.agent_types]
+                missing = [t for t in expect if t not in types]
                 metrics["missing_types"] = float(len(missing))
                 if missing:
                     facts["missing_types"] = missing
@@ -102,29 +85,29 @@ class AgentRpcProbe(Probe):
                                     f"{', '.join(missing)}")
             ping_text = ""
             if ping is not None and not problems:
-                result = await client.ping(
-                    ping["type"], payload_type=ping["payload_type"], payload=ping.get("payload", {}),
-                    key=ping.get("key") or "agentops-probe",
-                    timeout=max(0.05, timeout - (time.monotonic() - started)))
-                facts["ping"] = {k: v for k, v in result.to_dict().items()
+                pinged = await step("agentrpc.ping").observe(
+                    client, {**ping, "key": ping.get("key") or "agentops-probe"},
+                    max(0.05, timeout - (time.monotonic() - started)))
+                result = pinged.facts
+                facts["ping"] = {k: v for k, v in result.items()
                                  if k in ("outcome", "agent_type", "key", "request_id", "trace_id", "error",
                                           "reply_type", "size_bytes")}
-                if result.ok and result.latency_ms is not None:
-                    metrics["ping_ms"] = round(result.latency_ms, 3)
-                    ping_text = f", ping {ping['type']} {result.latency_ms:.1f} ms"
-                elif result.outcome == "connect_failed":
-                    return Observation(metrics=metrics, facts=facts, reason=result.reason or Reason.CONNECT,
-                                       message=f"ping {ping['type']}: {result.error}")
-                elif result.outcome == "error":
-                    problems.append(f"ping {ping['type']}: the handler raised: {result.error}")
-                elif result.outcome == "too_large":
-                    problems.append(f"ping {ping['type']}: {result.error}")
+                if result["outcome"] == "reply" and "rtt_ms" in pinged.metrics:
+                    metrics["ping_ms"] = pinged.metrics["rtt_ms"]
+                    ping_text = f", ping {ping['type']} {pinged.metrics['rtt_ms']:.1f} ms"
+                elif result["outcome"] == "connect_failed":
+                    return Observation(metrics=metrics, facts=facts, reason=pinged.reason or Reason.CONNECT,
+                                       message=f"ping {ping['type']}: {result.get('error')}")
+                elif result["outcome"] == "error":
+                    problems.append(f"ping {ping['type']}: the handler raised: {result.get('error')}")
+                elif result["outcome"] == "too_large":
+                    problems.append(f"ping {ping['type']}: {result.get('error')}")
                 else:
-                    problems.append(f"ping {ping['type']}: no reply within {result.timeout_s:.3g}s (request "
-                                    f"{result.request_id})")
+                    problems.append(f"ping {ping['type']}: no reply within {result.get('timeout_s', 0):.3g}s "
+                                    f"(request {result.get('request_id')})")
         if problems:
             return Observation(metrics=metrics, facts=facts, reason=Reason.ASSERTION, message="; ".join(problems))
-        shown = ", ".join(inv.agent_types[:8]) + (", …" if len(inv.agent_types) > 8 else "")
+        shown = ", ".join(types[:8]) + (", …" if len(types) > 8 else "")
         return Observation(metrics=metrics, facts=facts,
-                           message=f"{len(inv.agent_types)} agent types ({shown}), {len(inv.subscriptions)} "
-                                   f"subscriptions, GetSubscriptions {inv.latency_ms:.1f} ms{ping_text}")
+                           message=f"{len(types)} agent types ({shown}), {int(metrics['subscriptions'])} "
+                                   f"subscriptions, GetSubscriptions {metrics['latency_ms']:.1f} ms{ping_text}")

@@ -15,13 +15,14 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from agentops.core import grpc_channel
 from agentops.core.config import Target
+from agentops.core.errors import error_text
+from agentops.core.grpc_channel import import_grpc
 from agentops.core.model import Observation, Reason
 from agentops.core.probe import Probe, check_params
-from agentops.probes import grpc_channel
-from agentops.probes._errors import error_text, yield_to_other_checks
-from agentops.probes.grpc_channel import import_grpc
-from agentops.probes.tls import TlsSetupError
+from agentops.core.tls import TlsSetupError
+from agentops.probes._errors import yield_to_other_checks
 
 NO_HEALTH_SERVICE = ("this server has no grpc.health.v1 service "
                      "(AutoGen hosts serve none: use the agentrpc probe)")
@@ -93,7 +94,7 @@ class GrpcHealthProbe(Probe):
         metrics: dict[str, float] = {}
         problems: list[str] = []
         await yield_to_other_checks(timeout)
-        t0 = time.perf_counter()
+        t0 = answered = time.perf_counter()
         deadline = time.monotonic() + timeout
         try:
             stub = health_pb2_grpc.HealthStub(channel)
@@ -102,11 +103,13 @@ class GrpcHealthProbe(Probe):
                     reply = await stub.Check(health_pb2.HealthCheckRequest(service=service),
                                              timeout=max(deadline - time.monotonic(), 0.001))
                 except grpc.aio.AioRpcError as exc:
+                    answered = time.perf_counter()
                     if exc.code() != grpc.StatusCode.NOT_FOUND:
                         return rpc_failure(exc, address, timeout, target.tls.enabled)
                     state = "SERVICE_UNKNOWN"
                     problems.append(f"{service_label(service)} is unknown to the server (SERVICE_UNKNOWN)")
                 else:
+                    answered = time.perf_counter()
                     state = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
                     if reply.status != health_pb2.HealthCheckResponse.SERVING:
                         problems.append(f"{service_label(service)} is {state}")
@@ -114,7 +117,9 @@ class GrpcHealthProbe(Probe):
                 metrics[metric_name(service)] = 1.0 if state == "SERVING" else 0.0
         finally:
             await channel.close()
-        metrics["latency_ms"] = (time.perf_counter() - t0) * 1000.0
+        # The server's time ends with its last reply: the channel's close and this probe's own bookkeeping
+        # are agentops' time, and a close waits for the loop like any other step.
+        metrics["latency_ms"] = (answered - t0) * 1000.0
         obs = Observation(metrics=metrics, facts={"address": address, "states": states})
         if problems:
             obs.reason = Reason.ASSERTION

@@ -17,6 +17,7 @@ import psutil
 
 from agentops.core.config import Target
 from agentops.core.model import Observation, Reason
+from agentops.core.osproc import find_processes
 from agentops.core.probe import Probe, check_params
 
 # Pseudo and read-only image filesystems whose "fullness" means nothing.
@@ -300,46 +301,6 @@ class FdProbe(Probe):
         # file-max can be 2^63-1 on modern kernels: effectively unlimited, so report 0% rather than 0.00000x%.
         return Observation(metrics={"fds_open": float(allocated), "fds_max": float(maximum),
                                     "fds_used_percent": _pct(allocated, maximum)})
-
-
-def _read_pid_file(path: str) -> int | None:
-    try:
-        text = Path(path).read_text().strip()
-        return int(text.split()[0]) if text else None
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def find_processes(*, name: str | None = None, cmdline: str | None = None, pid_file: str | None = None,
-                   exclude_self: bool = True) -> list[psutil.Process]:
-    """Processes matching a pid file, an exact name, or a regex over the joined command line.
-
-    Shared by the process probe and the AutoGen worker diagnosis so "which process is w1" has one answer."""
-    if not (name or cmdline or pid_file):
-        raise ValueError("find_processes needs a name, a cmdline pattern or a pid_file")
-    me = os.getpid()
-    if pid_file:
-        pid = _read_pid_file(pid_file)
-        if pid is None:
-            return []
-        try:
-            proc = psutil.Process(pid)
-            if cmdline and not re.search(cmdline, " ".join(proc.cmdline())):
-                return []  # the pid was reused by something else
-            return [proc]
-        except psutil.Error:
-            return []
-    pattern = re.compile(cmdline) if cmdline else None
-    found = []
-    for proc in psutil.process_iter(["pid", "name", "cmdline"]):
-        if exclude_self and proc.info["pid"] == me:
-            continue
-        if name and proc.info["name"] != name:
-            continue
-        if pattern and not pattern.search(" ".join(proc.info["cmdline"] or [])):
-            continue
-        found.append(proc)
-    return found
 
 
 class ProcessProbe(Probe):

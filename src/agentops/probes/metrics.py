@@ -20,7 +20,9 @@ Only the families a check names are parsed: the exposition is cut down to their 
 regular expression per line), so a 100k-line endpoint costs a scan, not a parse, and memory holds only the
 kept lines. A body over 8 MiB is "too large" (reason protocol, Prometheus' body_size_limit). A family that
 is declared (# TYPE) but has no series yet — a labelled counter that never counted — sums to 0; a family
-that is not there at all is an assertion failure.
+that is not there at all is an assertion failure, and a structured fact: `missing_families` (the family names
+not exported), `missing_items` (the compute items that needed them) and `failed_items` (every item that could
+not be computed), so no caller has to read the message to tell "not exported" from another failure.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import math
 import re
 import time
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +40,7 @@ from agentops.core.config import Target
 from agentops.core.model import Observation, Reason
 from agentops.core.probe import Probe, check_params
 from agentops.core.redact import redact
+from agentops.probes._pacing import SLICE_S, sliced, unsliced
 from agentops.probes.http import AUTH_STATUSES, MAX_BODY_BYTES, Fetched, fetch, preload_client_library
 
 KINDS = ("series", "ratio", "quantile", "rate")
@@ -52,9 +55,10 @@ LabelKey = tuple[tuple[str, str], ...]
 
 
 class MetricsError(Exception):
-    def __init__(self, reason: Reason, message: str) -> None:
+    def __init__(self, reason: Reason, message: str, missing_family: str | None = None) -> None:
         super().__init__(message)
         self.reason = reason
+        self.missing_family = missing_family  # set when the failure is a family the endpoint does not export
 
 
 # ------------------------------------------------------------------------------------------------- params
@@ -209,21 +213,96 @@ def filter_exposition(text: str, names: set[str]) -> str:
 
 
 def parse_scrape(got: Fetched, kept: ExpositionFilter) -> Scrape:
+    """The scrape parsed in one go (no event loop waits on it: tests, synchronous callers)."""
+    return unsliced(scrape_steps(got, kept))
+
+
+async def parse_scrape_sliced(got: Fetched, kept: ExpositionFilter) -> Scrape:
+    """The scrape parsed in CPU slices shared with the loop's other checks (probes._pacing): 20,000 series are
+    ~0.4 s of parse, which in one go would hold every other check's read, and so its latency."""
+    return await sliced(scrape_steps(got, kept))
+
+
+def scrape_steps(got: Fetched, kept: ExpositionFilter) -> Generator[None, None, Scrape]:
+    """The parse of a scrape as small steps (a yield between them), for `sliced` or `unsliced`."""
     content_type = got.headers.get("content-type", "")
     if content_type.startswith(("text/html", "application/json")):
         raise MetricsError(Reason.PROTOCOL, f"not a Prometheus exposition (content-type {content_type})")
     openmetrics = "openmetrics" in content_type
     if not openmetrics and kept.head:  # an OpenMetrics head cut mid-histogram would not parse
         _parse(kept.text(kept.head), openmetrics=False)
-    families = _parse(kept.text(kept.kept), openmetrics)
-    names = kept.names
     scrape = Scrape(started=got.started, size=got.body_bytes)
+    if openmetrics:
+        # One step: the OpenMetrics parser validates across families (clashing names, # EOF, histogram
+        # groups), which a parse in pieces would not see.
+        yield from _add_families(scrape, _parse(kept.text(kept.kept), openmetrics=True), kept.names)
+        return scrape
+    for segment in _segments(kept.kept):
+        yield from _add_segment(scrape, segment, kept.names)
+    return scrape
+
+
+# Samples parsed per step: sized from the last piece's speed to take about a CPU slice (probes._pacing),
+# within these bounds; each piece re-parses its segment's header lines (~3 samples' worth).
+PIECE_LINES = (64, 4096)
+
+
+def _segments(lines: list[bytes]) -> Generator[list[bytes], None, None]:
+    """The kept lines cut before each # HELP / # TYPE line of another name than the one before: the text
+    parser starts a new family there whatever came before, so each segment parses alone as it would in the
+    whole (the lines before the first header are a segment of their own)."""
+    start, name = 0, b""
+    for i, line in enumerate(lines):
+        if line.startswith(b"#"):
+            parts = line.split(None, 3)
+            header = parts[2] if len(parts) > 2 else b""
+            if header != name:
+                if i > start:
+                    yield lines[start:i]
+                start, name = i, header
+    if start < len(lines):
+        yield lines[start:]
+
+
+def _add_segment(scrape: Scrape, segment: list[bytes], names: set[str]) -> Generator[None, None, None]:
+    """One segment's samples into the scrape, parsed a piece of samples per step: each piece is preceded by
+    the segment's # HELP / # TYPE lines, which restore the parser's state (the family, its type, its allowed
+    names). Only a segment whose header lines all come first is cut, and a piece must come back as one family
+    holding all its samples; else a sample left the family (the parser's state differs from there on) and
+    the segment is parsed whole, in one step, and added again: the pieces before were parsed in the same
+    state as in the whole, so adding them again changes nothing. Each piece is added as it is parsed, so its
+    parsed objects die young instead of piling up for the collector's oldest generation."""
+    headers = 0
+    while headers < len(segment) and segment[headers].startswith(b"#"):
+        headers += 1
+    head, samples = segment[:headers], segment[headers:]
+    fewest, most = PIECE_LINES
+    if len(samples) <= fewest or any(line.startswith(b"#") for line in samples):
+        yield from _add_families(scrape, _parse(ExpositionFilter.text(segment), openmetrics=False), names)
+        return
+    at, size = 0, fewest
+    while at < len(samples):
+        piece = samples[at:at + size]
+        began = time.perf_counter()
+        got = _parse(ExpositionFilter.text(head + piece), openmetrics=False)
+        if len(got) != 1 or len(got[0].samples) != len(piece):
+            yield from _add_families(scrape, _parse(ExpositionFilter.text(segment), openmetrics=False), names)
+            return
+        yield from _add_families(scrape, got, names)
+        at += len(piece)
+        took = max(time.perf_counter() - began, 1e-6)
+        size = min(most, max(fewest, int(len(piece) * SLICE_S / took)))
+        yield
+
+
+def _add_families(scrape: Scrape, families: list[Any], names: set[str]) -> Generator[None, None, None]:
     for family in families:
         scrape.declared.update(family.name + s for s in SUFFIXES)
-        for sample in family.samples:
+        for i, sample in enumerate(family.samples, 1):
             if sample.name in names:
                 scrape.samples[sample.name][tuple(sorted(sample.labels.items()))] = float(sample.value)
-    return scrape
+            if i % 1024 == 0:
+                yield
 
 
 def _parse(text: str, openmetrics: bool) -> list[Any]:
@@ -241,20 +320,20 @@ def _parse(text: str, openmetrics: bool) -> list[Any]:
 
 # ------------------------------------------------------------------------------------------------ compute
 
-def _label_match(labels: LabelKey, want: Mapping[str, Any]) -> bool:
-    have = dict(labels)
-    return all(have.get(str(k)) == str(v) for k, v in want.items())
-
-
 def select(scrape: Scrape, name: str, want: Mapping[str, Any], url: str) -> dict[LabelKey, float]:
     """The series of `name` (or `name_total`) whose labels match; {} when declared but empty."""
     candidates = [name] if name.endswith(("_total", "_bucket")) else [name, name + "_total"]
+    # A label key occurs once in a LabelKey, so "has label k = v" is "(k, v) is one of its pairs".
+    pairs = [(str(k), str(v)) for k, v in want.items()]
     for candidate in candidates:
         if candidate in scrape.samples:
-            return {k: v for k, v in scrape.samples[candidate].items() if _label_match(k, want)}
+            series = scrape.samples[candidate]
+            if not pairs:
+                return dict(series)
+            return {k: v for k, v in series.items() if all(p in k for p in pairs)}
     if any(c in scrape.declared for c in candidates):
         return {}
-    raise MetricsError(Reason.ASSERTION, f"no series {name} at {url}")
+    raise MetricsError(Reason.ASSERTION, f"no series {name} at {url}", missing_family=name)
 
 
 def increase(before: dict[LabelKey, float], after: dict[LabelKey, float]) -> dict[LabelKey, float]:
@@ -418,11 +497,11 @@ class MetricsProbe(Probe):
         deadline = time.monotonic() + timeout
         try:
             first = last_fetch = await scrape(target, url, deadline, names)
-            first_scrape = last = parse_scrape(*first)
+            first_scrape = last = await parse_scrape_sliced(*first)
             if window:
                 await asyncio.sleep(max(0.0, first[0].started + window - time.monotonic()))
                 last_fetch = await scrape(target, url, deadline, names)
-                last = parse_scrape(*last_fetch)
+                last = await parse_scrape_sliced(*last_fetch)
         except MetricsError as exc:
             return Observation.failure(exc.reason, exc.args[0], url=redact(url))
         computer = Computer(target, redact(url), first_scrape, last)
@@ -432,17 +511,28 @@ class MetricsProbe(Probe):
         if window:
             obs.facts["window_elapsed_s"] = computer.elapsed
         failures: list[MetricsError] = []
+        failed: list[str] = []
+        missing: dict[str, list[str]] = {}  # family not exported -> the compute items that needed it
         unknown: list[str] = []
         for item in items:
             try:
                 value = float(item.get("scale", 1)) * computer.value(item)
             except MetricsError as exc:
                 failures.append(exc)
+                failed.append(item["name"])
+                if exc.missing_family:
+                    missing.setdefault(exc.missing_family, []).append(item["name"])
                 continue
             obs.metrics[item["name"]] = value
             if math.isnan(value):
                 unknown.append(f"{item['name']}=n/a ({why_unknown(item)})")
         obs.facts.update(computer.facts)
+        if failed:
+            # Structured, so a caller (the diagnosis) can tell "not exported" from other failures without
+            # reading the message.
+            obs.facts["failed_items"] = failed
+            obs.facts["missing_families"] = sorted(missing)
+            obs.facts["missing_items"] = [name for names in missing.values() for name in names]
         if failures:
             obs.reason = failures[0].reason
             obs.message = "; ".join(dict.fromkeys(str(f) for f in failures))

@@ -21,18 +21,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from agentops.core.config import POSTGRES_SSLMODES, Target
+from agentops.core.errors import error_text, network_reason, reason_from_text
 from agentops.core.model import Observation, Reason
 from agentops.core.probe import Probe, check_params
 from agentops.core.redact import redact, register_secret
+from agentops.core.tls import check_files
 from agentops.core.yamlsrc import ConfigError
-from agentops.probes._errors import (
-    error_text,
-    network_reason,
-    reason_from_text,
-    setup_failure,
-    yield_to_other_checks,
-)
-from agentops.probes.tls import check_files
+from agentops.probes._errors import setup_failure, yield_to_other_checks
 
 DEFAULT_PORT = 5432
 SSLMODES = POSTGRES_SSLMODES

@@ -16,12 +16,13 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from agentops.core.config import Target, split_host_port
+from agentops.core.errors import causes, error_text, network_reason
 from agentops.core.model import Observation, Reason
 from agentops.core.probe import Probe, check_params
 from agentops.core.redact import register_secret
+from agentops.core.tls import check_files
 from agentops.core.yamlsrc import ConfigError
-from agentops.probes._errors import causes, error_text, network_reason, setup_failure, yield_to_other_checks
-from agentops.probes.tls import check_files
+from agentops.probes._errors import setup_failure, yield_to_other_checks
 
 DEFAULT_PORT = 6379
 CLOSE_TIMEOUT_S = 0.5

@@ -1,11 +1,12 @@
 """An AutoGen worker: its process (alive? stopped? memory), its connection to the AgentRpc host, and whether
 the agent types it should own are registered there.
 
-Everything comes from the `worker` target's options (agentops.autogen.workers): `process` (found with the
-same `find_processes` as host.process), `host`, `agent_types`. host.process cannot be used from a pack on
-worker targets (it requires its locator in the check's params), hence this probe. It also covers the failure
-that leaves a worker alive and looking healthy but unreachable: after a host restart the workers never
-register again (docs/lab.md), so their types vanish from the host's table — `missing_types` says so.
+Everything comes from the `worker` target's options (agentops.core.cluster): `process` (viewed by the
+registered `process.view` probe, as the diagnosis views it), `host`, `agent_types` (checked against the host's
+table from the registered `agentrpc.inventory` step, as `cluster inventory` reads it). host.process cannot be
+used from a pack on worker targets (it requires its locator in the check's params), hence this probe. It also
+covers the failure that leaves a worker alive and looking healthy but unreachable: after a host restart the
+workers never register again (docs/lab.md), so their types vanish from the host's table — `missing_types` says so.
 
 Params: `check_types: false` skips the registration check (e.g. when the host is checked elsewhere).
 
@@ -25,34 +26,6 @@ from agentops.core.config import Target, split_host_port
 from agentops.core.format import size
 from agentops.core.model import Observation, Reason
 from agentops.core.probe import Probe, check_params
-
-
-def connections_to(procs: list[Any], port: int) -> int:
-    """ESTABLISHED TCP connections of these processes whose remote port is `port`."""
-    import psutil
-
-    count = 0
-    for proc in procs:
-        try:
-            conns = proc.net_connections(kind="tcp")
-        except psutil.Error:
-            continue
-        count += sum(1 for c in conns if c.raddr and c.raddr.port == port and c.status == psutil.CONN_ESTABLISHED)
-    return count
-
-
-def process_state(procs: list[Any]) -> dict[str, float]:
-    import psutil
-
-    stopped, rss = 0, 0
-    for proc in procs:
-        try:
-            with proc.oneshot():
-                stopped += proc.status() in (psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP)
-                rss += proc.memory_info().rss
-        except psutil.Error:
-            continue
-    return {"stopped": float(stopped), "rss_bytes": float(rss)}
 
 
 class WorkerProbe(Probe):
@@ -75,9 +48,11 @@ class WorkerProbe(Probe):
             raise ValueError("check_types must be true or false")
 
     async def measure(self, target: Target, params: Mapping[str, Any], timeout: float) -> Observation:
-        from agentops.autogen.client import AgentRpcClient, AgentRpcError
-        from agentops.autogen.workers import worker_spec
+        from agentops.autogen.client import AgentRpcClient
+        from agentops.core import registry
+        from agentops.core.cluster import worker_spec
         from agentops.core.yamlsrc import ConfigError
+        from agentops.probes.process import established
 
         try:
             spec = worker_spec(target)
@@ -88,28 +63,29 @@ class WorkerProbe(Probe):
         problems: list[str] = []
 
         if spec.process.configured:
-            procs = spec.process.find()
-            metrics["processes"] = float(len(procs))
-            metrics.update(process_state(procs))
-            facts["pids"] = sorted(p.pid for p in procs)
-            if not procs:
+            port = split_host_port(spec.host)[1] if spec.host else None
+            found = registry.probe("process.view").locate(spec.process, port)
+            alive = found.alive
+            metrics["processes"] = float(len(alive))
+            metrics["stopped"] = float(sum(v.stopped for v in alive))
+            metrics["rss_bytes"] = float(sum(v.rss_bytes for v in alive))
+            facts["pids"] = sorted(v.pid for v in alive)
+            if not alive:
                 problems.append(f"no live process ({spec.process.describe()})")
             elif spec.host:
-                port = split_host_port(spec.host)[1]
-                metrics["host_connections"] = float(connections_to(procs, port))
+                metrics["host_connections"] = float(established(found))
                 if not metrics["host_connections"]:
                     problems.append(f"not connected to its host {spec.host}")
 
         if spec.host and spec.agent_types and params.get("check_types", True):
             metrics["expected_types"] = float(len(spec.agent_types))
             async with AgentRpcClient.for_target(target, spec.host) as client:
-                try:
-                    inv = await client.inventory(timeout)
-                except AgentRpcError as exc:
-                    return Observation(metrics=metrics, facts=facts, reason=exc.reason,
-                                       message=f"cannot ask its host: {exc.message}")
-            metrics["latency_ms"] = inv.latency_ms
-            missing = [t for t in spec.agent_types if t not in inv.agent_types]
+                inv = await registry.probe("agentrpc.inventory").observe(client, {}, timeout)
+            if inv.reason is not None:
+                return Observation(metrics=metrics, facts=facts, reason=inv.reason,
+                                   message=f"cannot ask its host: {inv.message}")
+            metrics["latency_ms"] = inv.metrics["latency_ms"]
+            missing = [t for t in spec.agent_types if t not in inv.facts["agent_types"]]
             metrics["missing_types"] = float(len(missing))
             if missing:
                 facts["missing_types"] = missing

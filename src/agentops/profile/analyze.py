@@ -1,6 +1,7 @@
 """From sampled series to a report: per process, the numbers (min/mean/p95/max of every series, the memory
-trend), the checks that judge them (profile.limits through core.evaluate) and the findings an operator acts
-on — a suspected leak, a CPU-bound worker, an event loop blocked by a handler, a process that died.
+trend), the checks that judge them (the performance pack through core.evaluate) and the findings an operator
+acts on — a suspected leak, a CPU-bound worker, an event loop blocked by a handler, a process that died.
+Findings read the judged results; no number is compared with a limit here.
 """
 
 from __future__ import annotations
@@ -12,15 +13,15 @@ from typing import Any
 from agentops.core import format as fmt
 from agentops.core.model import Finding, Observation, Reason, Result, Status
 from agentops.core.runner import judge
-from agentops.profile import limits
 from agentops.profile.agentmetrics import MetricsWindow
+from agentops.profile.knowledge import TEXTS
+from agentops.profile.limits import Limits, shipped
 from agentops.profile.sampler import SERIES, ProcessSeries, SamplingRun
 from agentops.profile.stacks import StackProfile
 from agentops.profile.stats import MIB, LeakRule, MemoryTrend, memory_trend, saturated_share, summarize
 
-# A loop that runs callbacks this share of the time has little room for the next message.
-LOOP_BUSY_SHARE = 0.5
-# CPU (percent of one core) at or above which a sample counts as saturated.
+# CPU (percent of one core) at or above which a sample counts as saturated: a descriptive statistic of the
+# series (the share of saturated samples), not a limit anything is judged by.
 SATURATED_CPU = 90.0
 
 
@@ -35,6 +36,14 @@ class ProcessProfile:
     @property
     def label(self) -> str:
         return self.series.info.label
+
+    def result(self, check_id: str) -> Result | None:
+        return next((r for r in self.results if r.id == check_id), None)
+
+    def breached(self, check_id: str) -> Result | None:
+        """The judged result of `check_id` when its thresholds were breached (else None)."""
+        r = self.result(check_id)
+        return r if r is not None and r.reason is Reason.THRESHOLD else None
 
 
 def process_metrics(s: ProcessSeries, trend: MemoryTrend) -> dict[str, float]:
@@ -61,6 +70,7 @@ def process_metrics(s: ProcessSeries, trend: MemoryTrend) -> dict[str, float]:
     m["io_write_bytes"] = s.io_write_bytes
     m["ctx_switches"] = s.ctx_switches
     m["involuntary_ctx_switches"] = s.involuntary_ctx_switches
+    m["gone"] = 1.0 if s.gone else 0.0
     return m
 
 
@@ -70,32 +80,35 @@ def _pick(metrics: dict[str, float], names: tuple[str, ...]) -> dict[str, float]
 
 # The metrics each check's result carries (the judged ones first).
 _CHECK_METRICS = {
-    limits.CPU.id: ("cpu_percent_mean", "cpu_percent_p95", "cpu_percent_min", "cpu_percent_max",
+    "profile.cpu": ("cpu_percent_mean", "cpu_percent_p95", "cpu_percent_min", "cpu_percent_max",
                     "cpu_saturated_share", "cpu_seconds"),
-    limits.MEMORY.id: ("rss_mb_max", "rss_mb_min", "rss_mb_mean", "rss_mb_p95", "uss_mb_min", "uss_mb_mean",
+    "profile.memory": ("rss_mb_max", "rss_mb_min", "rss_mb_mean", "rss_mb_p95", "uss_mb_min", "uss_mb_mean",
                        "uss_mb_p95", "uss_mb_max"),
-    limits.MEMORY_TREND.id: ("leak_suspected", "rss_slope_mb_per_min", "rss_trend_r2", "rss_growth_mb"),
-    limits.FDS.id: ("fds_percent_of_limit", "fds_max", "fd_limit"),
-    limits.IO.id: ("iowait_s", "io_read_bytes", "io_write_bytes"),
-    limits.ACTIVITY.id: ("threads_max", "connections_max", "ctx_switches_per_s_mean", "io_read_bytes_per_s_mean",
+    "profile.memory_trend": ("leak_suspected", "rss_slope_mb_per_min", "rss_trend_r2", "rss_growth_mb"),
+    "profile.fds": ("fds_percent_of_limit", "fds_max", "fd_limit"),
+    "profile.io": ("iowait_s", "io_read_bytes", "io_write_bytes"),
+    "profile.alive": ("gone", "samples"),
+    "profile.activity": ("threads_max", "connections_max", "ctx_switches_per_s_mean", "io_read_bytes_per_s_mean",
                          "io_write_bytes_per_s_mean"),
 }
 
 
 def _message(check_id: str, m: dict[str, float], trend: MemoryTrend) -> str:
     f = fmt.number
-    if check_id == limits.CPU.id:
+    if check_id == "profile.cpu":
         return (f"CPU mean {f(m['cpu_percent_mean'])}%, p95 {f(m['cpu_percent_p95'])}%, max "
                 f"{f(m['cpu_percent_max'])}% of one core")
-    if check_id == limits.MEMORY.id:
+    if check_id == "profile.memory":
         uss = f" (USS max {f(m['uss_mb_max'])} MB)" if m["uss_mb_max"] == m["uss_mb_max"] else ""
         return f"RSS {f(m['rss_mb_min'])}..{f(m['rss_mb_max'])} MB{uss}"
-    if check_id == limits.MEMORY_TREND.id:
+    if check_id == "profile.memory_trend":
         return ("suspected leak: " if trend.leak_suspected else "no leak: ") + trend.why
-    if check_id == limits.FDS.id:
+    if check_id == "profile.fds":
         limit = f" of {f(m['fd_limit'])} allowed" if m["fd_limit"] == m["fd_limit"] else ""
         return f"{f(m['fds_max'])} fds open{limit}"
-    if check_id == limits.IO.id:
+    if check_id == "profile.alive":
+        return f"{f(m['samples'])} samples" + (", then the process went" if m["gone"] else ", alive throughout")
+    if check_id == "profile.io":
         wait = "not accounted (kernel.task_delayacct=0)" if m["iowait_s"] != m["iowait_s"] else \
             f"{f(m['iowait_s'])}s blocked on IO"
         return f"IO wait {wait}; read {fmt.size(m['io_read_bytes'])}, wrote {fmt.size(m['io_write_bytes'])}"
@@ -104,29 +117,37 @@ def _message(check_id: str, m: dict[str, float], trend: MemoryTrend) -> str:
 
 
 def profile_process(s: ProcessSeries, run: SamplingRun, rule: LeakRule,
-                    stacks: StackProfile | None = None) -> ProcessProfile:
+                    stacks: StackProfile | None = None, limits: Limits | None = None) -> ProcessProfile:
+    limits = limits or shipped()
     trend = memory_trend(s.t, s.values["rss_bytes"], rule, window_s=run.duration_s)
     metrics = process_metrics(s, trend)
     profile = ProcessProfile(s, trend, metrics, stacks)
     target = s.info.label
     if not s.t:
         obs = Observation.failure(Reason.ASSERTION, f"no sample of pid {s.info.pid}: {s.gone or 'no data'}")
-        profile.results.append(judge(limits.CPU, target, obs, run.elapsed_s))
+        profile.results.append(judge(limits.cpu, target, obs, run.elapsed_s))
         return profile
-    for spec in limits.PROCESS_SPECS:
+    for spec in limits.process_specs:
         obs = Observation(metrics=_pick(metrics, _CHECK_METRICS[spec.id]), message=_message(spec.id, metrics, trend),
                           facts={"pid": s.info.pid})
         result = judge(spec, target, obs, run.elapsed_s)
         if result.status is not Status.OK:
             result.message = f"{result.message} — {obs.message}"
         profile.results.append(result)
+    loop = stacks.busiest_loop if stacks and stacks.available else None
+    if loop is not None:
+        obs = Observation(metrics={"loop_busy_share": loop.busy_share, "loop_samples": float(loop.samples)},
+                          message=f"event loop busy in {fmt.number(100 * loop.busy_share)}% of {loop.samples} samples",
+                          facts={"pid": s.info.pid, "thread": loop.thread})
+        profile.results.append(judge(limits.event_loop, target, obs, run.elapsed_s))
     return profile
 
 
-def metrics_result(window: MetricsWindow, target: str) -> Result:
-    """The agent's own series over the window, judged (response > 2 s, error rate > 5 %)."""
+def metrics_result(window: MetricsWindow, target: str, limits: Limits | None = None) -> Result:
+    """The agent's own series over the window, judged (response time, error rate)."""
+    limits = limits or shipped()
     if window.failure and not window.scrapes:
-        return judge(limits.AGENT_METRICS, target, Observation.failure(Reason.CONNECT if "connect" in
+        return judge(limits.agent_metrics, target, Observation.failure(Reason.CONNECT if "connect" in
                      window.failure.lower() else Reason.PROTOCOL, window.failure), window.elapsed_s)
     t = window.total
     metrics = {"p95_s": t.p95_s, "p99_s": t.p99_s, "error_rate_percent": t.error_rate_percent,
@@ -138,7 +159,7 @@ def metrics_result(window: MetricsWindow, target: str) -> Result:
     if window.missing:
         message += f" (not exposed: {', '.join(window.missing)})"
     obs = Observation(metrics=metrics, message=message, facts={"url": window.url})
-    result = judge(limits.AGENT_METRICS, target, obs, window.elapsed_s)
+    result = judge(limits.agent_metrics, target, obs, window.elapsed_s)
     if result.status is not Status.OK:
         result.message = f"{result.message} — {message}"
     return result
@@ -147,58 +168,33 @@ def metrics_result(window: MetricsWindow, target: str) -> Result:
 # ------------------------------------------------------------------------------------------------ findings
 
 def process_findings(p: ProcessProfile) -> list[Finding]:
+    """Findings from the process's judged checks, each taking its status from the result it cites and its
+    words from profile.knowledge, filled with what was sampled."""
     out: list[Finding] = []
     info, m = p.series.info, p.metrics
-    who = f"{info.label} (pid {info.pid})"
-    if p.series.gone:
-        out.append(Finding(
-            id="profile.process_gone", status=Status.CRITICAL, title=f"{who} {p.series.gone}",
-            cause="the process ended (or became unreadable) while it was being profiled",
-            evidence=[f"sampled {len(p.series.t)} times before it went"],
-            fix="look at its log and exit status (crash, OOM kill: `dmesg | grep -i oom`), restart it",
-            checks=[limits.CPU.id]))
-    if p.trend.leak_suspected:
-        out.append(Finding(
-            id="profile.leak", status=Status.WARNING, title=f"Memory leak suspected in {who}",
-            cause="resident memory climbs steadily while the process works: something keeps a reference "
-                  "to data per message (a growing list, dict or cache, unclosed sessions)",
-            evidence=[p.trend.why, f"RSS {fmt.number(m['rss_mb_min'])} MB -> {fmt.number(m['rss_mb_max'])} MB in "
-                                   f"{fmt.number(p.series.t[-1] if p.series.t else 0)}s",
-                      *([f"USS max {fmt.number(m['uss_mb_max'])} MB"] if m["uss_mb_max"] == m["uss_mb_max"] else [])],
-            fix="compare two heap snapshots taken minutes apart (tracemalloc, or memray attach <pid>) and look "
-                "for per-message growth; bound caches (maxsize/TTL); as a stopgap restart the worker before it "
-                "reaches its memory limit",
-            checks=[limits.MEMORY_TREND.id]))
-    cpu_p95 = m.get("cpu_percent_p95", math.nan)
-    if cpu_p95 == cpu_p95 and (cpu_p95 > 90 or m["cpu_percent_mean"] > 80):
-        evidence = [f"CPU p95 {fmt.number(cpu_p95)}% of one core, "
-                    f"mean {fmt.number(m['cpu_percent_mean'])}%, saturated in "
-                    f"{fmt.number(100 * m['cpu_saturated_share'])}% of samples"]
-        evidence += _stack_evidence(p.stacks)
-        out.append(Finding(
-            id="profile.cpu_bound", status=Status.CRITICAL if cpu_p95 > 90 else Status.WARNING,
-            title=f"{who} is CPU-bound",
-            cause="the worker's interpreter thread is busy nearly all the time: messages queue behind CPU work",
-            evidence=evidence,
-            fix="find the hot frames (--stacks) and move CPU-heavy work off the event loop (a process pool); "
-                "if the work is legitimate, the worker is undersized: give it a core of its own or split its "
-                "agent types across more workers",
-            checks=[limits.CPU.id]))
+    v: dict[str, object] = {"who": f"{info.label} (pid {info.pid})", "cpu_mean": fmt.number(m["cpu_percent_mean"])}
+    gone = p.breached("profile.alive")
+    if gone is not None:
+        out.append(TEXTS["profile.process_gone"].finding("profile.process_gone", gone.status, {
+            **v, "gone": p.series.gone, "samples": len(p.series.t)}, checks=[gone.id]))
+    leak = p.breached("profile.memory_trend")
+    if leak is not None:
+        uss = [f"USS max {fmt.number(m['uss_mb_max'])} MB"] if m["uss_mb_max"] == m["uss_mb_max"] else []
+        out.append(TEXTS["profile.leak"].finding("profile.leak", leak.status, {
+            **v, "trend_why": p.trend.why, "rss_min": fmt.number(m["rss_mb_min"]),
+            "rss_max": fmt.number(m["rss_mb_max"]),
+            "elapsed": fmt.number(p.series.t[-1] if p.series.t else 0)}, evidence=uss, checks=[leak.id]))
+    cpu = p.breached("profile.cpu")
+    if cpu is not None:
+        out.append(TEXTS["profile.cpu_bound"].finding("profile.cpu_bound", cpu.status, {
+            **v, "cpu_p95": fmt.number(m["cpu_percent_p95"]), "saturated": fmt.number(100 * m["cpu_saturated_share"])},
+            evidence=_stack_evidence(p.stacks), checks=[cpu.id]))
+    loop_check = p.breached("profile.event_loop")
     loop = p.stacks.busiest_loop if p.stacks and p.stacks.available else None
-    if loop and loop.busy_share >= LOOP_BUSY_SHARE and not (cpu_p95 == cpu_p95 and cpu_p95 > 80):
-        top = loop.top_frames[0].frame if loop.top_frames else "?"
-        out.append(Finding(
-            id="profile.loop_blocked", status=Status.WARNING,
-            title=f"The event loop of {who} is blocked by a handler",
-            cause="the asyncio loop spends most of its time inside callbacks while the CPU is mostly idle: a "
-                  "handler makes a blocking call (time.sleep, a synchronous HTTP/DB client, file IO) that "
-                  "stops every other message on this worker",
-            evidence=[f"loop thread {loop.thread} busy in {fmt.number(100 * loop.busy_share)}% of "
-                      f"{loop.samples} samples, CPU mean {fmt.number(m['cpu_percent_mean'])}%",
-                      f"most often in: {top}"],
-            fix="make the call asynchronous (an async client, asyncio.sleep) or move it off the loop with "
-                "`await asyncio.to_thread(...)`",
-            checks=[limits.CPU.id]))
+    if loop_check is not None and loop is not None and cpu is None:
+        out.append(TEXTS["profile.loop_blocked"].finding("profile.loop_blocked", loop_check.status, {
+            **v, "thread": loop.thread, "busy": fmt.number(100 * loop.busy_share), "loop_samples": loop.samples,
+            "top": loop.top_frames[0].frame if loop.top_frames else "?"}, checks=[loop_check.id, "profile.cpu"]))
     return out
 
 

@@ -22,6 +22,7 @@ from agentops.profile.analyze import (
     profile_data,
     profile_process,
 )
+from agentops.profile.limits import Limits, shipped
 from agentops.profile.sampler import SamplingRun, sample
 from agentops.profile.stats import LeakRule, summarize
 from agentops.profile.targets import ProfileTarget
@@ -36,6 +37,7 @@ class ProfileOptions:
     metrics_urls: list[str] = field(default_factory=list)  # besides each target's own metrics_url
     leak_rule: LeakRule = field(default_factory=LeakRule)
     scrape_timeout_s: float = 5.0
+    limits: Limits = field(default_factory=shipped)  # the performance pack, with the config's overrides
 
 
 @dataclass
@@ -52,6 +54,7 @@ class ProfileRun:
     processes: list[ProcessProfile]
     windows: list[LabelledWindow]
     notes: list[str] = field(default_factory=list)
+    limits: Limits = field(default_factory=shipped)
 
 
 def now_iso() -> str:
@@ -100,9 +103,9 @@ async def run_window(targets: list[ProfileTarget], opts: ProfileOptions,
     windows = [LabelledWindow(label, w, types) for (label, _, types), w in
                zip(endpoints, results[1:1 + len(watchers)], strict=True)]
     stack_profiles = list(results[1 + len(watchers):]) or [None] * len(targets)
-    run = ProfileRun(started_at, sampling, [], windows)
+    run = ProfileRun(started_at, sampling, [], windows, limits=opts.limits)
     for series, stack in zip(sampling.processes, stack_profiles, strict=True):
-        run.processes.append(profile_process(series, sampling, opts.leak_rule, stack))
+        run.processes.append(profile_process(series, sampling, opts.leak_rule, stack, opts.limits))
         if stack is not None and not stack.available:
             run.notes.append(f"stacks of {series.info.label}: {stack.reason}")
     return run
@@ -114,7 +117,7 @@ def profile_report(run: ProfileRun, duration_s: float) -> Report:
         report.results.extend(p.results)
         report.findings.extend(process_findings(p))
     for lw in run.windows:
-        report.results.append(metrics_result(lw.window, lw.label))
+        report.results.append(metrics_result(lw.window, lw.label, run.limits))
     report.data = profile_document(run)
     return report
 

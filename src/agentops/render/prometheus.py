@@ -1,5 +1,6 @@
 """Prometheus text exposition for node_exporter's textfile collector: one gauge per check status, duration
-and measured metric, plus the run's own status and timestamp."""
+and measured metric, one per finding's status, the verdict, what set the status, plus the run's own status and
+timestamp."""
 
 from __future__ import annotations
 
@@ -43,6 +44,22 @@ def render_prometheus(doc: dict[str, Any]) -> str:
             if value is not None:
                 out.append(f"agentops_check_metric{_labels(kind=kind, check=r['id'], target=r['target'], metric=name)} "
                            f"{value:g}")
+    # Findings and the verdict by id and status only: their titles carry measured values, and a label that
+    # changes every run would make a new series every run.
+    out += ["# HELP agentops_finding_status A diagnosis finding's status: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.",
+            "# TYPE agentops_finding_status gauge"]
+    for f in doc.get("findings", []):
+        out.append(f"agentops_finding_status{_labels(kind=kind, finding=f['id'])} {_STATUS[f['status']]}")
+    verdict = doc.get("verdict")
+    if verdict is not None:
+        out += ["# HELP agentops_verdict_status The verdict (headline finding) of a diagnosis and its status.",
+                "# TYPE agentops_verdict_status gauge",
+                f"agentops_verdict_status{_labels(kind=kind, finding=verdict['id'])} {_STATUS[verdict['status']]}"]
+    out += ["# HELP agentops_status_set_by What set the run's status (and so the exit code): a finding id or "
+            "check@target.",
+            "# TYPE agentops_status_set_by gauge"]
+    for ref in doc.get("status_set_by", []):
+        out.append(f"agentops_status_set_by{_labels(kind=kind, ref=ref)} {_STATUS[doc['status']]}")
     out += ["# HELP agentops_run_status Worst status of the run.", "# TYPE agentops_run_status gauge",
             f"agentops_run_status{_labels(kind=kind)} {_STATUS[doc['status']]}",
             "# HELP agentops_run_timestamp_seconds When the run finished (Unix time).",

@@ -3,8 +3,8 @@ that kind (a report document from render.document, or a listing document from re
 
 A kind is looked up whole, then by its prefix before the first "." (`logs` serves `logs.analyze`,
 `logs.count`, `logs.trace`); a kind nobody registered is shown by the generic results view. Presenters live in
-render/presenters/, which imports every one of its modules: presenters are cheap to import (rich and
-core.format only), so no table of module names has to be kept in step with them.
+render/presenters/, whose package imports every one of its modules and offers the lookup (presenter_for,
+kinds): this module imports no presenter, so presenters can import it without an import cycle.
 """
 
 from __future__ import annotations
@@ -34,13 +34,11 @@ def presenter(*kinds: str) -> Callable[[Presenter], Presenter]:
     return register
 
 
-def presenter_for(kind: str) -> Presenter | None:
-    import agentops.render.presenters  # noqa: F401  (registers every presenter)
-
+def registered(kind: str) -> Presenter | None:
+    """The presenter registered so far for `kind` (whole, then its prefix). Callers look presenters up through
+    render.presenters.presenter_for, which has imported (registered) every one first."""
     return _PRESENTERS.get(kind) or _PRESENTERS.get(kind.split(".")[0])
 
 
-def kinds() -> list[str]:
-    import agentops.render.presenters  # noqa: F401
-
+def registered_kinds() -> list[str]:
     return sorted(_PRESENTERS)

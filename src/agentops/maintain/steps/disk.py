@@ -14,8 +14,8 @@ from typing import Any
 from agentops.core import format as fmt
 from agentops.core.model import Reason
 from agentops.core.thresholds import Threshold, ThresholdError
+from agentops.core.units import parse_size
 from agentops.maintain.step import Outcome, Step, StepContext, StepOutcome
-from agentops.maintain.units import parse_size
 from agentops.probes.host import disk_usage
 
 

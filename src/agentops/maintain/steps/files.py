@@ -23,8 +23,8 @@ from typing import Any
 
 from agentops.core import format as fmt
 from agentops.core.model import Reason
+from agentops.core.units import parse_duration, parse_size
 from agentops.maintain.step import Outcome, Step, StepContext, StepOutcome
-from agentops.maintain.units import parse_duration, parse_size
 
 SYSTEM_ROOTS = frozenset({
     "/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/libx32", "/lost+found",

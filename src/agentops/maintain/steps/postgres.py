@@ -19,9 +19,9 @@ from typing import Any
 
 from agentops.core import format as fmt
 from agentops.core.model import Reason
+from agentops.core.units import parse_size
 from agentops.maintain.step import Outcome, Step, StepContext, StepOutcome
 from agentops.maintain.steps._clients import pg_connect, pg_failure
-from agentops.maintain.units import parse_size
 
 
 @dataclass

@@ -20,9 +20,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from agentops.core import format as fmt
+from agentops.core.units import parse_size
 from agentops.maintain.step import Outcome, Step, StepContext, StepOutcome
 from agentops.maintain.steps._clients import redis_client, redis_failure
-from agentops.maintain.units import parse_size
 
 CONNECT_TIMEOUT_S = 10.0
 

@@ -13,8 +13,9 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
 
+from agentops.render.blocks import STYLE, render_findings, render_results, render_summary, status_text
+from agentops.render.document import status_set_by_text
 from agentops.render.registry import presenter
-from agentops.render.table import STYLE, render_findings, render_results, render_summary, status_text
 
 
 @presenter("diagnose.message", "diagnose.agent")
@@ -30,6 +31,9 @@ def render_diagnosis(doc: dict[str, Any], console: Console) -> None:
             body.append(f"  - {line}\n")
         if verdict["fix"]:
             body.append(f"fix: {verdict['fix']}", style="bold")
+        set_by = doc.get("status_set_by") or []
+        if set_by and set_by != [verdict["id"]]:  # the verdict is not the whole story of the exit code
+            body.append(f"\n{status_set_by_text(doc)}", style=STYLE.get(doc["status"], ""))
         title = Text.assemble("VERDICT ", status_text(verdict["status"]), f"  [{verdict['id']}]")
         console.print(Panel(body, title=title, title_align="left", border_style=STYLE.get(verdict["status"], ""),
                             expand=False))

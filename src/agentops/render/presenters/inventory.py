@@ -8,8 +8,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from agentops.render.blocks import render_results, render_summary
 from agentops.render.registry import presenter
-from agentops.render.table import render_results, render_summary
 
 
 @presenter("cluster.inventory")

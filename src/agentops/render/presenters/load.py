@@ -10,8 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from agentops.core.format import QUANTILES, duration, sparkline
+from agentops.render.blocks import render_findings, render_results, render_summary
 from agentops.render.registry import presenter
-from agentops.render.table import render_findings, render_results, render_summary
 
 # Where each model's latency counts from (load/engine.py): the open model has a schedule, the closed one does not.
 LATENCY_BASIS = {"open": "open model: from the intended send time, so a stall is not hidden",

@@ -11,8 +11,8 @@ from rich.table import Table
 from rich.text import Text
 
 from agentops.core.format import clock_time, count_sparkline, duration, size
+from agentops.render.blocks import render_findings, render_results, render_summary
 from agentops.render.registry import presenter
-from agentops.render.table import render_findings, render_results, render_summary
 
 
 @presenter("logs")

@@ -11,8 +11,8 @@ from rich.table import Table
 from rich.text import Text
 
 from agentops.core.format import duration
+from agentops.render.blocks import render_summary, status_text
 from agentops.render.registry import presenter
-from agentops.render.table import render_summary, status_text
 
 OUTCOME_STYLE = {"ok": "green", "changed": "yellow", "skipped": "cyan", "failed": "bold red"}
 CHANGES_SHOWN = 10

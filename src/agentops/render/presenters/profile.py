@@ -11,8 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from agentops.core.format import compact, sparkline
+from agentops.render.blocks import render_findings, render_results, render_summary
 from agentops.render.registry import presenter
-from agentops.render.table import render_findings, render_results, render_summary
 
 # series key in data.processes[].summary -> (row label, scale of the raw series for the sparkline, unit)
 ROWS = (

@@ -1,8 +1,10 @@
-"""What a worker's (or host's) process is doing, as far as this machine's kernel can tell.
+"""Processes on this machine: which they are (`find_processes`: by pid file, exact name or command-line regex)
+and what they are doing, as far as this machine's kernel can tell.
 
-Which process it is comes from the config (`autogen.workers.ProcessLocator`, built on `probes.host.find_processes`);
-this module reads its state: running or stopped (and since when), its connections to the AgentRpc host port,
-its memory and threads. psutil reads /proc; every call here takes microseconds.
+Shared by the host.process and worker probes, the process.view probe (the diagnosis' and the worker probe's
+view), the config's process locators (core.cluster.ProcessLocator) and the profiler, so "which process is w1"
+has one answer. The view reads a process's state: running or stopped (and since when), its connections to
+the AgentRpc host port, its memory and threads. psutil reads /proc; every call here takes microseconds.
 
 "Stopped since when" is not recorded by the kernel, and psutil's create_time is the start time, not the stop
 time. What the kernel does record is when each thread last ran on a CPU (`se.exec_start` in
@@ -15,7 +17,9 @@ without CONFIG_SCHED_DEBUG), the answer is "unknown", said as such.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -189,7 +193,7 @@ class Located:
 
 
 def locate(locator: Any, host_port: int | None = None, host_ips: set[str] | None = None) -> Located:
-    """Find the processes of an `autogen.workers.ProcessLocator` and view each."""
+    """Find the processes of a `core.cluster.ProcessLocator` and view each."""
     found = Located(how=locator.describe())
     me = os.getpid()
     for proc in locator.find():
@@ -207,3 +211,60 @@ def describe_stop(view: ProcessView) -> str:
         return ", since an unknown time (the kernel does not record when a process was stopped)"
     since = _iso(time.time() - view.last_ran_s_ago)
     return f", stopped {view.last_ran_s_ago:.0f} s ago (last ran on a CPU at {since})"
+
+
+def read_pid_file(path: str) -> int | None:
+    try:
+        text = Path(path).read_text().strip()
+        return int(text.split()[0]) if text else None
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def find_processes(*, name: str | None = None, cmdline: str | None = None, pid_file: str | None = None,
+                   exclude_self: bool = True) -> list[Any]:
+    """Processes matching a pid file, an exact name, or a regex over the joined command line.
+
+    psutil.Process objects; psutil is imported here, not at module load (start-up)."""
+    import psutil
+
+    if not (name or cmdline or pid_file):
+        raise ValueError("find_processes needs a name, a cmdline pattern or a pid_file")
+    me = os.getpid()
+    if pid_file:
+        pid = read_pid_file(pid_file)
+        if pid is None:
+            return []
+        try:
+            proc = psutil.Process(pid)
+            if cmdline and not re.search(cmdline, " ".join(proc.cmdline())):
+                return []  # the pid was reused by something else
+            return [proc]
+        except psutil.Error:
+            return []
+    pattern = re.compile(cmdline) if cmdline else None
+    found = []
+    for proc in psutil.process_iter(["pid", "name", "cmdline"]):
+        if exclude_self and proc.info["pid"] == me:
+            continue
+        if name and proc.info["name"] != name:
+            continue
+        if pattern and not pattern.search(" ".join(proc.info["cmdline"] or [])):
+            continue
+        found.append(proc)
+    return found
+
+
+def is_local(host: str) -> bool:
+    """Is this address one of this machine's (loopback or an interface address)?"""
+    if host in ("localhost", ""):
+        return True
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if ip.is_loopback:
+        return True
+    import psutil
+
+    return any(a.address.split("%")[0] == host for addrs in psutil.net_if_addrs().values() for a in addrs)

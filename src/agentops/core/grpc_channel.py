@@ -13,9 +13,9 @@ import re
 from typing import Any
 
 from agentops.core.config import TLSOptions
+from agentops.core.errors import error_text, reason_from_text
 from agentops.core.model import Reason
-from agentops.probes._errors import error_text, reason_from_text
-from agentops.probes.tls import TlsSetupError, read_pem
+from agentops.core.tls import TlsSetupError, read_pem
 
 # "failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:50051: " before the real error
 _CONNECT_PREFIX = re.compile(r"^failed to connect to all addresses; last error: \w+: (?:ipv[46]:\S+?:\d+: )?")

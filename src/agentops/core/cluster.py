@@ -1,4 +1,5 @@
-"""The AutoGen parts of agentops.yaml: `worker` targets and the `options:` of `agentrpc` targets.
+"""The cluster model: the AutoGen parts of agentops.yaml (`worker` targets and the `options:` of `agentrpc`
+targets), which worker owns an agent type, and which worker an AgentRpc client is.
 
 A diagnosis of ANY AutoGen cluster needs to find, per worker: its process, its log files, its metrics, the
 agent types it should own, and the host it connects to; and per host: its process and logs. They live under
@@ -13,7 +14,7 @@ them with file:line errors. Format (docs/lab.md, "The worker target"):
           pid_file: /run/agents/w1.pid            # and/or
           cmdline: "python .*my_worker\\.py --name w1"   # a regex searched in the space-joined command line
         logs: [/var/log/agents/w1*.log]   # paths or globs
-        log_format: json              # json (one object per line) | text
+        log_format: json              # json (one object per line) | text; default: detected per record
         metrics_url: http://10.0.0.6:9100/metrics
         agent_types:                  # the types this worker registers
           - echo
@@ -28,22 +29,39 @@ them with file:line errors. Format (docs/lab.md, "The worker target"):
         logs: [/var/log/agents/host.log]
         log_format: text
         expect_types: [echo, planner] # checked by the agentrpc probe
-        ping: {type: echo, payload_type: Ping, payload: {"text": "agentops"}}
+        ping: {type: echo, payload_type: Ping, payload: {"text": "agentops"}, key: agentops-probe}
 
-`ProcessLocator.find()` turns `process:` into live processes with the same `find_processes` the host.process
-probe uses, so "which process is w1" has one answer.
+`ProcessLocator.find()` turns `process:` into live processes with the same `core.osproc.find_processes` the
+host.process probe uses, so "which process is w1" has one answer. In core (not autogen/) because the config
+validates these options and the probes, the profiler and the diagnosis all read them.
+
+Owners. The configured owner of a type is `owner_of` (each type lives on exactly one worker). The host knows
+its clients only by the id each sent on OpenChannel (a UUID); `name_owners` ties a client to a configured
+worker, best first:
+
+1. a worker's log names the client id (AutoGen's worker runtime logs nothing of the kind, but a worker can:
+   the lab's log `worker w1 ready: client <id>` at start-up);
+2. the agent types: every type the host says this client owns is listed under one and the same worker's
+   `agent_types`. When they point at different workers, the config and the cluster disagree and no worker is
+   named: a guess would send someone to the wrong process.
+
+Used by `cluster inventory --owners` and by the diagnosis, so both name owners the same way.
 """
 
 from __future__ import annotations
 
 import glob
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from agentops.core.config import Config, Target, split_host_port
+from agentops.core.target import Target, split_host_port
 from agentops.core.yamlsrc import ConfigError, Fields
+
+if TYPE_CHECKING:  # core.config calls this module to validate options: a type, not an import, at run time
+    from agentops.core.config import Config
 
 LOG_FORMATS = ("json", "text")
 WORKER_OPTIONS = {"host", "process", "logs", "log_format", "metrics_url", "agent_types", "ping"}
@@ -59,6 +77,7 @@ class PingSpec:
     payload_type: str
     payload: Any = field(default_factory=dict)
     agent_type: str | None = None  # set for a host's `ping:` (which type to ping)
+    key: str | None = None  # a host's `ping:` may name the agent key (default: the probe's own)
 
 
 @dataclass
@@ -86,7 +105,7 @@ class ProcessLocator:
         line still matches `cmdline` when one is given, since a recycled pid is not the worker."""
         import psutil
 
-        from agentops.probes.host import find_processes
+        from agentops.core.osproc import find_processes
 
         if not self.configured:
             return []
@@ -108,7 +127,7 @@ class WorkerSpec:
     host: str | None
     process: ProcessLocator
     logs: list[str]
-    log_format: str
+    log_format: str | None  # None: each record's format is detected (diagnose/logscan.parse)
     metrics_url: str | None
     agent_types: list[str]
     pings: dict[str, PingSpec]  # per type; falls back to default_ping
@@ -127,7 +146,7 @@ class HostSpec:
     address: str
     process: ProcessLocator
     logs: list[str]
-    log_format: str
+    log_format: str | None
     expect_types: list[str]
     ping: PingSpec | None = None
 
@@ -156,9 +175,9 @@ def _locator(f: Fields) -> ProcessLocator:
     return ProcessLocator(Path(pid_file).expanduser() if pid_file else None, pattern, sub.str("name"))
 
 
-def _log_format(f: Fields, default: str) -> str:
-    value = f.str("log_format", default) or default
-    if value not in LOG_FORMATS:
+def _log_format(f: Fields) -> str | None:
+    value = f.str("log_format")
+    if value is not None and value not in LOG_FORMATS:
         raise f.error("log_format", f"expected one of {', '.join(LOG_FORMATS)}, got {value!r}")
     return value
 
@@ -171,7 +190,8 @@ def _ping(f: Fields, key: str, *, with_type: bool = False) -> PingSpec | None:
                     payload=sub.get("payload", (dict, list, str, int, float, bool), {}))
     if with_type:
         spec.agent_type = sub.str("type", required=True)
-    sub.reject_unknown({"payload_type", "payload", *(["type"] if with_type else [])})
+        spec.key = sub.str("key")
+    sub.reject_unknown({"payload_type", "payload", *(["type", "key"] if with_type else [])})
     return spec
 
 
@@ -210,7 +230,7 @@ def worker_spec(target: Target) -> WorkerSpec:
         raise f.error("agent_types", "lists a type twice")
     spec = WorkerSpec(
         name=target.name, host=host, process=_locator(f), logs=f.str_list("logs"),
-        log_format=_log_format(f, "text"), metrics_url=metrics_url, agent_types=types, pings=pings,
+        log_format=_log_format(f), metrics_url=metrics_url, agent_types=types, pings=pings,
         default_ping=_ping(f, "ping"),
     )
     f.reject_unknown(WORKER_OPTIONS)
@@ -223,7 +243,7 @@ def host_spec(target: Target) -> HostSpec:
         raise ConfigError(f"target {target.name!r} is of kind {target.kind}, not agentrpc", path=target.where)
     f = _fields(target)
     spec = HostSpec(name=target.name, address=target.address or "", process=_locator(f), logs=f.str_list("logs"),
-                    log_format=_log_format(f, "text"), expect_types=f.str_list("expect_types"),
+                    log_format=_log_format(f), expect_types=f.str_list("expect_types"),
                     ping=_ping(f, "ping", with_type=True))
     f.reject_unknown(HOST_OPTIONS)
     return spec
@@ -243,8 +263,7 @@ class ClusterSpec:
     workers: list[WorkerSpec]
 
     def owner_of(self, agent_type: str) -> WorkerSpec | None:
-        """The worker configured to own `agent_type` (a type lives on exactly one worker)."""
-        return next((w for w in self.workers if agent_type in w.agent_types), None)
+        return owner_of(self.workers, agent_type)
 
     def workers_of(self, host_address: str) -> list[WorkerSpec]:
         return [w for w in self.workers if w.host is None or _same_address(w.host, host_address)]
@@ -258,6 +277,12 @@ class ClusterSpec:
 def cluster_spec(cfg: Config) -> ClusterSpec:
     return ClusterSpec(hosts=[host_spec(t) for t in cfg.targets_of("agentrpc")],
                        workers=[worker_spec(t) for t in cfg.targets_of("worker")])
+
+
+def owner_of(workers: Sequence[WorkerSpec], agent_type: str) -> WorkerSpec | None:
+    """The worker configured to own `agent_type` (a type lives on exactly one worker): the one answer to
+    "which worker owns this type" in the config."""
+    return next((w for w in workers if agent_type in w.agent_types), None)
 
 
 def _same_address(a: str, b: str) -> bool:
@@ -277,3 +302,123 @@ def expand_logs(patterns: list[str]) -> list[Path]:
         matches = sorted(glob.glob(expanded)) if glob.has_magic(expanded) else [expanded]
         files.extend(Path(m) for m in matches if Path(m).is_file())
     return files
+
+
+@dataclass
+class Cluster:
+    """The cluster one command looks at: the host address and, from the config, host and workers."""
+
+    address: str
+    target: Target
+    host: HostSpec | None = None
+    workers: list[WorkerSpec] = field(default_factory=list)
+    config: Config | None = None  # the config it came from, loaded once per command and passed on
+
+    @property
+    def config_path(self) -> str | None:
+        return self.config.path if self.config is not None else None
+
+    def owner_of(self, agent_type: str) -> WorkerSpec | None:
+        return owner_of(self.workers, agent_type)
+
+    def ping_for(self, agent_type: str) -> PingSpec | None:
+        """The configured ping (payload type and body) for `agent_type`, if any."""
+        owner = self.owner_of(agent_type)
+        spec = owner.ping_for(agent_type) if owner else None
+        if spec is None and self.host is not None and self.host.ping is not None:
+            spec = self.host.ping
+        return spec
+
+
+def load_cluster(cfg: Config, host: str | None) -> Cluster:
+    """The cluster a command talks to: the config's agentrpc target (or `--host HOST:PORT`) and its workers;
+    what the config does not describe is not guessed."""
+    spec = cluster_spec(cfg)
+    if host:
+        try:
+            split_host_port(host, what="--host")
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        hspec = spec.host(host)
+        target = next((t for t in cfg.targets_of("agentrpc") if hspec and t.name == hspec.name), None)
+        target = target or Target(name=host, kind="agentrpc", address=host, where="--host")
+    else:
+        hosts = cfg.targets_of("agentrpc")
+        if not hosts:
+            where = cfg.path or "no config file found"
+            raise ConfigError(f"no AgentRpc host to diagnose: give --host HOST:PORT or a config with an agentrpc "
+                              f"target ({where})")
+        if len(hosts) > 1:
+            names = ", ".join(t.name for t in hosts)
+            raise ConfigError(f"the config has {len(hosts)} agentrpc targets ({names}); choose one with --host")
+        target = hosts[0]
+        hspec = spec.host(target.address)
+    address = target.address or host or ""
+    return Cluster(address=address, target=target, host=hspec, workers=spec.workers_of(address),
+                   config=cfg)
+
+
+# ------------------------------------------------------------------ which worker a client is
+
+LOG_HEAD_BYTES = 256 * 1024  # where a worker logs its client id at start-up (the lab does)
+
+
+@dataclass(frozen=True)
+class Owner:
+    client_id: str
+    worker: str | None  # the configured worker's name; None when nothing known ties the client to one
+    how: str  # what tied it (or why nothing did), for the evidence
+
+    def label(self) -> str:
+        return f"worker {self.worker}" if self.worker else f"client {self.client_id}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"worker": self.worker, "client_id": self.client_id, "how": self.how}
+
+
+def worker_logging(workers: Sequence[WorkerSpec], client_id: str) -> WorkerSpec | None:
+    """The configured worker whose log (its first LOG_HEAD_BYTES) names this client id."""
+    needle = client_id.encode()
+    for worker in workers:
+        for path in worker.log_files():
+            try:
+                with path.open("rb") as fh:
+                    if needle in fh.read(LOG_HEAD_BYTES):
+                        return worker
+            except OSError:
+                continue
+    return None
+
+
+def name_owners(workers: Sequence[WorkerSpec], owners: Mapping[str, str | None]) -> dict[str, Owner]:
+    """{agent type: Owner} for every owned type of `owners` ({agent type: owner client id or None})."""
+    types_of: dict[str, list[str]] = {}
+    for agent_type, client in owners.items():
+        if client:
+            types_of.setdefault(client, []).append(agent_type)
+    named: dict[str, Owner] = {}
+    for client, types in types_of.items():
+        owner = _name(workers, client, sorted(types))
+        named.update((t, owner) for t in types)
+    return named
+
+
+def name_owner(workers: Sequence[WorkerSpec], agent_type: str, client_id: str) -> Owner:
+    return name_owners(workers, {agent_type: client_id})[agent_type]
+
+
+def _name(workers: Sequence[WorkerSpec], client: str, types: list[str]) -> Owner:
+    logged = worker_logging(workers, client)
+    if logged is not None:
+        return Owner(client, logged.name, f"client id {client} appears in {logged.name}'s log")
+    listed = {t: (w.name if (w := owner_of(workers, t)) else None) for t in types}
+    names = sorted({n for n in listed.values() if n})
+    if len(names) == 1:
+        unlisted = [t for t, n in listed.items() if n is None]
+        extra = f" (it also owns {', '.join(unlisted)}, listed on no worker)" if unlisted else ""
+        return Owner(client, names[0], f"the config lists {', '.join(t for t in types if listed[t])} under "
+                                       f"{names[0]}'s agent_types{extra}")
+    if names:
+        where = "; ".join(f"{t} on {n}" for t, n in listed.items() if n)
+        return Owner(client, None, f"client {client} owns types the config puts on different workers ({where})")
+    return Owner(client, None, "no configured worker lists its types, nor does a worker's log name the client")

@@ -1,0 +1,86 @@
+"""The `host.starvation` measurement: are the given processes starved of CPU, whatever else keeps the machine busy?
+
+A busy machine is not a problem for a cluster whose processes get the CPU they ask for. What slows an agent
+is a process that is runnable and waits for a core: the kernel counts that wait per thread in
+/proc/<pid>/task/<tid>/schedstat (field 2: nanoseconds spent on a run queue waiting to run; field 1: time
+on a CPU). Over a short window this probe reads, for each process, the share of the window its threads
+waited runnable (`run_queue_wait_percent`, the worst process) and the CPU they got (`cpu_percent`, percent
+of one core), and the machine's steal time from /proc/stat (a VM's host taking the CPU away).
+Linux only; elsewhere (or without schedstat) the probe says it cannot measure (UNKNOWN), never OK.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from agentops.core.format import duration
+from agentops.core.model import Observation, Reason
+
+PROC = Path("/proc")
+
+
+def read_schedstat(pid: int) -> tuple[int, int] | None:
+    """(ns on a CPU, ns waiting on a run queue) summed over the process's threads; None when it is gone."""
+    run = wait = 0
+    try:
+        tasks = list((PROC / str(pid) / "task").iterdir())
+    except OSError:
+        return None
+    for task in tasks:
+        try:
+            fields = (task / "schedstat").read_text().split()
+        except OSError:
+            continue  # a thread that ended between the listing and the read
+        if len(fields) >= 2:
+            run += int(fields[0])
+            wait += int(fields[1])
+    return run, wait
+
+
+def read_steal() -> tuple[int, int] | None:
+    """(steal ticks, all ticks) of the machine's aggregate CPU line, or None without /proc/stat."""
+    try:
+        first = (PROC / "stat").read_text().split("\n", 1)[0].split()
+    except OSError:
+        return None
+    ticks = [int(v) for v in first[1:]]
+    # user nice system idle iowait irq softirq steal guest guest_nice; guest time is already in user/nice.
+    total = sum(ticks[:8])
+    return (ticks[7] if len(ticks) > 7 else 0), total
+
+
+async def measure_starvation(pids: list[int], interval: float = 0.3) -> Observation:
+    """The `host.starvation` measurement over `interval` seconds (a diagnosis layer: the pids are the ones it
+    found, so it is not a pack probe)."""
+    before = {pid: read_schedstat(pid) for pid in pids}
+    steal0, started = read_steal(), time.monotonic()
+    if not any(v is not None for v in before.values()):
+        return Observation.failure(Reason.UNSUPPORTED, "no /proc/<pid>/task/*/schedstat for "
+                                                       f"{', '.join(map(str, pids)) or 'no pid'} (not Linux, or gone)")
+    await asyncio.sleep(interval)
+    wall_ns = (time.monotonic() - started) * 1e9
+    steal1 = read_steal()
+    waits: dict[int, float] = {}
+    cpu_ns = 0
+    for pid, start in before.items():
+        end = read_schedstat(pid)
+        if start is None or end is None:
+            continue
+        cpu_ns += end[0] - start[0]
+        waits[pid] = 100.0 * (end[1] - start[1]) / wall_ns
+    if not waits:
+        return Observation.failure(Reason.ASSERTION, f"the processes {', '.join(map(str, pids))} ended while measured")
+    worst = max(waits, key=lambda p: waits[p])
+    metrics = {"run_queue_wait_percent": round(waits[worst], 1), "cpu_percent": round(100.0 * cpu_ns / wall_ns, 1),
+               "processes": float(len(waits))}
+    if steal0 is not None and steal1 is not None and steal1[1] > steal0[1]:
+        metrics["steal_percent"] = round(100.0 * (steal1[0] - steal0[0]) / (steal1[1] - steal0[1]), 1)
+    steal = f", steal {metrics['steal_percent']:.0f}%" if "steal_percent" in metrics else ""
+    return Observation(
+        metrics=metrics,
+        facts={"pids": sorted(waits), "wait_percent_by_pid": {str(p): round(w, 1) for p, w in waits.items()},
+               "window_s": round(wall_ns / 1e9, 3)},
+        message=f"pid {worst} waited for a CPU {waits[worst]:.0f}% of {duration(wall_ns / 1e9)}; the processes got "
+                f"{metrics['cpu_percent']:.0f}% of a core{steal}")

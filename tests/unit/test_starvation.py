@@ -1,0 +1,79 @@
+"""The machine counts against a diagnosis only when the cluster's own processes are starved of CPU.
+
+Real processes on this machine: an idle "cluster process" beside a busy loop (a busy machine) is judged OK;
+a busy "cluster process" pinned with `taskset` to one core shared with a competing busy loop waits for the
+CPU, and that raises machine.starvation. Children are started here and killed by pid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from agentops.core.evaluate import evaluate
+from agentops.core.model import Reason, Status
+from agentops.core.packs import command_specs
+from agentops.probes.sched import measure_starvation, read_schedstat
+
+BUSY = [sys.executable, "-c", "while True: pass"]
+IDLE = [sys.executable, "-c", "import time; time.sleep(120)"]
+
+pytestmark = pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="Linux schedstat only")
+
+
+@contextmanager
+def started(*argvs: list[str]) -> Iterator[list[int]]:
+    procs = [subprocess.Popen(a) for a in argvs]
+    try:
+        yield [p.pid for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+
+
+def _wait_running(pid: int) -> None:
+    """Until the child has used some CPU (its interpreter started): an event, not a sleep."""
+    first = read_schedstat(pid)
+    while True:
+        now = read_schedstat(pid)
+        if first is not None and now is not None and now[0] > first[0] + 20_000_000:
+            return
+
+
+def judged(pids: list[int]) -> tuple[Status, Reason | None, str]:
+    obs = asyncio.run(measure_starvation(pids, 0.5))
+    return evaluate(command_specs("diagnose")["machine.starvation"], obs)
+
+
+def test_a_busy_machine_with_an_idle_cluster_process_is_not_a_finding():
+    with started(IDLE, BUSY) as (cluster_pid, busy_pid):
+        _wait_running(busy_pid)
+        status, reason, message = judged([cluster_pid])
+    assert status is Status.OK, message
+    assert reason is None
+
+
+@pytest.mark.skipif(shutil.which("taskset") is None, reason="needs taskset")
+def test_a_cluster_process_waiting_for_its_core_is_starved():
+    pin = ["taskset", "-c", "0"]
+    with started(pin + BUSY, pin + BUSY) as (cluster_pid, rival_pid):
+        _wait_running(cluster_pid)
+        _wait_running(rival_pid)
+        status, reason, message = judged([cluster_pid])
+    assert status is Status.WARNING, message
+    assert reason is Reason.THRESHOLD and "run_queue_wait_percent" in message
+
+
+def test_gone_processes_are_not_ok():
+    with started(IDLE) as (pid,):
+        pass
+    status, reason, _ = judged([pid])
+    assert status is not Status.OK and reason is Reason.UNSUPPORTED
