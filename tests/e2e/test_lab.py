@@ -97,6 +97,7 @@ def test_up_health_inventory_down(tmp_path):
     finally:
         down = run_cli("lab", "down", "--dir", str(d), "-o", "json")
     assert down.code == 0, down.stderr
+    assert down.json()["schema"] == "agentops.listing/v1" and down.json()["kind"] == "lab.down"
     assert {p["name"]: p["outcome"] for p in down.json()["processes"]} == {
         "host": "stopped", "w1": "stopped", "w2": "stopped"}
     assert all(gone(pid) for pid in pids.values())

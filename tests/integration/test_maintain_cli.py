@@ -256,10 +256,11 @@ def test_check_mode_does_not_run_commands(tmp_path: Path) -> None:
 def test_list_show_and_vars(tmp_path: Path) -> None:
     listed = run_cli("maintain", "list", "-o", "json")
     assert listed.code == 0, listed.stderr
-    names = {row["name"] for row in listed.json()}
+    assert listed.json()["schema"] == "agentops.listing/v1" and listed.json()["kind"] == "maintain.playbooks"
+    names = {row["name"] for row in listed.json()["items"]}
     assert {"daily", "weekly", "files", "postgres", "redis"} <= names
-    assert all(row["steps"] for row in listed.json())
-    kinds = {row["name"] for row in run_cli("maintain", "list", "--steps", "-o", "json").json()}
+    assert all(row["steps"] for row in listed.json()["items"])
+    kinds = {row["name"] for row in run_cli("maintain", "list", "--steps", "-o", "json").json()["items"]}
     assert {"files.prune", "postgres.vacuum", "postgres.reindex", "redis.expire_scan", "redis.memory_purge",
             "disk.check", "baseline.update", "health.gate", "command"} <= kinds
 

@@ -73,11 +73,6 @@ def test_no_status_is_set_by_hand():
 NUMERIC_OK = {
     ("load/engine.py", "len(s.handler_errors) < 20"): "keeps at most 20 error samples for the report",
     ("load/histogram.py", "0 < self.precision < 0.5"): "validates the histogram's precision argument",
-    ("profile/analyze.py", "abs(value) >= 100"): "number formatting: whole numbers above 100",
-    ("profile/analyze.py", "abs(value) < 1024"): "byte formatting: the unit step",
-    ("profile/render.py", "abs(value) >= 1000000.0"): "number formatting",
-    ("profile/render.py", "abs(value) >= 10000.0"): "number formatting",
-    ("profile/render.py", "abs(value) >= 100"): "number formatting",
     ("profile/stats.py", "n < 2"): "a trend needs two points",
     ("profile/stats.py", "0 <= q <= 100"): "validates a percentile argument",
     ("profile/stats.py", "half >= 2"): "a half window needs two points",

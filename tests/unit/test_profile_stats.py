@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agentops.profile.sparkline import BLOCKS, sparkline
+from agentops.core.format import BLOCKS, sparkline
 from agentops.profile.stats import (
     MIB,
     LeakRule,

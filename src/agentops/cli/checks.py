@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
-from agentops.cli.common import ConfigOpt, split_csv
+from agentops.cli.common import ConfigOpt, JsonOpt, ListFormat, ListOutputOpt, Output, OutputFileOpt, split_csv
 
 app = typer.Typer(help="Inspect check packs and probes.", no_args_is_help=True)
 
@@ -20,7 +22,9 @@ def list_checks(
     only: list[str] = typer.Option(None, "--only", help="Glob on check id, id@target or probe."),
     skip: list[str] = typer.Option(None, "--skip", help="Glob on check id, id@target or probe."),
     tags: list[str] = typer.Option(None, "--tags", help="Only checks with one of these tags."),
-    json_out: bool = typer.Option(False, "--json", help="One JSON document instead of a table."),
+    output: ListFormat = ListOutputOpt,
+    output_file: Path = OutputFileOpt,
+    as_json: bool = JsonOpt,
 ) -> None:
     """Show the plan: each check, its probe, target, thresholds, timeout, retries and tags."""
     from agentops.core.config import load_config
@@ -38,40 +42,25 @@ def list_checks(
         rows.append({"id": c.id, "probe": c.spec.probe, "target": c.target.name, "thresholds": rules,
                      "timeout_s": c.timeout, "retries": c.retries, "on_timeout": c.spec.on_timeout.label,
                      "tags": c.spec.tags, "source": c.spec.source})
-    if json_out:
-        import json
-
-        typer.echo(json.dumps({"schema": "agentops.checks/v1", "config": cfg.path, "checks": rows}, indent=2))
-        return
-    from rich.table import Table
-
-    from agentops.render.table import make_console
-
-    table = Table(title=f"{len(rows)} checks ({cfg.path or 'no config: this machine'})", title_justify="left")
-    for col in ("CHECK", "PROBE", "TARGET", "THRESHOLDS", "TIMEOUT", "TAGS"):
-        table.add_column(col, overflow="fold")
-    for r in rows:
-        table.add_row(r["id"], r["probe"], r["target"], "\n".join(r["thresholds"]), f"{r['timeout_s']:g}s"
-                      + (f" x{r['retries'] + 1}" if r["retries"] else ""), ",".join(r["tags"]))
-    make_console().print(table)
+    Output.of(output, output_file, as_json=as_json).listing("checks.list", {"config": cfg.path, "checks": rows})
 
 
 @app.command("probes")
-def list_probes() -> None:
+def list_probes(
+    output: ListFormat = ListOutputOpt,
+    output_file: Path = OutputFileOpt,
+    as_json: bool = JsonOpt,
+) -> None:
     """List the probe kinds available (built-in and from plugins) and the metrics each reports."""
-    from rich.table import Table
-
     from agentops.core import registry
-    from agentops.render.table import make_console
 
-    table = Table(title="probes", title_justify="left")
-    for col in ("PROBE", "TARGET KINDS", "METRICS", "DESCRIPTION"):
-        table.add_column(col, overflow="fold")
+    probes = []
     for kind in registry.probe_kinds():
         try:
             p = registry.probe(kind)
         except Exception as exc:  # a broken plugin must not hide the others
-            table.add_row(kind, "", "", f"cannot load: {exc}")
+            probes.append({"kind": kind, "target_kinds": [], "metrics": [], "description": "", "error": str(exc)})
             continue
-        table.add_row(kind, ", ".join(p.target_kinds), ", ".join(p.metrics), p.description)
-    make_console().print(table)
+        probes.append({"kind": kind, "target_kinds": list(p.target_kinds), "metrics": list(p.metrics),
+                       "description": p.description, "error": None})
+    Output.of(output, output_file, as_json=as_json).listing("checks.probes", {"probes": probes})

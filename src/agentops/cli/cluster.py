@@ -11,12 +11,14 @@ from agentops.cli.common import (
     FailOn,
     FailOnOpt,
     HostConfigOpt,
+    JsonOpt,
+    Output,
     OutputFileOpt,
     OutputFormat,
     OutputOpt,
-    emit_report,
     fail,
 )
+from agentops.core.format import utc_stamp
 
 if TYPE_CHECKING:
     from agentops.core.config import Target
@@ -121,16 +123,15 @@ def inventory(
     output: OutputFormat = OutputOpt,
     output_file: Path = OutputFileOpt,
     fail_on: FailOn = FailOnOpt,
-    as_json: bool = typer.Option(False, "--json", help="Same as -o json."),
+    as_json: bool = JsonOpt,
 ) -> None:
     import asyncio
     import time
-    from datetime import UTC, datetime
 
     from agentops.core.model import Report
 
     hosts, cluster = _hosts(host, config)
-    started_at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    started_at = utc_stamp()
     t0 = time.perf_counter()
 
     async def ask_all() -> list[tuple[Any, dict[str, Any]]]:
@@ -141,39 +142,4 @@ def inventory(
     answers = asyncio.run(ask_all())
     report = Report(kind="cluster.inventory", started_at=started_at, duration_s=time.perf_counter() - t0,
                     results=[r for r, _ in answers], data={"hosts": [e for _, e in answers]})
-    emit_report(report, OutputFormat.json if as_json else output, output_file, fail_on)
-
-
-def render_inventory(doc: dict[str, Any], console: Any) -> None:
-    """Table view of a cluster.inventory report (registered in render.table.KIND_RENDERERS)."""
-    from rich.table import Table
-
-    from agentops.render.table import render_results, render_summary
-
-    for host in doc["data"].get("hosts", []):
-        inv = host.get("inventory")
-        if not inv:
-            continue
-        owners = host.get("owners") or {}
-        named = host.get("owner_workers") or {}
-        by_type: dict[str, list[str]] = {}
-        for sub in inv["subscriptions"]:
-            shown = sub["topic"] + ("*" if sub["kind"] == "prefix" else "")
-            by_type.setdefault(sub["agent_type"], []).append(shown)
-        where = host["address"] if host["target"] == host["address"] else f"{host['target']} ({host['address']})"
-        table = Table(title=f"{where}: agent types", title_justify="left")
-        table.add_column("AGENT TYPE", no_wrap=True)
-        table.add_column("SUBSCRIPTIONS (topic, prefix*)", overflow="fold")
-        if owners:
-            table.add_column("OWNER (worker, else client id)", no_wrap=True)
-        for agent_type in sorted(by_type):
-            row = [agent_type, ", ".join(sorted(by_type[agent_type]))]
-            if owners:
-                row.append((named.get(agent_type) or {}).get("worker") or owners.get(agent_type) or "")
-            table.add_row(*row)
-        console.print(table)
-        console.print(f"topics: {', '.join(inv['topics']) or '(none)'}", markup=False)
-        console.print()
-    failed = {**doc, "results": [r for r in doc["results"] if r["status"] != "OK"]}
-    render_results(failed, console)
-    render_summary(doc, console)
+    Output.of(output, output_file, fail_on, as_json=as_json).report(report)

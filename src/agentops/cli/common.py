@@ -10,6 +10,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, NoReturn
@@ -35,21 +36,33 @@ class OutputFormat(StrEnum):
     prometheus = "prometheus"
 
 
+class ListFormat(StrEnum):
+    """A listing (checks, playbooks, lab processes) has no statuses to export: a table or its JSON document."""
+
+    table = "table"
+    json = "json"
+
+
 class FailOn(StrEnum):
     warning = "warning"
     critical = "critical"
     never = "never"
 
 
+# The output options, declared once: every command takes them from here.
 OUTPUT_HELP = "Output format: table (for people), json (the versioned CI contract), junit, nagios, prometheus."
+LIST_OUTPUT_HELP = ("Output format: table (for people) or json (one document: schema agentops.listing/v1 and "
+                    "this listing's kind).")
 FAIL_ON_HELP = ("Lowest status that makes the exit code non-zero: warning (default: 1/2/3 for WARNING/CRITICAL/"
                 "UNKNOWN), critical (WARNING exits 0), never (always 0 once the run happened).")
 
 OutputOpt = typer.Option(OutputFormat.table, "--output", "-o", help=OUTPUT_HELP, case_sensitive=False)
+ListOutputOpt = typer.Option(ListFormat.table, "--output", "-o", help=LIST_OUTPUT_HELP, case_sensitive=False)
 OutputFileOpt = typer.Option(None, "--output-file", help="Write the result to this file instead of stdout: a "
                              "regular file is replaced atomically (keeping its mode), a FIFO or device written to.",
                              dir_okay=False)
 FailOnOpt = typer.Option(FailOn.warning, "--fail-on", help=FAIL_ON_HELP, case_sensitive=False)
+JsonOpt = typer.Option(False, "--json", help="Same as -o json.")
 
 
 def config_option(without: str) -> Any:
@@ -72,12 +85,54 @@ def exit_code(status: Status, fail_on: FailOn) -> int:
     return int(status)
 
 
-def render(report: Report, output: OutputFormat, file: Any = None) -> str | None:
-    """Render to a string (or, for the table, print to `file`/stdout and return None)."""
-    from agentops.render.document import report_document
+@dataclass(frozen=True)
+class Output:
+    """Where and how a command's result goes, as -o/--json, --output-file and --fail-on said: the one way every
+    command emits its report (`report`) or its listing (`listing`)."""
 
-    doc = report_document(report)
-    if output is OutputFormat.json:
+    format: OutputFormat | ListFormat = OutputFormat.table
+    file: Path | None = None
+    fail_on: FailOn = FailOn.warning
+
+    @classmethod
+    def of(cls, output: OutputFormat | ListFormat, output_file: Path | None = None,
+           fail_on: FailOn = FailOn.warning, *, as_json: bool = False) -> Output:
+        return cls(OutputFormat.json if as_json else output, output_file, fail_on)
+
+    def report(self, report: Report, *, code: int | None = None) -> NoReturn:
+        """Render the report document and exit with the contract's code (or `code`)."""
+        from agentops.render.document import report_document
+
+        self.write(report_document(report))
+        raise typer.Exit(exit_code(report.status, self.fail_on) if code is None else code)
+
+    def listing(self, kind: str, fields: dict[str, Any]) -> None:
+        """Print a listing document (schema agentops.listing/v1, `kind`) as a table or as JSON."""
+        from agentops.render.listing import listing_document
+
+        self.write(listing_document(kind, fields))
+
+    def write(self, doc: dict[str, Any]) -> None:
+        if self.file is not None:
+            import io
+
+            buf = io.StringIO()
+            text = render_document(doc, self.format, buf)
+            write_atomic(self.file, text if text is not None else buf.getvalue())
+            return
+        try:
+            text = render_document(doc, self.format)
+            if text is not None:
+                sys.stdout.write(text)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            # `agentops … | head -1`: the reader has what it wanted; the exit code still tells the status.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def render_document(doc: dict[str, Any], output: OutputFormat | ListFormat, file: Any = None) -> str | None:
+    """Render to a string (or, for the table, print to `file`/stdout and return None)."""
+    if output == OutputFormat.json:
         from agentops.render.json import render_json
 
         return render_json(doc)
@@ -97,27 +152,6 @@ def render(report: Report, output: OutputFormat, file: Any = None) -> str | None
 
     render_table(doc, make_console(file))
     return None
-
-
-def emit_report(report: Report, output: OutputFormat = OutputFormat.table, output_file: Path | None = None,
-                fail_on: FailOn = FailOn.warning, *, code: int | None = None) -> NoReturn:
-    """Render the report to stdout or --output-file and exit with the contract's code (or `code`)."""
-    if output_file is not None:
-        import io
-
-        buf = io.StringIO()
-        text = render(report, output, buf)
-        write_atomic(output_file, text if text is not None else buf.getvalue())
-    else:
-        try:
-            text = render(report, output)
-            if text is not None:
-                sys.stdout.write(text)
-            sys.stdout.flush()
-        except BrokenPipeError:
-            # `agentops … | head -1`: the reader has what it wanted; the exit code still tells the status.
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    raise typer.Exit(exit_code(report.status, fail_on) if code is None else code)
 
 
 def write_atomic(path: Path, text: str, *, mode: int = 0o666) -> None:

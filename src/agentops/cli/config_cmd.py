@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
-from agentops.cli.common import ConfigOpt
+from agentops.cli.common import ConfigOpt, ListFormat, ListOutputOpt, Output, OutputFileOpt
 
 app = typer.Typer(help="Check and explain the cluster file (agentops.yaml).", no_args_is_help=True)
 
@@ -17,6 +19,8 @@ def register(root: typer.Typer) -> None:
 def validate(
     config: str = ConfigOpt,
     pack: list[str] = typer.Option(None, "--pack", "-p", help="Also validate these packs (name or path)."),
+    output: ListFormat = ListOutputOpt,
+    output_file: Path = OutputFileOpt,
 ) -> None:
     """Validate the config and its packs; errors name file, line and field (exit 3). Secrets are not read."""
     from agentops.cli.common import split_csv
@@ -26,8 +30,8 @@ def validate(
     cfg = load_config(config)
     specs = load_specs(cfg, split_csv(pack) or None)
     checks = plan(cfg, specs)
-    where = cfg.path or "no config file (this machine only)"
-    typer.echo(f"OK: {where}: {len(cfg.targets)} targets, {len(specs)} checks defined, {len(checks)} planned")
+    Output.of(output, output_file).listing("config.validate", {
+        "config": cfg.path, "targets": len(cfg.targets), "checks_defined": len(specs), "checks_planned": len(checks)})
 
 
 @app.command("init")
@@ -42,7 +46,6 @@ def init(
     Each port is identified by speaking its protocol, with short deadlines; no secret is read or written
     (a target that needs one gets the name of an environment variable to set)."""
     import asyncio
-    from pathlib import Path
 
     from agentops.cli.common import fail, split_csv, write_atomic
     from agentops.cli.discover import discover, listening_ports, render_config

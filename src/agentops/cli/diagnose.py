@@ -15,10 +15,10 @@ from agentops.cli.common import (
     FailOn,
     FailOnOpt,
     HostConfigOpt,
+    Output,
     OutputFileOpt,
     OutputFormat,
     OutputOpt,
-    emit_report,
     fail,
     load_cluster_spec,
     read_arg,
@@ -99,7 +99,7 @@ def message(
                          payload=read_arg(payload, "--payload"), message_id=message_id, deadline_s=deadline,
                          since_s=seconds_arg(since, "--since"))
     report = asyncio.run(diagnose_message(load_cluster_spec(config, host), query))
-    emit_report(report, output, output_file, fail_on)
+    Output(output, output_file, fail_on).report(report)
 
 
 @app.command("agent", help=AGENT_HELP)
@@ -142,4 +142,4 @@ def agent(
                        payload=read_arg(payload, "--payload"), deadline_s=deadline,
                        since_s=seconds_arg(since, "--since"))
     report = asyncio.run(diagnose_agent(cluster, query))
-    emit_report(report, output, output_file, fail_on)
+    Output(output, output_file, fail_on).report(report)

@@ -10,10 +10,10 @@ import typer
 from agentops.cli.common import (
     FailOn,
     FailOnOpt,
+    Output,
     OutputFileOpt,
     OutputFormat,
     OutputOpt,
-    emit_report,
     fail,
     load_cluster_spec,
 )
@@ -97,7 +97,7 @@ def drill(
     # The drill command pack may be overridden from the config's pack_dirs (the lab's own config for a lab).
     used = config if config is not None else (str(target.lab_dir / "agentops.yaml") if target.lab_dir else None)
     report = asyncio.run(run_drill(instance, load_config(used) if used else None))
-    emit_report(report, output, output_file, fail_on)
+    Output(output, output_file, fail_on).report(report)
 
 
 def _lab_manifest(lab_dir: Path):  # type: ignore[no-untyped-def]

@@ -11,15 +11,16 @@ from agentops.cli.common import (
     ConfigOpt,
     FailOn,
     FailOnOpt,
+    Output,
     OutputFileOpt,
     OutputFormat,
     OutputOpt,
-    emit_report,
     fail,
     note,
     progress,
     split_csv,
 )
+from agentops.core.format import utc_stamp
 
 if TYPE_CHECKING:
     from agentops.core.config import Config
@@ -70,7 +71,6 @@ def health(
 ) -> None:
     import asyncio
     import time
-    from datetime import UTC, datetime
 
     from agentops import STARTED_MONOTONIC, STARTED_WALL
     from agentops.core.config import load_config
@@ -87,7 +87,7 @@ def health(
         fail("no check to run: nothing matched " + (selection.describe() or "the config's packs and targets")
              + " (see `agentops checks list`)")
     # The report covers the whole command (config and packs read, checks run), which is what --timeout bounds.
-    started_at = datetime.fromtimestamp(STARTED_WALL, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    started_at = utc_stamp(STARTED_WALL)
     deadline_at = None if timeout is None else runner_deadline(STARTED_MONOTONIC, timeout, len(checks))
     with progress("checking", total=len(checks)) as bar:
         results = asyncio.run(run_plan(checks, concurrency=concurrency or cfg.defaults.concurrency,
@@ -97,9 +97,9 @@ def health(
     if baseline or baseline_file:
         _compare_with_baseline(report, cfg, baseline_file, baseline_tolerance)
     if deadline_at is None:
-        emit_report(report, output, output_file, fail_on)
+        Output(output, output_file, fail_on).report(report)
     try:
-        emit_report(report, output, output_file, fail_on)
+        Output(output, output_file, fail_on).report(report)
     except typer.Exit as done:
         _exit_now(done.exit_code)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,13 +11,17 @@ import typer
 from agentops.cli.common import (
     FailOn,
     FailOnOpt,
+    JsonOpt,
+    ListFormat,
+    ListOutputOpt,
+    Output,
     OutputFileOpt,
     OutputFormat,
     OutputOpt,
-    emit_report,
     fail,
     note,
 )
+from agentops.core.format import utc_stamp
 
 HELP = """A real AutoGen distributed cluster on this machine, for demos, tests and fault drills.
 
@@ -42,7 +45,6 @@ app = typer.Typer(help=HELP, no_args_is_help=True)
 DirOpt = typer.Option(Path("lab-state"), "--dir", "-d", "--lab-dir",
                       help="The lab's state directory (pid, port and log files, lab.json, agentops.yaml).",
                       file_okay=False)
-SimpleOutputOpt = typer.Option("table", "--output", "-o", help="table or json.", case_sensitive=False)
 
 
 def register(root: typer.Typer) -> None:
@@ -58,12 +60,6 @@ def _run(action: Any) -> Any:
         fail(str(exc), exc.exit_code)
     except OSError as exc:
         fail(f"{exc.strerror or exc}{': ' + str(exc.filename) if exc.filename else ''}")
-
-
-def _json_flag(output: str, as_json: bool) -> bool:
-    if output.lower() not in ("table", "json"):
-        fail(f"--output {output!r}: expected table or json")
-    return as_json or output.lower() == "json"
 
 
 @app.command("up", help="Start the lab and wait until every worker's agent types are registered.\n\n"
@@ -85,8 +81,9 @@ def up(
     with_redis: bool = typer.Option(False, "--with-redis", help="Also start a lab-owned redis-server (needs it "
                                     "installed) and a `store` agent on w2 that writes to it; the config gets a "
                                     "redis target (the redis-down drill stops this server)."),
-    output: str = SimpleOutputOpt,
-    as_json: bool = typer.Option(False, "--json", help="Same as -o json."),
+    output: ListFormat = ListOutputOpt,
+    output_file: Path = OutputFileOpt,
+    as_json: bool = JsonOpt,
 ) -> None:
     from agentops.core.cluster import LOG_FORMATS
     from agentops.lab.manager import LabOptions
@@ -96,26 +93,17 @@ def up(
         fail(f"--log-level {log_level!r}: expected DEBUG, INFO, WARNING or ERROR")
     if log_format not in LOG_FORMATS:
         fail(f"--log-format {log_format!r}: expected {' or '.join(LOG_FORMATS)}")
-    want_json = _json_flag(output, as_json)
+    out = Output.of(output, output_file, as_json=as_json)
     opts = LabOptions(dir=directory, port=port, slow_seconds=slow_seconds, leak_kib=leak_kib,
                       log_level=log_level.upper(), log_format=log_format, ready_timeout=timeout,
                       with_redis=with_redis)
-    if not want_json and sys.stderr.isatty():  # a refusal must stay one line for scripts
+    if out.format is ListFormat.table and sys.stderr.isatty():  # a refusal must stay one line for scripts
         note(f"starting a lab in {opts.dir.resolve()} …")
     manifest = _run(lambda: lab_up(opts))
-    config = Path(manifest.dir) / "agentops.yaml"
-    if want_json:
-        sys.stdout.write(json.dumps({**manifest.to_dict(), "config": str(config)}, indent=2) + "\n")
-        return
-    from agentops.render.table import make_console
-
-    console = make_console()
-    console.print(f"lab up: AgentRpc host {manifest.host_address}", markup=False)
-    for rec in manifest.processes:
-        what = {"host": f"agentrpc :{rec.port}", "redis": f"redis :{rec.port}"}.get(
-            rec.role, f"metrics :{rec.port}  types {', '.join(rec.agent_types)}")
-        console.print(f"  {rec.name:<5} pid {rec.pid:<8} {what}", markup=False)
-    console.print(f"config: {config}\ntry:    agentops health -c {config}", markup=False)
+    fields = manifest.to_dict()
+    # The manifest's own schema names the lab.json format; the listing document has its own.
+    fields["manifest_schema"] = fields.pop("schema")
+    out.listing("lab.up", {**fields, "config": str(Path(manifest.dir) / "agentops.yaml")})
 
 
 @app.command("status", help="Each lab process (pid, alive, state R/S/T, ports, memory) and whether the host "
@@ -126,23 +114,22 @@ def status(
     output: OutputFormat = OutputOpt,
     output_file: Path = OutputFileOpt,
     fail_on: FailOn = FailOnOpt,
-    as_json: bool = typer.Option(False, "--json", help="Same as -o json."),
+    as_json: bool = JsonOpt,
 ) -> None:
     import time
-    from datetime import UTC, datetime
 
     from agentops.core.model import Report
     from agentops.lab.manager import status as lab_status
     from agentops.lab.status import status_results
 
-    started_at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    started_at = utc_stamp()
     t0 = time.perf_counter()
     processes = _run(lambda: lab_status(directory))
     results = status_results(directory, processes)
     report = Report(kind="lab.status", started_at=started_at, duration_s=time.perf_counter() - t0,
                     results=results, data={"dir": str(directory.resolve()),
                                            "processes": [p.to_dict() for p in processes]})
-    emit_report(report, OutputFormat.json if as_json else output, output_file, fail_on)
+    Output.of(output, output_file, fail_on, as_json=as_json).report(report)
 
 
 @app.command("down", help="Stop exactly the processes `lab up` started (each verified by its command line "
@@ -151,16 +138,12 @@ def status(
 def down(
     directory: Path = DirOpt,
     grace: float = typer.Option(5.0, "--grace", min=0, max=600, help="Seconds between SIGTERM and SIGKILL."),
-    output: str = SimpleOutputOpt,
-    as_json: bool = typer.Option(False, "--json", help="Same as -o json."),
+    output: ListFormat = ListOutputOpt,
+    output_file: Path = OutputFileOpt,
+    as_json: bool = JsonOpt,
 ) -> None:
     from agentops.lab.manager import down as lab_down
 
-    want_json = _json_flag(output, as_json)
+    out = Output.of(output, output_file, as_json=as_json)
     results = _run(lambda: lab_down(directory, grace))
-    if want_json:
-        sys.stdout.write(json.dumps({"dir": str(directory.resolve()),
-                                     "processes": [r.__dict__ for r in results]}, indent=2) + "\n")
-        return
-    for r in results:
-        sys.stdout.write(f"{r.name:<5} pid {r.pid:<8} {r.outcome}\n")
+    out.listing("lab.down", {"dir": str(directory.resolve()), "processes": [r.__dict__ for r in results]})

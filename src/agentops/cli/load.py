@@ -11,10 +11,10 @@ from agentops.cli.common import (
     FailOn,
     FailOnOpt,
     HostConfigOpt,
+    Output,
     OutputFileOpt,
     OutputFormat,
     OutputOpt,
-    emit_report,
     fail,
     progress,
 )
@@ -106,7 +106,7 @@ def load(
         report = asyncio.run(run_load(target, spec, kpis, connect_timeout=connect_timeout,
                                       on_progress=lambda done: bar.update(completed=done), started_at=now_iso(),
                                       cfg=cfg))
-    emit_report(report, output, output_file, fail_on)
+    Output(output, output_file, fail_on).report(report)
 
 
 def load_payload(cluster: Any, agent_type: str, payload_type: str | None, payload: str | None) -> tuple[str, Any]:

@@ -12,11 +12,11 @@ import typer
 from agentops.cli.common import (
     FailOn,
     FailOnOpt,
+    Output,
     OutputFileOpt,
     OutputFormat,
     OutputOpt,
     config_option,
-    emit_report,
     fail,
     seconds_arg,
     split_csv,
@@ -273,4 +273,4 @@ def _run(run: Runner, paths: list[str] | None, journal: str | None, journal_dir:
         report = run(stats, sources, scan_args)
     except InputError as exc:
         fail(str(exc))
-    emit_report(report, output, output_file, fail_on)
+    Output(output, output_file, fail_on).report(report)

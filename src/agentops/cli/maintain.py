@@ -17,10 +17,12 @@ from agentops.cli.common import (
     ConfigOpt,
     FailOn,
     FailOnOpt,
+    ListFormat,
+    ListOutputOpt,
+    Output,
     OutputFileOpt,
     OutputFormat,
     OutputOpt,
-    emit_report,
     fail,
     note,
 )
@@ -127,14 +129,14 @@ def run(
         fail(f"interrupted: {pb.name} did not start (nothing was done)")
     except LockBusy as exc:
         note(str(exc))
-        emit_report(busy_report(pb, exc, opts, cfg), output, output_file, FailOn.warning, code=EXIT_LOCKED)
+        Output(output, output_file).report(busy_report(pb, exc, opts, cfg), code=EXIT_LOCKED)
     interrupted = report.data.get("interrupted")
     if interrupted:
         note(f"interrupted by {interrupted['signal']} during step {interrupted['step']}: later steps were not run; "
              f"every change made is in {report.data['audit_log']}")
         # Whatever --fail-on says: a run that did not finish must not look like one that passed.
-        emit_report(report, output, output_file, fail_on, code=EXIT_INTERRUPTED)
-    emit_report(report, output, output_file, fail_on)
+        Output(output, output_file, fail_on).report(report, code=EXIT_INTERRUPTED)
+    Output(output, output_file, fail_on).report(report)
 
 
 def _interrupt_on_sigterm() -> None:
@@ -158,15 +160,18 @@ def _confirm(steps: list[str]) -> bool:
 def list_(
     steps: bool = typer.Option(False, "--steps", help="List the step types and their params instead."),
     config: str = ConfigOpt,
-    output: OutputFormat = typer.Option(OutputFormat.table, "--output", "-o", case_sensitive=False,
-                                        help="table or json."),
+    output: ListFormat = ListOutputOpt,
+    output_file: Path = OutputFileOpt,
 ) -> None:
     from agentops.core.config import load_config
-    from agentops.maintain.render import playbook_rows, print_rows, step_rows
+    from agentops.maintain.listing import playbook_rows, step_rows
 
-    cfg = load_config(config)
-    rows = step_rows() if steps else playbook_rows(cfg)
-    print_rows(rows, output.value)
+    out = Output.of(output, output_file)
+    if steps:
+        out.listing("maintain.steps", {"items": step_rows()})
+    else:
+        cfg = load_config(config)
+        out.listing("maintain.playbooks", {"config": cfg.path, "items": playbook_rows(cfg)})
 
 
 @app.command("show", help="Show what a playbook would do here: its steps, their targets, conditions, timeouts.")
@@ -175,14 +180,14 @@ def show(
     variables: list[str] = VarOpt,
     state_dir: str = StateDirOpt,
     config: str = ConfigOpt,
-    output: OutputFormat = typer.Option(OutputFormat.table, "--output", "-o", case_sensitive=False,
-                                        help="table or json."),
+    output: ListFormat = ListOutputOpt,
+    output_file: Path = OutputFileOpt,
 ) -> None:
     from agentops.maintain.engine import plan_playbook
-    from agentops.maintain.render import plan_rows, print_plan
+    from agentops.maintain.listing import plan_document
 
     cfg, _state, pb = _load(playbook, config, state_dir, variables)
-    print_plan(pb, plan_rows(plan_playbook(pb, cfg)), output.value)
+    Output.of(output, output_file).listing("maintain.show", plan_document(pb, plan_playbook(pb, cfg)))
 
 
 @app.command("schedule", help="Print the crontab line, or the systemd timer and service units, that run a "
@@ -201,6 +206,7 @@ def schedule(
     variables: list[str] = VarOpt,
     state_dir: str = StateDirOpt,
     config: str = ConfigOpt,
+    output: ListFormat = ListOutputOpt,
 ) -> None:
     from agentops.maintain import schedule as sch
     from agentops.maintain.engine import destructive_steps, plan_playbook
@@ -226,12 +232,9 @@ def schedule(
     if risky and not yes and not pb.unattended:
         note(f"the scheduled run will refuse to start: {pb.name} has destructive steps ({', '.join(risky)}) and "
              f"no `unattended: true`; pass --yes to schedule")
-    for filename, text in files.items():
-        if fmt == "systemd":
-            sys.stdout.write(f"# {filename}\n")
-        sys.stdout.write(text)
-        if fmt == "systemd":
-            sys.stdout.write("\n")
+    Output.of(output).listing("maintain.schedule", {
+        "playbook": pb.name, "format": fmt, "argv": argv,
+        "files": [{"name": filename, "text": text} for filename, text in files.items()]})
     if install is not None:
         from agentops.cli.common import write_atomic
 

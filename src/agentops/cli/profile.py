@@ -10,11 +10,11 @@ import typer
 from agentops.cli.common import (
     FailOn,
     FailOnOpt,
+    Output,
     OutputFileOpt,
     OutputFormat,
     OutputOpt,
     config_option,
-    emit_report,
     fail,
     progress,
 )
@@ -105,7 +105,7 @@ def profile(
     what = ", ".join(t.label for t in targets)
     with progress(f"profiling {what}", total=max(1, round(duration / interval))) as bar:
         report = asyncio.run(run_profile(targets, opts, on_tick=lambda done, total: bar.update(completed=done)))
-    emit_report(report, output, output_file, fail_on)
+    Output(output, output_file, fail_on).report(report)
 
 
 def _lab_targets(lab_dir: Path | None, roles: list[str]) -> list[ProfileTarget]:
@@ -213,4 +213,4 @@ def diagnose_performance(
                   total=max(1, round(duration / interval))) as bar:
         report = asyncio.run(run_diagnosis(cfg, workers, query, started_at=now_iso(),
                                            on_tick=lambda done, total: bar.update(completed=done)))
-    emit_report(report, output, output_file, fail_on)
+    Output(output, output_file, fail_on).report(report)

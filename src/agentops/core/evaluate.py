@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 
+from agentops.core.format import number, size
 from agentops.core.model import Observation, Reason, Status
 from agentops.core.packs import CheckSpec, MetricRule
 from agentops.core.thresholds import Threshold
@@ -39,7 +40,7 @@ def evaluate(spec: CheckSpec, obs: Observation) -> tuple[Status, Reason | None, 
             level = _breach(rule, value)
             if level is not None:
                 status, threshold = level
-                breaches.append((status, f"{name}={_fmt(value)} ({status.label.lower()} {threshold.describe()})"))
+                breaches.append((status, f"{name}={number(value)} ({status.label.lower()} {threshold.describe()})"))
                 worst = Status.worst([worst, status])
     if breaches:
         breaches.sort(key=lambda b: -b[0].severity)
@@ -85,24 +86,5 @@ def summarize(metrics: dict[str, float], spec: CheckSpec, limit: int = 4) -> str
     """A short "key=value" line, the judged metrics first, for OK results."""
     judged = [m for r in spec.rules for m in _matches(r, metrics)]
     names = list(dict.fromkeys(judged + sorted(metrics)))[:limit]
-    return ", ".join(f"{n}={_fmt_bytes(metrics[n]) if n.split(':', 1)[0].endswith('_bytes') else _fmt(metrics[n])}"
+    return ", ".join(f"{n}={size(metrics[n]) if n.split(':', 1)[0].endswith('_bytes') else number(metrics[n])}"
                      for n in names)
-
-
-def _fmt_bytes(value: float) -> str:
-    """Byte counts for people (the JSON keeps the exact number)."""
-    if value != value:
-        return "n/a"
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(value) < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"
-
-
-def _fmt(value: float) -> str:
-    if isinstance(value, float) and value != value:
-        return "n/a"
-    if float(value).is_integer() and abs(value) < 1e15:
-        return str(int(value))
-    return f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"

@@ -21,6 +21,8 @@ import stat
 import time
 from pathlib import Path
 
+from agentops.core.format import exact_size
+
 # How long a FIFO's write end waits for a reader (`cat out.fifo &` started just after agentops).
 FIFO_READER_WAIT_S = 10.0
 # How long writing to a FIFO, a device or a terminal may take in all (a reader that stopped reading).
@@ -97,15 +99,7 @@ def _read_fd(fd: int, limit: int, deadline_s: float, *, regular: bool) -> bytes:
         chunks.append(chunk)
         size += len(chunk)
         if size > limit:
-            raise FileProblem(f"larger than {_size_text(limit)} (not read)")
-
-
-def _size_text(n: int) -> str:
-    if n >= 1 << 20 and n % (1 << 20) == 0:
-        return f"{n >> 20} MiB"
-    if n >= 1 << 10 and n % (1 << 10) == 0:
-        return f"{n >> 10} KiB"
-    return f"{n} bytes"
+            raise FileProblem(f"larger than {exact_size(limit)} (not read)")
 
 
 def read_text(path: str | Path, *, limit: int, regular_only: bool = True,

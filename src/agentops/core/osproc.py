@@ -25,6 +25,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agentops.core.format import utc_stamp
+
 LOOPBACK = {"127.0.0.1", "::1", "localhost", "::ffff:127.0.0.1"}
 
 
@@ -65,9 +67,7 @@ class ProcessView:
 
 
 def _iso(epoch: float) -> str:
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return utc_stamp(epoch, timespec="seconds")
 
 
 def state_letter(pid: int) -> str | None:

@@ -46,11 +46,3 @@ def parse_size(value: object) -> int:
     if not m:
         raise ValueError(f"bad size {value!r} (expected e.g. 500M, 10GiB, 1T)")
     return int(_finite(float(m.group(1)) * 1024 ** _SIZE_POWERS[m.group(2).lower()], "size", value))
-
-
-def format_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"

@@ -20,6 +20,7 @@ from typing import Any
 
 from agentops.core.cluster import Cluster
 from agentops.core.config import Target, split_host_port
+from agentops.core.format import duration
 from agentops.core.model import Observation, Reason, Result
 from agentops.core.osproc import Located, ProcessView, describe_stop, is_local
 from agentops.core.packs import CheckSpec, command_specs
@@ -410,7 +411,7 @@ class Layers:
             if obs.reason is None:
                 m = obs.metrics
                 obs.message = (f"{agent_type}: {m.get('messages', 0):.0f} messages, {m.get('errors', 0):.0f} errors, "
-                               f"p95 {_fmt_s(m.get('p95_s'))}, worker queue {m.get('queue_size', 0):.0f}")
+                               f"p95 {duration(m.get('p95_s'))}, worker queue {m.get('queue_size', 0):.0f}")
                 if missing:
                     obs.facts["missing_series"] = missing
                     obs.message += f" (not exported: {', '.join(missing)})"
@@ -467,12 +468,6 @@ def _judged(spec: Any, target: str, obs: Observation, started: float) -> Result:
     from agentops.core.runner import judge
 
     return judge(spec, target, obs, time.perf_counter() - started)
-
-
-def _fmt_s(value: float | None) -> str:
-    if value is None or value != value:
-        return "n/a"
-    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
 
 
 def _view() -> Any:

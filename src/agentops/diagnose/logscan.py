@@ -12,11 +12,11 @@ noted during this diagnosis, never as "recent history". Reads are bounded (the l
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agentops.core.format import utc_stamp
 from agentops.core.model import Observation, Reason
 from agentops.logs.classify import classify_text
 
@@ -238,4 +238,4 @@ def scan(files: list[Path], patterns: list[str], start_offsets: dict[str, int], 
 
 
 def _iso(epoch: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+    return utc_stamp(epoch, timespec="seconds")

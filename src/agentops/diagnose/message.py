@@ -18,10 +18,10 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from agentops.core.cluster import Cluster
+from agentops.core.format import utc_stamp
 from agentops.core.model import Report
 from agentops.diagnose.baseline import add_baseline_evidence
 from agentops.diagnose.engine import DEFAULT_DEADLINE_S, Deadline, Evidence
@@ -55,7 +55,7 @@ def parse_to(value: str) -> tuple[str, str]:
 
 
 def started_stamp() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return utc_stamp()
 
 
 def choose_payload(cluster: Cluster, agent_type: str, payload_type: str | None,

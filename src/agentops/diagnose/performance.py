@@ -24,11 +24,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from agentops.core import format as fmt
 from agentops.core.config import Config
 from agentops.core.evaluate import metric_verdicts
 from agentops.core.model import Finding, Observation, Reason, Report, Result, Status
 from agentops.core.runner import judge
-from agentops.profile.analyze import ProcessProfile, fmt_num, fmt_pct, fmt_secs, process_findings
+from agentops.profile.analyze import ProcessProfile, process_findings
 from agentops.profile.limits import Limits
 from agentops.profile.session import LabelledWindow, ProfileOptions, profile_document, run_window
 from agentops.profile.targets import ProfileTarget, by_worker_target
@@ -149,8 +150,8 @@ def _agent_type_results(workers: Any, agent_type: str | None, lim: Limits) -> li
                 continue
             metrics = {"p95_s": t.p95_s, "p99_s": t.p99_s, "error_rate_percent": t.error_rate_percent,
                        "throughput_per_s": t.throughput_per_s, "messages": t.messages}
-            message = (f"{t.messages:.0f} messages, p95 {fmt_secs(t.p95_s)}, p99 {fmt_secs(t.p99_s)}, errors "
-                       f"{fmt_pct(t.error_rate_percent)}")
+            message = (f"{t.messages:.0f} messages, p95 {fmt.duration(t.p95_s)}, p99 {fmt.duration(t.p99_s)}, errors "
+                       f"{fmt.percent(t.error_rate_percent)}")
             obs = Observation(metrics=metrics, message=message,
                               facts={"worker": w.name, "errors_by_kind": t.errors_by_kind})
             result = judge(lim.agent_type, t.agent_type, obs, w.window.window.elapsed_s)
@@ -181,8 +182,8 @@ def _load_latency(outcome: Any, agent_type: str, lim: Limits) -> Result | None:
         return None
     lat = outcome.stats.latency
     obs = Observation(metrics={"p95_s": lat.quantile(0.95), "p50_s": lat.quantile(0.5), "replies": float(lat.count)},
-                      message=f"the load run measured p50 {fmt_secs(lat.quantile(0.5))}, p95 "
-                              f"{fmt_secs(lat.quantile(0.95))} from the caller's side")
+                      message=f"the load run measured p50 {fmt.duration(lat.quantile(0.5))}, p95 "
+                              f"{fmt.duration(lat.quantile(0.95))} from the caller's side")
     return judge(lim.load_latency, agent_type, obs, 0.0)
 
 
@@ -256,10 +257,10 @@ def _slow_type(agent_type: str, w: Worker | None, r: Result, status: Status, lim
     if p is not None:
         cpu_mean, cpu_p95 = p.metrics.get("cpu_percent_mean", math.nan), p.metrics.get("cpu_percent_p95", math.nan)
         loop = p.stacks.busiest_loop if p.stacks and p.stacks.available else None
-        evidence.append(f"{w.name if w else 'worker'} CPU mean {fmt_num(cpu_mean)}%, p95 {fmt_num(cpu_p95)}% of "
+        evidence.append(f"{w.name if w else 'worker'} CPU mean {fmt.number(cpu_mean)}%, p95 {fmt.number(cpu_p95)}% of "
                         f"one core")
         if loop is not None:
-            evidence.append(f"event loop busy {fmt_num(100 * loop.busy_share)}% of {loop.samples} stack samples"
+            evidence.append(f"event loop busy {fmt.number(100 * loop.busy_share)}% of {loop.samples} stack samples"
                             + (f", most often in {loop.top_frames[0].frame}" if loop.top_frames else ""))
         if p.breached(lim.cpu.id) is not None:
             kind = "cpu_bound"
@@ -286,7 +287,7 @@ def _slow_type(agent_type: str, w: Worker | None, r: Result, status: Status, lim
         fix = "configure the worker's pid_file/match so its process can be profiled, and rerun with --stacks"
     limit = metric_verdicts(spec, r.metrics).get("p95_s")
     return Finding(id=f"performance.slow_handler.{kind}", status=status,
-                   title=f"Agent type {agent_type}{where} is the bottleneck: p95 response {fmt_secs(p95)}"
+                   title=f"Agent type {agent_type}{where} is the bottleneck: p95 response {fmt.duration(p95)}"
                          + (f" ({limit[1].describe()} s)" if limit else ""),
                    cause=cause, evidence=evidence, fix=fix, checks=[r.id])
 
@@ -302,8 +303,8 @@ def _memory_and_io(p: ProcessProfile, lim: Limits) -> list[Finding]:
             title=f"{who} uses {rss:.0f} MB of memory ({_limit_text(lim.memory, 'rss_mb_max', m, ' MB')})",
             cause="the worker holds a lot of memory" + (" and it is still climbing" if p.trend.leak_suspected
                                                         else ""),
-            evidence=[f"RSS max {rss:.0f} MB, USS max {fmt_num(m.get('uss_mb_max', math.nan))} MB",
-                      f"trend {p.trend.slope_mb_per_min:+.2f} MB/min (r² {fmt_num(p.trend.r2)})"],
+            evidence=[f"RSS max {rss:.0f} MB, USS max {fmt.number(m.get('uss_mb_max', math.nan))} MB",
+                      f"trend {p.trend.slope_mb_per_min:+.2f} MB/min (r² {fmt.number(p.trend.r2)})"],
             fix="find what holds it (tracemalloc/memray heap snapshot): per-session state, caches without a bound, "
                 "large payloads kept after replying; set a memory limit and restart policy",
             checks=[memory.id]))
@@ -329,13 +330,14 @@ def _healthy(workers: Any, q: PerformanceQuery, status: Status) -> Finding:
     for w in workers:
         if w.profile is not None:
             m = w.profile.metrics
-            evidence.append(f"{w.name}: CPU mean {fmt_num(m['cpu_percent_mean'])}%, RSS max "
-                            f"{fmt_num(m['rss_mb_max'])} MB, memory trend "
+            evidence.append(f"{w.name}: CPU mean {fmt.number(m['cpu_percent_mean'])}%, RSS max "
+                            f"{fmt.number(m['rss_mb_max'])} MB, memory trend "
                             f"{w.profile.trend.slope_mb_per_min:+.2f} MB/min")
         if w.window is not None:
             t = w.window.window.total
-            evidence.append(f"{w.name} agents: {fmt_num(t.throughput_per_s)} msg/s, p95 {fmt_secs(t.p95_s)}, errors "
-                            f"{fmt_pct(t.error_rate_percent)}")
+            evidence.append(f"{w.name} agents: {fmt.number(t.throughput_per_s)} msg/s, "
+                            f"p95 {fmt.duration(t.p95_s)}, errors "
+                            f"{fmt.percent(t.error_rate_percent)}")
     scope = f"agent type {q.agent_type}" if q.agent_type else "the cluster"
     lim = q.profile.limits
     levels = [f"{r.metric} {t.describe()}" for spec in (lim.agent_type, lim.memory, lim.cpu)

@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from agentops.core.config import Config
+from agentops.core.format import duration
 from agentops.core.model import Finding, Observation, Reason, Report, Result, Status
 from agentops.core.packs import CheckSpec, command_specs
 from agentops.core.runner import judge
@@ -34,10 +35,6 @@ class _Steps:
 
     def failed(self, step: str, reason: Reason, message: str, started: float, **facts: Any) -> None:
         self.add(step, Observation.failure(reason, message, **facts), started)
-
-
-def _secs(seconds: float) -> str:
-    return f"{seconds * 1000:.0f} ms" if seconds < 0.1 else f"{seconds:.2f} s"
 
 
 def _error(exc: BaseException) -> str:
@@ -85,7 +82,7 @@ async def run_drill(fault: Fault, cfg: Config | None = None) -> Report:
                     diagnosis=report_document(diagnosis))
         metrics = {"time_to_verdict_s": round(diagnosis.duration_s, 3),
                    "within_deadline": float(diagnosis.duration_s <= fault.t.deadline_s + 1.0)}
-        message = (f"{'named' if named else 'did NOT name'} the fault in {_secs(diagnosis.duration_s)} "
+        message = (f"{'named' if named else 'did NOT name'} the fault in {duration(diagnosis.duration_s)} "
                    f"(expected {' or '.join(fault.expects)}): {said}")
         # Expected against observed: the verdict the diagnosis reached is the observation; the pack judges it.
         obs = Observation(metrics=metrics, message=message, facts={"expected": list(fault.expects),
@@ -129,7 +126,7 @@ def _report(fault: Fault, results: list[Result], data: dict[str, Any], started_a
         detect = steps["detect"]
         undone = "verify" not in steps or steps["verify"].status is Status.OK
         title = (f"drill {fault.name}: the diagnosis {'named' if data.get('named') else 'did NOT name'} the fault "
-                 f"in {_secs(data.get('time_to_verdict_s', 0))}; " + ("undone" if undone else "NOT undone"))
+                 f"in {duration(data.get('time_to_verdict_s', 0))}; " + ("undone" if undone else "NOT undone"))
         cause = detect.message
     else:
         last = results[-1] if results else None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from agentops.core.format import size
 from agentops.core.model import Observation, Reason, Result
 from agentops.core.packs import command_specs
 from agentops.core.runner import judge
@@ -22,7 +23,7 @@ def _process_result(p: ProcessStatus) -> Result:
     alive = p.alive and p.state not in ("T", "t", "Z", "X")
     parts = [f"pid {p.pid} {STATE_NAMES.get(p.state, p.state)}"]
     if p.rss_bytes is not None:
-        parts.append(f"rss {p.rss_bytes / 2**20:.0f} MiB")
+        parts.append(f"rss {size(p.rss_bytes)}")
     if ports:
         parts.append(ports)
     if p.agent_types:

@@ -10,6 +10,7 @@ from typing import Any
 
 from agentops.core.config import Config, TLSOptions
 from agentops.core.evaluate import evaluate
+from agentops.core.format import duration
 from agentops.core.model import Finding, Observation, Reason, Report, Result, Status
 from agentops.core.packs import CheckSpec, command_specs
 from agentops.core.runner import judge
@@ -65,12 +66,6 @@ async def drive(target: LoadTarget, spec: LoadSpec, *, connect_timeout: float = 
     return LoadOutcome(stats, None, connect_ms, stream.size_bytes)
 
 
-def _fmt_s(value: float) -> str:
-    if value != value:
-        return "n/a"
-    return f"{value * 1000:.1f}ms" if value < 1 else f"{value:.2f}s"
-
-
 def run_result(outcome: LoadOutcome, target: str, checks: dict[str, CheckSpec] | None = None) -> Result:
     spec = (checks or command_specs("load"))["load.run"]
     if outcome.failure is not None:
@@ -80,7 +75,8 @@ def run_result(outcome: LoadOutcome, target: str, checks: dict[str, CheckSpec] |
     m = s.metrics()
     kinds = ", ".join(f"{k} {n}" for k, n in s.errors.most_common()) or "no errors"
     message = (f"{s.requests} requests, {s.ok} ok ({kinds}); {m['throughput_per_s']:.1f} msg/s; latency p50 "
-               f"{_fmt_s(m['p50_s'])} p95 {_fmt_s(m['p95_s'])} p99 {_fmt_s(m['p99_s'])} max {_fmt_s(m['max_s'])}")
+               f"{duration(m['p50_s'])} p95 {duration(m['p95_s'])} p99 {duration(m['p99_s'])} "
+               f"max {duration(m['max_s'])}")
     obs = Observation(metrics=m, message=message, facts={"connect_ms": round(outcome.connect_ms, 3),
                                                           "request_bytes": outcome.size_bytes})
     if s.stopped:
@@ -140,7 +136,7 @@ def findings(outcome: LoadOutcome, target: str, checks: dict[str, CheckSpec] | N
             **v, "refused": s.errors[IN_FLIGHT_LIMIT], "max_in_flight": s.spec.max_in_flight}, checks=cites))
     if "load.generator_lag" in judged and s.spec.rate is not None:
         out.append(TEXTS["load.generator_lag"].finding("load.generator_lag", judged["load.generator_lag"], {
-            **v, "lag_p99": _fmt_s(s.send_lag.quantile(0.99)), "lag_max": _fmt_s(s.send_lag.max_s),
+            **v, "lag_p99": duration(s.send_lag.quantile(0.99)), "lag_max": duration(s.send_lag.max_s),
             "window": f"{s.send_window_s:.1f}"}, checks=cites))
     if "load.stream_closed" in judged:
         out.append(TEXTS["load.stream_closed"].finding("load.stream_closed", judged["load.stream_closed"], {

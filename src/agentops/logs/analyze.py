@@ -2,7 +2,7 @@
 
 Measures (the analysis in `Report.data`: patterns, security and performance events, counts, bad input), then
 judges (the `--max-errors` / `--max-error-rate` thresholds through `core.evaluate`, as `Report.results`), then
-explains a breached threshold with findings for its largest patterns. Rendering is `logs.view`'s job.
+explains a breached threshold with findings for its largest patterns. Rendering is render/presenters/logs.py's job.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from agentops.core import format as fmt
 from agentops.core.config import Config
 from agentops.core.evaluate import evaluate
 from agentops.core.model import Finding, Observation, Reason, Report, Result, Status
@@ -34,7 +35,7 @@ from agentops.logs.query import (
 from agentops.logs.reader import Source
 from agentops.logs.records import LEVEL_NO, Record, parse_record
 from agentops.logs.scan import PARALLEL_MIN, Dialect, NeedleGroup, ScanPlan, line_ts, scan
-from agentops.logs.stats import InputStats, human_size
+from agentops.logs.stats import InputStats
 
 DURATION_FIELDS = ("duration",)
 _UNIT_S = {b"ms": 1e-3, b"msec": 1e-3, b"millis": 1e-3, b"us": 1e-6, b"usec": 1e-6, b"micros": 1e-6,
@@ -411,14 +412,14 @@ def input_result(stats: InputStats, cfg: Config | None = None) -> Result:
                 f"{s.name}: {s.reason}" for s in unreadable[:3]))
         if partial:
             said.append(f"{len(partial)} of {len(sources)} inputs read only in part: " + "; ".join(
-                f"{s.name}: {INCOMPLETE[s.status]} after {human_size(s.bytes)} ({s.reason})" for s in partial[:3]))
+                f"{s.name}: {INCOMPLETE[s.status]} after {fmt.size(s.bytes)} ({s.reason})" for s in partial[:3]))
         # Records lost mid-input are a protocol failure of the input; an input not read beside readable ones is
         # a count the pack's `unreadable` rule judges. Either way the story is the message.
         obs = (Observation.failure(Reason.PROTOCOL, "; ".join(said)) if not unreadable
                else Observation(metrics=metrics, message="; ".join(said)))
     else:
         obs = Observation(metrics=metrics, message=f"read {len(sources)} input{'s' if len(sources) != 1 else ''}, "
-                                                   f"{human_size(stats.bytes)}")
+                                                   f"{fmt.size(stats.bytes)}")
     status, reason, message = evaluate(spec, obs)
     if reason is Reason.THRESHOLD:
         message = obs.message  # which inputs were not read, and why; the breach is in status and reason

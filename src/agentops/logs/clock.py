@@ -8,6 +8,8 @@ import re
 import time
 from datetime import UTC, datetime
 
+from agentops.core.format import utc_stamp
+
 _RELATIVE = re.compile(r"^\s*\d+(?:\.\d+)?\s*(?:ms|[smhdw])\s*$", re.IGNORECASE)
 # A timestamp's "YYYY-MM-DD?HH:MM:SS" head; the epoch of that second is cached because a log repeats it.
 _SECOND_CACHE: dict[str, float] = {}
@@ -130,7 +132,7 @@ def iso(ts: float | None) -> str | None:
     """Seconds → ISO 8601 UTC with milliseconds, as the report writes times."""
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return utc_stamp(ts)
 
 
 def now_iso() -> str:

@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agentops.logs.stats import InputStats, SourceInfo, human_size
+from agentops.core import format as fmt
+from agentops.logs.stats import InputStats, SourceInfo
 
 CHUNK = 1 << 20
 MAX_LINE = 1 << 20  # longer lines keep only their first HEAD_KEEP bytes
@@ -423,7 +424,7 @@ def _stream(read: Callable[[int], bytes], info: SourceInfo, stats: InputStats, c
 def _skipped_nuls(info: SourceInfo, stats: InputStats, n: int) -> None:
     if n:
         stats.bump("nul_bytes", n)
-        info.reason = f"skipped {human_size(n)} of NUL bytes before the records (a copytruncate rotation's hole)"
+        info.reason = f"skipped {fmt.size(n)} of NUL bytes before the records (a copytruncate rotation's hole)"
 
 
 def _lines_capped(data: bytes, start: int, end: int, offset: int) -> Iterator[Chunk]:

@@ -38,6 +38,7 @@ from typing import Any
 
 from agentops.core.config import Config
 from agentops.core.files import FileProblem, read_text, write_file
+from agentops.core.format import utc_stamp
 from agentops.core.model import Result
 from agentops.core.yamlsrc import ConfigError
 from agentops.maintain.state import state_dir_for
@@ -203,7 +204,7 @@ def updated(previous: Baseline | None, path: Path, name: str, sample: dict[str, 
         values = c.pop("values")
         c["metrics"] = {m: statistics.median(v) for m, v in values.items()}
         c["samples"] = max((len(v) for v in values.values()), default=0)
-    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    now = utc_stamp(timespec="seconds")
     return Baseline(name=name, path=path, updated_at=now, cluster=cluster, host=platform.node(),
                     keep_days=keep_days, days=days, checks=checks)
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from agentops.core.config import LOCAL, Config, Target
 from agentops.core.evaluate import evaluate
+from agentops.core.format import utc_stamp
 from agentops.core.model import Observation, Reason, Report, Result
 from agentops.core.packs import CheckSpec, command_specs
 from agentops.core.redact import redact, redact_obj
@@ -311,4 +312,4 @@ def busy_report(pb: Playbook, exc: LockBusy, opts: RunOptions, cfg: Config | Non
 
 
 def _utc_now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return utc_stamp()

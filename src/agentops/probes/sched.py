@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from agentops.core.format import duration
 from agentops.core.model import Observation, Reason
 from agentops.core.probe import Probe, check_params
 from agentops.core.target import Target
@@ -86,7 +87,7 @@ async def measure_starvation(pids: list[int], interval: float = 0.3) -> Observat
         metrics=metrics,
         facts={"pids": sorted(waits), "wait_percent_by_pid": {str(p): round(w, 1) for p, w in waits.items()},
                "window_s": round(wall_ns / 1e9, 3)},
-        message=f"pid {worst} waited for a CPU {waits[worst]:.0f}% of {wall_ns / 1e9:.2f}s; the processes got "
+        message=f"pid {worst} waited for a CPU {waits[worst]:.0f}% of {duration(wall_ns / 1e9)}; the processes got "
                 f"{metrics['cpu_percent']:.0f}% of a core{steal}")
 
 

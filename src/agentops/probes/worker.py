@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from agentops.core.config import Target, split_host_port
+from agentops.core.format import size
 from agentops.core.model import Observation, Reason
 from agentops.core.probe import Probe, check_params
 
@@ -99,7 +100,7 @@ class WorkerProbe(Probe):
             return Observation(metrics=metrics, facts=facts, reason=Reason.ASSERTION, message="; ".join(problems))
         said = []
         if "processes" in metrics:
-            said.append(f"pid {', '.join(map(str, facts['pids']))}, rss {metrics['rss_bytes'] / 2**20:.0f} MiB"
+            said.append(f"pid {', '.join(map(str, facts['pids']))}, rss {size(metrics['rss_bytes'])}"
                         + (", STOPPED" if metrics.get("stopped") else ""))
         if "host_connections" in metrics:
             said.append(f"connected to {spec.host}")

@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from agentops.core import format as fmt
 from agentops.core.model import Finding, Observation, Reason, Result, Status
 from agentops.core.runner import judge
 from agentops.profile.agentmetrics import MetricsWindow
@@ -93,7 +94,7 @@ _CHECK_METRICS = {
 
 
 def _message(check_id: str, m: dict[str, float], trend: MemoryTrend) -> str:
-    f = fmt_num
+    f = fmt.number
     if check_id == "profile.cpu":
         return (f"CPU mean {f(m['cpu_percent_mean'])}%, p95 {f(m['cpu_percent_p95'])}%, max "
                 f"{f(m['cpu_percent_max'])}% of one core")
@@ -110,34 +111,9 @@ def _message(check_id: str, m: dict[str, float], trend: MemoryTrend) -> str:
     if check_id == "profile.io":
         wait = "not accounted (kernel.task_delayacct=0)" if m["iowait_s"] != m["iowait_s"] else \
             f"{f(m['iowait_s'])}s blocked on IO"
-        return f"IO wait {wait}; read {_bytes(m['io_read_bytes'])}, wrote {_bytes(m['io_write_bytes'])}"
+        return f"IO wait {wait}; read {fmt.size(m['io_read_bytes'])}, wrote {fmt.size(m['io_write_bytes'])}"
     return (f"threads {f(m['threads_max'])}, connections {f(m['connections_max'])}, "
             f"{f(m['ctx_switches_per_s_mean'])} context switches/s")
-
-
-def fmt_num(value: float) -> str:
-    """A number for a message: 3 significant digits, whole above 100, "n/a" when not measured."""
-    if value != value:
-        return "n/a"
-    return f"{value:.0f}" if abs(value) >= 100 else f"{value:.3g}"
-
-
-def fmt_secs(value: float) -> str:
-    return "n/a" if value != value else f"{fmt_num(value)}s"
-
-
-def fmt_pct(value: float) -> str:
-    return "n/a" if value != value else f"{fmt_num(value)}%"
-
-
-def _bytes(value: float) -> str:
-    if value != value:
-        return "n/a"
-    for unit in ("B", "KB", "MB", "GB"):
-        if abs(value) < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GB"
 
 
 def profile_process(s: ProcessSeries, run: SamplingRun, rule: LeakRule,
@@ -161,7 +137,7 @@ def profile_process(s: ProcessSeries, run: SamplingRun, rule: LeakRule,
     loop = stacks.busiest_loop if stacks and stacks.available else None
     if loop is not None:
         obs = Observation(metrics={"loop_busy_share": loop.busy_share, "loop_samples": float(loop.samples)},
-                          message=f"event loop busy in {fmt_num(100 * loop.busy_share)}% of {loop.samples} samples",
+                          message=f"event loop busy in {fmt.number(100 * loop.busy_share)}% of {loop.samples} samples",
                           facts={"pid": s.info.pid, "thread": loop.thread})
         profile.results.append(judge(limits.event_loop, target, obs, run.elapsed_s))
     return profile
@@ -177,8 +153,9 @@ def metrics_result(window: MetricsWindow, target: str, limits: Limits | None = N
     metrics = {"p95_s": t.p95_s, "p99_s": t.p99_s, "error_rate_percent": t.error_rate_percent,
                "throughput_per_s": t.throughput_per_s, "messages": t.messages, "errors": t.errors,
                "queue_size_max": window.queue_max}
-    message = (f"{fmt_num(t.throughput_per_s)} msg/s, p95 {fmt_secs(t.p95_s)}, p99 {fmt_secs(t.p99_s)}, errors "
-               f"{fmt_pct(t.error_rate_percent)}, queue max {fmt_num(window.queue_max)}")
+    message = (f"{fmt.number(t.throughput_per_s)} msg/s, p95 {fmt.duration(t.p95_s)}, "
+               f"p99 {fmt.duration(t.p99_s)}, errors "
+               f"{fmt.percent(t.error_rate_percent)}, queue max {fmt.number(window.queue_max)}")
     if window.missing:
         message += f" (not exposed: {', '.join(window.missing)})"
     obs = Observation(metrics=metrics, message=message, facts={"url": window.url})
@@ -195,27 +172,28 @@ def process_findings(p: ProcessProfile) -> list[Finding]:
     words from profile.knowledge, filled with what was sampled."""
     out: list[Finding] = []
     info, m = p.series.info, p.metrics
-    v: dict[str, object] = {"who": f"{info.label} (pid {info.pid})", "cpu_mean": fmt_num(m["cpu_percent_mean"])}
+    v: dict[str, object] = {"who": f"{info.label} (pid {info.pid})", "cpu_mean": fmt.number(m["cpu_percent_mean"])}
     gone = p.breached("profile.alive")
     if gone is not None:
         out.append(TEXTS["profile.process_gone"].finding("profile.process_gone", gone.status, {
             **v, "gone": p.series.gone, "samples": len(p.series.t)}, checks=[gone.id]))
     leak = p.breached("profile.memory_trend")
     if leak is not None:
-        uss = [f"USS max {fmt_num(m['uss_mb_max'])} MB"] if m["uss_mb_max"] == m["uss_mb_max"] else []
+        uss = [f"USS max {fmt.number(m['uss_mb_max'])} MB"] if m["uss_mb_max"] == m["uss_mb_max"] else []
         out.append(TEXTS["profile.leak"].finding("profile.leak", leak.status, {
-            **v, "trend_why": p.trend.why, "rss_min": fmt_num(m["rss_mb_min"]), "rss_max": fmt_num(m["rss_mb_max"]),
-            "elapsed": fmt_num(p.series.t[-1] if p.series.t else 0)}, evidence=uss, checks=[leak.id]))
+            **v, "trend_why": p.trend.why, "rss_min": fmt.number(m["rss_mb_min"]),
+            "rss_max": fmt.number(m["rss_mb_max"]),
+            "elapsed": fmt.number(p.series.t[-1] if p.series.t else 0)}, evidence=uss, checks=[leak.id]))
     cpu = p.breached("profile.cpu")
     if cpu is not None:
         out.append(TEXTS["profile.cpu_bound"].finding("profile.cpu_bound", cpu.status, {
-            **v, "cpu_p95": fmt_num(m["cpu_percent_p95"]), "saturated": fmt_num(100 * m["cpu_saturated_share"])},
+            **v, "cpu_p95": fmt.number(m["cpu_percent_p95"]), "saturated": fmt.number(100 * m["cpu_saturated_share"])},
             evidence=_stack_evidence(p.stacks), checks=[cpu.id]))
     loop_check = p.breached("profile.event_loop")
     loop = p.stacks.busiest_loop if p.stacks and p.stacks.available else None
     if loop_check is not None and loop is not None and cpu is None:
         out.append(TEXTS["profile.loop_blocked"].finding("profile.loop_blocked", loop_check.status, {
-            **v, "thread": loop.thread, "busy": fmt_num(100 * loop.busy_share), "loop_samples": loop.samples,
+            **v, "thread": loop.thread, "busy": fmt.number(100 * loop.busy_share), "loop_samples": loop.samples,
             "top": loop.top_frames[0].frame if loop.top_frames else "?"}, checks=[loop_check.id, "profile.cpu"]))
     return out
 
@@ -223,7 +201,7 @@ def process_findings(p: ProcessProfile) -> list[Finding]:
 def _stack_evidence(stacks: StackProfile | None, limit: int = 3) -> list[str]:
     if not stacks or not stacks.available:
         return []
-    return [f"hot frame: {f.frame} ({fmt_num(100 * f.share)}% of active samples)" for f in stacks.hot_frames[:limit]]
+    return [f"hot frame: {f.frame} ({fmt.number(100 * f.share)}% of active samples)" for f in stacks.hot_frames[:limit]]
 
 
 def profile_data(p: ProcessProfile) -> dict[str, Any]:

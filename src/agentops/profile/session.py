@@ -9,9 +9,9 @@ import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
+from agentops.core.format import utc_stamp
 from agentops.core.model import Report
 from agentops.profile import stacks as stacks_mod
 from agentops.profile.agentmetrics import MetricsWindow, watch
@@ -58,7 +58,7 @@ class ProfileRun:
 
 
 def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return utc_stamp()
 
 
 @contextlib.contextmanager

@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from agentops.core import format as fmt
 from agentops.core.model import Reason
 from agentops.core.thresholds import Threshold, ThresholdError
-from agentops.core.units import format_bytes, parse_size
+from agentops.core.units import parse_size
 from agentops.maintain.step import Outcome, Step, StepContext, StepOutcome
 from agentops.probes.host import disk_usage
 
@@ -70,7 +71,7 @@ class DiskCheckStep(Step):
             elif rules["inodes_critical"].breached(inodes_pct):
                 problems.append(f"{path} inodes {inodes_pct:.1f}% used ({rules['inodes_critical'].describe()})")
             elif min_free is not None and free < min_free:
-                problems.append(f"{path} has {format_bytes(free)} free (< {format_bytes(min_free)})")
+                problems.append(f"{path} has {fmt.size(free)} free (< {fmt.size(min_free)})")
             elif rules["warning"].breached(used_pct):
                 out.warnings.append(f"{path} {used_pct:.1f}% used ({rules['warning'].describe()})")
         out.after = dict(out.before)

@@ -21,8 +21,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from agentops.core import format as fmt
 from agentops.core.model import Reason
-from agentops.core.units import format_bytes, parse_duration, parse_size
+from agentops.core.units import parse_duration, parse_size
 from agentops.maintain.step import Outcome, Step, StepContext, StepOutcome
 
 SYSTEM_ROOTS = frozenset({
@@ -166,7 +167,7 @@ class FilesPruneStep(Step):
         if tally.deleted_files:
             out.status = Outcome.CHANGED
         out.message = (f"{verb} {tally.deleted_files} of {tally.matched_files} matching files "
-                       f"({format_bytes(tally.deleted_bytes)})")
+                       f"({fmt.size(tally.deleted_bytes)})")
         if tally.failed_files:
             out.message += f"; {tally.failed_files} could not be deleted"
         return out
@@ -221,7 +222,7 @@ class FilesPruneStep(Step):
                 if rules.older_than is not None and age > rules.older_than:
                     path = os.path.join(dirpath, name)
                     if self._unlink(dirfd, name, path, st.st_size, ctx, out, tally,
-                                    f"{verb} {path} ({format_bytes(st.st_size)}, {_age(age)} old)"):
+                                    f"{verb} {path} ({fmt.size(st.st_size)}, {_age(age)} old)"):
                         await _pause(pace)
                 elif rules.max_total_size is not None:
                     tally.survivors.append(Survivor(os.path.join(real, rel), st.st_size, st.st_mtime))
@@ -246,8 +247,8 @@ class FilesPruneStep(Step):
                 if not stat.S_ISREG(st.st_mode):
                     continue
                 if self._unlink(dirfd, name, s.path, st.st_size, ctx, out, tally,
-                                f"{verb} {s.path} ({format_bytes(st.st_size)}, over the "
-                                f"{format_bytes(rules.max_total_size)} cap)"):
+                                f"{verb} {s.path} ({fmt.size(st.st_size)}, over the "
+                                f"{fmt.size(rules.max_total_size)} cap)"):
                     total -= st.st_size
                     await _pause(pace)
             finally:

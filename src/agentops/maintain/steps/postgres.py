@@ -17,8 +17,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from agentops.core import format as fmt
 from agentops.core.model import Reason
-from agentops.core.units import format_bytes, parse_size
+from agentops.core.units import parse_size
 from agentops.maintain.step import Outcome, Step, StepContext, StepOutcome
 from agentops.maintain.steps._clients import pg_connect, pg_failure
 
@@ -241,7 +242,7 @@ class PostgresReindexStep(Step):
         done = 0
         for ix in todo:
             use_concurrent = concurrent and not ix.exclusion
-            line = f"{verb} {ix.qualified} on {ix.table} ({format_bytes(ix.size)})"
+            line = f"{verb} {ix.qualified} on {ix.table} ({fmt.size(ix.size)})"
             if ctx.check:
                 ctx.record_change(out, line + ("" if use_concurrent else ", blocking writes"))
                 continue
@@ -270,8 +271,8 @@ class PostgresReindexStep(Step):
         if todo:
             out.status = Outcome.CHANGED
         out.message = (f"{verb} {done if not ctx.check else len(todo)} indexes"
-                       f"{' concurrently' if concurrent else ''}; size {format_bytes(out.before['index_bytes'])}"
-                       f" → {format_bytes(out.after['index_bytes'])}")
+                       f"{' concurrently' if concurrent else ''}; size {fmt.size(out.before['index_bytes'])}"
+                       f" → {fmt.size(out.after['index_bytes'])}")
         return out
 
     @staticmethod

@@ -19,7 +19,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from agentops.core.units import format_bytes, parse_size
+from agentops.core import format as fmt
+from agentops.core.units import parse_size
 from agentops.maintain.step import Outcome, Step, StepContext, StepOutcome
 from agentops.maintain.steps._clients import redis_client, redis_failure
 
@@ -170,18 +171,18 @@ class RedisMemoryPurgeStep(Step):
             purgeable = figures0.get("allocator_rss_bytes", 0)
             out = StepOutcome(Outcome.OK, before=figures0)
             if purgeable < threshold:
-                out.message = f"{format_bytes(purgeable)} purgeable, below {format_bytes(threshold)}: nothing to do"
+                out.message = f"{fmt.size(purgeable)} purgeable, below {fmt.size(threshold)}: nothing to do"
                 return out
             out.status = Outcome.CHANGED
             if ctx.check:
-                ctx.record_change(out, f"purge about {format_bytes(purgeable)} of dirty allocator pages")
-                out.message = f"would purge about {format_bytes(purgeable)}"
+                ctx.record_change(out, f"purge about {fmt.size(purgeable)} of dirty allocator pages")
+                out.message = f"would purge about {fmt.size(purgeable)}"
                 return out
             await client.execute_command("MEMORY PURGE")
             out.after = _memory_figures(await client.info("memory"))
             freed = figures0["used_memory_rss"] - out.after["used_memory_rss"]
             out.facts = {"rss_freed_bytes": freed}
-            rss = f"rss {format_bytes(figures0['used_memory_rss'])} → {format_bytes(out.after['used_memory_rss'])}"
+            rss = f"rss {fmt.size(figures0['used_memory_rss'])} → {fmt.size(out.after['used_memory_rss'])}"
             ctx.record_change(out, f"purged allocator pages: {rss}")
             out.message = rss
             return out

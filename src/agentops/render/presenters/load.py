@@ -9,23 +9,16 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from agentops.profile.sparkline import sparkline
-from agentops.render.table import render_findings, render_results, render_summary
-
-QUANTILES = (("p50", "p50_s"), ("p90", "p90_s"), ("p95", "p95_s"), ("p99", "p99_s"), ("p99.9", "p999_s"),
-             ("max", "max_s"))
+from agentops.core.format import QUANTILES, duration, sparkline
+from agentops.render.blocks import render_findings, render_results, render_summary
+from agentops.render.registry import presenter
 
 # Where each model's latency counts from (load/engine.py): the open model has a schedule, the closed one does not.
 LATENCY_BASIS = {"open": "open model: from the intended send time, so a stall is not hidden",
                  "closed": "closed model: from the actual send time of each request"}
 
 
-def _ms(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value * 1000:.1f} ms" if value < 1 else f"{value:.3f} s"
-
-
+@presenter("load")
 def render_load(doc: dict[str, Any], console: Console) -> None:
     d = doc["data"]
     offered = f"{d['rate']:g}/s open model" if d["model"] == "open" else f"{d['concurrency']} in flight (closed model)"
@@ -36,13 +29,13 @@ def render_load(doc: dict[str, Any], console: Console) -> None:
     if "requests" in d:
         errors = ", ".join(f"{k} {n}" for k, n in d["errors"].items()) or "none"
         console.print(f"  {d['requests']} requests, {d['ok']} ok, errors: {errors}; "
-                      f"{d['throughput_per_s']:.1f} replies/s over {d['elapsed_s']:.2f}s", markup=False)
+                      f"{d['throughput_per_s']:.1f} replies/s over {duration(d['elapsed_s'])}", markup=False)
         # Printed as a line, not as the table's title: a title wraps at the width of this narrow table.
         console.print(f"latency (successful replies; {LATENCY_BASIS[d['model']]})", markup=False)
         table = Table()
         for label, _ in QUANTILES:
             table.add_column(label, justify="right", no_wrap=True)
-        table.add_row(*(_ms(d["latency"].get(key)) for _, key in QUANTILES))
+        table.add_row(*(duration(d["latency"].get(key)) for _, key in QUANTILES))
         console.print(table)
         timeline = d.get("timeline") or []
         if len(timeline) > 1:
@@ -52,7 +45,7 @@ def render_load(doc: dict[str, Any], console: Console) -> None:
             if any(failed):
                 console.print(f"  failures/s {sparkline(failed, 60, low=0)}  (max {max(failed)})", markup=False)
         if d.get("send_lag") and d["send_lag"]["p99_s"] is not None:
-            console.print(f"  send lag p99 {_ms(d['send_lag']['p99_s'])}, max {_ms(d['send_lag']['max_s'])}",
+            console.print(f"  send lag p99 {duration(d['send_lag']['p99_s'])}, max {duration(d['send_lag']['max_s'])}",
                           markup=False)
         for item in d.get("handler_errors", [])[:3]:
             console.print(f"  handler error x{item['count']}: {item['error']}", markup=False)

@@ -1,8 +1,8 @@
 """The table view of a diagnosis: the verdict first and prominent, then the other findings, then every check
 in the order it ran (the path of the message), then notes on what was not checked.
 
-Registered in render/table.py's KIND_RENDERERS for the diagnose.message and diagnose.agent report kinds; it
-receives the same redacted document as every renderer and computes no status.
+Registered for the diagnose.message and diagnose.agent report kinds; it receives the same redacted document as
+every renderer and computes no status.
 """
 
 from __future__ import annotations
@@ -13,10 +13,12 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
 
+from agentops.render.blocks import STYLE, render_findings, render_results, render_summary, status_text
 from agentops.render.document import status_set_by_text
-from agentops.render.table import STYLE, render_findings, render_results, render_summary, status_text
+from agentops.render.registry import presenter
 
 
+@presenter("diagnose.message", "diagnose.agent")
 def render_diagnosis(doc: dict[str, Any], console: Console) -> None:
     findings = doc.get("findings", [])
     if findings:

@@ -1,6 +1,6 @@
-"""The human view of `agentops logs …` reports (registered for the report kind "logs" in
-`agentops.render.table.KIND_RENDERERS`): it presents the finished, redacted document and computes nothing
-but layout — sparklines from the per-minute counts the analysis already holds."""
+"""The human view of `agentops logs …` reports (registered for the report kind "logs"): it presents the
+finished, redacted document and computes nothing but layout — sparklines from the per-minute counts the
+analysis already holds."""
 
 from __future__ import annotations
 
@@ -10,13 +10,12 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from agentops.logs.stats import human_size
-from agentops.render.table import render_findings, render_results, render_summary
-
-SPARK = " ▁▂▃▄▅▆▇█"
-SPARK_WIDTH = 24
+from agentops.core.format import clock_time, count_sparkline, duration, size
+from agentops.render.blocks import render_findings, render_results, render_summary
+from agentops.render.registry import presenter
 
 
+@presenter("logs")
 def render_logs(doc: dict[str, Any], console: Console) -> None:
     kind = doc["kind"]
     if kind == "logs.analyze":
@@ -32,23 +31,6 @@ def render_logs(doc: dict[str, Any], console: Console) -> None:
     render_summary(doc, console)
 
 
-def sparkline(counts: list[int], width: int = SPARK_WIDTH) -> str:
-    """Counts resampled to `width` columns (summing), each drawn as a block of relative height; an empty
-    column is a space, so a burst stands out against silence."""
-    if not counts:
-        return ""
-    n = len(counts)
-    cols = [sum(counts[i * n // width:(i + 1) * n // width]) for i in range(width)] if n > width else counts
-    top = max(cols) or 1
-    return "".join(SPARK[0] if c == 0 else SPARK[max(1, round(c / top * (len(SPARK) - 1)))] for c in cols)
-
-
-def _hhmm(ts: str | None, span_days: bool) -> str:
-    if not ts:
-        return "-"
-    return ts[5:16].replace("T", " ") if span_days else ts[11:19]
-
-
 def _names(d: dict[str, int], limit: int = 3) -> str:
     names = list(d)
     more = f" +{len(names) - limit}" if len(names) > limit else ""
@@ -62,7 +44,7 @@ def _analyze(doc: dict[str, Any], console: Console) -> None:
     by_level = ", ".join(f"{n} {lvl}" for lvl, n in counts["by_level"].items() if n)
     head = Text.assemble(
         ("Log analysis", "bold"),
-        f"  {len(inputs['sources'])} input(s), {human_size(inputs['bytes'])}, {counts['records']:,} records, "
+        f"  {len(inputs['sources'])} input(s), {size(inputs['bytes'])}, {counts['records']:,} records, "
         f"{span['start'] or '?'} → {span['end'] or '?'}\n",
         (f"{counts['errors']:,} at {data['filters']['level']} or above", "bold"),
         f" ({counts['error_rate_percent']:.3g}% of records, {_per_minute(counts['errors_per_minute'])})"
@@ -86,8 +68,9 @@ def _analyze(doc: dict[str, Any], console: Console) -> None:
             with_ = " ".join(f"#{index[c['pattern']]}" for c in p["correlated"] if c["pattern"] in index)
             who = "; ".join(filter(None, [_names(p["agents"]), _names(p["components"])]))
             table.add_row(str(i), f"{p['count']:,}", p["error_type"] or "-", p["pattern"],
-                          _hhmm(p["first_seen"], multi_day), _hhmm(p["last_seen"], multi_day),
-                          sparkline(p["per_minute"]["counts"]), who, with_)
+                          clock_time(p["first_seen"], with_date=multi_day),
+                          clock_time(p["last_seen"], with_date=multi_day),
+                          count_sparkline(p["per_minute"]["counts"]), who, with_)
         console.print(table)
         _actions(patterns, console)
     else:
@@ -128,8 +111,8 @@ def _security(events: list[dict[str, Any]], console: Console, multi_day: bool) -
     for col in ("COUNT", "KIND", "PATTERN", "FIRST", "LAST", "COMPONENTS"):
         table.add_column(col, no_wrap=col != "PATTERN", overflow="fold")
     for e in events:
-        table.add_row(f"{e['count']:,}", e["kind"], e["pattern"], _hhmm(e["first_seen"], multi_day),
-                      _hhmm(e["last_seen"], multi_day), _names(e["components"]))
+        table.add_row(f"{e['count']:,}", e["kind"], e["pattern"], clock_time(e["first_seen"], with_date=multi_day),
+                      clock_time(e["last_seen"], with_date=multi_day), _names(e["components"]))
     console.print(table)
 
 
@@ -146,9 +129,10 @@ def _performance(perf: dict[str, Any], console: Console, multi_day: bool) -> Non
         table.add_column(col, no_wrap=col != "OPERATION", overflow="fold")
     for op in ops:
         d = op.get("duration_s", {})
-        table.add_row(f"{op['count']:,}", op["pattern"], _secs(d.get("max")), _secs(d.get("p95")),
-                      _secs(d.get("mean")), _hhmm(op["first_seen"], multi_day), _hhmm(op["last_seen"], multi_day),
-                      sparkline(op["per_minute"]["counts"]))
+        table.add_row(f"{op['count']:,}", op["pattern"], duration(d.get("max")), duration(d.get("p95")),
+                      duration(d.get("mean")), clock_time(op["first_seen"], with_date=multi_day),
+                      clock_time(op["last_seen"], with_date=multi_day),
+                      count_sparkline(op["per_minute"]["counts"]))
     console.print(table)
 
 
@@ -157,7 +141,7 @@ def _trace(doc: dict[str, Any], console: Console) -> None:
     hops = data["hops"]
     console.print(Text.assemble(("Trace ", "bold"), (data["id"], "bold"),
                                 f"  {len(hops)} record(s), {len(data['components'])} component(s), "
-                                f"{data['elapsed_ms']:.0f} ms"))
+                                f"{duration(data['elapsed_ms'] / 1000)}"))
     if not hops:
         return
     table = Table(expand=False)
@@ -166,7 +150,7 @@ def _trace(doc: dict[str, Any], console: Console) -> None:
     for i, h in enumerate(hops, 1):
         gap = "" if h["since_previous_ms"] is None else f"+{h['since_previous_ms']:.1f}"
         message = h["message"] + (f"\n{h['cause']}" if h.get("cause") else "")
-        table.add_row(str(i), (h["at"] or "-")[11:23], gap, h["component"] or "-", h["level"] or "-",
+        table.add_row(str(i), clock_time(h["at"], millis=True), gap, h["component"] or "-", h["level"] or "-",
                       h["agent_id"] or h.get("target") or "-", message, _where(h))
     console.print(table)
     stop = data["stops_at"]
@@ -190,12 +174,8 @@ def _count(doc: dict[str, Any], console: Console) -> None:
     levels = ", ".join(f"{lvl} {n:,}" for lvl, n in data["counts"]["by_level"].items())
     console.print(Text.assemble((f"{data['counts']['errors']:,}", "bold"),
                                 f" records at {data['filters']['level']} or above ({levels}) in "
-                                f"{len(data['inputs']['sources'])} input(s), {human_size(data['inputs']['bytes'])}"))
+                                f"{len(data['inputs']['sources'])} input(s), {size(data['inputs']['bytes'])}"))
 
 
 def _per_minute(rate: float | None) -> str:
     return "n/a per minute: no timestamps" if rate is None else f"{rate:.3g}/min"
-
-
-def _secs(v: float | None) -> str:
-    return "-" if v is None else f"{v:.3g}s"

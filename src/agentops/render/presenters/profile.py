@@ -10,8 +10,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from agentops.profile.sparkline import sparkline
-from agentops.render.table import render_findings, render_results, render_summary
+from agentops.core.format import compact, sparkline
+from agentops.render.blocks import render_findings, render_results, render_summary
+from agentops.render.registry import presenter
 
 # series key in data.processes[].summary -> (row label, scale of the raw series for the sparkline, unit)
 ROWS = (
@@ -26,16 +27,6 @@ ROWS = (
     ("io_write_bytes_per_s", "IO write B/s", "io_write_bytes_per_s", 1.0),
 )
 SPARK_WIDTH = 40
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "n/a"
-    if abs(value) >= 1e6:
-        return f"{value / 1e6:.1f}M"
-    if abs(value) >= 1e4:
-        return f"{value / 1e3:.1f}k"
-    return f"{value:.0f}" if abs(value) >= 100 or float(value).is_integer() else f"{value:.3g}"
 
 
 def render_process(proc: dict[str, Any], console: Console) -> None:
@@ -54,7 +45,7 @@ def render_process(proc: dict[str, Any], console: Console) -> None:
         # Memory moves by a few hundred KB all the time: draw changes of under 2 % (or 1 MB) as flat.
         bounds: dict[str, float] = {"low": 0.0, "high": max(100.0, s["max"])} if key == "cpu_percent" else \
             {"min_span": max(1.0, 0.02 * abs(s["max"]))} if key in ("rss_mb", "uss_mb") else {}
-        table.add_row(label, _fmt(s["min"]), _fmt(s["mean"]), _fmt(s["p95"]), _fmt(s["max"]),
+        table.add_row(label, compact(s["min"]), compact(s["mean"]), compact(s["p95"]), compact(s["max"]),
                       sparkline(values, SPARK_WIDTH, **bounds))
     console.print(table)
     trend = proc["trend"]
@@ -85,12 +76,12 @@ def render_metrics(windows: list[dict[str, Any]], console: Console) -> None:
         table.add_column(col, no_wrap=col != "ERRORS BY KIND", overflow="fold")
     for label, t in rows:
         kinds = ", ".join(f"{k} {v:.0f}" for k, v in t["errors_by_kind"].items())
-        table.add_row(label, t["agent_type"], _fmt(t["throughput_per_s"]), _fmt(t["p50_s"]), _fmt(t["p95_s"]),
-                      _fmt(t["p99_s"]), _fmt(t["error_rate_percent"]), kinds)
+        table.add_row(label, t["agent_type"], compact(t["throughput_per_s"]), compact(t["p50_s"]), compact(t["p95_s"]),
+                      compact(t["p99_s"]), compact(t["error_rate_percent"]), kinds)
     console.print(table)
     for w in windows:
         if w["queue_size"]:
-            console.print(f"  {w['label']} queue size: max {_fmt(w['queue_max'])}  "
+            console.print(f"  {w['label']} queue size: max {compact(w['queue_max'])}  "
                           f"{sparkline(w['queue_size'], SPARK_WIDTH, low=0)}", markup=False)
     console.print()
 
@@ -98,8 +89,8 @@ def render_metrics(windows: list[dict[str, Any]], console: Console) -> None:
 def render_machine(machine: dict[str, Any], console: Console) -> None:
     cpu = machine.get("cpu_percent") or []
     if cpu:
-        console.print(f"machine CPU ({machine['cpu_count']} cores): mean {_fmt(machine['cpu_percent_mean'])}%, "
-                      f"p95 {_fmt(machine['cpu_percent_p95'])}%  {sparkline(cpu, SPARK_WIDTH, low=0, high=100)}",
+        console.print(f"machine CPU ({machine['cpu_count']} cores): mean {compact(machine['cpu_percent_mean'])}%, "
+                      f"p95 {compact(machine['cpu_percent_p95'])}%  {sparkline(cpu, SPARK_WIDTH, low=0, high=100)}",
                       markup=False)
         console.print()
 
@@ -112,6 +103,7 @@ def render_profile_data(data: dict[str, Any], console: Console) -> None:
         render_machine(data["machine"], console)
 
 
+@presenter("profile")
 def render_profile(doc: dict[str, Any], console: Console) -> None:
     render_profile_data(doc["data"], console)
     render_results(doc, console, title="checks")
@@ -120,6 +112,7 @@ def render_profile(doc: dict[str, Any], console: Console) -> None:
     render_summary(doc, console)
 
 
+@presenter("diagnose.performance")
 def render_performance(doc: dict[str, Any], console: Console) -> None:
     """`diagnose performance`: the verdict first (what an operator reads), then the numbers behind it."""
     render_findings(doc, console)
@@ -129,8 +122,8 @@ def render_performance(doc: dict[str, Any], console: Console) -> None:
     if load and "latency" in load:
         lat = load["latency"]
         console.print(f"load: {load['to']}, {load['requests']} requests, {load['ok']} ok, "
-                      f"{load['throughput_per_s']:.1f} replies/s, p95 {_fmt(lat.get('p95_s'))}s, "
-                      f"p99 {_fmt(lat.get('p99_s'))}s", markup=False)
+                      f"{load['throughput_per_s']:.1f} replies/s, p95 {compact(lat.get('p95_s'))}s, "
+                      f"p99 {compact(lat.get('p99_s'))}s", markup=False)
         console.print()
     render_results(doc, console, title="checks")
     console.print()

@@ -1,0 +1,43 @@
+"""The table view of a `cluster inventory` report: per host its agent types with their subscriptions (and
+owners, named as the configured worker when the config knows it), then what failed and the summary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from agentops.render.blocks import render_results, render_summary
+from agentops.render.registry import presenter
+
+
+@presenter("cluster.inventory")
+def render_inventory(doc: dict[str, Any], console: Console) -> None:
+    for host in doc["data"].get("hosts", []):
+        inv = host.get("inventory")
+        if not inv:
+            continue
+        owners = host.get("owners") or {}
+        named = host.get("owner_workers") or {}
+        by_type: dict[str, list[str]] = {}
+        for sub in inv["subscriptions"]:
+            shown = sub["topic"] + ("*" if sub["kind"] == "prefix" else "")
+            by_type.setdefault(sub["agent_type"], []).append(shown)
+        where = host["address"] if host["target"] == host["address"] else f"{host['target']} ({host['address']})"
+        table = Table(title=f"{where}: agent types", title_justify="left")
+        table.add_column("AGENT TYPE", no_wrap=True)
+        table.add_column("SUBSCRIPTIONS (topic, prefix*)", overflow="fold")
+        if owners:
+            table.add_column("OWNER (worker, else client id)", no_wrap=True)
+        for agent_type in sorted(by_type):
+            row = [agent_type, ", ".join(sorted(by_type[agent_type]))]
+            if owners:
+                row.append((named.get(agent_type) or {}).get("worker") or owners.get(agent_type) or "")
+            table.add_row(*row)
+        console.print(table)
+        console.print(f"topics: {', '.join(inv['topics']) or '(none)'}", markup=False)
+        console.print()
+    failed = {**doc, "results": [r for r in doc["results"] if r["status"] != "OK"]}
+    render_results(failed, console)
+    render_summary(doc, console)
