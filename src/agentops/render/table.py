@@ -27,6 +27,7 @@ KIND_RENDERERS: dict[str, str] = {
     "maintain": "agentops.maintain.render:render_maintain",
     "diagnose.message": "agentops.diagnose.render:render_diagnosis",
     "diagnose.agent": "agentops.diagnose.render:render_diagnosis",
+    "diagnose.publish": "agentops.diagnose.render:render_diagnosis",
     "cluster.inventory": "agentops.cli.cluster:render_inventory",
     "profile": "agentops.profile.render:render_profile",
     "load": "agentops.load.render:render_load",
