@@ -71,6 +71,7 @@ def _hosts(host: str | None, config: str | None) -> tuple[list[Target], Any]:
 async def _inventory(target: Target, timeout: float, owners: bool,
                      workers: list[Any]) -> tuple[Any, dict[str, Any]]:
     from agentops.autogen.client import AgentRpcClient
+    from agentops.autogen.topics import topic_table
     from agentops.core import registry
     from agentops.core.cluster import name_owners
     from agentops.core.model import Observation
@@ -88,6 +89,8 @@ async def _inventory(target: Target, timeout: float, owners: bool,
             entry["inventory"] = {"address": address, **{k: inv.facts[k] for k in ("agent_types", "topics",
                                                                                     "subscriptions")},
                                   "connect_ms": inv.metrics["connect_ms"], "latency_ms": inv.metrics["latency_ms"]}
+            # Topics and the agent types behind each: who an event published to a topic reaches.
+            entry["inventory"]["topic_types"] = topic_table(inv.facts["subscriptions"])
             if owners:
                 entry["owners"] = {}
                 for agent_type in inv.facts["agent_types"]:  # registered types: RegisterAgent only reads their owner
@@ -147,6 +150,7 @@ def inventory(
 def render_inventory(doc: dict[str, Any], console: Any) -> None:
     """Table view of a cluster.inventory report (registered in render.table.KIND_RENDERERS)."""
     from rich.table import Table
+    from rich.text import Text
 
     from agentops.render.table import render_results, render_summary
 
@@ -172,7 +176,15 @@ def render_inventory(doc: dict[str, Any], console: Any) -> None:
                 row.append((named.get(agent_type) or {}).get("worker") or owners.get(agent_type) or "")
             table.add_row(*row)
         console.print(table)
-        console.print(f"topics: {', '.join(inv['topics']) or '(none)'}", markup=False)
+        topics = Table(title=f"{where}: topics", title_justify="left")
+        topics.add_column("TOPIC (prefix*)", no_wrap=True)
+        topics.add_column("AGENT TYPES", overflow="fold")
+        for row in inv.get("topic_types", []):
+            topics.add_row(Text(row["topic"] + ("*" if row["kind"] == "prefix" else "")),
+                           Text(", ".join(row["agent_types"])))
+        if not inv.get("topic_types"):
+            topics.add_row(Text("(none)"), Text(""))
+        console.print(topics)
         console.print()
     failed = {**doc, "results": [r for r in doc["results"] if r["status"] != "OK"]}
     render_results(failed, console)
