@@ -21,6 +21,7 @@ from agentops.core.evaluate import evaluate
 from agentops.core.model import Reason, Status
 from agentops.core.packs import command_specs
 from agentops.probes.sched import measure_starvation, read_schedstat
+from tests.fixtures.common import wait_for
 
 BUSY = [sys.executable, "-c", "while True: pass"]
 IDLE = [sys.executable, "-c", "import time; time.sleep(120)"]
@@ -53,8 +54,14 @@ def judged(pids: list[int]) -> tuple[Status, Reason | None, str]:
     return evaluate(command_specs("diagnose")["machine.starvation"], obs)
 
 
-def test_a_busy_machine_with_an_idle_cluster_process_is_not_a_finding():
-    with started(IDLE, BUSY) as (cluster_pid, busy_pid):
+def test_a_busy_machine_with_an_idle_cluster_process_is_not_a_finding(tmp_path):
+    # The idle process is measured once it has started and gone to sleep (it says so by touching a file): an
+    # interpreter still starting on a busy machine is runnable and waits for a CPU, as a starved one does.
+    ready = tmp_path / "ready"
+    idle = [sys.executable, "-c", "import pathlib, sys, time; pathlib.Path(sys.argv[1]).touch(); time.sleep(120)",
+            str(ready)]
+    with started(idle, BUSY) as (cluster_pid, busy_pid):
+        wait_for(ready.exists, timeout=60, what="the idle process to start")
         _wait_running(busy_pid)
         status, reason, message = judged([cluster_pid])
     assert status is Status.OK, message

@@ -73,6 +73,7 @@ def _hosts(host: str | None, config: str | None) -> tuple[list[Target], Any]:
 async def _inventory(target: Target, timeout: float, owners: bool,
                      workers: list[Any]) -> tuple[Any, dict[str, Any]]:
     from agentops.autogen.client import AgentRpcClient
+    from agentops.autogen.topics import topic_table
     from agentops.core import registry
     from agentops.core.cluster import name_owners
     from agentops.core.model import Observation
@@ -90,6 +91,8 @@ async def _inventory(target: Target, timeout: float, owners: bool,
             entry["inventory"] = {"address": address, **{k: inv.facts[k] for k in ("agent_types", "topics",
                                                                                     "subscriptions")},
                                   "connect_ms": inv.metrics["connect_ms"], "latency_ms": inv.metrics["latency_ms"]}
+            # Topics and the agent types behind each: who an event published to a topic reaches.
+            entry["inventory"]["topic_types"] = topic_table(inv.facts["subscriptions"])
             if owners:
                 entry["owners"] = {}
                 for agent_type in inv.facts["agent_types"]:  # registered types: RegisterAgent only reads their owner

@@ -64,6 +64,20 @@ Examples:
 """
 
 
+PUBLISH_HELP = """Who would receive an event published to topic TOPIC? Matches the host's subscriptions the way the
+host does (a TypeSubscription's topic type equals TOPIC; a TypePrefixSubscription's prefix starts it;
+@default_subscription is the topic type "default"), names each receiving agent type (its agent id: TYPE/SOURCE),
+the worker that owns it and whether that worker is alive. "nobody-subscribes" is a verdict of its own: AutoGen
+drops such an event without an error or a log line. Nothing is published: the diagnosis only reads.
+
+Examples:
+
+  agentops diagnose publish --topic orders.created -c lab-state/agentops.yaml
+
+  agentops diagnose publish --topic orders.created --source shop-7 --host 10.0.0.5:50051 -o json
+"""
+
+
 def register(root: typer.Typer) -> None:
     root.add_typer(app, name="diagnose")
 
@@ -142,4 +156,27 @@ def agent(
                        payload=read_arg(payload, "--payload"), deadline_s=deadline,
                        since_s=seconds_arg(since, "--since"))
     report = asyncio.run(diagnose_agent(cluster, query))
+    Output(output, output_file, fail_on).report(report)
+
+
+@app.command("publish", help=PUBLISH_HELP)
+def publish(
+    topic: str = typer.Option(..., "--topic", help="The topic type the event is published to."),
+    source: str = typer.Option("default", "--source", help="The topic source (the receiving agent's key); "
+                               "AutoGen's DefaultTopicId uses \"default\"."),
+    host: str = HostOpt,
+    config: str = HostConfigOpt,
+    deadline: float = DeadlineOpt,
+    output: OutputFormat = OutputOpt,
+    output_file: Path = OutputFileOpt,
+    fail_on: FailOn = FailOnOpt,
+) -> None:
+    import asyncio
+
+    from agentops.diagnose.publish import PublishQuery, diagnose_publish
+
+    if not topic.strip():
+        fail("--topic must not be empty")
+    query = PublishQuery(topic=topic, source=source, deadline_s=deadline)
+    report = asyncio.run(diagnose_publish(load_cluster_spec(config, host), query))
     Output(output, output_file, fail_on).report(report)

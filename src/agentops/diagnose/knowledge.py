@@ -30,8 +30,10 @@ class FailureMode:
     cases: Mapping[str, Status] = field(default_factory=dict)
 
     def finding(self, values: dict[str, Any], evidence: list[str], checks: list[str],
-                case: str | None = None) -> Finding:
-        status = self.status if case is None else self.cases[case]
+                case: str | None = None, judged: Status | None = None) -> Finding:
+        # A finding that rests on one judged check takes that check's status (a user's pack may weigh it
+        # otherwise); else the mode's own severity, or its case's.
+        status = judged if judged is not None else self.status if case is None else self.cases[case]
         return self.text.finding(self.id, status, values, evidence=evidence, checks=checks)
 
 
@@ -200,6 +202,52 @@ MODES: dict[str, FailureMode] = {m.id: m for m in (
         "{exception}: {message}",
         "{fix}",
         ("the pasted traceback's exception lines",),
+    ),
+    _mode(
+        "publish-delivered", "runtime", Status.OK,
+        "an event published to {topic} (source {source}) reaches {receivers}",
+        "{count} subscription(s) match topic type {topic}: {matches}; each receiving type is owned by a running "
+        "worker, so the host delivers the event to it (agent key = the source, {source})",
+        "nothing to fix; if the event still has no effect, diagnose the receiver's handler with "
+        "`agentops diagnose agent TYPE`",
+        ("a TypeSubscription or TypePrefixSubscription matches", "receiving type owned", "its worker running"),
+    ),
+    _mode(
+        "nobody-subscribes", "runtime", Status.CRITICAL,
+        "nobody subscribes to topic {topic}: an event published to it is dropped without a word",
+        "none of the host's {total} subscriptions matches topic type {topic} (no TypeSubscription with that "
+        "topic type, no TypePrefixSubscription whose prefix it starts with){near}. AutoGen's host returns at "
+        "once from such a publish, with no error and no log line",
+        "subscribe the receiving agent to the topic (@type_subscription(topic_type=\"{topic}\"), "
+        "@default_subscription only covers \"default\", or runtime.add_subscription(TypeSubscription("
+        "\"{topic}\", \"<agent type>\"))) in the worker that registers it, or publish to the topic it "
+        "subscribes to; `agentops cluster inventory` lists the topics",
+        ("no subscription matches the topic type",),
+    ),
+    _mode(
+        "publish-receiver-unregistered", "runtime", Status.CRITICAL,
+        "{type} subscribes to {topic}, but no worker owns {type}: its events are dropped",
+        "the subscription ({subscription}) is still on the host, but no client has registered agent type "
+        "{type}{expected_note}; the host logs 'Agent {type} and its client not found for topic' and skips it",
+        "start the worker that registers {type}{worker_hint}, or remove the stale subscription",
+        ("subscription matches", "RegisterAgent for the type accepted (not owned)"),
+    ),
+    _mode(
+        "publish-receiver-dead", "runtime", Status.CRITICAL,
+        "{type} would receive {topic} events, but its worker {worker} is {state}",
+        "{detail}; an event the host routes to {type} is not processed. When the host sees the connection drop "
+        "it removes the worker's types and subscriptions, and the topic loses this subscriber",
+        "start worker {worker} again (or resume it: kill -CONT {pid}) and find out why it stopped: its log, "
+        "dmesg for the OOM killer, the service manager's status",
+        ("receiving type's worker process absent, zombie or stopped",),
+    ),
+    _mode(
+        "publish-subscriber-gone", "runtime", Status.CRITICAL,
+        "worker {worker} (agent types {types}) is not running: the subscriptions it held are gone",
+        "the host removes a worker's registrations and subscriptions when its connection drops; if {worker} "
+        "subscribed to {topic}, that is why nobody receives it now",
+        "start worker {worker} again (it registers and subscribes at start) and find out why it exited",
+        ("configured worker process absent", "no subscription matches the topic"),
     ),
     _mode(
         "unexplained", "runtime", Status.UNKNOWN,

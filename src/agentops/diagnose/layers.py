@@ -54,6 +54,7 @@ class Layers:
         self.host_ips: set[str] = {self.host_name}
         self.since = time.time() - since_s
         self.registered: list[str] | None = None  # the host's agent types, once the inventory answered
+        self.subscriptions: list[dict[str, Any]] = []  # the host's subscription table, once it answered
         self.host_view: ProcessView | None = None
         self.owner: Any = None  # WorkerSpec
         self.owner_found: Located | None = None
@@ -111,7 +112,8 @@ class Layers:
             return obs
         types: list[str] = obs.facts["agent_types"]
         self.registered = types
-        obs.facts.pop("subscriptions", None)  # the table itself is `cluster inventory`'s, not the diagnosis'
+        # The table itself is `cluster inventory`'s, not the report's; `diagnose publish` matches topics in it.
+        self.subscriptions = obs.facts.pop("subscriptions", None) or []
         obs.message = (f"host alive: {len(types)} agent types registered ({', '.join(types[:10]) or 'none'}), "
                        f"GetSubscriptions {obs.metrics['latency_ms']:.1f} ms")
         return obs

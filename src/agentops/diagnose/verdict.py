@@ -31,9 +31,10 @@ class Subject:
 
 
 def make_finding(mode_id: str, values: dict[str, Any], evidence: list[str], checks: list[str],
-                 case: str | None = None) -> Finding:
-    """The mode's finding; `case` names how it showed, when the mode's severity depends on it (its table)."""
-    return MODES[mode_id].finding(values, evidence, checks, case)
+                 case: str | None = None, judged: Status | None = None) -> Finding:
+    """The mode's finding; `case` names how it showed, when the mode's severity depends on it (its table);
+    `judged`: the status of the one judged check the finding rests on, which then decides."""
+    return MODES[mode_id].finding(values, evidence, checks, case, judged)
 
 
 def line(result: Result | None) -> str:

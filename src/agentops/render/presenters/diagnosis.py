@@ -18,7 +18,7 @@ from agentops.render.document import status_set_by_text
 from agentops.render.registry import presenter
 
 
-@presenter("diagnose.message", "diagnose.agent")
+@presenter("diagnose.message", "diagnose.agent", "diagnose.publish")
 def render_diagnosis(doc: dict[str, Any], console: Console) -> None:
     findings = doc.get("findings", [])
     if findings:

@@ -1,5 +1,6 @@
 """The table view of a `cluster inventory` report: per host its agent types with their subscriptions (and
-owners, named as the configured worker when the config knows it), then what failed and the summary."""
+owners, named as the configured worker when the config knows it), its topics with the types behind each,
+then what failed and the summary."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from agentops.render.blocks import render_results, render_summary
 from agentops.render.registry import presenter
@@ -36,7 +38,15 @@ def render_inventory(doc: dict[str, Any], console: Console) -> None:
                 row.append((named.get(agent_type) or {}).get("worker") or owners.get(agent_type) or "")
             table.add_row(*row)
         console.print(table)
-        console.print(f"topics: {', '.join(inv['topics']) or '(none)'}", markup=False)
+        topics = Table(title=f"{where}: topics", title_justify="left")
+        topics.add_column("TOPIC (prefix*)", no_wrap=True)
+        topics.add_column("AGENT TYPES", overflow="fold")
+        for row in inv.get("topic_types", []):
+            topics.add_row(Text(row["topic"] + ("*" if row["kind"] == "prefix" else "")),
+                           Text(", ".join(row["agent_types"])))
+        if not inv.get("topic_types"):
+            topics.add_row(Text("(none)"), Text(""))
+        console.print(topics)
         console.print()
     failed = {**doc, "results": [r for r in doc["results"] if r["status"] != "OK"]}
     render_results(failed, console)
