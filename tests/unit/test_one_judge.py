@@ -384,3 +384,27 @@ def test_a_failure_modes_severity_by_case_is_data():
     assert make_finding("request-id-collision", {}, [], []).status is Status.CRITICAL
     assert make_finding("request-id-collision", {}, [], [], "in_window").status is MODES[
         "request-id-collision"].cases["in_window"] is Status.WARNING
+
+
+def test_an_offline_diagnosis_honours_the_configs_diagnose_pack(tmp_path):
+    """`diagnose agent --error` needs no cluster, yet the config given with -c still decides how its layers
+    are judged: its pack_dirs' diagnose.yaml makes a known error CRITICAL instead of the shipped WARNING."""
+    from tests.fixtures.common import run_cli
+
+    (tmp_path / "packs").mkdir()
+    (tmp_path / "packs" / "diagnose.yaml").write_text(
+        "checks:\n  - id: agent.error\n    probe: classify\n    on_failure: critical\n")
+    cfg = tmp_path / "agentops.yaml"
+    cfg.write_text("version: 1\npack_dirs: [packs]\ntargets: []\n")
+    error = "ModuleNotFoundError: No module named 'zz_nope'"
+
+    (tmp_path / "elsewhere").mkdir()
+
+    def status(*config: str) -> str:
+        r = run_cli("diagnose", "agent", "planner", *config, "--error", error, "-o", "json",
+                    cwd=tmp_path / "elsewhere")
+        assert "Traceback" not in r.stderr, r.stderr
+        return next(x["status"] for x in r.json()["results"] if x["id"] == "agent.error")
+
+    assert status() == "WARNING"  # no config anywhere: the shipped pack
+    assert status("-c", str(cfg)) == "CRITICAL"

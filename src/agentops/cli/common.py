@@ -205,17 +205,24 @@ def seconds_arg(text: str, flag: str) -> float:
 def load_cluster_spec(config: str | None, host: str | None = None, *, required: bool = True) -> Any:
     """The AutoGen cluster (hosts, workers) from the config and/or --host HOST:PORT, for the commands that
     talk to it (diagnose, drill, load, profile). Without `required`, no cluster is None instead of an error."""
+    return load_config_and_cluster(config, host, required=required)[1]
+
+
+def load_config_and_cluster(config: str | None, host: str | None = None, *,
+                            required: bool = True) -> tuple[Any, Any]:
+    """(config, cluster) read once, for a command that may run without a cluster and still honours the config
+    (its pack_dirs' overrides): `diagnose agent --error` offline. No cluster is None unless `required`."""
     from agentops.core.cluster import load_cluster
     from agentops.core.config import load_config
     from agentops.core.yamlsrc import ConfigError
 
     cfg = load_config(config)
     try:
-        return load_cluster(cfg, host)
+        return cfg, load_cluster(cfg, host)
     except ConfigError:
         if required:
             raise
-        return None
+        return cfg, None
 
 
 def split_csv(values: list[str] | None) -> list[str]:

@@ -21,6 +21,7 @@ from agentops.cli.common import (
     OutputOpt,
     fail,
     load_cluster_spec,
+    load_config_and_cluster,
     read_arg,
     seconds_arg,
 )
@@ -150,12 +151,12 @@ def agent(
         if shutil.which(python) is None:
             fail(f"--python: {python} is not an executable interpreter")
     offline = import_target is not None or error is not None
-    cluster = load_cluster_spec(config, host, required=not offline)
+    cfg, cluster = load_config_and_cluster(config, host, required=not offline)
     query = AgentQuery(agent_type=agent_type, import_target=import_target, error_text=read_arg(error, "--error"),
                        python=python or sys.executable, payload_type=payload_type,
                        payload=read_arg(payload, "--payload"), deadline_s=deadline,
                        since_s=seconds_arg(since, "--since"))
-    report = asyncio.run(diagnose_agent(cluster, query))
+    report = asyncio.run(diagnose_agent(cluster, query, cfg))
     Output(output, output_file, fail_on).report(report)
 
 

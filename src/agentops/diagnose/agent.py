@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentops.core.cluster import Cluster
+from agentops.core.config import Config
 from agentops.core.model import Finding, Observation, Reason, Report, Status
 from agentops.core.packs import command_specs
 from agentops.diagnose.baseline import add_baseline_evidence
@@ -172,11 +173,13 @@ def _classification_finding(mode_id: str, c: dict[str, Any], values: dict[str, A
     return make_finding(mode_id, values, evidence + list(c.get("evidence", [])), checks)
 
 
-async def diagnose_agent(cluster: Cluster | None, q: AgentQuery) -> Report:
+async def diagnose_agent(cluster: Cluster | None, q: AgentQuery, cfg: Config | None = None) -> Report:
+    """`cfg`: the config when there is no cluster (an offline `--error`/`--import` diagnosis), so its
+    pack_dirs still decide how the layers are judged."""
     started_at, t0 = started_stamp(), time.perf_counter()
     ev = Evidence(Deadline(q.deadline_s))
     # How the layers are judged: the diagnose command pack, with the config's pack_dirs' overrides.
-    specs = command_specs("diagnose", cluster.config if cluster is not None else None)
+    specs = command_specs("diagnose", cluster.config if cluster is not None else cfg)
     findings: list[Finding] = []
     if q.error_text is not None:
         c = classify_text(q.error_text)
