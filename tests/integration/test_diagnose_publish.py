@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from agentops.core.config import Target
-from tests.fixtures.common import assert_no_traceback, free_port, port_open, run_cli, wait_for
+from tests.fixtures.common import assert_no_traceback, free_port, port_open, run_cli, stop_process, wait_for
 from tests.fixtures.report_schema import validate_report
 from tests.fixtures.servers import run_probe
 
@@ -116,16 +116,6 @@ class Cluster:
         return set(obs.facts.get("agent_types", []))
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     d = tmp_path_factory.mktemp("publish")
@@ -143,8 +133,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         yield c
     finally:
         for proc in c.workers.values():
-            _stop(proc)
-        _stop(host)
+            stop_process(proc)
+        stop_process(host)
 
 
 def test_a_topic_nobody_subscribes_to_is_the_verdict(cluster: Cluster) -> None:
@@ -201,7 +191,7 @@ def test_a_killed_subscriber_is_named(cluster: Cluster) -> None:
         gone = next(f for f in doc["findings"] if f["id"] == "publish-subscriber-gone")
         assert gone["status"] == "CRITICAL" and "wship" in gone["title"] and "shipper" in gone["title"]
     finally:
-        _stop(proc)
+        stop_process(proc)
         del cluster.workers["wship"]
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -20,7 +19,7 @@ import pytest
 
 from agentops.core.config import Target
 from agentops.core.model import Reason
-from tests.fixtures.common import assert_no_traceback, free_port, port_open, run_cli, wait_for
+from tests.fixtures.common import assert_no_traceback, free_port, port_open, run_cli, stop_process, wait_for
 from tests.fixtures.servers import run_probe
 
 pytest.importorskip("autogen_ext.runtimes.grpc")
@@ -163,16 +162,6 @@ class PlainCluster:
         return obs.metrics
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
 @pytest.fixture(scope="module")
 def plain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlainCluster]:
     d = tmp_path_factory.mktemp("plain-autogen")
@@ -198,7 +187,7 @@ def plain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlainCluster]:
         yield PlainCluster(address, f"http://127.0.0.1:{metrics_port}/metrics", d / "worker.log")
     finally:
         for proc in reversed(procs):
-            _stop(proc)
+            stop_process(proc)
 
 
 def series(name: str, family: str, **labels: str) -> dict:

@@ -38,21 +38,40 @@ PACING_SHARE = 0.25
 SLICE_S = 0.001
 
 
-class LoopPacer:
-    """Admission of timed requests on one event loop (see the module doc)."""
+class _WakeQueue:
+    """Futures woken in arrival order by one pump task per loop; a subclass's _pump says how many per turn."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.waiters: deque[asyncio.Future[None]] = deque()
         self.pump: asyncio.Task[None] | None = None
-        self.burst = 1
 
-    async def admit(self) -> None:
+    async def wait(self) -> None:
         future: asyncio.Future[None] = self.loop.create_future()
         self.waiters.append(future)
         if self.pump is None or self.pump.done():
             self.pump = self.loop.create_task(self._pump())
         await future  # a cancelled waiter is skipped by the pump
+
+    def _wake_next(self) -> bool:
+        """Wake the first waiter still waiting; False when none is left."""
+        while self.waiters:
+            future = self.waiters.popleft()
+            if not future.done():
+                future.set_result(None)
+                return True
+        return False
+
+    async def _pump(self) -> None:
+        raise NotImplementedError
+
+
+class LoopPacer(_WakeQueue):
+    """Admission of timed requests on one event loop (see the module doc)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(loop)
+        self.burst = 1
 
     async def _pump(self) -> None:
         while self.waiters:
@@ -63,36 +82,18 @@ class LoopPacer:
             # is filled without a burst that would itself congest it.
             self.burst = min(MAX_BURST, self.burst + 1) if lag < LAG_OK_S else max(1, self.burst // 2)
             admitted = 0
-            while self.waiters and admitted < self.burst:
-                future = self.waiters.popleft()
-                if not future.done():
-                    future.set_result(None)
-                    admitted += 1
+            while admitted < self.burst and self._wake_next():
+                admitted += 1
 
 
-class CpuTurns:
+class CpuTurns(_WakeQueue):
     """The CPU slices of one event loop's heavy checks: one slice per loop turn in all, in arrival order."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.waiters: deque[asyncio.Future[None]] = deque()
-        self.pump: asyncio.Task[None] | None = None
-
-    async def take(self) -> None:
-        future: asyncio.Future[None] = self.loop.create_future()
-        self.waiters.append(future)
-        if self.pump is None or self.pump.done():
-            self.pump = self.loop.create_task(self._pump())
-        await future  # a cancelled waiter is skipped by the pump
-
     async def _pump(self) -> None:
-        while self.waiters:
-            future = self.waiters.popleft()
-            if not future.done():
-                future.set_result(None)
-                # The woken slice runs in the next loop turn, and the next one is woken only after it: between
-                # two slices, the loop polls its sockets and runs every callback that is ready.
-                await asyncio.sleep(0)
+        while self._wake_next():
+            # The woken slice runs in the next loop turn, and the next one is woken only after it: between
+            # two slices, the loop polls its sockets and runs every callback that is ready.
+            await asyncio.sleep(0)
 
 
 def _per_loop(registry: dict[asyncio.AbstractEventLoop, P],
@@ -112,7 +113,7 @@ _turns: dict[asyncio.AbstractEventLoop, CpuTurns] = {}
 
 async def cpu_turn() -> None:
     """Wait for this loop's next CPU slice (see the module doc)."""
-    await _per_loop(_turns, CpuTurns).take()
+    await _per_loop(_turns, CpuTurns).wait()
 
 
 async def sliced(work: Generator[None, None, T]) -> T:
@@ -144,6 +145,6 @@ async def paced_start(max_wait: float) -> None:
     pacer = _per_loop(_pacers, LoopPacer)
     try:
         async with asyncio.timeout(max_wait):
-            await pacer.admit()
+            await pacer.wait()
     except TimeoutError:
         pass  # started anyway: a late timer is better than an attempt spent in the queue
