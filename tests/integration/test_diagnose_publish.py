@@ -21,24 +21,12 @@ import yaml
 from agentops.core.config import Target
 from tests.fixtures.common import assert_no_traceback, free_port, port_open, run_cli, stop_process, wait_for
 from tests.fixtures.report_schema import validate_report
+from tests.fixtures.servers import PLAIN_AUTOGEN_HOST_SCRIPT as HOST_SCRIPT
 from tests.fixtures.servers import run_probe
 
 pytest.importorskip("autogen_ext.runtimes.grpc")
 pytestmark = pytest.mark.lab
 
-HOST_SCRIPT = textwrap.dedent('''
-    import asyncio
-    import sys
-
-    from autogen_ext.runtimes.grpc import GrpcWorkerAgentRuntimeHost
-
-    async def main(address):
-        host = GrpcWorkerAgentRuntimeHost(address=address, extra_grpc_config=[("grpc.so_reuseport", 0)])
-        host.start()
-        await host.stop_when_signal(grace=1)
-
-    asyncio.run(main(sys.argv[1]))
-''')
 
 # argv: host ready_file agent_type kind(type|prefix) topic
 WORKER_SCRIPT = textwrap.dedent('''

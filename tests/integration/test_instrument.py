@@ -20,6 +20,7 @@ import pytest
 from agentops.core.config import Target
 from agentops.core.model import Reason
 from tests.fixtures.common import assert_no_traceback, free_port, port_open, run_cli, stop_process, wait_for
+from tests.fixtures.servers import PLAIN_AUTOGEN_HOST_SCRIPT as HOST_SCRIPT
 from tests.fixtures.servers import run_probe
 
 pytest.importorskip("autogen_ext.runtimes.grpc")
@@ -45,19 +46,6 @@ IMPORT_GUARD = textwrap.dedent('''
     sys.meta_path.insert(0, RefuseAgentops())
 ''')
 
-HOST_SCRIPT = textwrap.dedent('''
-    import asyncio
-    import sys
-
-    from autogen_ext.runtimes.grpc import GrpcWorkerAgentRuntimeHost
-
-    async def main(address):
-        host = GrpcWorkerAgentRuntimeHost(address=address, extra_grpc_config=[("grpc.so_reuseport", 0)])
-        host.start()
-        await host.stop_when_signal(grace=1)
-
-    asyncio.run(main(sys.argv[1]))
-''')
 
 WORKER_SCRIPT = IMPORT_GUARD + textwrap.dedent('''
     import asyncio
