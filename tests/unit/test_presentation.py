@@ -21,7 +21,9 @@ from tests.fixtures.common import run_cli
 SRC = Path(__file__).resolve().parents[2] / "src" / "agentops"
 # `config init -o FILE` names the YAML file it writes (`-o -` prints it); it lists nothing and its output is a
 # config, not a document about one, so its -o keeps that meaning.
-NOT_A_DOCUMENT = {"config init"}
+# `serve` prints nothing: it serves the report's documents over HTTP (/report, /metrics) and logs JSON lines on
+# stderr (tests/integration/test_serve.py).
+NOT_A_DOCUMENT = {"config init", "serve"}
 
 
 def _leaves() -> list[tuple[str, Any]]:
