@@ -94,7 +94,8 @@ def render_autogen_views(views: list[dict[str, Any]]) -> str:
     for v in views:
         out.append(f"agentops_autogen_collect_timestamp_seconds{_labels(target=v['target'])} {v['collected_at']:.3f}")
     _family(out, "agentops_autogen_agent_type_owned", "gauge",
-            "1 when a registered agent type is owned by a connected client, 0 when no client owns it.")
+            "1 when an agent type is owned by a connected client; 0 when no client owns it (registered, or expected "
+            "by the config and missing).")
     for v in views:
         for agent_type, t in v["types"].items():
             out.append(f"agentops_autogen_agent_type_owned{_labels(target=v['target'], agent_type=agent_type, worker=t['worker'] or '')} "  # noqa: E501
@@ -107,7 +108,8 @@ def render_autogen_views(views: list[dict[str, Any]]) -> str:
     _family(out, "agentops_autogen_agent_types", "gauge", "Agent types registered on the host.")
     for v in views:
         if v["up"]:
-            out.append(f"agentops_autogen_agent_types{_labels(target=v['target'])} {len(v['types'])}")
+            out.append(f"agentops_autogen_agent_types{_labels(target=v['target'])} "
+                       f"{sum(1 for t in v['types'].values() if t['registered'])}")
     for name, field, help_text in (
             ("agentops_autogen_topic_subscriptions", "subscriptions", "Agent types subscribed to a topic."),
             ("agentops_autogen_topic_live_subscribers", "live",

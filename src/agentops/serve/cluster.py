@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentops.core import registry
-from agentops.core.cluster import ClusterSpec, PingSpec, host_spec, name_owners
+from agentops.core.cluster import ClusterSpec, PingSpec, WorkerSpec, host_spec, name_owners, owner_of
 from agentops.core.config import Target
 from agentops.core.model import Observation, Reason
 from agentops.serve.options import ServeOptions
@@ -65,7 +65,7 @@ class TargetView:
     message: str = ""
     collected_at: float = 0.0
     owners_asked: bool = False
-    types: dict[str, dict[str, Any]] = field(default_factory=dict)  # type -> {owned, worker, client_id}
+    types: dict[str, dict[str, Any]] = field(default_factory=dict)  # type -> {registered, owned, worker, client_id}
     topics: list[dict[str, Any]] = field(default_factory=list)  # {topic, kind, subscriptions, live}
     workers: dict[str, bool] = field(default_factory=dict)  # configured worker -> connected
     truncated: bool = False
@@ -94,6 +94,14 @@ def pings_of(target: Target, spec: ClusterSpec) -> dict[str, PingSpec]:
     if host_ping is not None and host_ping.agent_type:
         found.setdefault(host_ping.agent_type, host_ping)
     return found
+
+
+def expected_types(target: Target, workers: list[WorkerSpec]) -> list[str]:
+    """The types the config says should be registered: the host's expect_types and its workers' agent_types."""
+    found = list(host_spec(target).expect_types)
+    for worker in workers:
+        found += worker.agent_types
+    return list(dict.fromkeys(found))
 
 
 async def collect(target: Target, spec: ClusterSpec, options: ServeOptions, previous: TargetView | None,
@@ -150,8 +158,17 @@ async def _collect(view: TargetView, target: Target, spec: ClusterSpec, options:
     for agent_type in types:
         owned = owners.get(agent_type) is not None if options.owners else True
         owner = named.get(agent_type)
-        view.types[agent_type] = {"owned": owned, "worker": owner.worker if owner else None,
+        configured = owner_of(workers, agent_type)
+        view.types[agent_type] = {"registered": True, "owned": owned,
+                                  "worker": owner.worker if owner else (configured.name if configured else None),
                                   "client_id": owner.client_id if owner else None}
+    # A type the config expects that the host does not list at all (its worker died: the host removes the
+    # type with its client) has no owner either; it is named with the worker configured to own it.
+    for agent_type in expected_types(target, workers):
+        if agent_type not in view.types and len(view.types) < limit:
+            configured = owner_of(workers, agent_type)
+            view.types[agent_type] = {"registered": False, "owned": False, "client_id": None,
+                                      "worker": configured.name if configured else None}
     for row in rows:
         live = sum(1 for t in row["agent_types"] if view.types.get(t, {}).get("owned"))
         view.topics.append({"topic": row["topic"], "kind": row["kind"],
