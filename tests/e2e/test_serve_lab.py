@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.fixtures.lab import LabHandle
 from tests.fixtures.serve import PrometheusServer, ServeProcess
+from tests.fixtures.services import require_binary
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -33,6 +35,10 @@ def test_prometheus_sees_a_killed_worker(fresh_lab: LabHandle, tmp_path: Path) -
         prom.wait_query('agentops_autogen_ping_rtt_seconds_count{agent_type="echo"} > 0')
         prom.wait_query('agentops_check_status{check="autogen.worker",target="w1"} == 0')
         prom.wait_query('agentops_check_status{check="autogen.host",target="lab-host"} == 0')
+        status, text = serve.get("/metrics")
+        lint = subprocess.run([require_binary("promtool", "prometheus"), "check", "metrics"], input=text,
+                              capture_output=True, text=True, timeout=60)
+        assert status == 200 and lint.returncode == 0, lint.stdout + lint.stderr
 
         os.kill(fresh_lab.pid("w1"), signal.SIGKILL)
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, NoReturn
 import typer
 
 from agentops.cli.common import (
+    EXIT_USAGE,
     ConfigOpt,
     FailOn,
     FailOnOpt,
@@ -68,6 +69,11 @@ def health(
                                        "--baseline)."),
     baseline_tolerance: float = typer.Option(50.0, "--baseline-tolerance", min=0,
                                              help="Note metrics that moved more than this many percent."),
+    push: str = typer.Option(None, "--push", metavar="URL", help="Also push the run's Prometheus series to this "
+                             "Pushgateway, grouped by job=agentops, instance=<this host>, pack=<--pack or default>; "
+                             "a failed push exits 3 after the report."),
+    push_delete: bool = typer.Option(False, "--push-delete", help="With --push: delete this host's and pack's "
+                                     "group instead of running the checks (when the job that pushed it is gone)."),
 ) -> None:
     import asyncio
     import time
@@ -78,6 +84,15 @@ def health(
     from agentops.core.packs import Selection, load_specs, plan
     from agentops.core.runner import run_plan, runner_deadline
 
+    if push_delete:
+        _push_delete(push, split_csv(pack))
+    if push is not None:
+        from agentops.serve.push import PushError, group_url, grouping_key
+
+        try:
+            group_url(push, grouping_key(split_csv(pack)))  # a bad URL is a usage error, found before any check
+        except PushError as exc:
+            fail(str(exc))
     cfg = load_config(config)
     specs = load_specs(cfg, split_csv(pack) or None)
     selection = Selection(only=split_csv(only), skip=split_csv(skip), tags=split_csv(tags))
@@ -96,12 +111,41 @@ def health(
                     results=results)
     if baseline or baseline_file:
         _compare_with_baseline(report, cfg, baseline_file, baseline_tolerance)
+    code = None if push is None or _pushed(push, split_csv(pack), report) else EXIT_USAGE
     if deadline_at is None:
-        Output(output, output_file, fail_on).report(report)
+        Output(output, output_file, fail_on).report(report, code=code)
     try:
-        Output(output, output_file, fail_on).report(report)
+        Output(output, output_file, fail_on).report(report, code=code)
     except typer.Exit as done:
         _exit_now(done.exit_code)
+
+
+def _pushed(url: str, packs: list[str], report: Report) -> bool:
+    """Push the report's series (the same exposition as -o prometheus); False (and a note) when it failed."""
+    from agentops.render.document import report_document
+    from agentops.render.prometheus import render_prometheus
+    from agentops.serve.push import PushError, grouping_key
+    from agentops.serve.push import push as push_to
+
+    try:
+        push_to(url, grouping_key(packs), render_prometheus(report_document(report)))
+    except PushError as exc:
+        note(f"push failed: {exc}")
+        return False
+    return True
+
+
+def _push_delete(url: str | None, packs: list[str]) -> NoReturn:
+    from agentops.serve.push import PushError, delete, grouping_key
+
+    if not url:
+        fail("--push-delete needs --push URL (the Pushgateway to delete the group from)")
+    try:
+        where = delete(url, grouping_key(packs))
+    except PushError as exc:
+        fail(str(exc))
+    note(f"deleted {where}")
+    raise typer.Exit(0)
 
 
 def _exit_now(code: int) -> NoReturn:
