@@ -73,8 +73,9 @@ def test_every_command_accepts_output_json(name: str) -> None:
     assert output.help in (common.OUTPUT_HELP, common.LIST_OUTPUT_HELP), name
 
 
-# `lab up` would start a cluster: tests/e2e/test_lab.py runs it.
-STARTS_SOMETHING = {"lab up"}
+# `lab up` would start a cluster: tests/e2e/test_lab.py runs it. `watch` refreshes until stopped (one JSON line
+# per refresh): tests/integration/test_watch.py runs it.
+STARTS_SOMETHING = {"lab up", "watch"}
 
 
 @pytest.mark.parametrize("name", [n for n, _ in _leaves() if n not in NOT_A_DOCUMENT | STARTS_SOMETHING])

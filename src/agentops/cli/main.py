@@ -29,6 +29,7 @@ app = typer.Typer(
 GROUPS: list[tuple[str, tuple[str, ...]]] = [
     ("agentops.cli.health", ("health",)),
     ("agentops.cli.serve", ("serve",)),
+    ("agentops.cli.watch", ("watch",)),
     ("agentops.cli.diagnose", ("diagnose",)),
     ("agentops.cli.logs", ("logs",)),
     ("agentops.cli.maintain", ("maintain",)),
