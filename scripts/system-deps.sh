@@ -18,6 +18,8 @@ command -v journalctl >/dev/null 2>&1 || need+=(systemd)
 [ -x /lib/systemd/systemd-journal-remote ] || need+=(systemd-journal-remote)
 { command -v prometheus && command -v promtool; } >/dev/null 2>&1 || need+=(prometheus)  # promtool is in it
 command -v prometheus-pushgateway >/dev/null 2>&1 || need+=(prometheus-pushgateway)
+# bench/bench_serve_probe.py's anchor
+command -v prometheus-blackbox-exporter >/dev/null 2>&1 || need+=(prometheus-blackbox-exporter)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "missing system packages: ${need[*]} (install them as root: apt-get install ${need[*]})" >&2; exit 3

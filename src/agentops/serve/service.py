@@ -23,7 +23,7 @@ from typing import Any
 from agentops.core.config import LOCAL, TARGET_KINDS, Target, check_address
 from agentops.core.format import utc_stamp
 from agentops.core.model import Report
-from agentops.core.packs import Selection, load_specs, plan
+from agentops.core.packs import Selection, plan
 from agentops.core.runner import run_plan
 from agentops.core.target import split_host_port
 from agentops.core.yamlsrc import ConfigError
@@ -199,7 +199,7 @@ class Service:
         if pack is not None and pack.endswith((".yaml", ".yml")):
             # A scrape names a pack; it never makes serve read a file of its choosing.
             raise ValueError("pack: give a pack name (from the config's pack_dirs or the shipped ones), not a path")
-        specs = load_specs(cfg, [pack] if pack else (list(self.options.packs) or None))
+        specs = self.plan.specs_of([pack] if pack else (list(self.options.packs) or None))
         if kind is None:
             if name not in cfg.targets:
                 raise ValueError(f"no target named {name!r} in the config (give &kind=KIND for an address)")

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from agentops.core.cluster import ClusterSpec, cluster_spec
 from agentops.core.config import Config, load_config
 from agentops.core.model import Report, Result, Status
-from agentops.core.packs import PlannedCheck, Selection, load_specs, plan
+from agentops.core.packs import CheckSpec, PlannedCheck, Selection, load_specs, plan
 from agentops.core.yamlsrc import ConfigError
 from agentops.serve.options import ServeOptions
 
@@ -22,6 +22,14 @@ class Plan:
     checks: list[PlannedCheck]
     cluster: ClusterSpec
     loaded_at: float = field(default_factory=time.time)
+    # /probe's packs, read once per plan (a reload makes a new plan, so edited packs are read again).
+    probe_specs: dict[tuple[str, ...], list[CheckSpec]] = field(default_factory=dict)
+
+    def specs_of(self, packs: list[str] | None) -> list[CheckSpec]:
+        key = tuple(packs or ())
+        if key not in self.probe_specs:
+            self.probe_specs[key] = load_specs(self.cfg, packs)
+        return self.probe_specs[key]
 
     def check_keys(self) -> list[Key]:
         return [(c.id, c.target.name) for c in self.checks]
