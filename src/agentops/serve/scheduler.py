@@ -70,8 +70,18 @@ class Scheduler:
         await asyncio.sleep(self.rng.uniform(0, self.options.jitter * self.options.cluster_interval_s))
         while True:
             started = time.monotonic()
-            view = await collect(target, self.plan.cluster, self.options, self.views.get(target.name),
-                                 self.options.cluster_timeout_s)
+            try:
+                view = await collect(target, self.plan.cluster, self.options, self.views.get(target.name),
+                                     self.options.cluster_timeout_s)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a bug or an unusable TLS file: logged, retried next cycle, never fatal
+                log("cluster_failed", level="error", target=target.name, error=f"{type(exc).__name__}: {exc}")
+                view = TargetView(target=target.name, address=target.address or "", reason="internal",
+                                  message=f"{type(exc).__name__}: {exc}", collected_at=time.time())
+                last = self.views.get(target.name)
+                if last is not None:  # the histograms and counters stay cumulative
+                    view.pings, view.ping_failures = last.pings, last.ping_failures
             before = self.views.get(target.name)
             self.views[target.name] = view
             if before is not None and before.up != view.up:
