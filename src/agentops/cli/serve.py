@@ -16,11 +16,16 @@ Each check of the plan (the same config and packs as `agentops health`) runs eve
 --jitter, in the background; each agentrpc target's AutoGen view (agent types and owners, topics, workers,
 ping round trips) every --cluster-interval. A scrape never waits for a check.
 
-  /metrics   Prometheus exposition: every check's status, reason and metrics; the AutoGen series; serve's own
-  /healthz   200, or 503 when the cached status fails --fail-on (or not every check has run yet)
-  /report    the cached run as the JSON report (agentops.report/v2)
-  /probe     ?target=NAME[&pack=P] or ?target=ADDRESS&kind=KIND: run that target's checks now, within
-             Prometheus's X-Prometheus-Scrape-Timeout-Seconds (less {_D.probe_timeout_offset_s:g} s)
+Routes:
+
+  /metrics: every check's status, reason and metrics; the AutoGen series; serve's own (Prometheus text)
+
+  /healthz: 200, or 503 when the cached status fails --fail-on (or not every check has run yet)
+
+  /report: the cached run as the JSON report (agentops.report/v2)
+
+  /probe?target=NAME[&pack=P] or ?target=ADDRESS&kind=KIND: that target's checks, run now within \
+X-Prometheus-Scrape-Timeout-Seconds less {_D.probe_timeout_offset_s:g} s
 
 SIGHUP reloads the config (a bad one keeps the old plan, logged on stderr); SIGTERM stops cleanly. Logs are
 JSON lines on stderr. See docs/serve.md.
