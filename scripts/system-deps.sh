@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the real services the test suite starts for itself (redis-server, PostgreSQL) and the small tools
 # it drives (script from util-linux, procps; journalctl and systemd's own journal writer, which make a real
-# journal file where no journald runs), from Debian's packages, when they are missing.
+# journal file where no journald runs), and Prometheus, its Pushgateway and promtool (the serve, push and
+# shipped-rules tests), from Debian's packages, when they are missing.
 set -euo pipefail
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
@@ -15,6 +16,10 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v jq >/dev/null 2>&1 || need+=(jq)
 command -v journalctl >/dev/null 2>&1 || need+=(systemd)
 [ -x /lib/systemd/systemd-journal-remote ] || need+=(systemd-journal-remote)
+{ command -v prometheus && command -v promtool; } >/dev/null 2>&1 || need+=(prometheus)  # promtool is in it
+command -v prometheus-pushgateway >/dev/null 2>&1 || need+=(prometheus-pushgateway)
+# bench/bench_serve_probe.py's anchor
+command -v prometheus-blackbox-exporter >/dev/null 2>&1 || need+=(prometheus-blackbox-exporter)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "missing system packages: ${need[*]} (install them as root: apt-get install ${need[*]})" >&2; exit 3

@@ -17,7 +17,7 @@ LAYERS = {
     "core": 0, "instrument": 0,  # instrument: runs inside a user's worker, imports nothing of agentops
     "render": 1, "autogen": 1,
     "probes": 2,
-    "logs": 3, "maintain": 3, "profile": 3, "load": 3, "lab": 3,
+    "logs": 3, "maintain": 3, "profile": 3, "load": 3, "lab": 3, "serve": 3,
     "diagnose": 4,
     "drill": 5,
     "cli": 6,

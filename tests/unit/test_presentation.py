@@ -21,7 +21,9 @@ from tests.fixtures.common import run_cli
 SRC = Path(__file__).resolve().parents[2] / "src" / "agentops"
 # `config init -o FILE` names the YAML file it writes (`-o -` prints it); it lists nothing and its output is a
 # config, not a document about one, so its -o keeps that meaning.
-NOT_A_DOCUMENT = {"config init"}
+# `serve` prints nothing: it serves the report's documents over HTTP (/report, /metrics) and logs JSON lines on
+# stderr (tests/integration/test_serve.py).
+NOT_A_DOCUMENT = {"config init", "serve"}
 
 
 def _leaves() -> list[tuple[str, Any]]:
@@ -71,8 +73,9 @@ def test_every_command_accepts_output_json(name: str) -> None:
     assert output.help in (common.OUTPUT_HELP, common.LIST_OUTPUT_HELP), name
 
 
-# `lab up` would start a cluster: tests/e2e/test_lab.py runs it.
-STARTS_SOMETHING = {"lab up"}
+# `lab up` would start a cluster: tests/e2e/test_lab.py runs it. `watch` refreshes until stopped (one JSON line
+# per refresh): tests/integration/test_watch.py runs it.
+STARTS_SOMETHING = {"lab up", "watch"}
 
 
 @pytest.mark.parametrize("name", [n for n, _ in _leaves() if n not in NOT_A_DOCUMENT | STARTS_SOMETHING])

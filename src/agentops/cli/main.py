@@ -28,6 +28,8 @@ app = typer.Typer(
 # Order is the order of `agentops --help`.
 GROUPS: list[tuple[str, tuple[str, ...]]] = [
     ("agentops.cli.health", ("health",)),
+    ("agentops.cli.serve", ("serve",)),
+    ("agentops.cli.watch", ("watch",)),
     ("agentops.cli.diagnose", ("diagnose",)),
     ("agentops.cli.logs", ("logs",)),
     ("agentops.cli.maintain", ("maintain",)),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 
-from agentops.core.format import number, size
+from agentops.core.format import metric_value, number
 from agentops.core.model import Observation, Reason, Status
 from agentops.core.packs import CheckSpec, MetricRule
 from agentops.core.thresholds import Threshold
@@ -86,5 +86,4 @@ def summarize(metrics: dict[str, float], spec: CheckSpec, limit: int = 4) -> str
     """A short "key=value" line, the judged metrics first, for OK results."""
     judged = [m for r in spec.rules for m in _matches(r, metrics)]
     names = list(dict.fromkeys(judged + sorted(metrics)))[:limit]
-    return ", ".join(f"{n}={size(metrics[n]) if n.split(':', 1)[0].endswith('_bytes') else number(metrics[n])}"
-                     for n in names)
+    return ", ".join(f"{n}={metric_value(n, metrics[n])}" for n in names)

@@ -65,6 +65,11 @@ def number(value: float | None) -> str:
     return f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
 
 
+def metric_value(name: str, value: float | None) -> str:
+    """A named metric's value: a size for a `*_bytes` metric (`disk_free_bytes:/` too), else `number`."""
+    return size(value) if name.split(":", 1)[0].endswith("_bytes") else number(value)
+
+
 def compact(value: float | None) -> str:
     """A number for a narrow table cell: `12.3k`, `4.5M`, `0.123`, `250`."""
     if _missing(value):

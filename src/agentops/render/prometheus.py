@@ -19,6 +19,15 @@ def _labels(**labels: str) -> str:
     return "{" + ",".join(f'{k}="{_esc(v)}"' for k, v in labels.items()) + "}"
 
 
+def _number(value: float) -> str:
+    """A sample value exactly (`:g` would keep 6 digits: 24502398976 bytes read as 2.45024e+10)."""
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer() and abs(value) < 2**53):
+        return str(int(value))
+    return repr(float(value))  # nan, inf, and the shortest exact text of any other float
+
+
 def metric_name(text: str) -> str:
     name = re.sub(r"[^a-zA-Z0-9_]", "_", text)
     return name if re.match(r"[a-zA-Z_]", name) else "_" + name
@@ -43,7 +52,7 @@ def render_prometheus(doc: dict[str, Any]) -> str:
         for name, value in r["metrics"].items():
             if value is not None:
                 out.append(f"agentops_check_metric{_labels(kind=kind, check=r['id'], target=r['target'], metric=name)} "
-                           f"{value:g}")
+                           f"{_number(value)}")
     # Findings and the verdict by id and status only: their titles carry measured values, and a label that
     # changes every run would make a new series every run.
     out += ["# HELP agentops_finding_status A diagnosis finding's status: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.",
@@ -65,4 +74,101 @@ def render_prometheus(doc: dict[str, Any]) -> str:
             "# HELP agentops_run_timestamp_seconds When the run finished (Unix time).",
             "# TYPE agentops_run_timestamp_seconds gauge",
             f"agentops_run_timestamp_seconds{_labels(kind=kind)} {time.time():.3f}"]
+    return "\n".join(out) + "\n"
+
+
+def _family(out: list[str], name: str, kind: str, help_text: str) -> None:
+    out += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
+
+
+def render_autogen_views(views: list[dict[str, Any]]) -> str:
+    """The AutoGen view of each agentrpc target (agentops.serve.cluster.TargetView.to_dict): the series AutoGen
+    itself does not export. Owner client ids change with every worker start, so they are only on the info
+    series; the series alerts read are labelled by target, type, topic and configured worker name."""
+    out: list[str] = []
+    _family(out, "agentops_autogen_host_up", "gauge", "1 when the AgentRpc host answered GetSubscriptions.")
+    for v in views:
+        out.append(f"agentops_autogen_host_up{_labels(target=v['target'], address=v['address'], reason=v['reason'] or '')} "  # noqa: E501
+                   f"{int(v['up'])}")
+    _family(out, "agentops_autogen_collect_timestamp_seconds", "gauge", "When the view was last collected.")
+    for v in views:
+        out.append(f"agentops_autogen_collect_timestamp_seconds{_labels(target=v['target'])} {v['collected_at']:.3f}")
+    _family(out, "agentops_autogen_agent_type_owned", "gauge",
+            "1 when an agent type is owned by a connected client; 0 when no client owns it (registered, or expected "
+            "by the config and missing).")
+    for v in views:
+        for agent_type, t in v["types"].items():
+            out.append(f"agentops_autogen_agent_type_owned{_labels(target=v['target'], agent_type=agent_type, worker=t['worker'] or '')} "  # noqa: E501
+                       f"{int(t['owned'])}")
+    _family(out, "agentops_autogen_agent_type_info", "gauge", "An owned agent type and the client that owns it.")
+    for v in views:
+        for agent_type, t in v["types"].items():
+            if t["owned"] and t["client_id"]:
+                out.append(f"agentops_autogen_agent_type_info{_labels(target=v['target'], agent_type=agent_type, worker=t['worker'] or '', client_id=t['client_id'])} 1")  # noqa: E501
+    _family(out, "agentops_autogen_agent_types", "gauge", "Agent types registered on the host.")
+    for v in views:
+        if v["up"]:
+            out.append(f"agentops_autogen_agent_types{_labels(target=v['target'])} "
+                       f"{sum(1 for t in v['types'].values() if t['registered'])}")
+    for name, field, help_text in (
+            ("agentops_autogen_topic_subscriptions", "subscriptions", "Agent types subscribed to a topic."),
+            ("agentops_autogen_topic_live_subscribers", "live",
+             "Of a topic's subscribed agent types, those owned by a connected client.")):
+        _family(out, name, "gauge", help_text)
+        for v in views:
+            for row in v["topics"]:
+                out.append(f"{name}{_labels(target=v['target'], topic=row['topic'], kind=row['kind'])} {row[field]}")
+    _family(out, "agentops_autogen_topics_without_subscriber", "gauge",
+            "Topics whose every subscribed agent type has no owner: events published there reach nobody.")
+    for v in views:
+        if v["up"] and v["owners_asked"]:
+            out.append(f"agentops_autogen_topics_without_subscriber{_labels(target=v['target'])} "
+                       f"{sum(1 for row in v['topics'] if row['live'] == 0)}")
+    _family(out, "agentops_autogen_worker_connected", "gauge",
+            "1 when every agent type a configured worker should own is owned on its host.")
+    for v in views:
+        if v["up"]:
+            for worker, connected in v["workers"].items():
+                out.append(f"agentops_autogen_worker_connected{_labels(target=v['target'], worker=worker)} "
+                           f"{int(connected)}")
+    _family(out, "agentops_autogen_ping_rtt_seconds", "histogram",
+            "Round trip of a ping request through host and worker to an agent type and back.")
+    for v in views:
+        for agent_type, h in v["pings"].items():
+            for le, n in h["buckets"]:
+                out.append(f"agentops_autogen_ping_rtt_seconds_bucket{_labels(target=v['target'], agent_type=agent_type, le=f'{le:g}')} {n}")  # noqa: E501
+            base = _labels(target=v["target"], agent_type=agent_type)
+            out += [f"agentops_autogen_ping_rtt_seconds_bucket{_labels(target=v['target'], agent_type=agent_type, le='+Inf')} {h['count']}",  # noqa: E501
+                    f"agentops_autogen_ping_rtt_seconds_sum{base} {h['sum']:.6f}",
+                    f"agentops_autogen_ping_rtt_seconds_count{base} {h['count']}"]
+    _family(out, "agentops_autogen_ping_failures_total", "counter", "Pings without a reply, by outcome.")
+    for v in views:
+        for f in v["ping_failures"]:
+            out.append(f"agentops_autogen_ping_failures_total{_labels(target=v['target'], agent_type=f['agent_type'], outcome=f['outcome'])} "  # noqa: E501
+                       f"{f['count']}")
+    _family(out, "agentops_autogen_view_truncated", "gauge", "1 when the host's table was cut to the series limit.")
+    for v in views:
+        out.append(f"agentops_autogen_view_truncated{_labels(target=v['target'])} {int(v['truncated'])}")
+    return "\n".join(out) + "\n"
+
+
+def render_serve_state(state: dict[str, Any]) -> str:
+    """serve's own series (agentops.serve.service.Service.state): its config, its checks' freshness."""
+    out: list[str] = []
+    _family(out, "agentops_serve_config_reload_success", "gauge",
+            "1 when the last (re)load of the config succeeded; 0: the previous config is still in use.")
+    out.append(f"agentops_serve_config_reload_success {int(state['reload_ok'])}")
+    _family(out, "agentops_serve_config_loaded_timestamp_seconds", "gauge", "When the config in use was loaded.")
+    out.append(f"agentops_serve_config_loaded_timestamp_seconds {state['loaded_at']:.3f}")
+    _family(out, "agentops_serve_checks", "gauge", "Checks in the plan.")
+    out.append(f"agentops_serve_checks {state['checks']}")
+    _family(out, "agentops_serve_check_age_seconds", "gauge", "Seconds since the check last finished.")
+    for c in state["ages"]:
+        out.append(f"agentops_serve_check_age_seconds{_labels(check=c['check'], target=c['target'])} {c['age_s']:.3f}")
+    _family(out, "agentops_serve_check_runs_total", "counter", "Runs of the check since serve started.")
+    for c in state["ages"]:
+        out.append(f"agentops_serve_check_runs_total{_labels(check=c['check'], target=c['target'])} {c['runs']}")
+    _family(out, "agentops_serve_requests_total", "counter", "HTTP requests answered, by route.")
+    for path, n in sorted(state["requests"].items()):
+        out.append(f"agentops_serve_requests_total{_labels(path=path)} {n}")
     return "\n".join(out) + "\n"

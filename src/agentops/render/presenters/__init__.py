@@ -11,6 +11,7 @@ from agentops.render.presenters import (  # noqa: F401  (imported to register)
     logs,
     maintain,
     profile,
+    watch,
 )
 from agentops.render.registry import Presenter, registered, registered_kinds
 

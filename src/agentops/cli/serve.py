@@ -1,0 +1,87 @@
+"""`agentops serve`: the health plan as a long-running exporter (agentops.serve). Flags only: the server is
+in its own package."""
+
+from __future__ import annotations
+
+import typer
+
+from agentops.cli.common import ConfigOpt, FailOn, exit_code, fail, split_csv
+from agentops.serve.options import ServeOptions
+
+_D = ServeOptions()  # the defaults, declared once in ServeOptions
+
+HELP = f"""Run the health checks continuously and serve what they found over HTTP.
+
+Each check of the plan (the same config and packs as `agentops health`) runs every --interval seconds with
+--jitter, in the background; each agentrpc target's AutoGen view (agent types and owners, topics, workers,
+ping round trips) every --cluster-interval. A scrape never waits for a check.
+
+Routes:
+
+  /metrics: every check's status, reason and metrics; the AutoGen series; serve's own (Prometheus text)
+
+  /healthz: 200, or 503 when the cached status fails --fail-on (or not every check has run yet)
+
+  /report: the cached run as the JSON report (agentops.report/v2)
+
+  /probe?target=NAME[&pack=P] or ?target=ADDRESS&kind=KIND: that target's checks, run now within \
+X-Prometheus-Scrape-Timeout-Seconds less {_D.probe_timeout_offset_s:g} s
+
+SIGHUP reloads the config (a bad one keeps the old plan, logged on stderr); SIGTERM stops cleanly. Logs are
+JSON lines on stderr. See docs/serve.md.
+
+Examples:
+
+  agentops serve -c /etc/agentops/agentops.yaml --listen 0.0.0.0:9317
+
+  agentops serve --interval 10 --fail-on warning
+"""
+
+
+def register(root: typer.Typer) -> None:
+    root.command("serve", help=HELP)(serve)
+
+
+def serve(
+    config: str = ConfigOpt,
+    listen: str = typer.Option(_D.listen, "--listen", help="Address to listen on, HOST:PORT (port 0: any)."),
+    interval: float = typer.Option(_D.interval_s, "--interval", min=0.05, max=86400,
+                                   help="Seconds between runs of each check."),
+    jitter: float = typer.Option(_D.jitter, "--jitter", min=0, max=0.9,
+                                 help="Each wait is interval * (1 +- jitter); first runs spread over it too."),
+    cluster_interval: float = typer.Option(_D.cluster_interval_s, "--cluster-interval", min=0.05, max=86400,
+                                           help="Seconds between AutoGen views of each agentrpc target."),
+    cluster_timeout: float = typer.Option(_D.cluster_timeout_s, "--cluster-timeout", min=0.1, max=600,
+                                          help="Deadline of one AutoGen view (inventory, owners, pings)."),
+    owners: bool = typer.Option(_D.owners, "--owners/--no-owners",
+                                help="Ask the host which client owns each registered type (RegisterAgent)."),
+    fail_on: FailOn = typer.Option(FailOn.critical, "--fail-on", case_sensitive=False,
+                                   help="Lowest status that makes /healthz answer 503 (as health's --fail-on)."),
+    pack: list[str] = typer.Option(None, "--pack", "-p", help="Run these packs instead of the config's."),
+    only: list[str] = typer.Option(None, "--only", help="Run only checks matching (glob), as health."),
+    skip: list[str] = typer.Option(None, "--skip", help="Skip checks matching (glob), as health."),
+    tags: list[str] = typer.Option(None, "--tags", help="Run only checks carrying one of these tags."),
+) -> None:
+    import asyncio
+
+    from agentops.core.target import split_host_port
+    from agentops.serve.service import Service
+
+    try:
+        split_host_port(listen, what="--listen")
+    except ValueError as exc:
+        fail(str(exc))
+    options = ServeOptions(
+        listen=listen, interval_s=interval, jitter=jitter, cluster_interval_s=cluster_interval,
+        cluster_timeout_s=cluster_timeout, owners=owners,
+        unhealthy=lambda status: exit_code(status, fail_on) != 0,
+        packs=tuple(split_csv(pack)), only=tuple(split_csv(only)), skip=tuple(split_csv(skip)),
+        tags=tuple(split_csv(tags)))
+
+    async def main() -> int:
+        try:
+            return await Service(config, options).run()
+        except OSError as exc:  # the port is taken, or not ours to bind
+            fail(f"--listen {listen}: {exc.strerror or exc}")
+
+    raise typer.Exit(asyncio.run(main()))

@@ -1,0 +1,85 @@
+"""What serve holds between scrapes: the loaded plan (config, packs, planned checks) and the latest result of
+each check, kept per (check, target) so a slow check never holds up the others' answers."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from agentops.core.cluster import ClusterSpec, cluster_spec
+from agentops.core.config import Config, load_config
+from agentops.core.model import Report, Result, Status
+from agentops.core.packs import CheckSpec, PlannedCheck, Selection, load_specs, plan
+from agentops.core.yamlsrc import ConfigError
+from agentops.serve.options import ServeOptions
+
+Key = tuple[str, str]  # (check id, target name)
+
+
+@dataclass
+class Plan:
+    cfg: Config
+    checks: list[PlannedCheck]
+    cluster: ClusterSpec
+    loaded_at: float = field(default_factory=time.time)
+    # /probe's packs, read once per plan (a reload makes a new plan, so edited packs are read again).
+    probe_specs: dict[tuple[str, ...], list[CheckSpec]] = field(default_factory=dict)
+
+    def specs_of(self, packs: list[str] | None) -> list[CheckSpec]:
+        key = tuple(packs or ())
+        if key not in self.probe_specs:
+            self.probe_specs[key] = load_specs(self.cfg, packs)
+        return self.probe_specs[key]
+
+    def check_keys(self) -> list[Key]:
+        return [(c.id, c.target.name) for c in self.checks]
+
+
+def load_plan(config: str | None, options: ServeOptions) -> Plan:
+    """The config and its packs read and planned, as `agentops health` plans them; ConfigError (file:line:
+    why) when anything is wrong, so a reload can keep the old plan."""
+    cfg = load_config(config)
+    specs = load_specs(cfg, list(options.packs) or None)
+    selection = Selection(only=list(options.only), skip=list(options.skip), tags=list(options.tags))
+    checks = plan(cfg, specs, selection)
+    if not checks:
+        raise ConfigError("no check to run: nothing matched " + (selection.describe() or "the config's packs and "
+                          "targets"), path=cfg.path)
+    return Plan(cfg=cfg, checks=checks, cluster=cluster_spec(cfg))
+
+
+@dataclass
+class Cached:
+    result: Result
+    finished_at: float  # wall clock
+    runs: int
+
+
+class ResultCache:
+    """The latest result of each planned check. Bounded by the plan: `retain` drops the entries of checks a
+    reload removed."""
+
+    def __init__(self) -> None:
+        self._entries: dict[Key, Cached] = {}
+
+    def put(self, key: Key, result: Result) -> Status | None:
+        """Store a result; the status it replaces (None for the first)."""
+        old = self._entries.get(key)
+        self._entries[key] = Cached(result, time.time(), (old.runs if old else 0) + 1)
+        return old.result.status if old else None
+
+    def retain(self, keys: list[Key]) -> None:
+        wanted = set(keys)
+        for key in [k for k in self._entries if k not in wanted]:
+            del self._entries[key]
+
+    def get(self, key: Key) -> Cached | None:
+        return self._entries.get(key)
+
+    def report(self, keys: list[Key], started_at: str) -> Report:
+        """The cached results in plan order, as one health report (checks not yet run are left out)."""
+        results = [c.result for k in keys if (c := self._entries.get(k)) is not None]
+        return Report(kind="health", started_at=started_at, duration_s=0.0, results=results)
+
+    def complete(self, keys: list[Key]) -> bool:
+        return all(k in self._entries for k in keys)
