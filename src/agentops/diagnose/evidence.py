@@ -365,9 +365,11 @@ def saturation(ev: Evidence, s: Subject | None) -> list[tuple[str, Result | None
 def _saturated(ev: Evidence, s: Subject | None) -> bool | None:
     if saturation(ev, s):
         return True
-    measured = [ev.get(c) for c in ("worker.metrics", "worker.cpu", "machine.starvation")]
+    # A handler that awaits (a slow call, a lock) burns no CPU: only the worker's queue/latency metrics or its
+    # INFO log line can show it busy. Without either, "not saturated" was not measured, whatever the CPU says.
+    metrics = ev.get("worker.metrics")
     delivered_known = ev.facts("logs.worker").get("probe_delivered") is not None
-    if not any(r is not None and r.reason is None for r in measured) and not delivered_known:
+    if (metrics is None or metrics.reason is not None) and not delivered_known:
         return None
     return False
 
