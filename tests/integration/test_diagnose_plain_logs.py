@@ -91,8 +91,9 @@ WORKER_SCRIPT = textwrap.dedent('''
         runtime = GrpcWorkerAgentRuntime(host_address=host)
         await runtime.start()
         runtime.add_message_serializer(try_get_known_serializers_for_type(Pong))
-        for mode in ("echo", "none", "slow"):
-            await Plain.register(runtime, prefix + mode, lambda mode=mode: Plain(mode))
+        if setup != "idle":  # idle: connected, registers nothing (as a worker whose registration code broke)
+            for mode in ("echo", "none", "slow"):
+                await Plain.register(runtime, prefix + mode, lambda mode=mode: Plain(mode))
         open(ready_file, "w").close()
         await runtime.stop_when_signal()
 
@@ -100,6 +101,7 @@ WORKER_SCRIPT = textwrap.dedent('''
 ''')
 
 SETUPS = {"wp": "pid", "wd": "default", "wj": "json"}
+IDLE = "wz"  # started after the host, alive, none of its configured types registered
 
 
 @dataclass
@@ -120,6 +122,9 @@ class PlainCluster:
             if log_formats and w in log_formats:
                 opts["log_format"] = log_formats[w]
             targets.append({"name": w, "kind": "worker", "options": opts})
+        targets.append({"name": IDLE, "kind": "worker", "options": {
+            "host": self.address, "process": {"pid_file": str(self.dir / f"{IDLE}.pid")},
+            "agent_types": [f"{IDLE}echo"], "ping": {"payload_type": "Ping", "payload": {"text": "agentops"}}}})
         path = self.dir / name
         path.write_text(yaml.safe_dump({"version": 1, "targets": targets}))
         return path
@@ -145,7 +150,7 @@ def plain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlainCluster]:
                                               stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         (d / "hub.pid").write_text(f"{c.procs['hub'].pid}\n")
         wait_for(lambda: port_open(port), timeout=30, what="the AutoGen host to listen")
-        for w, setup in SETUPS.items():
+        for w, setup in (*SETUPS.items(), (IDLE, "idle")):
             ready = d / f"{w}.ready"
             with open(d / f"{w}.out", "w") as out:
                 proc = subprocess.Popen([sys.executable, str(d / "worker.py"), c.address, str(ready),
@@ -229,3 +234,17 @@ def test_a_bad_log_format_is_a_one_line_config_error(plain: PlainCluster, bad: s
     assert res.code == 3, (res.code, res.stdout, res.stderr)
     lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "log_format" in lines[0] and why in lines[0], res.stderr
+
+
+def test_an_orphan_the_host_did_not_outlive_is_not_a_host_restart(plain: PlainCluster) -> None:
+    """The issue's third point: a live worker with none of its types registered looks like an orphan of a host
+    restart, but this host's process started before the worker's; the verdict must not be host-restarted."""
+    code, doc = plain.diagnose(f"{IDLE}echo")
+    workers = result(doc, "cluster.workers")["facts"]
+    (row,) = [r for r in workers["workers"] if r["worker"] == IDLE]
+    assert IDLE in workers["orphans"] and workers["host_started_at"] < row["started_at"], workers
+    v = doc["verdict"]
+    assert v["id"] == "type-not-registered", v
+    assert f"{IDLE} registers '{IDLE}echo'" in v["fix"] and code == 2
+    assert any(e.startswith("host-restarted considered, not seen: the host's process started after") for e in
+               v["evidence"]), v["evidence"]

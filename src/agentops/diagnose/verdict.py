@@ -78,6 +78,8 @@ def _verdict(ev: Evidence, s: Subject, checks: list[str]) -> Finding:
             continue
         verdict = admit(found, ev, s)
         if verdict.ok:
+            # What was passed over, and why, is evidence too ("host-restarted considered, not seen: …").
+            found.evidence += [a.summary() for a in refused]
             return found
         refused.append(verdict)
     return _unexplained(ev, s, dict(v), checks, refused)
