@@ -42,7 +42,7 @@ WORKER_SCRIPT = textwrap.dedent('''
     import sys
     from dataclasses import dataclass
 
-    from autogen_core import MessageContext, RoutedAgent, message_handler
+    from autogen_core import AgentId, MessageContext, RoutedAgent, message_handler
     from autogen_ext.runtimes.grpc import GrpcWorkerAgentRuntime
 
     host, ready_file, log_file, setup, prefix = sys.argv[1:6]
@@ -73,7 +73,8 @@ WORKER_SCRIPT = textwrap.dedent('''
         text: str = ""
 
     class Plain(RoutedAgent):
-        """echo: replies; none: returns None (the runtime cannot serialize it); slow: holds the message."""
+        """echo: replies; none: returns None (the runtime cannot serialize it); slow: holds the message;
+        relay: asks <w>ghost, which nobody registers, and waits."""
 
         def __init__(self, mode):
             super().__init__(mode)
@@ -83,6 +84,8 @@ WORKER_SCRIPT = textwrap.dedent('''
         async def on_ping(self, message: Ping, ctx: MessageContext) -> Pong | None:  # None passes the check
             if self.mode == "slow":
                 await asyncio.sleep(60)
+            if self.mode == "relay":  # waits on a type nobody registers: the host drops the hop
+                return await self.send_message(Ping(text=message.text), AgentId(self.id.type[:2] + "ghost", "k"))
             return None if self.mode == "none" else Pong(text=message.text)
 
     async def main():
@@ -92,7 +95,7 @@ WORKER_SCRIPT = textwrap.dedent('''
         await runtime.start()
         runtime.add_message_serializer(try_get_known_serializers_for_type(Pong))
         if setup != "idle":  # idle: connected, registers nothing (as a worker whose registration code broke)
-            for mode in ("echo", "none", "slow"):
+            for mode in ("echo", "none", "slow", "relay"):
                 await Plain.register(runtime, prefix + mode, lambda mode=mode: Plain(mode))
         open(ready_file, "w").close()
         await runtime.stop_when_signal()
@@ -117,7 +120,7 @@ class PlainCluster:
         for w in SETUPS:
             opts: dict[str, Any] = {"host": self.address, "process": {"pid_file": str(self.dir / f"{w}.pid")},
                                     "logs": [str(self.dir / f"{w}.log")],
-                                    "agent_types": [f"{w}echo", f"{w}none", f"{w}slow"],
+                                    "agent_types": [f"{w}echo", f"{w}none", f"{w}slow", f"{w}relay"],
                                     "ping": {"payload_type": "Ping", "payload": {"text": "agentops"}}}
             if log_formats and w in log_formats:
                 opts["log_format"] = log_formats[w]
@@ -248,3 +251,17 @@ def test_an_orphan_the_host_did_not_outlive_is_not_a_host_restart(plain: PlainCl
     assert f"{IDLE} registers '{IDLE}echo'" in v["fix"] and code == 2
     assert any(e.startswith("host-restarted considered, not seen: the host's process started after") for e in
                v["evidence"]), v["evidence"]
+
+
+def test_a_relay_waiting_on_an_undeliverable_hop_is_not_overload(plain: PlainCluster) -> None:
+    """The issue's first point, second case: the relay's worker took the request (INFO) and waits on a type the
+    host cannot deliver to ('Agent wpghost not found' in the host's bare log during the probe). That is not a
+    saturated worker: overload is ruled out, and the hop is named as what to diagnose next."""
+    _, doc = plain.diagnose("wprelay")
+    assert result(doc, "logs.worker")["facts"]["probe_delivered"] is True
+    hops = result(doc, "logs.host")["facts"]["other_types_during_probe"]
+    assert [(h["kind"], h["agent_type"]) for h in hops] == [("agent-not-found", "wpghost")], hops
+    v = doc["verdict"]
+    assert v["id"] != "overload", v
+    assert "wpghost" in v["cause"] and "diagnose message --to wpghost" in v["fix"], v
+

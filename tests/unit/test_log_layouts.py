@@ -152,3 +152,15 @@ def test_a_log_above_info_says_what_it_cannot_hold(tmp_path: Path) -> None:
     info = tmp_path / "i.log"
     info.write_text(worker_log(PID_LAYOUT))
     assert "unavailable" not in _scan(info, logscan.WORKER, 0, 0)
+
+
+def test_the_hosts_failures_for_other_types_during_the_probe_are_kept_apart(tmp_path: Path) -> None:
+    log = tmp_path / "h.log"
+    log.write_text("Agent old not found, failed to deliver message.\n")
+    probe = log.stat().st_size
+    with log.open("a") as fh:
+        fh.write("Agent ghost not found, failed to deliver message.\n")
+    facts = _scan(log, logscan.HOST, 0, probe, agent_type="relay")
+    assert facts["during_diagnosis"] == []  # about ghost, not relay
+    assert [s["agent_type"] for s in facts["other_types_during_probe"]] == ["ghost"]  # only after the probe
+    assert "other_types_during_probe" not in _scan(log, logscan.WORKER, 0, probe, agent_type="relay")

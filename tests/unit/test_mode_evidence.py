@@ -183,3 +183,16 @@ def test_what_a_refused_verdict_lacked_is_said() -> None:
     assert (v.id, v.status) == ("unexplained", Status.UNKNOWN) and v.title.startswith("no reply from echo")
     assert "overload considered" in v.cause and "not measured" in v.cause
     assert "metrics_url" in v.fix and "INFO" in v.fix
+
+
+def test_a_hop_the_host_could_not_deliver_rules_out_overload() -> None:
+    """The relay that waits on a type the host dropped: its worker took the request (saturation by the rule's
+    reading), but the host's failure for another type during the probe rules overload out and is named."""
+    taken = logs("logs.worker", probe_delivered=True)
+    hop = logs("logs.host", other_types_during_probe=[_sig("agent-not-found", "Agent ghost not found, failed to "
+                                                                               "deliver message.", agent_type="ghost")])
+    assert diagnose(_ev((*HOST_OK, OWNED, RUNNING, ping("no_reply"), taken, logs("logs.host"))), SUBJECT)[0].id == \
+        "overload"
+    v = diagnose(_ev((*HOST_OK, OWNED, RUNNING, ping("no_reply"), taken, hop)), SUBJECT)[0]
+    assert v.id == "unexplained" and "ruled out by the host logged failures for other agent types" in v.cause
+    assert "agentops diagnose message --to ghost" in v.fix

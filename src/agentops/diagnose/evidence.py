@@ -331,6 +331,16 @@ def _collision(ev: Evidence, s: Subject | None) -> bool | None:
     return any(sig["kind"].endswith("request-id-collision") for sig in signals(ev, "logs.host"))
 
 
+@predicate("other-type-failed-during-probe", "the host logged failures for other agent types while the probe "
+           "was out (the diagnosed agent may be waiting on one of them: a broken downstream hop)",
+           "the host's log (options.logs of the agentrpc target)")
+def _downstream(ev: Evidence, s: Subject | None) -> bool | None:
+    host = ev.get("logs.host")
+    if host is None:
+        return None
+    return bool(host.facts.get("other_types_during_probe"))
+
+
 def saturation(ev: Evidence, s: Subject | None) -> list[tuple[str, Result | None]]:
     """What was measured to be saturated, each with the result that shows it: the worker's queue or p95, its
     CPU (as its check judged it), the cluster's processes starved of CPU, or the worker taking the probe's
@@ -358,8 +368,8 @@ def saturation(ev: Evidence, s: Subject | None) -> list[tuple[str, Result | None
     return found
 
 
-@predicate("saturation-measured", "saturation of the worker or host was measured (queue, p95, CPU, CPU "
-           "starvation, or the request taken and still in its handler)",
+@predicate("saturation-measured", "saturation of the worker or host (its queue, p95, CPU, CPU starvation, or "
+           "the request taken and still in its handler)",
            "the worker's metrics (options.metrics_url), its process (options.process: CPU, starvation) or its "
            "log at INFO (options.logs: 'Processing request')")
 def _saturated(ev: Evidence, s: Subject | None) -> bool | None:

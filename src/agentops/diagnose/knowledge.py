@@ -210,7 +210,8 @@ MODES: dict[str, FailureMode] = {m.id: m for m in (
         # A reply that came late still arrived; one that did not come within the deadline is a lost message.
         {"late_reply": Status.WARNING, "no_reply": Status.CRITICAL},
         requires=("reply-late-or-missing", "saturation-measured"),
-        rules_out=("handler-error-seen", "worker-stopped", "worker-absent"),
+        # A handler waiting on a type the host could not deliver to is a broken hop, not a saturated worker.
+        rules_out=("handler-error-seen", "worker-stopped", "worker-absent", "other-type-failed-during-probe"),
     ),
     _mode(
         "sender-disconnected", "runtime", Status.CRITICAL,

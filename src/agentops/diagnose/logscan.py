@@ -330,7 +330,9 @@ def scan(files: list[Path], patterns: list[str], start_offsets: dict[str, int], 
     always. `role` and `probe_offsets` (where each file ended when the probe was sent) attribute records that
     name no type (see `attribute`). Facts: `during_diagnosis`, `recent` (signal dicts, each saying how it was
     attributed), `probe_delivered` (a worker took the probe's request; None when its log cannot show it),
-    `unavailable` (what the logs cannot show, and why); a failure reason when any failure was found."""
+    `unavailable` (what the logs cannot show, and why), `other_types_during_probe` (the host's failures about
+    other types after the probe was sent: the diagnosed agent may be waiting on one of them); a failure reason
+    when any failure about the type was found."""
 
     def relevant(sig: Signal, rid: str | None, probe_offset: int | None) -> bool:
         if not is_failure(sig):
@@ -345,6 +347,7 @@ def scan(files: list[Path], patterns: list[str], start_offsets: dict[str, int], 
 
     during: list[dict[str, Any]] = []
     recent: list[dict[str, Any]] = []
+    others: list[dict[str, Any]] = []  # the host's failures about OTHER types while the probe was out: a hop
     delivered = False
     problems = [] if files else [f"no file matches {', '.join(patterns)}"]
     missing: list[str] = list(problems)
@@ -354,6 +357,9 @@ def scan(files: list[Path], patterns: list[str], start_offsets: dict[str, int], 
         records, problem = read_records(path, start=offset, log_format=log_format)
         found = drop_probe_side_effects(signals(records))
         during += [signal_dict(s) for s in found if relevant(s, request_id, probe_offset)]
+        if role == HOST and probe_offset is not None:
+            others += [signal_dict(s) for s in found if is_failure(s) and s.agent_type not in (None, agent_type)
+                       and s.offset >= probe_offset]
         delivered = delivered or any(s.kind == "request-received" and s.agent_type == agent_type
                                      and s.detail.get("key") == key for s in found)
         records, problem2 = read_records(path, end=offset, since=since, log_format=log_format)
@@ -369,6 +375,8 @@ def scan(files: list[Path], patterns: list[str], start_offsets: dict[str, int], 
         # A worker log that cannot hold the INFO line leaves "did the worker take it?" open, not "no".
         blind = role == WORKER and any("cannot appear" in u for u in missing)
         facts["probe_delivered"] = True if delivered else (None if blind or not files else False)
+    if others:
+        facts["other_types_during_probe"] = others[-10:]
     if message_id:
         facts["message_id"] = message_id
     if problems:

@@ -81,7 +81,8 @@ def _verdict(ev: Evidence, s: Subject, checks: list[str]) -> Finding:
             # What was passed over, and why, is evidence too ("host-restarted considered, not seen: …").
             found.evidence += [a.summary() for a in refused]
             return found
-        refused.append(verdict)
+        if found.id != "healthy":  # the last resort's refusal says nothing the others do not
+            refused.append(verdict)
     return _unexplained(ev, s, dict(v), checks, refused)
 
 
@@ -94,8 +95,13 @@ def _unexplained(ev: Evidence, s: Subject, v: dict[str, Any], checks: list[str],
                  Status.OK else "a reply", "error": "an error reply"}.get(outcome or "", "no verdict")
     unknown = list(dict.fromkeys(n for a in refused for n in a.unknown))
     unavailable = [u for check_id in ("logs.host", "logs.worker") for u in ev.facts(check_id).get("unavailable", [])]
-    v["detail"] = "; ".join([a.summary() for a in refused] + unavailable) or "no rule matched the evidence"
-    decide = [f"measure {PREDICATES[n].says.split(' (')[0]}: {PREDICATES[n].decide}" for n in unknown]
+    # A hop the host could not deliver while the probe was out: named, as the next thing to diagnose.
+    others = ev.facts("logs.host").get("other_types_during_probe", [])
+    hops = list(dict.fromkeys(o["agent_type"] for o in others))
+    seen = [f"while the probe was out the host logged for {', '.join(hops)}: {others[-1]['line']}"] if hops else []
+    v["detail"] = "; ".join([a.summary() for a in refused] + seen + unavailable) or "no rule matched the evidence"
+    decide = [f"diagnose the downstream type: agentops diagnose message --to {t}" for t in hops[:3]]
+    decide += [f"to measure {PREDICATES[n].says.split(' (')[0]}: {PREDICATES[n].decide}" for n in unknown]
     v["decide"] = ("; ".join(decide) if decide else
                    "re-run with a longer --deadline and look at the worker's own logs at the time of the ping")
     evidence = [line(ping), line(ev.get("worker.process")), line(ev.get("worker.metrics"))]
