@@ -164,3 +164,15 @@ def test_the_hosts_failures_for_other_types_during_the_probe_are_kept_apart(tmp_
     assert facts["during_diagnosis"] == []  # about ghost, not relay
     assert [s["agent_type"] for s in facts["other_types_during_probe"]] == ["ghost"]  # only after the probe
     assert "other_types_during_probe" not in _scan(log, logscan.WORKER, 0, probe, agent_type="relay")
+
+
+@pytest.mark.parametrize("text", [
+    "Unexpected [KeyError] raised by servicer method [/agents.AgentRpc/OpenChannel]",
+    "Error in read loop",
+    "Failed to get message from send queue: boom",
+])
+def test_autogen_and_grpc_failure_lines_without_a_traceback_are_failures(tmp_path: Path, text: str) -> None:
+    log = tmp_path / "h.log"
+    log.write_text(formatted(PID_LAYOUT, "grpc._cython.cygrpc", logging.ERROR, text))
+    (sig,) = logscan.signals(logscan.read_records(log, start=0)[0])
+    assert sig.kind.startswith("exception:") and logscan.is_failure(sig) and sig.line == text

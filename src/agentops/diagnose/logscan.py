@@ -162,9 +162,12 @@ _TYPE_IN_TEXT = (re.compile(r"AgentId\(type='(?P<type>[^']+)'"),
 _RID_IN_TEXT = re.compile(r"\brequest_id[\"']?\s*[:=]\s*[\"']?(?P<rid>[\w.-]+)")
 # AutoGen's own records that report a failure without a traceback of ours to classify, by logger and text.
 AUTOGEN_LOGGERS = ("autogen_core", "autogen_ext", "asyncio", "grpc", "root")
+# grpc's own servicer errors (grpc._cython.cygrpc, grpc._server) around the host's AgentRpc methods too.
 _AUTOGEN_FAILURE = re.compile(r"^(?:Exception in callback |Task exception was never retrieved|Error in read loop|"
                               r"Error in background task|Error handling event|Failed to get message from send queue|"
-                              r"Failed to send message)")
+                              r"Failed to send message|Unexpected \[\w+\] raised by servicer method|"
+                              r"Exception not handled by _handle_exceptions in servicer method|"
+                              r"ExecuteBatchError raised in core by servicer method|Exception calling application)")
 
 
 def type_named(text: str) -> str | None:
