@@ -134,7 +134,7 @@ def parse(data: bytes, source: str, log_format: str | None = None, *, layout: re
             end = size if nl < 0 else nl + 1
             while end < size:
                 nxt = data.find(b"\n", end)
-                line = data[end:size if nxt < 0 else nxt].decode("utf-8", "replace").rstrip("\r")
+                line = data[end:size if nxt < 0 else nxt].rstrip(b"\r")
                 if line.strip() and is_head(line, layout):
                     break
                 end = size if nxt < 0 else nxt + 1
@@ -186,15 +186,18 @@ def request_id_named(text: str) -> str | None:
 def signals(records: list[Any]) -> list[Signal]:
     """What the records say, one Signal per meaningful record (INFO chatter is dropped). A signal's agent
     type is the record's agent id field, else the type its text names; its request id likewise."""
+    from agentops.logs.records import LEVEL_NO
+
+    warning = LEVEL_NO["WARNING"]
     out: list[Signal] = []
     for r in records:
-        text = f"{r.message}\n{r.exception}" if r.exception else r.message
-        named = r.agent_type or None
-        how = "agent id" if named else ""
-        if named is None and (named := type_named(text)) is not None:
-            how = "the type named in the text"
-        rid = r.message_id or r.request_id or request_id_named(text) or None
-        common = {"file": r.source, "timestamp": r.ts, "request_id": rid, "offset": r.offset,
+        named, how, rid = r.agent_type or None, "agent id" if r.agent_type else "", r.message_id or r.request_id
+        if r.level_no >= warning or r.exception or not r.level:  # INFO chatter is no signal: its text not read
+            text = f"{r.message}\n{r.exception}" if r.exception else r.message
+            if named is None and (named := type_named(text)) is not None:
+                how = "the type named in the text"
+            rid = rid or request_id_named(text)
+        common = {"file": r.source, "timestamp": r.ts, "request_id": rid or None, "offset": r.offset,
                   "attributed_by": how}
         if m := _AGENT_NOT_FOUND.search(r.message):
             common["attributed_by"] = "the type named in the text"

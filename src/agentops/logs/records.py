@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from agentops.core.logformat import LEVEL_PATTERN, TS_PATTERN, from_logging_format
@@ -375,25 +376,37 @@ def detect_layout(data: bytes) -> re.Pattern[str] | None:
     return _COMMON_HEADS[best] if counts[best] and 2 * counts[best] >= len(heads) else None
 
 
-def is_head(line: str, layout: re.Pattern[str]) -> bool:
+@lru_cache(maxsize=64)
+def _bytes_head(pattern: str) -> re.Pattern[bytes] | None:
+    try:
+        return re.compile(pattern.encode("ascii"), re.DOTALL)
+    except (UnicodeEncodeError, re.error):
+        return None
+
+
+_BARE_ERROR_B = re.compile(_BARE_ERROR.pattern.encode())
+
+
+def is_head(line: bytes, layout: re.Pattern[str]) -> bool:
     """Under a known layout, does this line start a record? (Its layout, or a bare line AutoGen and asyncio
-    write when logging was never configured.) Anything else continues the record above."""
-    if layout.match(line):
+    write when logging was never configured.) Anything else continues the record above. Matched on bytes:
+    a scan asks it of every line."""
+    head = _bytes_head(layout.pattern)
+    if head.match(line) if head is not None else layout.match(line.decode("utf-8", "replace")):
         return True
     # A bare traceback header continues the record above it (asyncio's "Exception in callback" head)
-    return bool(_BARE_ERROR.match(line)) and not is_continuation(line.encode("utf-8", "replace"))
+    return bool(_BARE_ERROR_B.match(line)) and not is_continuation(line)
+
+
+_EXTRA_FIELDS = ("agent_id", "request_id", "message_id", "trace_id", "process")
 
 
 def _head_fields(groups: dict[str, str | None]) -> tuple[str | None, str, str, str]:
     """(timestamp text, level, logger, message) from a head's named groups, whatever the layout calls them."""
-    def first(*names: str) -> str:
-        return next((v for n in names if (v := groups.get(n))), "") or ""
-    level = normalize_level(first("level", "levelname", "severity"))
-    if not level and groups.get("levelno"):
-        level = normalize_level(groups["levelno"])
-    created = groups.get("created")
-    ts_text = first("ts", "asctime", "time", "timestamp") or created or None
-    return ts_text, level, first("logger", "name", "logger2"), first("msg", "message")
+    g = groups.get
+    level = normalize_level(g("level") or g("levelname") or g("severity") or g("levelno"))
+    ts_text = g("ts") or g("asctime") or g("time") or g("timestamp") or g("created") or None
+    return ts_text, level, g("logger") or g("name") or g("logger2") or "", g("msg") or g("message") or ""
 
 
 def parse_plain_lines(lines: list[str], component: str = "", layout: re.Pattern[str] | None = None) -> Record:
@@ -413,8 +426,7 @@ def parse_plain_lines(lines: list[str], component: str = "", layout: re.Pattern[
             ts_text, level, logger, message = _head_fields(groups)
             ts = parse_timestamp(ts_text) if ts_text else None  # `created`: epoch seconds as text
             bad_ts = ts is None and bool(ts_text)
-            extra = {k: v for k, v in groups.items() if v and k in ("agent_id", "request_id", "message_id",
-                                                                   "trace_id", "process")}
+            extra = {k: v for k in _EXTRA_FIELDS if (v := groups.get(k))}
             break
     exception = ""
     for i, ln in enumerate(rest):
