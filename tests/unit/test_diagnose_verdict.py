@@ -151,8 +151,14 @@ def test_replies_error_slow_and_fine() -> None:
     assert v.id == "handler-raised" and "start the service" in v.fix
     late = r("agent.ping", Status.WARNING, Reason.THRESHOLD, "rtt_ms=2007", metrics={"rtt_ms": 2007.0},
              outcome="reply", timeout_s=3.0)
-    assert (verdict_of(*HOST_OK, OWNED, RUNNING, late).id, verdict_of(*HOST_OK, OWNED, RUNNING, late).status) == \
-        ("overload", Status.WARNING)
+    # A late reply is overload only when saturation was measured (here the worker's CPU, as its check judged it);
+    # with nothing measured it is unexplained, naming what would decide.
+    hot = r("worker.cpu", Status.WARNING, Reason.THRESHOLD, metrics={"cpu_percent": 99.0})
+    v = verdict_of(*HOST_OK, OWNED, RUNNING, late, hot)
+    assert (v.id, v.status) == ("overload", Status.WARNING)
+    v = verdict_of(*HOST_OK, OWNED, RUNNING, late)
+    assert (v.id, v.status) == ("unexplained", Status.UNKNOWN) and v.title.startswith("a late reply")
+    assert "metrics_url" in v.fix
     fine = r("agent.ping", metrics={"rtt_ms": 3.2}, outcome="reply")
     v = verdict_of(*HOST_OK, OWNED, RUNNING, fine)
     assert (v.id, v.status) == ("healthy", Status.OK)

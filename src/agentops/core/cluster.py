@@ -14,7 +14,8 @@ them with file:line errors. Format (docs/lab.md, "The worker target"):
           pid_file: /run/agents/w1.pid            # and/or
           cmdline: "python .*my_worker\\.py --name w1"   # a regex searched in the space-joined command line
         logs: [/var/log/agents/w1*.log]   # paths or globs
-        log_format: json              # json (one object per line) | text; default: detected per record
+        log_format: json              # json | text | "%(asctime)s %(levelname)s %(message)s" | a regex with
+                                      # (?P<message>…); default: detected per file (core.logformat)
         metrics_url: http://10.0.0.6:9100/metrics
         agent_types:                  # the types this worker registers
           - echo
@@ -176,9 +177,16 @@ def _locator(f: Fields) -> ProcessLocator:
 
 
 def _log_format(f: Fields) -> str | None:
+    """json | text | a logging format string | a regex with a `message` group (core.logformat), checked here so
+    a bad one is a config error with its file and line, not a diagnosis that reads nothing."""
+    from agentops.core.logformat import compile_log_format
+
     value = f.str("log_format")
-    if value is not None and value not in LOG_FORMATS:
-        raise f.error("log_format", f"expected one of {', '.join(LOG_FORMATS)}, got {value!r}")
+    if value is not None:
+        try:
+            compile_log_format(value)
+        except ValueError as exc:
+            raise f.error("log_format", str(exc)) from None
     return value
 
 

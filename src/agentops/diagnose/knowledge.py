@@ -28,6 +28,12 @@ class FailureMode:
     # A mode whose severity depends on how it showed: the rule names the case ("late_reply"), this table says
     # what that case weighs, so the severity stays data beside the mode's words.
     cases: Mapping[str, Status] = field(default_factory=dict)
+    # The evidence its verdict follows from, as names of `diagnose.evidence.PREDICATES`: every one of
+    # `requires` must hold and none of `rules_out` may, or the verdict engine gives the next rule's finding
+    # (and, when none fits, `unexplained`, saying which evidence was missing). Empty by default so a mode added
+    # elsewhere still loads; tests/unit/test_mode_evidence.py fails until it declares them.
+    requires: tuple[str, ...] = ()
+    rules_out: tuple[str, ...] = ()
 
     def finding(self, values: dict[str, Any], evidence: list[str], checks: list[str],
                 case: str | None = None, judged: Status | None = None) -> Finding:
@@ -38,9 +44,10 @@ class FailureMode:
 
 
 def _mode(mode_id: str, layer: str, status: Status, title: str, cause: str, fix: str,
-          look_for: tuple[str, ...], cases: Mapping[str, Status] | None = None) -> FailureMode:
+          look_for: tuple[str, ...], cases: Mapping[str, Status] | None = None, *,
+          requires: tuple[str, ...] = (), rules_out: tuple[str, ...] = ()) -> FailureMode:
     return FailureMode(mode_id, layer, status, FindingText(title, Explanation(cause, fix)), look_for,
-                       dict(cases or {}))
+                       dict(cases or {}), requires, rules_out)
 
 
 MODES: dict[str, FailureMode] = {m.id: m for m in (
@@ -52,6 +59,9 @@ MODES: dict[str, FailureMode] = {m.id: m for m in (
         "nothing to fix; if a message still does not arrive, diagnose it with --message-id and the sender's "
         "--from type",
         ("ping reply within the deadline", "type registered and owned", "owning worker running"),
+        requires=("host-answers", "type-owned"),
+        # Not worker-absent: a reply proves the owner runs, whatever the configured process lookup found.
+        rules_out=("ping-no-reply", "reply-late", "handler-error-seen", "worker-stopped"),
     ),
     _mode(
         "dns", "infrastructure", Status.CRITICAL,
@@ -59,6 +69,7 @@ MODES: dict[str, FailureMode] = {m.id: m for m in (
         "name resolution of {hostname} failed ({detail})",
         "fix the host name in the config / --host, or the DNS record or /etc/hosts entry it relies on",
         ("net.dns failure",),
+        requires=("dns-failed",),
     ),
     _mode(
         "host-down", "infrastructure", Status.CRITICAL,
@@ -67,6 +78,7 @@ MODES: dict[str, FailureMode] = {m.id: m for m in (
         "start the AgentRpc host (GrpcWorkerAgentRuntimeHost) on {address}, or fix the address; then restart "
         "the workers, which do not re-register by themselves",
         ("net.tcp refused",),
+        requires=("tcp-refused",),
     ),
     _mode(
         "network", "infrastructure", Status.CRITICAL,
@@ -74,6 +86,7 @@ MODES: dict[str, FailureMode] = {m.id: m for m in (
         "{detail}",
         "check routing and firewalls between this machine and {address} (a dropped SYN looks like a timeout)",
         ("net.tcp timeout or unreachable",),
+        requires=("tcp-unreachable",),
     ),
     _mode(
         "host-unresponsive", "runtime", Status.CRITICAL,
@@ -82,6 +95,8 @@ MODES: dict[str, FailureMode] = {m.id: m for m in (
         "deadline: the host process is stopped, deadlocked or saturated",
         "{host_fix}",
         ("TCP ok", "gRPC channel or GetSubscriptions timeout", "host process state"),
+        requires=("host-silent",),
+        rules_out=("tcp-refused",),
     ),
     _mode(
         "not-agentrpc", "integration", Status.CRITICAL,
@@ -89,6 +104,7 @@ MODES: dict[str, FailureMode] = {m.id: m for m in (
         "{detail}",
         "point the config's agentrpc target (or --host) at the GrpcWorkerAgentRuntimeHost's address",
         ("gRPC UNIMPLEMENTED or no HTTP/2",),
+        requires=("host-speaks-other-protocol",),
     ),
     _mode(
         "host-restarted", "runtime", Status.CRITICAL,
@@ -99,6 +115,8 @@ MODES: dict[str, FailureMode] = {m.id: m for m in (
         "restart the orphaned workers ({orphans}); to avoid it next time, restart workers whenever the host "
         "restarts (systemd PartOf=/BindsTo=, or a supervisor watching the host)",
         ("type not owned", "expected worker process alive", "all its types missing from the host"),
+        requires=("type-not-owned", "worker-orphaned", "host-started-after-worker"),
+        rules_out=("worker-absent",),
     ),
     _mode(
         "type-not-registered", "runtime", Status.CRITICAL,
@@ -107,6 +125,8 @@ MODES: dict[str, FailureMode] = {m.id: m for m in (
         "message to it with 'Agent {type} not found, failed to deliver message.' and the sender waits forever",
         "{register_fix}",
         ("RegisterAgent accepted the type", "host log 'Agent <type> not found'"),
+        requires=("type-unroutable",),
+        rules_out=("ping-replied",),
     ),
     _mode(
         "worker-dead", "runtime", Status.CRITICAL,
@@ -116,6 +136,8 @@ MODES: dict[str, FailureMode] = {m.id: m for m in (
         "start worker {worker} again (and find out why it exited: its log, dmesg for the OOM killer, the "
         "service manager's status)",
         ("expected worker process absent or zombie", "host log 'Removing agent type'"),
+        requires=("worker-absent",),
+        rules_out=("ping-replied",),
     ),
     _mode(
         "worker-frozen", "runtime", Status.CRITICAL,
@@ -125,6 +147,8 @@ MODES: dict[str, FailureMode] = {m.id: m for m in (
         "resume it (kill -CONT {pid}) if it was stopped on purpose or by a debugger, or restart it; find who "
         "stopped it (a debugger, a job-control ^Z, a container freeze)",
         ("owning worker in state T", "ping no reply", "metrics endpoint not answering"),
+        requires=("worker-stopped",),
+        rules_out=("ping-replied",),
     ),
     _mode(
         "handler-raised", "application", Status.CRITICAL,
@@ -132,6 +156,8 @@ MODES: dict[str, FailureMode] = {m.id: m for m in (
         "the message arrives and the handler fails; the caller gets the error string and no result{error_cause}",
         "{error_fix}",
         ("ping answered with RpcResponse.error", "worker log traceback", "agent_errors metric"),
+        requires=("handler-error-seen",),
+        rules_out=("ping-replied",),
     ),
     _mode(
         "handler-no-reply", "application", Status.CRITICAL,
@@ -139,6 +165,7 @@ MODES: dict[str, FailureMode] = {m.id: m for m in (
         "{cause_detail}",
         "{fix_detail}",
         ("ping no reply", "worker log 'Unknown type NoneType' / serializer error", "worker running"),
+        requires=("ping-no-reply", "reply-unserializable-in-log"),
     ),
     _mode(
         "payload-invalid", "application", Status.CRITICAL,
@@ -147,6 +174,7 @@ MODES: dict[str, FailureMode] = {m.id: m for m in (
         "send the payload type the agent handles with the fields its message class declares (the lab's agents "
         "take Ping {{\"text\": str}}); check the sender's message class name and version",
         ("ping no reply", "worker log 'Unhandled message' / JSONDecodeError / TypeError"),
+        requires=("ping-no-reply", "payload-rejected-in-log"),
     ),
     _mode(
         "message-too-large", "integration", Status.CRITICAL,
@@ -156,6 +184,7 @@ MODES: dict[str, FailureMode] = {m.id: m for m in (
         "send large data by reference (object storage, Redis key, URL) instead of inline, or raise "
         "grpc.max_send_message_length/max_receive_message_length on the host and every worker",
         ("serialized size > 4 MiB",),
+        requires=("payload-too-large",),
     ),
     _mode(
         "request-id-collision", "integration", Status.CRITICAL,
@@ -169,6 +198,7 @@ MODES: dict[str, FailureMode] = {m.id: m for m in (
         # The verdict when the message asked about, or the ping, collided; only in the log window it is a
         # secondary finding beside another verdict.
         {"in_window": Status.WARNING},
+        requires=("host-log-collision",),
     ),
     _mode(
         "overload", "runtime", Status.WARNING,
@@ -179,6 +209,9 @@ MODES: dict[str, FailureMode] = {m.id: m for m in (
         ("ping late or no reply with worker running", "queue size > 0", "p95 above the deadline", "CPU"),
         # A reply that came late still arrived; one that did not come within the deadline is a lost message.
         {"late_reply": Status.WARNING, "no_reply": Status.CRITICAL},
+        requires=("reply-late-or-missing", "saturation-measured"),
+        # A handler waiting on a type the host could not deliver to is a broken hop, not a saturated worker.
+        rules_out=("handler-error-seen", "worker-stopped", "worker-absent", "other-type-failed-during-probe"),
     ),
     _mode(
         "sender-disconnected", "runtime", Status.CRITICAL,
@@ -188,6 +221,7 @@ MODES: dict[str, FailureMode] = {m.id: m for m in (
         "restart the sender's worker{sender_worker}; if its log shows RESOURCE_EXHAUSTED or 'larger than max', stop "
         "sending oversized messages first",
         ("--from type not owned", "its worker alive", "RESOURCE_EXHAUSTED in its log"),
+        requires=("sender-not-owned",),
     ),
     _mode(
         "agent-import-failed", "application", Status.CRITICAL,
@@ -195,6 +229,7 @@ MODES: dict[str, FailureMode] = {m.id: m for m in (
         "{cause}",
         "{fix}",
         ("the import in a child process failed", "the exception's type and message"),
+        requires=("import-failed",),
     ),
     _mode(
         "agent-error", "application", Status.CRITICAL,
@@ -202,6 +237,7 @@ MODES: dict[str, FailureMode] = {m.id: m for m in (
         "{exception}: {message}",
         "{fix}",
         ("the pasted traceback's exception lines",),
+        requires=("error-text-classified",),
     ),
     _mode(
         "publish-delivered", "runtime", Status.OK,
@@ -211,6 +247,8 @@ MODES: dict[str, FailureMode] = {m.id: m for m in (
         "nothing to fix; if the event still has no effect, diagnose the receiver's handler with "
         "`agentops diagnose agent TYPE`",
         ("a TypeSubscription or TypePrefixSubscription matches", "receiving type owned", "its worker running"),
+        requires=("topic-has-subscribers", "receivers-alive"),
+        rules_out=("topic-has-no-subscribers",),
     ),
     _mode(
         "nobody-subscribes", "runtime", Status.CRITICAL,
@@ -223,6 +261,7 @@ MODES: dict[str, FailureMode] = {m.id: m for m in (
         "\"{topic}\", \"<agent type>\"))) in the worker that registers it, or publish to the topic it "
         "subscribes to; `agentops cluster inventory` lists the topics",
         ("no subscription matches the topic type",),
+        requires=("topic-has-no-subscribers",),
     ),
     _mode(
         "publish-receiver-unregistered", "runtime", Status.CRITICAL,
@@ -231,6 +270,7 @@ MODES: dict[str, FailureMode] = {m.id: m for m in (
         "{type}{expected_note}; the host logs 'Agent {type} and its client not found for topic' and skips it",
         "start the worker that registers {type}{worker_hint}, or remove the stale subscription",
         ("subscription matches", "RegisterAgent for the type accepted (not owned)"),
+        requires=("receiver-not-owned",),
     ),
     _mode(
         "publish-receiver-dead", "runtime", Status.CRITICAL,
@@ -240,6 +280,7 @@ MODES: dict[str, FailureMode] = {m.id: m for m in (
         "start worker {worker} again (or resume it: kill -CONT {pid}) and find out why it stopped: its log, "
         "dmesg for the OOM killer, the service manager's status",
         ("receiving type's worker process absent, zombie or stopped",),
+        requires=("receiver-dead",),
     ),
     _mode(
         "publish-subscriber-gone", "runtime", Status.CRITICAL,
@@ -248,14 +289,13 @@ MODES: dict[str, FailureMode] = {m.id: m for m in (
         "subscribed to {topic}, that is why nobody receives it now",
         "start worker {worker} again (it registers and subscribes at start) and find out why it exited",
         ("configured worker process absent", "no subscription matches the topic"),
+        requires=("configured-worker-dead",),
     ),
     _mode(
         "unexplained", "runtime", Status.UNKNOWN,
-        "no reply from {type}, and no layer explains why",
-        "the host is up, {type} is registered, and no process, log or metric evidence points at a cause "
-        "({detail})",
-        "re-run with a longer --deadline, configure the worker's process, logs and metrics_url in agentops.yaml "
-        "so the diagnosis can see them, and look at the worker's own logs",
+        "{what} from {type}, and no failure mode's evidence holds",
+        "no known failure mode has the evidence it requires: {detail}",
+        "{decide}",
         (),
     ),
 )}

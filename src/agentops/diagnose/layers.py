@@ -294,7 +294,7 @@ class Layers:
         """One ping under its budget. Meanwhile the host's and the owner's logs are watched: when they show
         this probe's message failing (the handler's traceback, 'Unhandled message', 'Agent X not found'), no
         reply can come any more, and the wait ends there instead of at the deadline."""
-        for path, _ in self._log_paths():
+        for path, _, _ in self._log_paths():
             self.ping_offsets[str(path)] = logscan.size_of(path)
 
         from agentops.core import registry
@@ -335,24 +335,27 @@ class Layers:
         probe_agent = f"{agent_type}/{key}"
         while True:
             await asyncio.sleep(interval)
-            for path, log_format in paths:
+            for path, log_format, role in paths:
                 records, _ = logscan.read_records(path, start=self.ping_offsets.get(str(path), 0),
                                                   log_format=log_format)
                 # A record names the probe's agent ("type/key"), or only the type (the host's "Agent X not found"),
-                # or nothing (then its signal says which type it is about).
+                # or nothing: then its text may name the type, and in the owner's log it was written during the
+                # probe (logscan.attribute), which is what ties a bare asyncio traceback to this message.
                 ours = [r for r in records if r.agent_id in ("", probe_agent, agent_type)]
                 for sig in logscan.signals(ours):
                     fatal = sig.kind in ("agent-not-found", "unhandled-message") or sig.kind.startswith("exception:")
-                    if fatal and sig.agent_type == agent_type:
+                    if fatal and logscan.attribute(sig, agent_type, role=role,
+                                                   probe_offset=self.ping_offsets.get(str(path), 0)):
                         await asyncio.sleep(interval)  # let the rest of the failure (its traceback) be written
                         return sig
 
     # ----------------------------------------------------------------------------------- logs, metrics
 
-    def _log_paths(self) -> list[tuple[Path, str | None]]:
-        """The host's and the owner's log files, each with its target's declared log_format."""
-        specs = [s for s in (self.cluster.host, self.owner) if s is not None]
-        return [(path, s.log_format) for s in specs for path in s.log_files()]
+    def _log_paths(self) -> list[tuple[Path, str | None, str]]:
+        """The host's and the owner's log files, each with its target's declared log_format and its role."""
+        specs = [(s, role) for s, role in ((self.cluster.host, logscan.HOST), (self.owner, logscan.WORKER))
+                 if s is not None]
+        return [(path, s.log_format, role) for s, role in specs for path in s.log_files()]
 
     def note_log_offsets(self) -> None:
         """Where every configured log ends now: what is written after this, the diagnosis saw happen."""
@@ -367,20 +370,22 @@ class Layers:
         sources = []
         if self.cluster.host is not None and self.cluster.host.logs:
             sources.append(("logs.host", self.cluster.target.name, self.cluster.host.log_files(),
-                            self.cluster.host.logs, self.cluster.host.log_format))
+                            self.cluster.host.logs, self.cluster.host.log_format, logscan.HOST))
         else:
             self.ev.note("no host log configured (options.logs of the agentrpc target): host log not read")
         if self.owner is not None and self.owner.logs:
             sources.append(("logs.worker", self.owner.name, self.owner.log_files(), self.owner.logs,
-                            self.owner.log_format))
+                            self.owner.log_format, logscan.WORKER))
         elif self.owner is not None:
             self.ev.note(f"worker {self.owner.name} has no options.logs: its log was not read")
-        for check_id, target, files, patterns, log_format in sources:
+        for check_id, target, files, patterns, log_format, role in sources:
             started = time.perf_counter()
             obs = logscan.scan(files, patterns, self.start_offsets, since=self.since, agent_type=agent_type,
                                key=key, request_id=self.ping_request_id, message_id=message_id,
-                               log_format=log_format)
-            self.ev.record(_judged(self.spec(check_id), target, obs, started))
+                               log_format=log_format, role=role, probe_offsets=self.ping_offsets or None)
+            result = self.ev.record(_judged(self.spec(check_id), target, obs, started))
+            for gap in result.facts.get("unavailable", []):  # evidence this log cannot give: said, not silent
+                self.ev.note(f"{check_id}: {gap}")
 
     async def metrics(self, agent_type: str, reserve: float = 0.0) -> None:
         if self.owner is None:

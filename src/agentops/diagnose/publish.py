@@ -21,7 +21,7 @@ from agentops.core.runner import judge
 from agentops.diagnose.engine import DEFAULT_DEADLINE_S, Deadline, Evidence
 from agentops.diagnose.layers import Layers
 from agentops.diagnose.message import started_stamp
-from agentops.diagnose.verdict import Subject, diagnose, line, make_finding
+from agentops.diagnose.verdict import Subject, admit, diagnose, line, make_finding
 
 # AutoGen's DefaultTopicId uses this source when a publisher names none (outside an agent's handler).
 DEFAULT_SOURCE = "default"
@@ -152,7 +152,8 @@ def publish_findings(ev: Evidence, q: PublishQuery) -> list[Finding]:
             "matches": ", ".join(_shown(s) for s in subs.facts.get("matches", []))},
             [line(subs), *(line(r) for r in receivers)], checks, judged=Status.worst([subs.status] + [r.status for r in
                                                                                           receivers])))
-    return findings
+    # Each finding only with its mode's declared evidence (knowledge.FailureMode requires / rules_out).
+    return [f for f in findings if admit(f, ev, None).ok]
 
 
 def _receiver_finding(r: Result, subs: Result, values: dict[str, Any], checks: list[str]) -> Finding:

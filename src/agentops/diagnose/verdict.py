@@ -4,30 +4,28 @@ The rules read only the judged results (their status, reason, message, metrics a
 objects, so a verdict can be recomputed from a report's JSON, and tests can state "this evidence means that".
 They follow the path of a message: a cause met earlier on the path wins (a host that does not answer hides
 every worker problem behind it); later, independent problems become secondary findings.
+
+A rule only proposes: its finding is given when its mode's declared evidence holds (`knowledge.FailureMode`
+`requires` / `rules_out`, predicates in `evidence.py`); otherwise the next rule is tried, and when no rule's
+finding is admitted the verdict is `unexplained`, naming what was considered and what would decide it.
 """
 
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 from agentops.core.model import Finding, Reason, Result, Status
 from agentops.diagnose.engine import Evidence
+from agentops.diagnose.evidence import PREDICATES, Admission, Subject, admission, saturation, signals
 from agentops.diagnose.knowledge import MODES
 from agentops.logs.classify import classify_text
 
+__all__ = ["FALLBACK", "RULES", "Subject", "admit", "diagnose", "line", "make_finding"]
 
-@dataclass
-class Subject:
-    """What is being diagnosed."""
-
-    to_type: str
-    key: str
-    from_type: str | None = None
-    payload_type: str | None = None
-    message_id: str | None = None
-    address: str = ""
+FALLBACK = "unexplained"  # the verdict when no rule's finding has its mode's evidence
+Rule = Callable[[Evidence, Subject, dict[str, Any], list[str]], Finding | None]
 
 
 def make_finding(mode_id: str, values: dict[str, Any], evidence: list[str], checks: list[str],
@@ -55,14 +53,6 @@ def log_lines(ev: Evidence, kinds: tuple[str, ...] | None = None, *, during_only
     return list(dict.fromkeys(out))[-limit:]
 
 
-def signals(ev: Evidence, check_id: str, *, during_only: bool = False) -> list[dict[str, Any]]:
-    facts = ev.facts(check_id)
-    found = list(facts.get("during_diagnosis", []))
-    if not during_only:
-        found += facts.get("recent", [])
-    return found
-
-
 def diagnose(ev: Evidence, s: Subject) -> list[Finding]:
     """The verdict first, then independent secondary findings."""
     checks = ev.ids()
@@ -71,15 +61,52 @@ def diagnose(ev: Evidence, s: Subject) -> list[Finding]:
     return findings
 
 
+def admit(finding: Finding, ev: Evidence, s: Subject | None) -> Admission:
+    """Does the finding's mode have the evidence it declares (requires all, rules_out none)?"""
+    m = MODES[finding.id]
+    return admission(m.id, m.requires, m.rules_out, ev, s)
+
+
 def _verdict(ev: Evidence, s: Subject, checks: list[str]) -> Finding:
     v: dict[str, Any] = {"to": f"{s.to_type}/{s.key}", "type": s.to_type, "address": s.address,
                          "hostname": s.address.rsplit(":", 1)[0], "payload_type": s.payload_type or "?",
                          "from_type": s.from_type or ""}
-    for rule in (_network, _host, _too_large, _collision_asked, _registration, _worker_state, _ping, _sender):
-        found = rule(ev, s, v, checks)
-        if found is not None:
+    refused: list[Admission] = []
+    for rule in RULES:
+        found = rule(ev, s, dict(v), checks)
+        if found is None:
+            continue
+        verdict = admit(found, ev, s)
+        if verdict.ok:
+            # What was passed over, and why, is evidence too ("host-restarted considered, not seen: …").
+            found.evidence += [a.summary() for a in refused]
             return found
-    return _healthy(ev, s, v, checks)
+        if found.id != "healthy":  # the last resort's refusal says nothing the others do not
+            refused.append(verdict)
+    return _unexplained(ev, s, dict(v), checks, refused)
+
+
+def _unexplained(ev: Evidence, s: Subject, v: dict[str, Any], checks: list[str],
+                 refused: list[Admission]) -> Finding:
+    """No rule's finding has its evidence: say what was considered, what was not measured, what would decide."""
+    ping = ev.get("agent.ping")
+    outcome = ping.facts.get("outcome") if ping is not None else None
+    v["what"] = {"no_reply": "no reply", "reply": "a late reply" if ping is not None and ping.status is not
+                 Status.OK else "a reply", "error": "an error reply"}.get(outcome or "", "no verdict")
+    unknown = list(dict.fromkeys(n for a in refused for n in a.unknown))
+    unavailable = [u for check_id in ("logs.host", "logs.worker") for u in ev.facts(check_id).get("unavailable", [])]
+    # A hop the host could not deliver while the probe was out: named, as the next thing to diagnose.
+    others = ev.facts("logs.host").get("other_types_during_probe", [])
+    hops = list(dict.fromkeys(o["agent_type"] for o in others))
+    seen = [f"while the probe was out the host logged for {', '.join(hops)}: {others[-1]['line']}"] if hops else []
+    v["detail"] = "; ".join([a.summary() for a in refused] + seen + unavailable) or "no rule matched the evidence"
+    decide = [f"diagnose the downstream type: agentops diagnose message --to {t}" for t in hops[:3]]
+    decide += [f"to measure {PREDICATES[n].says.split(' (')[0]}: {PREDICATES[n].decide}" for n in unknown]
+    v["decide"] = ("; ".join(decide) if decide else
+                   "re-run with a longer --deadline and look at the worker's own logs at the time of the ping")
+    evidence = [line(ping), line(ev.get("worker.process")), line(ev.get("worker.metrics"))]
+    evidence += [a.summary() for a in refused]
+    return make_finding(FALLBACK, v, [e for e in evidence if e], checks)
 
 
 # --------------------------------------------------------------------------------------------- the rules
@@ -149,29 +176,47 @@ def _collision_asked(ev: Evidence, s: Subject, v: dict[str, Any], checks: list[s
     return None
 
 
-def _registration(ev: Evidence, s: Subject, v: dict[str, Any], checks: list[str]) -> Finding | None:
+def _unowned(ev: Evidence, s: Subject) -> tuple[Result, str | None, dict[str, Any], list[str]] | None:
+    """The type is not registered: (its registration, the configured owner, its cluster.workers row, the
+    evidence lines), or None when it is."""
     reg = ev.get("agent.registration")
     if reg is None or reg.reason is None or reg.facts.get("owned", True):
         return None
     workers = ev.get("cluster.workers")
     proc = ev.get("worker.process")
-    wfacts = workers.facts if workers else {}
-    rows = {row["worker"]: row for row in wfacts.get("workers", [])}
+    rows = {row["worker"]: row for row in (workers.facts if workers else {}).get("workers", [])}
     owner = proc.target if proc is not None else next(
         (name for name, row in rows.items() if s.to_type in row.get("agent_types", [])), None)
-    row = rows.get(owner or "", {})
     evidence = [line(reg), line(proc), line(workers)]
     evidence += log_lines(ev, ("agent-not-found", "type-removed", "client-disconnected"))
+    return reg, owner, rows.get(owner or "", {}), evidence
+
+
+def _host_restarted(ev: Evidence, s: Subject, v: dict[str, Any], checks: list[str]) -> Finding | None:
+    """The type's worker is alive with none of its types registered (an orphan). The mode requires the host's
+    own start time after the worker's: an orphan alone may be a worker that never registered."""
+    found = _unowned(ev, s)
+    wfacts = ev.facts("cluster.workers")
+    if found is None or not found[1] or found[1] not in wfacts.get("orphans", []):
+        return None
+    _, owner, row, evidence = found
+    v.update(worker=owner, pid=row.get("pid"), expected=", ".join(row.get("agent_types", [])),
+             orphans=", ".join(wfacts.get("orphans", [])),
+             worker_since=f" since {row['started_at']}" if row.get("started_at") else "")
+    host_started = wfacts.get("host_started_at")
+    v["host_since"] = f" (the host process started at {host_started})" if host_started else ""
+    if host_started and row.get("started_at"):  # the mode requires host > worker: else it is never given
+        evidence.append(f"the host started at {host_started}, after worker {owner} ({row['started_at']})")
+    return make_finding("host-restarted", v, evidence, checks)
+
+
+def _registration(ev: Evidence, s: Subject, v: dict[str, Any], checks: list[str]) -> Finding | None:
+    found = _unowned(ev, s)
+    if found is None:
+        return None
+    _, owner, row, evidence = found
+    proc = ev.get("worker.process")
     v["worker"] = owner or "?"
-    if owner and owner in wfacts.get("orphans", []):
-        v.update(pid=row.get("pid"), expected=", ".join(row.get("agent_types", [])),
-                 orphans=", ".join(wfacts.get("orphans", [])),
-                 worker_since=f" since {row['started_at']}" if row.get("started_at") else "")
-        host_started = wfacts.get("host_started_at")
-        v["host_since"] = f" (the host process started at {host_started})" if host_started else ""
-        if host_started and row.get("started_at") and host_started > row["started_at"]:
-            evidence.append(f"the host started at {host_started}, after worker {owner} ({row['started_at']})")
-        return make_finding("host-restarted", v, evidence, checks)
     if owner and (row.get("alive") is False or (proc is not None and not proc.facts.get("processes"))):
         v["detail"] = (proc.message if proc is not None else f"worker {owner} is not running")
         return make_finding("worker-dead", v, evidence, checks)
@@ -278,34 +323,25 @@ def _no_reply(ev: Evidence, s: Subject, v: dict[str, Any], checks: list[str], pi
 
 
 def _slow(ev: Evidence, s: Subject, v: dict[str, Any], checks: list[str], ping: Result,
-          replied: bool) -> Finding | None:
-    metrics, cpu, machine = ev.get("worker.metrics"), ev.get("worker.cpu"), ev.get("machine.starvation")
-    m = metrics.metrics if metrics is not None else {}
+          replied: bool) -> Finding:
+    """The overload candidate: a late or missing reply. Its mode requires measured saturation (see
+    `evidence.saturation`); without it the engine refuses it and names what was not measured."""
     timeout = ping.facts.get("timeout_s") or 0
-    reasons: list[tuple[str, Result | None]] = []
-    if m.get("queue_size", 0) > 0:
-        reasons.append((f"{m['queue_size']:.0f} message(s) in the worker's queue or in handlers", metrics))
-    p95 = m.get("p95_s")
-    if isinstance(p95, float) and p95 == p95 and p95 > max(timeout, 1.0) * 0.5:
-        reasons.append((f"the handler's p95 is {p95:.2f} s", metrics))
-    if cpu is not None and cpu.reason is Reason.THRESHOLD:
-        reasons.append((f"the worker used {cpu.metrics['cpu_percent']:.0f}% of a core", cpu))
-    if machine is not None and machine.reason is Reason.THRESHOLD:
-        reasons.append((f"the cluster's processes were starved of CPU ({machine.message})", machine))
-    if not replied and ev.facts("logs.worker").get("probe_delivered"):
-        reasons.append(("the worker took the request (its log: 'Processing request … to "
-                        f"{s.to_type}/{s.key}') and logged no error: the handler was still running",
-                        ev.get("logs.worker")))
-    if not reasons and not replied:
-        v["detail"] = ping.message
-        return make_finding("unexplained", v, [line(ping), line(ev.get("worker.process")), line(metrics)], checks)
-    if not reasons:
-        reasons.append((f"the round trip took {ping.metrics.get('rtt_ms', 0):.0f} ms", None))
-    v["detail"] = reasons[0][0]
+    reasons = saturation(ev, s)
+    v["detail"] = reasons[0][0] if reasons else (f"the round trip took {ping.metrics.get('rtt_ms', 0):.0f} ms"
+                                                  if replied else "no reply")
     v["late"] = "came too late" if replied else f"did not come within the {timeout:.2g}s deadline"
-    v["cause_detail"] = "; ".join(text for text, _ in reasons)
+    v["cause_detail"] = "; ".join(text for text, _ in reasons) or "nothing measured shows saturation"
     evidence = [line(ping)] + [line(r) for _, r in reasons if r is not None]
     return make_finding("overload", v, evidence, checks, "late_reply" if replied else "no_reply")
+
+
+def _late(ev: Evidence, s: Subject, v: dict[str, Any], checks: list[str]) -> Finding | None:
+    """A reply the agent.ping check judged slow (its rtt_ms rule in checks/diagnose.yaml): read, not re-decided."""
+    ping = ev.get("agent.ping")
+    if ping is None or ping.facts.get("outcome") != "reply" or ping.status is not Status.WARNING:
+        return None
+    return _slow(ev, s, v, checks, ping, replied=True)
 
 
 def _sender(ev: Evidence, s: Subject, v: dict[str, Any], checks: list[str]) -> Finding | None:
@@ -319,15 +355,10 @@ def _sender(ev: Evidence, s: Subject, v: dict[str, Any], checks: list[str]) -> F
     return make_finding("sender-disconnected", v, [line(sender)], checks)
 
 
-def _healthy(ev: Evidence, s: Subject, v: dict[str, Any], checks: list[str]) -> Finding:
+def _healthy(ev: Evidence, s: Subject, v: dict[str, Any], checks: list[str]) -> Finding | None:
     ping = ev.get("agent.ping")
     proc = ev.get("worker.process")
     replied = ping is not None and ping.facts.get("outcome") == "reply"
-    # A reply the agent.ping check judged slow (its rtt_ms rule in checks/diagnose.yaml): read, not re-decided.
-    if replied and ping is not None and ping.status is Status.WARNING:
-        found = _slow(ev, s, v, checks, ping, replied=True)
-        if found is not None:
-            return found
     if replied and ping is not None:
         v["rtt_ms"] = f"{ping.metrics.get('rtt_ms', 0):.1f}"
         v["replier"] = f"{s.to_type}/{s.key}" + (f" on {proc.target}" if proc is not None else "")
@@ -347,6 +378,12 @@ def _healthy(ev: Evidence, s: Subject, v: dict[str, Any], checks: list[str]) -> 
     return finding
 
 
+# Tried in order along the message's path; the first finding whose mode's evidence holds is the verdict.
+# Another branch's rule (its own module) joins with one line here.
+RULES: tuple[Rule, ...] = (_network, _host, _too_large, _collision_asked, _host_restarted, _registration,
+                           _worker_state, _ping, _late, _sender, _healthy)
+
+
 def _secondary(ev: Evidence, s: Subject, checks: list[str], primary: str) -> list[Finding]:
     out = []
     v: dict[str, Any] = {"to": f"{s.to_type}/{s.key}", "type": s.to_type, "from_type": s.from_type or ""}
@@ -360,4 +397,4 @@ def _secondary(ev: Evidence, s: Subject, checks: list[str], primary: str) -> lis
         found = _sender(ev, s, dict(v), checks)
         if found is not None:
             out.append(found)
-    return out
+    return [f for f in out if admit(f, ev, s).ok]

@@ -18,8 +18,10 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
+from agentops.core.logformat import LEVEL_PATTERN, TS_PATTERN, from_logging_format
 from agentops.logs.clock import epoch_digits, parse_timestamp
 from agentops.logs.stats import InputStats
 
@@ -308,9 +310,8 @@ def _salvage(text: str, component: str) -> Record:
 
 # ---------------------------------------------------------------------------------------------- plain text
 
-_TS = r"(?P<ts>\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?)"
-_LVL = (r"(?P<level>DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL|FATAL|"
-        r"debug|info|warning|warn|error|critical|fatal)")
+_TS = rf"(?P<ts>{TS_PATTERN})"
+_LVL = rf"(?P<level>{LEVEL_PATTERN})"
 _PLAIN_FORMS = [
     # logging.basicConfig's default: "ERROR:autogen_core:Agent x not found, …"
     re.compile(rf"^{_LVL}:(?P<logger>[^:\s]*):(?P<msg>.*)$", re.DOTALL),
@@ -340,23 +341,92 @@ def _bare_level(message: str) -> str:
     return ""
 
 
-def parse_plain_lines(lines: list[str], component: str = "") -> Record:
-    """One plain-text record: its head line and continuation lines (traceback, protobuf dump)."""
+# The plain-text layouts a file is checked against when its target declares none (`detect_layout`), most
+# specific first: on a tie the earlier wins (a line of the first also matches the last but one).
+COMMON_LAYOUTS = (
+    "%(asctime)s %(process)d %(name)s %(levelname)s %(message)s",
+    "%(asctime)s - %(name)s - %(levelname)s - %(message)s",
+    "%(asctime)s [%(levelname)s] %(name)s: %(message)s",
+    "%(asctime)s %(levelname)s %(name)s: %(message)s",
+    "%(asctime)s:%(levelname)s:%(name)s:%(message)s",
+    "[%(asctime)s] %(levelname)s in %(module)s: %(message)s",
+    "%(asctime)s %(levelname)s %(message)s",
+    "%(levelname)s:%(name)s:%(message)s",
+)
+_TB_END = re.compile(rb"^[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Group)(?::|\s*$)")  # a traceback's last line
+_COMMON_HEADS = tuple(re.compile(from_logging_format(f, strict_time=True), re.DOTALL) for f in COMMON_LAYOUTS)
+_DETECT_LINES = 200
+
+
+def detect_layout(data: bytes) -> re.Pattern[str] | None:
+    """The common layout (COMMON_LAYOUTS) most of a file's record heads are written in, from its first lines;
+    None when the file is JSON lines or no layout fits half of them (then each record's form is detected)."""
+    heads = []
+    for raw in data[:256 * 1024].split(b"\n"):
+        if raw.startswith(b"{"):
+            return None  # JSON lines: each record is one JSON object, detected as such
+        if raw.strip() and not is_continuation(raw) and not _TB_END.match(raw):
+            heads.append(raw.decode("utf-8", "replace").rstrip("\r"))
+        if len(heads) >= _DETECT_LINES:
+            break
+    if not heads:
+        return None
+    counts = [sum(1 for h in heads if rx.match(h)) for rx in _COMMON_HEADS]
+    best = max(range(len(counts)), key=lambda i: (counts[i], -i))
+    return _COMMON_HEADS[best] if counts[best] and 2 * counts[best] >= len(heads) else None
+
+
+@lru_cache(maxsize=64)
+def _bytes_head(pattern: str) -> re.Pattern[bytes] | None:
+    try:
+        return re.compile(pattern.encode("ascii"), re.DOTALL)
+    except (UnicodeEncodeError, re.error):
+        return None
+
+
+_BARE_ERROR_B = re.compile(_BARE_ERROR.pattern.encode())
+
+
+def is_head(line: bytes, layout: re.Pattern[str]) -> bool:
+    """Under a known layout, does this line start a record? (Its layout, or a bare line AutoGen and asyncio
+    write when logging was never configured.) Anything else continues the record above. Matched on bytes:
+    a scan asks it of every line."""
+    head = _bytes_head(layout.pattern)
+    if head.match(line) if head is not None else layout.match(line.decode("utf-8", "replace")):
+        return True
+    # A bare traceback header continues the record above it (asyncio's "Exception in callback" head)
+    return bool(_BARE_ERROR_B.match(line)) and not is_continuation(line)
+
+
+_EXTRA_FIELDS = ("agent_id", "request_id", "message_id", "trace_id", "process")
+
+
+def _head_fields(groups: dict[str, str | None]) -> tuple[str | None, str, str, str]:
+    """(timestamp text, level, logger, message) from a head's named groups, whatever the layout calls them."""
+    g = groups.get
+    level = normalize_level(g("level") or g("levelname") or g("severity") or g("levelno"))
+    ts_text = g("ts") or g("asctime") or g("time") or g("timestamp") or g("created") or None
+    return ts_text, level, g("logger") or g("name") or g("logger2") or "", g("msg") or g("message") or ""
+
+
+def parse_plain_lines(lines: list[str], component: str = "", layout: re.Pattern[str] | None = None) -> Record:
+    """One plain-text record: its head line and continuation lines (traceback, protobuf dump). `layout`: the
+    file's head regex (declared `log_format`, or detected), tried before the common forms."""
     head = lines[0].rstrip("\r") if lines else ""
     rest = [ln.rstrip("\r") for ln in lines[1:]]
     ts = None
     level = logger = ""
     message = head
     bad_ts = False
-    for form in _PLAIN_FORMS:
+    extra: dict[str, str] = {}
+    for form in (layout, *_PLAIN_FORMS) if layout is not None else _PLAIN_FORMS:
         m = form.match(head)
         if m:
             groups = m.groupdict()
-            ts = parse_timestamp(groups.get("ts")) if groups.get("ts") else None
-            bad_ts = ts is None and bool(groups.get("ts"))
-            level = normalize_level(groups.get("level"))
-            logger = groups.get("logger") or groups.get("logger2") or ""
-            message = groups["msg"]
+            ts_text, level, logger, message = _head_fields(groups)
+            ts = parse_timestamp(ts_text) if ts_text else None  # `created`: epoch seconds as text
+            bad_ts = ts is None and bool(ts_text)
+            extra = {k: v for k in _EXTRA_FIELDS if (v := groups.get(k))}
             break
     exception = ""
     for i, ln in enumerate(rest):
@@ -370,7 +440,9 @@ def parse_plain_lines(lines: list[str], component: str = "") -> Record:
         rest = []
     body = "\n".join([message, *rest]) if rest else message
     rec = Record(ts=ts, level=level, message=body[:MAX_MESSAGE], logger=logger,
-                 exception=exception[:MAX_EXCEPTION], component=component, bad_ts=bad_ts)
+                 exception=exception[:MAX_EXCEPTION], component=component or extra.get("process", ""), bad_ts=bad_ts,
+                 agent_id=extra.get("agent_id", ""), request_id=extra.get("request_id", ""),
+                 message_id=extra.get("message_id", ""), trace_id=extra.get("trace_id", ""))
     if not rec.level:
         rec.level = _bare_level(message)
         if rec.level and message.startswith(("Exception in callback", "Task exception")):

@@ -1,0 +1,198 @@
+"""Every failure mode's verdict follows from its declared evidence (knowledge.FailureMode `requires` /
+`rules_out`, predicates in diagnose/evidence.py), enforced by the verdict engine: for each mode of the table,
+stated evidence that has what the mode requires gives its verdict, and the same evidence without it does not.
+
+The test iterates the knowledge table, so a mode added without declarations, or without a case here, fails
+with its name: declare its evidence in knowledge.py and add its pair of cases to CASES."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from agentops.core.model import Observation, Reason, Result, Status
+from agentops.core.packs import command_specs
+from agentops.core.runner import judge
+from agentops.diagnose.engine import Deadline, Evidence
+from agentops.diagnose.evidence import PREDICATES
+from agentops.diagnose.knowledge import MODES
+from agentops.diagnose.publish import PublishQuery, publish_findings
+from agentops.diagnose.verdict import FALLBACK, Subject, admit, diagnose
+from tests.unit.test_diagnose_verdict import HOST_OK, OWNED, RUNNING, SUBJECT, logs, ping, r
+
+
+@dataclass
+class Case:
+    given: tuple[Result, ...]  # evidence with what the mode requires
+    without: tuple[Result, ...]  # the same kind of evidence, lacking it (or with what rules it out)
+    subject: Subject | None = None  # None: the SUBJECT of the verdict tests
+    family: str = "message"  # message: diagnose(); publish: publish_findings(); agent: the engine's admission
+
+
+def _ev(results: tuple[Result, ...]) -> Evidence:
+    ev = Evidence(Deadline(5.0))
+    ev.results.extend(results)
+    return ev
+
+
+NOT_OWNED = r("agent.registration", Status.CRITICAL, Reason.ASSERTION, owned=False)
+FINE = r("agent.ping", metrics={"rtt_ms": 3.2}, outcome="reply")
+LATE = r("agent.ping", Status.WARNING, Reason.THRESHOLD, "rtt_ms=2007", metrics={"rtt_ms": 2007.0}, outcome="reply",
+         timeout_s=3.0)
+GONE = r("worker.process", Status.CRITICAL, Reason.ASSERTION, "worker w1 is not running", target="w1", processes=[])
+FROZEN = r("worker.process", Status.CRITICAL, Reason.ASSERTION, target="w1", state="T", pid=42,
+           processes=[{"pid": 42, "state": "T"}])
+
+
+def _workers(host_started: str | None) -> Result:
+    return r("cluster.workers", Status.CRITICAL, Reason.THRESHOLD,
+             workers=[{"worker": "w1", "agent_types": ["echo"], "registered": [], "alive": True, "pid": 42,
+                       "started_at": "2026-01-01T10:00:00Z"}], orphans=["w1"], dead=[],
+             **({"host_started_at": host_started} if host_started else {}))
+
+
+def _sig(kind: str, text: str, **more: Any) -> dict[str, Any]:
+    return {"kind": kind, "line": text, **more}
+
+
+NONE_SIG = _sig("exception:handler-returned-none", "ValueError: Unknown type NoneType", cause="c", fix="f")
+COLLISION = _sig("exception:request-id-collision", "KeyError: '1'", request_id="1")
+SENDER = Subject(to_type="echo", key="agentops-probe", from_type="planner")
+ASKED = Subject(to_type="echo", key="agentops-probe", message_id="1")
+
+
+def _publish(subscribers: float, receiver: dict[str, Any] | None, dead: list[str] | None = None) -> tuple[Result, ...]:
+    specs = command_specs("diagnose")
+    out = [judge(specs["publish.subscribers"], "orders", Observation(
+        metrics={"subscribers": subscribers}, facts={"matches": [], "total_subscriptions": 3}, message="subs"), 0.0)]
+    if receiver is not None:
+        metrics = {k: v for k, v in receiver.items() if isinstance(v, float)}
+        facts = {k: v for k, v in receiver.items() if not isinstance(v, float)}
+        out.append(judge(specs["publish.receiver"], "billing", Observation(metrics=metrics, facts=facts,
+                                                                           message="receiver"), 0.0))
+    if dead is not None:
+        out.append(judge(specs["cluster.workers"], "hub", Observation(
+            metrics={"dead_workers": float(len(dead)), "orphaned_workers": 0.0},
+            facts={"workers": [{"worker": w, "agent_types": ["billing"]} for w in dead], "dead": dead,
+                   "orphans": []}, message="workers"), 0.0))
+    return tuple(out)
+
+
+OWNED_ALIVE = {"owned": True, "worker": "w1", "alive": 1.0, "stopped": 0.0}
+CASES: dict[str, Case] = {
+    "healthy": Case((*HOST_OK, OWNED, RUNNING, FINE), (*HOST_OK, OWNED, RUNNING, ping("no_reply"))),
+    "dns": Case((r("agentrpc.dns", Status.CRITICAL, Reason.DNS, "cannot resolve"),), (r("agentrpc.dns"),)),
+    "host-down": Case((r("agentrpc.dns"), r("agentrpc.tcp", Status.CRITICAL, Reason.CONNECT, "127.0.0.1:1 refused")),
+                      (r("agentrpc.dns"), r("agentrpc.tcp", Status.CRITICAL, Reason.TIMEOUT, "took longer"))),
+    "network": Case((r("agentrpc.dns"), r("agentrpc.tcp", Status.CRITICAL, Reason.TIMEOUT, "took longer")),
+                    (r("agentrpc.dns"), r("agentrpc.tcp", Status.CRITICAL, Reason.CONNECT, "127.0.0.1:1 refused"))),
+    "host-unresponsive": Case((r("agentrpc.dns"), r("agentrpc.tcp"),
+                               r("agentrpc.channel", Status.CRITICAL, Reason.TIMEOUT, "no answer")),
+                              (r("agentrpc.dns"), r("agentrpc.tcp"),
+                               r("agentrpc.channel", Status.CRITICAL, Reason.PROTOCOL, "not HTTP/2"))),
+    "not-agentrpc": Case((r("agentrpc.dns"), r("agentrpc.tcp"), r("agentrpc.channel"),
+                          r("agentrpc.inventory", Status.CRITICAL, Reason.PROTOCOL, "UNIMPLEMENTED")),
+                         (r("agentrpc.dns"), r("agentrpc.tcp"), r("agentrpc.channel"),
+                          r("agentrpc.inventory", Status.CRITICAL, Reason.TIMEOUT, "no answer"))),
+    # The issue's third bullet: an orphan alone, or a host that started BEFORE the worker, is no host restart.
+    "host-restarted": Case((*HOST_OK, NOT_OWNED, RUNNING, _workers("2026-01-01T10:05:00Z")),
+                           (*HOST_OK, NOT_OWNED, RUNNING, _workers("2026-01-01T09:00:00Z"))),
+    "type-not-registered": Case((*HOST_OK, NOT_OWNED), (*HOST_OK, OWNED, RUNNING, FINE)),
+    # A reply proves the owner runs: a configured process that is gone does not make it dead.
+    "worker-dead": Case((*HOST_OK, OWNED, GONE), (*HOST_OK, OWNED, GONE, FINE)),
+    "worker-frozen": Case((*HOST_OK, OWNED, FROZEN), (*HOST_OK, OWNED, FROZEN, FINE)),
+    "handler-raised": Case((*HOST_OK, OWNED, RUNNING, ping("error", Status.CRITICAL, Reason.ASSERTION, error="boom")),
+                           (*HOST_OK, OWNED, RUNNING, ping("no_reply"), logs("logs.worker"))),
+    "handler-no-reply": Case((*HOST_OK, OWNED, RUNNING, ping("no_reply"), logs("logs.worker", [NONE_SIG])),
+                             (*HOST_OK, OWNED, RUNNING, ping("no_reply"), logs("logs.worker"))),
+    "payload-invalid": Case((*HOST_OK, OWNED, RUNNING, ping("no_reply"),
+                             logs("logs.worker", [_sig("unhandled-message", "Unhandled message: x")])),
+                            (*HOST_OK, OWNED, RUNNING, ping("no_reply"), logs("logs.worker"))),
+    "message-too-large": Case((*HOST_OK, OWNED, RUNNING, r("message.payload", Status.CRITICAL, Reason.ASSERTION,
+                                                           too_large=True, size_bytes=5_000_000, limit_bytes=4_194_304)),
+                              (*HOST_OK, OWNED, RUNNING, r("message.payload", too_large=False), FINE)),
+    "request-id-collision": Case((*HOST_OK, OWNED, RUNNING, FINE, logs("logs.host", recent=[COLLISION])),
+                                 (*HOST_OK, OWNED, RUNNING, FINE, logs("logs.host")), ASKED),
+    # The issue's first bullet: a late or missing reply with no saturation measured is not overload.
+    "overload": Case((*HOST_OK, OWNED, RUNNING, ping("no_reply"), r("worker.metrics", metrics={"queue_size": 3.0})),
+                     (*HOST_OK, OWNED, RUNNING, ping("no_reply"), r("worker.metrics", metrics={"queue_size": 0.0}))),
+    "sender-disconnected": Case((*HOST_OK, OWNED, RUNNING, FINE,
+                                 r("sender.registration", Status.CRITICAL, Reason.ASSERTION, owned=False)),
+                                (*HOST_OK, OWNED, RUNNING, FINE, r("sender.registration", owned=True)), SENDER),
+    "agent-import-failed": Case((r("agent.import", Status.CRITICAL, Reason.ASSERTION, "No module named x"),),
+                                (r("agent.import", message="imports"),), None, "agent"),
+    "agent-error": Case((r("agent.error", Status.WARNING, Reason.ASSERTION, "missing-module"),),
+                        (r("agent.error", message="unclassified"),), None, "agent"),
+    "publish-delivered": Case(_publish(1.0, OWNED_ALIVE), _publish(0.0, None), None, "publish"),
+    "nobody-subscribes": Case(_publish(0.0, None), _publish(1.0, OWNED_ALIVE), None, "publish"),
+    "publish-receiver-unregistered": Case(_publish(1.0, {"owned": False}),
+                                          _publish(1.0, OWNED_ALIVE), None, "publish"),
+    "publish-receiver-dead": Case(_publish(1.0, {**OWNED_ALIVE, "alive": 0.0}), _publish(1.0, OWNED_ALIVE), None,
+                                  "publish"),
+    "publish-subscriber-gone": Case(_publish(0.0, None, dead=["w9"]), _publish(0.0, None, dead=[]), None,
+                                    "publish"),
+}
+
+
+def _given(case: Case) -> Callable[[tuple[Result, ...]], list[str]]:
+    """The mode ids the case's engine gives for stated evidence, the verdict first."""
+    if case.family == "message":
+        return lambda results: [f.id for f in diagnose(_ev(results), case.subject or SUBJECT)]
+    if case.family == "publish":
+        return lambda results: [f.id for f in publish_findings(_ev(results), PublishQuery("orders"))]
+
+    def admitted(results: tuple[Result, ...]) -> list[str]:  # diagnose agent's own findings: the admission
+        from agentops.core.model import Finding
+
+        ev = _ev(results)
+        return [m for m in ("agent-import-failed", "agent-error") if admit(Finding(m, Status.OK, ""), ev, None).ok]
+    return admitted
+
+
+MODE_IDS = [m for m in MODES if m != FALLBACK]
+
+
+@pytest.mark.parametrize("mode_id", MODE_IDS)
+def test_the_mode_declares_its_evidence(mode_id: str) -> None:
+    mode = MODES[mode_id]
+    assert mode.requires, (f"failure mode {mode_id!r} declares no `requires` in diagnose/knowledge.py: name the "
+                           f"evidence its verdict follows from (predicates of diagnose/evidence.py)")
+    unknown = [n for n in (*mode.requires, *mode.rules_out) if n not in PREDICATES]
+    assert not unknown, f"{mode_id}: no such evidence predicate {unknown} (define it in diagnose/evidence.py)"
+
+
+@pytest.mark.parametrize("mode_id", MODE_IDS)
+def test_the_verdict_is_given_with_its_evidence_and_not_without(mode_id: str) -> None:
+    assert mode_id in CASES, (f"failure mode {mode_id!r} has no case in tests/unit/test_mode_evidence.py: add "
+                              f"evidence that gives it and the same evidence without what it requires")
+    case = CASES[mode_id]
+    given = _given(case)
+    found = given(case.given)
+    assert (found and found[0] == mode_id) or (case.family != "message" and mode_id in found), (mode_id, found)
+    assert mode_id not in given(case.without), (mode_id, given(case.without))
+
+
+def test_what_a_refused_verdict_lacked_is_said() -> None:
+    """host-restarted without the host's start time: not given, and the report says what would decide it."""
+    v = diagnose(_ev((*HOST_OK, NOT_OWNED, RUNNING, _workers(None))), SUBJECT)[0]
+    assert v.id == "type-not-registered"  # the worker is alive and did not register it: its own start-up
+    v = diagnose(_ev((*HOST_OK, OWNED, RUNNING, ping("no_reply"))), SUBJECT)[0]
+    assert (v.id, v.status) == ("unexplained", Status.UNKNOWN) and v.title.startswith("no reply from echo")
+    assert "overload considered" in v.cause and "not measured" in v.cause
+    assert "metrics_url" in v.fix and "INFO" in v.fix
+
+
+def test_a_hop_the_host_could_not_deliver_rules_out_overload() -> None:
+    """The relay that waits on a type the host dropped: its worker took the request (saturation by the rule's
+    reading), but the host's failure for another type during the probe rules overload out and is named."""
+    taken = logs("logs.worker", probe_delivered=True)
+    hop = logs("logs.host", other_types_during_probe=[_sig("agent-not-found", "Agent ghost not found, failed to "
+                                                                               "deliver message.", agent_type="ghost")])
+    assert diagnose(_ev((*HOST_OK, OWNED, RUNNING, ping("no_reply"), taken, logs("logs.host"))), SUBJECT)[0].id == \
+        "overload"
+    v = diagnose(_ev((*HOST_OK, OWNED, RUNNING, ping("no_reply"), taken, hop)), SUBJECT)[0]
+    assert v.id == "unexplained" and "ruled out by the host logged failures for other agent types" in v.cause
+    assert "agentops diagnose message --to ghost" in v.fix
