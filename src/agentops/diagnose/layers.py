@@ -58,6 +58,7 @@ class Layers:
         self.host_view: ProcessView | None = None
         self.owner: Any = None  # WorkerSpec
         self.owner_found: Located | None = None
+        self.start_pending: Any = None  # WorkerSpec whose start layer runs after the ping (a running owner)
         self.owner_cpu: tuple[float, float] | None = None  # (wall, cpu seconds) when the process was viewed
         self.ping_offsets: dict[str, int] = {}  # where the logs ended when the ping was sent
         self.ping: dict[str, Any] | None = None  # the ping's facts, when it ran to its end
@@ -186,6 +187,7 @@ class Layers:
 
         owner = self.cluster.owner_of(agent_type)
         mapped_by = f"the config: {owner.name} lists {agent_type} in agent_types" if owner else ""
+        noted = False
         if owner_client:
             named = name_owner(self.cluster.workers, agent_type, owner_client, self.cluster.address)
             if named.worker is not None:
@@ -196,19 +198,31 @@ class Layers:
                 # host, never from the config's listing.
                 self.ev.note(f"{agent_type} is owned by client {owner_client}, none of the configured workers "
                              f"({named.how}): the owner's process, logs and metrics were not checked")
-                owner = None
+                owner, noted = None, True
         if owner is None:
-            if not owner_client:
+            if not noted:
                 self.ev.note(f"no configured worker lists {agent_type} in agent_types: the owning worker's process, "
                              f"logs and metrics were not checked")
         else:
             self.owner = owner
             self._view_owner(owner, agent_type, owner_client, mapped_by)
             if _has_start_evidence(owner):
-                await self.worker_start(owner, "worker.start")
+                proc = self.ev.get("worker.process")
+                if proc is not None and proc.facts.get("pid") is not None:
+                    # Running: whether it keeps restarting is read after the message's own layers.
+                    self.start_pending = owner
+                else:  # not running (or not visible here): why it exited, now, on the message's path
+                    await self.worker_start(owner, "worker.start")
         for other in self.cluster.workers:
             if other is not owner and agent_type in other.agent_types and other.seen_dead(self.cluster.address):
                 await self.worker_start(other, "cluster.start")
+
+    async def pending_start(self) -> None:
+        """The running owner's start layer (restarts in the window), deferred by owner_process to after the
+        ping so the message's path is measured first."""
+        owner, self.start_pending = self.start_pending, None
+        if owner is not None:
+            await self.worker_start(owner, "worker.start")
 
     async def worker_start(self, worker: Any, check_id: str) -> Result:
         """What the worker's start left behind (logs/worker_start.py), judged by the pack's `check_id`;
@@ -412,6 +426,8 @@ class Layers:
             self.ev.record(_judged(self.spec(check_id), target, obs, started))
 
     async def metrics(self, agent_type: str, reserve: float = 0.0) -> None:
+        """The owner's metrics endpoint; and, first, its restarts (the start layer deferred for a running owner)."""
+        await self.pending_start()
         if self.owner is None:
             return
         if not self.owner.metrics_url:

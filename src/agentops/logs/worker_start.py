@@ -81,7 +81,8 @@ class LastError:
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "written_at": utc_stamp(self.written_at, timespec="seconds"),
                 "kind": self.kind, "case": self.case, "line": self.line, "cause": self.cause, "fix": self.fix,
-                "traceback_tail": self.text.strip().splitlines()[-8:]}
+                # its frames and exception lines (the "Traceback (most recent call last):" head says nothing)
+                "traceback_tail": [t for t in self.text.strip().splitlines() if t != _TRACEBACK][-8:]}
 
 
 def _tail(path: Path) -> str:
@@ -274,7 +275,7 @@ async def measure_start(spec: WorkerSpec, *, since: float, host_address: str | N
     if not (spec.process.configured or spec.stderr or spec.logs or spec.unit):
         # Not a failure of the check: there is nothing of this worker's start to read, and the message says so.
         said.append("nothing to read its start from (options.process, stderr, logs or unit)")
-    return Observation(metrics=metrics, facts=facts, message=f"worker {spec.name}: " + "; ".join(said))
+    return Observation(metrics=metrics, facts=facts, message=f"worker {spec.name}: " + "; ".join(said), explains=True)
 
 
 class WorkerStartProbe(Probe):
