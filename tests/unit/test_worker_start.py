@@ -107,3 +107,28 @@ def test_rules_read_what_the_judge_found_out_of_bounds() -> None:
     peer = _start("cluster.start", "w2", Status.WARNING, ["duplicate_registration"], case="duplicate-registration")
     found = start_secondary(_evidence(owned, peer), s, [], "healthy")
     assert [f.status for f in found] == [Status.WARNING] and "served by w1" in found[0].cause
+
+
+def test_starts_count_as_crash_restarts_only_with_exit_errors_in_stderr(tmp_path: Path) -> None:
+    from agentops.core.cluster import ProcessLocator, WorkerSpec
+
+    log, err = tmp_path / "w.log", tmp_path / "w.err"
+    now = time.time()
+    stamp = lambda t: time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t)) + ",000"
+    log.write_text("".join(f"{stamp(now - 40 + i)} 7 autogen_core INFO Connecting to host: 127.0.0.1:5\n"
+                           for i in range(5)))
+    spec = WorkerSpec(name="w", host=None, process=ProcessLocator(), logs=[str(log)], log_format=None,
+                      metrics_url=None, agent_types=["t"], pings={})
+    # five starts and no stderr: deliberate restarts cannot be told from crashes, so none is counted
+    obs = asyncio.run(ws.measure_start(spec, since=now - 600, host_address=None, timeout=1.0))
+    assert "restarts" not in obs.metrics and "cannot be told" in obs.facts["restarts_note"]
+    # two runs ended on an error: two crash restarts, whatever the number of starts
+    err.write_text("Traceback (most recent call last):\nValueError: x\n" * 2)
+    spec.stderr = [str(err)]
+    obs = asyncio.run(ws.measure_start(spec, since=now - 600, host_address=None, timeout=1.0))
+    assert obs.metrics["restarts"] == 2 and obs.facts["starts"]["in_window"] == 5
+    # a stderr last written before the window holds no crash of it
+    old = now - 3600
+    os.utime(err, (old, old))
+    obs = asyncio.run(ws.measure_start(spec, since=now - 600, host_address=None, timeout=1.0))
+    assert obs.metrics["restarts"] == 0

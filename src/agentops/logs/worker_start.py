@@ -13,8 +13,9 @@ A worker that is not agentops' child has no exit status agentops can wait for, s
   read with `systemctl show` when systemd runs on this machine (said so when it does not);
 - start records in its log within the window: AutoGen's GrpcWorkerAgentRuntime.start() logs
   `Connecting to host: …` (logger autogen_core, INFO) every time it starts, so N of them in the window are
-  N-1 restarts. Records without a timestamp (the `LEVEL:name:message` layout) or a log at WARNING give no
-  count, and the facts say so.
+  N-1 restarts — counted as crash restarts only up to the exit errors (tracebacks) its stderr holds, written
+  within the window: an operator restarting a worker is not a crash loop. Records without a timestamp (the
+  `LEVEL:name:message` layout), a log at WARNING, or no `stderr` give no count, and the facts say so.
 
 Metrics (judged by the packs: `autogen.worker.start` in checks/autogen.yaml, `worker.start` and
 `cluster.start` in checks/diagnose.yaml): `running`; `exit_error` (1: not running, and its last output is an
@@ -63,6 +64,7 @@ _TRACEBACK = "Traceback (most recent call last):"
 # head, which a traceback reader skips as quoted source; folded into one exception line so it can be read.
 _RPC_STATUS = re.compile(r"status = StatusCode\.(\w+)")
 _RPC_DETAILS = re.compile(r'details = "(.*)"')
+_RPC_REPR = ("status = StatusCode.", "details = ", "debug_error_string = ")
 
 
 @dataclass
@@ -81,8 +83,15 @@ class LastError:
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "written_at": utc_stamp(self.written_at, timespec="seconds"),
                 "kind": self.kind, "case": self.case, "line": self.line, "cause": self.cause, "fix": self.fix,
-                # its frames and exception lines (the "Traceback (most recent call last):" head says nothing)
-                "traceback_tail": [t for t in self.text.strip().splitlines() if t != _TRACEBACK][-8:]}
+                "traceback_tail": [t for t in self.text.strip().splitlines() if not _noise(t)][-8:]}
+
+
+def _noise(line: str) -> bool:
+    """A traceback line that says nothing once folded: its head, the caret lines under a quoted source line,
+    and gRPC's repr (its status and details are the folded exception line)."""
+    text = line.strip()
+    return (not text.strip("^~ ") or text in (_TRACEBACK, ">") or text.startswith(_RPC_REPR)
+            or "<AioRpcError of RPC" in text)
 
 
 def _tail(path: Path) -> str:
@@ -149,6 +158,20 @@ def start_records(paths: list[Path], since: float) -> dict[str, Any]:
         out.update(first_at=utc_stamp(min(timed), timespec="seconds"),
                    last_at=utc_stamp(max(timed), timespec="seconds"))
     return out
+
+
+def exit_errors(paths: list[Path], since: float) -> int:
+    """Tracebacks in the tails of the stderr files written within the window (each is a run that ended on an
+    error; stderr lines carry no time, so a file last written before the window counts none)."""
+    count = 0
+    for path in paths:
+        try:
+            if path.stat().st_mtime < since:
+                continue
+        except OSError:
+            continue
+        count += _tail(path).count(_TRACEBACK)
+    return count
 
 
 SYSTEMD_PROPERTIES = ("ActiveState", "SubState", "Result", "ExecMainPID", "ExecMainCode", "ExecMainStatus",
@@ -240,6 +263,9 @@ async def measure_start(spec: WorkerSpec, *, since: float, host_address: str | N
                         + (f", last {more['exit']}" if "exit" in more else "")
                         + (f", restarted {props['NRestarts']} times" if "restarts" in sup else ""))
 
+    if running is False and "exit" not in facts:
+        facts["exit_status_note"] = ("its exit status is not known: it is not agentops' child, and no systemd unit "
+                                     "(options.unit) read on this machine says it")
     if running is False or (running is None and facts.get("systemd", {}).get("ActiveState") in ("failed",
                                                                                                "activating")):
         err = next((e for p in [*spec.stderr_files(), *spec.log_files()]
@@ -260,12 +286,21 @@ async def measure_start(spec: WorkerSpec, *, since: float, host_address: str | N
     if "restarts" not in metrics and spec.logs:
         starts = start_records(spec.log_files(), since)
         facts["starts"] = {**starts, "window_s": round(time.time() - since)}
-        if starts["in_window"]:
-            metrics["restarts"] = float(starts["in_window"] - 1)
-            facts["restarts_from"] = "start records ('Connecting to host:') in its log"
-            if starts["in_window"] > 1:
-                said.append(f"started {starts['in_window']} times since {starts['first_at']} "
-                            f"({starts['in_window'] - 1} restarts, from its log)")
+        # A start record says it started, not that the run before it crashed (an operator restarts workers
+        # too): a restart counts when its stderr, written within the window, holds an exit error for it.
+        exits = exit_errors(spec.stderr_files(), since)
+        if starts["in_window"] and spec.stderr:
+            restarts = min(starts["in_window"] - 1, exits)
+            facts["starts"]["exit_errors"] = exits
+            metrics["restarts"] = float(restarts)
+            facts["restarts_from"] = "start records ('Connecting to host:') in its log, each after an exit error " \
+                                     "in its stderr"
+            if restarts:
+                said.append(f"started {starts['in_window']} times since {starts['first_at']}, {exits} exit errors "
+                            f"in its stderr ({restarts} restarts after a crash)")
+        elif starts["in_window"] > 1:
+            facts["restarts_note"] = (f"{starts['in_window']} starts in the window, not counted as crash restarts: "
+                                      f"without options.stderr they cannot be told from deliberate restarts")
         elif starts["untimed"]:
             facts["restarts_note"] = (f"{starts['untimed']} start records without a timestamp: restarts within the "
                                       f"window not counted (add %(asctime)s to the log format)")
