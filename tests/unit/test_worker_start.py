@@ -132,3 +132,18 @@ def test_starts_count_as_crash_restarts_only_with_exit_errors_in_stderr(tmp_path
     os.utime(err, (old, old))
     obs = asyncio.run(ws.measure_start(spec, since=now - 600, host_address=None, timeout=1.0))
     assert obs.metrics["restarts"] == 0
+
+
+def test_only_the_traceback_a_file_ends_with_is_the_exit(tmp_path: Path) -> None:
+    err = tmp_path / "w.err"
+    fatal = "Traceback (most recent call last):\n  File \"w.py\", line 3, in <module>\nModuleNotFoundError: No module named 'x'\n"
+    err.write_text(fatal + "2026-12-03 12:00:00,000 7 worker INFO still running after it\n")
+    assert ws.last_error(err) is None  # the process went on after that traceback
+    err.write_text(fatal)
+    assert ws.last_error(err).case == "import-error"
+    # a log file also holds a handler's logged exceptions: only an error that stops a start counts there
+    log = tmp_path / "w.log"
+    log.write_text("ERROR:autogen_core:Error handling message\nTraceback (most recent call last):\n"
+                   "  File \"h.py\", line 9, in on_ping\nValueError: boom\n")
+    assert ws.last_error(log, start_kinds_only=True) is None
+    assert ws.last_error(log).kind == "unclassified"

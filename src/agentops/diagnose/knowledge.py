@@ -251,7 +251,7 @@ MODES: dict[str, FailureMode] = {m.id: m for m in (
     ),
     _mode(
         "worker-start-failed", "runtime", Status.CRITICAL,
-        "worker {worker}{for_type} exited at start: {error}",
+        "worker {worker}{for_type} exited {when}: {error}",
         "{case_cause}; {worker} is not running, so {type_note}. Its last error (from {source}, written {at}): "
         "{error_cause}",
         "{error_fix}; then start {worker} again (and read its stderr: a crash at start is printed there, not to "

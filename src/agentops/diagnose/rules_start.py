@@ -27,8 +27,12 @@ CASE_CAUSES = {
                               "INVALID_ARGUMENT 'already registered', and the worker's start raises",
     "import-error": "its code could not be imported (a missing or mismatched package, or a broken module)",
     "host-unreachable": "it could not reach the AgentRpc host it was started with",
-    "error": "it raised an error while starting",
+    "error": "it ended on an uncaught error",
 }
+
+
+# An error that stops a start is named as such; any other error the process ended with, as what it was.
+WHEN = {"duplicate-registration": "at start", "import-error": "at start", "host-unreachable": "at start"}
 
 
 def _line(result: Result) -> str:
@@ -52,6 +56,7 @@ def _values(res: Result, s: Subject, ev: Evidence, role: str) -> dict[str, Any]:
     return {"worker": res.target, "type": s.to_type, "for_type": for_type, "type_note": type_note,
             "error": err.get("line", "?"), "source": err.get("source", "?"), "at": err.get("written_at", "?"),
             "case_cause": CASE_CAUSES.get(err.get("case", ""), CASE_CAUSES["error"]),
+            "when": WHEN.get(err.get("case", ""), "on an error"),
             "error_cause": err.get("cause", ""), "error_fix": err.get("fix") or "fix the error its traceback names",
             "count": int(res.metrics.get("restarts", 0)), "counted_by": res.facts.get("restarts_from", "?"),
             "error_note": f", last with {err['line']}" if err.get("line") else ""}

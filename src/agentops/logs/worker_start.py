@@ -6,9 +6,11 @@ A worker that is not agentops' child has no exit status agentops can wait for, s
 - its process (`options.process`): running or not; a pid file that names a pid which is gone says the
   process ran and exited;
 - its stderr (`options.stderr`: the file a supervisor or shell redirect writes it to) and its log files: the
-  last traceback. An uncaught exception is printed to stderr by the interpreter, never to a `logging` file,
-  so without `stderr` a start failure is often invisible. The traceback counts only when it is fresh: a file
-  last written before the pid file (the current start) holds an earlier run's error;
+  traceback the file ends with. An uncaught exception is printed to stderr by the interpreter, never to a
+  `logging` file, so without `stderr` a start failure is often invisible. The traceback counts only when it
+  is the last thing in the file and fresh (a file last written before the pid file, the current start, holds
+  an earlier run's error); in a log file, where a handler's logged exception lands too, only an error that
+  stops a start (an import error, an unreachable host, a duplicate registration);
 - its supervisor (`options.unit`): systemd's ExecMainCode/ExecMainStatus (exit code or signal) and NRestarts,
   read with `systemctl show` when systemd runs on this machine (said so when it does not);
 - start records in its log within the window: AutoGen's GrpcWorkerAgentRuntime.start() logs
@@ -112,9 +114,20 @@ def fold_rpc_error(text: str) -> str:
     return f"{text.rstrip()}\nAioRpcError: {status.group(1) if status else 'UNKNOWN'}: {details.group(1)}\n"
 
 
-def last_error(path: Path, not_before: float | None = None) -> LastError | None:
-    """The last traceback in the file's tail, if the file was written at or after `not_before` (the current
-    start: a file last written before it holds an earlier run's error)."""
+def _ends_file(block: str) -> bool:
+    """Is the traceback the last thing the file holds? Its last line must be an exception line (or the end of
+    gRPC's error repr); anything else after it (a later log record) means the process went on."""
+    from agentops.logs.classify import exception_lines
+
+    lines = [t for t in block.splitlines() if t.strip()]
+    last = lines[-1] if lines else ""
+    return last.strip() == ">" or last.startswith("\t") or bool(exception_lines(last))
+
+
+def last_error(path: Path, not_before: float | None = None, *, start_kinds_only: bool = False) -> LastError | None:
+    """The traceback the file ends with, if the file was written at or after `not_before` (the current start:
+    a file last written before it holds an earlier run's error). `start_kinds_only` (a log file, where a
+    handler's logged exception lands too): only an error that stops a start (CASES)."""
     try:
         mtime = path.stat().st_mtime
     except OSError:
@@ -126,8 +139,12 @@ def last_error(path: Path, not_before: float | None = None) -> LastError | None:
     if at < 0:
         return None
     block = "\n".join(text[at:].splitlines()[:400])
+    if not _ends_file(block):
+        return None
     folded = fold_rpc_error(block)
     c = classify_text(folded)
+    if start_kinds_only and c.kind not in CASES:
+        return None
     line = f"{c.exception}: {c.message}" if c.exception else folded.strip().splitlines()[-1]
     return LastError(source=str(path), text=folded, written_at=mtime, kind=c.kind,
                      case=CASES.get(c.kind, OTHER_CASE), line=line[:400], cause=c.cause, fix=c.fix)
@@ -268,8 +285,9 @@ async def measure_start(spec: WorkerSpec, *, since: float, host_address: str | N
                                      "(options.unit) read on this machine says it")
     if running is False or (running is None and facts.get("systemd", {}).get("ActiveState") in ("failed",
                                                                                                "activating")):
-        err = next((e for p in [*spec.stderr_files(), *spec.log_files()]
-                    if (e := last_error(p, not_before)) is not None), None)
+        sources = [(p, False) for p in spec.stderr_files()] + [(p, True) for p in spec.log_files()]
+        err = next((e for p, start_only in sources
+                    if (e := last_error(p, not_before, start_kinds_only=start_only)) is not None), None)
         if err is not None:
             facts["last_error"] = err.to_dict()
             dup = err.kind == "duplicate-registration"
