@@ -72,7 +72,8 @@ def test_up_health_inventory_down(tmp_path):
         health = run_cli("health", "-c", str(config), "-p", "autogen", "-o", "json")
         assert health.code == 0, health.stdout
         results = {(r["id"], r["target"]): r for r in health.json()["results"]}
-        assert set(results) == {("autogen.host", "lab-host"), ("autogen.worker", "w1"), ("autogen.worker", "w2")}
+        assert set(results) == {("autogen.host", "lab-host"), ("autogen.worker", "w1"), ("autogen.worker", "w2"),
+                                ("autogen.worker.start", "w1"), ("autogen.worker.start", "w2")}
         assert results[("autogen.host", "lab-host")]["metrics"]["ping_ms"] > 0
 
         everything = run_cli("health", "-c", str(config), "-o", "json")  # every default pack: runs, no error

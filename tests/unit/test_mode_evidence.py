@@ -82,6 +82,14 @@ def _publish(subscribers: float, receiver: dict[str, Any] | None, dead: list[str
 
 
 OWNED_ALIVE = {"owned": True, "worker": "w1", "alive": 1.0, "stopped": 0.0}
+
+
+def _start(breached: list[str], restarts: float = 0.0) -> Result:
+    """The owner's judged start layer (logs/worker_start.py): what the pack found out of bounds, and its last error."""
+    status = Status.CRITICAL if breached else Status.OK
+    return r("worker.start", status, Reason.THRESHOLD if breached else None, target="w1", metrics={"restarts": restarts},
+             breached=breached, last_error={"line": "ModuleNotFoundError: No module named 'x'", "case": "import-error",
+                                            "source": "w1.err"})
 CASES: dict[str, Case] = {
     "healthy": Case((*HOST_OK, OWNED, RUNNING, FINE), (*HOST_OK, OWNED, RUNNING, ping("no_reply"))),
     "dns": Case((r("agentrpc.dns", Status.CRITICAL, Reason.DNS, "cannot resolve"),), (r("agentrpc.dns"),)),
@@ -126,6 +134,9 @@ CASES: dict[str, Case] = {
                                 (r("agent.import", message="imports"),), None, "agent"),
     "agent-error": Case((r("agent.error", Status.WARNING, Reason.ASSERTION, "missing-module"),),
                         (r("agent.error", message="unclassified"),), None, "agent"),
+    "worker-start-failed": Case((*HOST_OK, NOT_OWNED, _start(["exit_error"])), (*HOST_OK, NOT_OWNED, _start([]))),
+    "worker-crash-loop": Case((*HOST_OK, NOT_OWNED, _start(["exit_error", "restarts"], 5.0)),
+                              (*HOST_OK, NOT_OWNED, _start(["exit_error"], 1.0))),
     "publish-delivered": Case(_publish(1.0, OWNED_ALIVE), _publish(0.0, None), None, "publish"),
     "nobody-subscribes": Case(_publish(0.0, None), _publish(1.0, OWNED_ALIVE), None, "publish"),
     "publish-receiver-unregistered": Case(_publish(1.0, {"owned": False}),

@@ -14,6 +14,9 @@ them with file:line errors. Format (docs/lab.md, "The worker target"):
           pid_file: /run/agents/w1.pid            # and/or
           cmdline: "python .*my_worker\\.py --name w1"   # a regex searched in the space-joined command line
         logs: [/var/log/agents/w1*.log]   # paths or globs
+        stderr: [/var/log/agents/w1.err]  # where its stderr goes (an uncaught exception's traceback: Python's
+                                          # logging does not write it to the log file)
+        unit: agents-w1.service       # its systemd unit, when systemd supervises it (exit status, restarts)
         log_format: json              # json | text | "%(asctime)s %(levelname)s %(message)s" | a regex with
                                       # (?P<message>…); default: detected per file (core.logformat)
         metrics_url: http://10.0.0.6:9100/metrics
@@ -65,7 +68,8 @@ if TYPE_CHECKING:  # core.config calls this module to validate options: a type, 
     from agentops.core.config import Config
 
 LOG_FORMATS = ("json", "text")
-WORKER_OPTIONS = {"host", "process", "logs", "log_format", "metrics_url", "agent_types", "ping"}
+WORKER_OPTIONS = {"host", "process", "logs", "log_format", "metrics_url", "agent_types", "ping", "stderr", "unit"}
+_UNIT_RE = re.compile(r"^[A-Za-z0-9:_.@\\-]+$")  # a systemd unit name (passed to systemctl as one argument)
 HOST_OPTIONS = {"process", "logs", "log_format", "expect_types", "ping"}
 # `process:` keys; host.process reads the same mapping (`match` is accepted there as `cmdline`'s alias).
 PROCESS_KEYS = {"pid_file", "cmdline", "match", "name"}
@@ -133,12 +137,33 @@ class WorkerSpec:
     agent_types: list[str]
     pings: dict[str, PingSpec]  # per type; falls back to default_ping
     default_ping: PingSpec | None = None
+    stderr: list[str] = field(default_factory=list)  # files its stderr is written to (paths or globs)
+    unit: str | None = None  # the systemd unit that runs it
 
     def ping_for(self, agent_type: str) -> PingSpec | None:
         return self.pings.get(agent_type, self.default_ping)
 
     def log_files(self) -> list[Path]:
         return expand_logs(self.logs)
+
+    def stderr_files(self) -> list[Path]:
+        return expand_logs(self.stderr)
+
+    def runs_here(self, host_address: str | None = None) -> bool:
+        """Can this machine see the worker's process? Yes when it connects to a host on this machine (its
+        options.host, else `host_address`) or its pid file exists here; otherwise it runs elsewhere and its
+        absence here proves nothing."""
+        from agentops.core.osproc import is_local
+
+        address = self.host or host_address
+        if address and is_local(address.rsplit(":", 1)[0].strip("[]")):
+            return True
+        return bool(self.process.pid_file and self.process.pid_file.exists())
+
+    def seen_dead(self, host_address: str | None = None) -> bool:
+        """Its process is checkable here and there is none: it holds no connection, so no client the host
+        names can be this worker."""
+        return self.process.configured and self.runs_here(host_address) and not self.process.find()
 
 
 @dataclass
@@ -236,10 +261,13 @@ def worker_spec(target: Target) -> WorkerSpec:
         sub.reject_unknown({"type", "ping"})
     if len(set(types)) != len(types):
         raise f.error("agent_types", "lists a type twice")
+    unit = f.str("unit")
+    if unit is not None and not _UNIT_RE.match(unit):
+        raise f.error("unit", f"not a systemd unit name: {unit!r}")
     spec = WorkerSpec(
         name=target.name, host=host, process=_locator(f), logs=f.str_list("logs"),
         log_format=_log_format(f), metrics_url=metrics_url, agent_types=types, pings=pings,
-        default_ping=_ping(f, "ping"),
+        default_ping=_ping(f, "ping"), stderr=f.str_list("stderr"), unit=unit,
     )
     f.reject_unknown(WORKER_OPTIONS)
     return spec
@@ -398,28 +426,37 @@ def worker_logging(workers: Sequence[WorkerSpec], client_id: str) -> WorkerSpec 
     return None
 
 
-def name_owners(workers: Sequence[WorkerSpec], owners: Mapping[str, str | None]) -> dict[str, Owner]:
-    """{agent type: Owner} for every owned type of `owners` ({agent type: owner client id or None})."""
+def name_owners(workers: Sequence[WorkerSpec], owners: Mapping[str, str | None],
+                host_address: str | None = None) -> dict[str, Owner]:
+    """{agent type: Owner} for every owned type of `owners` ({agent type: owner client id or None}).
+    `host_address`: the host's, for workers whose options name none (whether their process is visible here)."""
     types_of: dict[str, list[str]] = {}
     for agent_type, client in owners.items():
         if client:
             types_of.setdefault(client, []).append(agent_type)
     named: dict[str, Owner] = {}
     for client, types in types_of.items():
-        owner = _name(workers, client, sorted(types))
+        owner = _name(workers, client, sorted(types), host_address)
         named.update((t, owner) for t in types)
     return named
 
 
-def name_owner(workers: Sequence[WorkerSpec], agent_type: str, client_id: str) -> Owner:
-    return name_owners(workers, {agent_type: client_id})[agent_type]
+def name_owner(workers: Sequence[WorkerSpec], agent_type: str, client_id: str,
+               host_address: str | None = None) -> Owner:
+    return name_owners(workers, {agent_type: client_id}, host_address)[agent_type]
 
 
-def _name(workers: Sequence[WorkerSpec], client: str, types: list[str]) -> Owner:
+def _name(workers: Sequence[WorkerSpec], client: str, types: list[str], host_address: str | None) -> Owner:
     logged = worker_logging(workers, client)
     if logged is not None:
         return Owner(client, logged.name, f"client id {client} appears in {logged.name}'s log")
-    listed = {t: (w.name if (w := owner_of(workers, t)) else None) for t in types}
+    # The host says this client is connected now. A configured worker whose process is visible here and gone
+    # holds no connection, so it is not this client, whatever its agent_types say: a second worker that
+    # exited at start ('Agent type … already registered') lists the type too, and naming it would call the
+    # healthy owner dead.
+    dead = {w.name for w in workers if any(t in w.agent_types for t in types) and w.seen_dead(host_address)}
+    live = [w for w in workers if w.name not in dead]
+    listed = {t: (w.name if (w := owner_of(live, t)) else None) for t in types}
     names = sorted({n for n in listed.values() if n})
     if len(names) == 1:
         unlisted = [t for t, n in listed.items() if n is None]
@@ -429,4 +466,8 @@ def _name(workers: Sequence[WorkerSpec], client: str, types: list[str]) -> Owner
     if names:
         where = "; ".join(f"{t} on {n}" for t, n in listed.items() if n)
         return Owner(client, None, f"client {client} owns types the config puts on different workers ({where})")
+    if dead:
+        return Owner(client, None, f"the configured worker{'s' if len(dead) > 1 else ''} listing its types "
+                                   f"({', '.join(sorted(dead))}) {'are' if len(dead) > 1 else 'is'} not running, "
+                                   f"so client {client} is another process")
     return Owner(client, None, "no configured worker lists its types, nor does a worker's log name the client")

@@ -44,7 +44,8 @@ def evaluate(spec: CheckSpec, obs: Observation) -> tuple[Status, Reason | None, 
                 worst = Status.worst([worst, status])
     if breaches:
         breaches.sort(key=lambda b: -b[0].severity)
-        return worst, Reason.THRESHOLD, "; ".join(text for _, text in breaches)
+        said = "; ".join(text for _, text in breaches)
+        return worst, Reason.THRESHOLD, f"{said}: {obs.message}" if obs.explains and obs.message else said
     if missing and not obs.metrics:
         return Status.UNKNOWN, Reason.INTERNAL, f"probe reported no metric {missing[0]!r}"
     message = obs.message or summarize(obs.metrics, spec)

@@ -75,6 +75,9 @@ class Observation:
     facts: dict[str, Any] = field(default_factory=dict)
     reason: Reason | None = None
     message: str = ""
+    # The message says WHY the metrics are what they are (a worker's exit error): kept after the breach text
+    # when the judge finds a metric out of bounds, which otherwise replaces it.
+    explains: bool = False
 
     @property
     def failed(self) -> bool:

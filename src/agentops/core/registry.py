@@ -32,6 +32,7 @@ BUILTIN_PROBES: dict[str, str] = {
     "grpc.health": "agentops.probes.grpc_health:GrpcHealthProbe",
     "agentrpc": "agentops.probes.agentrpc:AgentRpcProbe",
     "worker": "agentops.probes.worker:WorkerProbe",
+    "worker.start": "agentops.logs.worker_start:WorkerStartProbe",
     # The AgentRpc steps and the process view: measured once, here, for health, cluster and diagnose alike.
     "agentrpc.inventory": "agentops.probes.agentrpc_steps:InventoryStep",
     "agentrpc.ownership": "agentops.probes.agentrpc_steps:OwnershipStep",

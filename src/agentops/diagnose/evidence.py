@@ -440,3 +440,30 @@ def _receivers_ok(ev: Evidence, s: Subject | None) -> bool | None:
 def _configured_dead(ev: Evidence, s: Subject | None) -> bool | None:
     workers = ev.get("cluster.workers")
     return None if workers is None else bool(workers.facts.get("dead"))
+
+
+# ------------------------------------------------------------------------------------------ worker starts
+
+def _starts(ev: Evidence) -> list[Result]:
+    """The judged start layers: the owner's (`worker.start`) and the other configured workers' (`cluster.start`)."""
+    return [r for r in ev.results if r.id in ("worker.start", "cluster.start")]
+
+
+@predicate("start-error-seen", "a worker's stderr or log ends in the error it exited with, written since its "
+           "start, and the pack judged that exit out of bounds",
+           "the worker's stderr and log (options.stderr, options.logs) and its pid file")
+def _start_error(ev: Evidence, s: Subject | None) -> bool | None:
+    starts = _starts(ev)
+    if not starts:
+        return None
+    return any(r.facts.get("last_error") and set(r.facts.get("breached", [])) & {"exit_error", "duplicate_registration"}
+               for r in starts)
+
+
+@predicate("restarts-over-limit", "a worker's supervisor restarted it more often than the pack allows",
+           "the worker's systemd unit (options.unit) or its stderr and log (start records in the window)")
+def _restarts(ev: Evidence, s: Subject | None) -> bool | None:
+    starts = _starts(ev)
+    if not starts:
+        return None
+    return any("restarts" in r.facts.get("breached", []) for r in starts)

@@ -292,6 +292,32 @@ MODES: dict[str, FailureMode] = {m.id: m for m in (
         requires=("configured-worker-dead",),
     ),
     _mode(
+        "worker-start-failed", "runtime", Status.CRITICAL,
+        "worker {worker}{for_type} exited {when}: {error}",
+        "{case_cause}; {worker} is not running, so {type_note}. Its last error (from {source}, written {at}): "
+        "{error_cause}",
+        "{error_fix}; then start {worker} again (and read its stderr: a crash at start is printed there, not to "
+        "its log file)",
+        ("configured worker not running (a pid file naming a dead pid)", "the last traceback in its stderr or log",
+         "the supervisor's exit status"),
+        # How it showed (logs/worker_start.py CASES), for the owner of the type. Another configured worker that
+        # exited (a second worker whose type another client serves) is a secondary finding weighed by its judged
+        # `cluster.start` check.
+        {"duplicate-registration": Status.CRITICAL, "import-error": Status.CRITICAL,
+         "host-unreachable": Status.CRITICAL, "error": Status.CRITICAL},
+        requires=("start-error-seen",),
+    ),
+    _mode(
+        "worker-crash-loop", "runtime", Status.CRITICAL,
+        "worker {worker}{for_type} is crash-looping: restarted {count} times ({counted_by})",
+        "its supervisor keeps starting it and it keeps exiting{error_note}; while it is down, messages to its "
+        "types are dropped ('Agent X not found'), and each start registers them again only until it exits",
+        "{error_fix}; look at its stderr and log at the moment it exits (journalctl -u <unit> when systemd runs "
+        "it) and stop the loop until it is fixed (systemctl stop, or the supervisor's own stop)",
+        ("restart count: systemd NRestarts, or start records ('Connecting to host:') in its log in the window",),
+        requires=("restarts-over-limit",),
+    ),
+    _mode(
         "unexplained", "runtime", Status.UNKNOWN,
         "{what} from {type}, and no failure mode's evidence holds",
         "no known failure mode has the evidence it requires: {detail}",

@@ -58,6 +58,7 @@ class Layers:
         self.host_view: ProcessView | None = None
         self.owner: Any = None  # WorkerSpec
         self.owner_found: Located | None = None
+        self.start_pending: Any = None  # WorkerSpec whose start layer runs after the ping (a running owner)
         self.owner_cpu: tuple[float, float] | None = None  # (wall, cpu seconds) when the process was viewed
         self.ping_offsets: dict[str, int] = {}  # where the logs ended when the ping was sent
         self.ping: dict[str, Any] | None = None  # the ping's facts, when it ran to its end
@@ -176,27 +177,69 @@ class Layers:
     # ------------------------------------------------------------------------------------ workers
 
     def worker_local(self, worker: Any) -> bool:
-        """Can this machine see the worker's process? Yes when it connects to a loopback host or its pid file
-        exists here; otherwise it runs elsewhere and its absence here proves nothing."""
-        host = (worker.host or self.cluster.address).rsplit(":", 1)[0].strip("[]")
-        if is_local(host):
-            return True
-        return bool(worker.process.pid_file and Path(worker.process.pid_file).exists())
+        """Can this machine see the worker's process? (core.cluster.WorkerSpec.runs_here)"""
+        return bool(worker.runs_here(self.cluster.address))
 
     async def owner_process(self, agent_type: str, owner_client: str | None) -> None:
+        """The owning worker's process (`worker.process`) and start (`worker.start`); and the start of every other
+        configured worker listing the type that is not running (`cluster.start`)."""
         from agentops.core.cluster import name_owner
 
         owner = self.cluster.owner_of(agent_type)
         mapped_by = f"the config: {owner.name} lists {agent_type} in agent_types" if owner else ""
+        noted = False
         if owner_client:
-            named = name_owner(self.cluster.workers, agent_type, owner_client)
+            named = name_owner(self.cluster.workers, agent_type, owner_client, self.cluster.address)
             if named.worker is not None:
                 owner, mapped_by = next(w for w in self.cluster.workers if w.name == named.worker), named.how
+            elif owner is not None and owner.seen_dead(self.cluster.address):
+                # The host names a connected client; the configured worker has no process, so it is not that
+                # client (a second worker that exited at start lists the type too): who owns it comes from the
+                # host, never from the config's listing.
+                self.ev.note(f"{agent_type} is owned by client {owner_client}, none of the configured workers "
+                             f"({named.how}): the owner's process, logs and metrics were not checked")
+                owner, noted = None, True
         if owner is None:
-            self.ev.note(f"no configured worker lists {agent_type} in agent_types: the owning worker's process, logs "
-                         f"and metrics were not checked")
-            return
-        self.owner = owner
+            if not noted:
+                self.ev.note(f"no configured worker lists {agent_type} in agent_types: the owning worker's process, "
+                             f"logs and metrics were not checked")
+        else:
+            self.owner = owner
+            self._view_owner(owner, agent_type, owner_client, mapped_by)
+            if _has_start_evidence(owner):
+                proc = self.ev.get("worker.process")
+                if proc is not None and proc.facts.get("pid") is not None:
+                    # Running: whether it keeps restarting is read after the message's own layers.
+                    self.start_pending = owner
+                else:  # not running (or not visible here): why it exited, now, on the message's path
+                    await self.worker_start(owner, "worker.start")
+        for other in self.cluster.workers:
+            if other is not owner and agent_type in other.agent_types and other.seen_dead(self.cluster.address):
+                await self.worker_start(other, "cluster.start")
+
+    async def pending_start(self) -> None:
+        """The running owner's start layer (restarts in the window), deferred by owner_process to after the
+        ping so the message's path is measured first."""
+        owner, self.start_pending = self.start_pending, None
+        if owner is not None:
+            await self.worker_start(owner, "worker.start")
+
+    async def worker_start(self, worker: Any, check_id: str) -> Result:
+        """What the worker's start left behind (logs/worker_start.py), judged by the pack's `check_id`;
+        `breached` records which metrics the judge found out of bounds, for the rules (diagnose/rules_start.py)."""
+        from agentops.core.evaluate import metric_verdicts
+        from agentops.logs.worker_start import measure_start
+
+        spec = self.spec(check_id)
+
+        async def measure(timeout: float) -> Observation:
+            return await measure_start(worker, since=self.since, host_address=self.cluster.address, timeout=timeout)
+
+        result = await self.ev.layer(spec, worker.name, measure, cap=1.0)
+        result.facts["breached"] = sorted(metric_verdicts(spec, result.metrics))
+        return result
+
+    def _view_owner(self, owner: Any, agent_type: str, owner_client: str | None, mapped_by: str) -> None:
         if not owner.process.configured:
             self.ev.note(f"worker {owner.name} has no options.process: its process state was not checked")
             return
@@ -388,6 +431,8 @@ class Layers:
                 self.ev.note(f"{check_id}: {gap}")
 
     async def metrics(self, agent_type: str, reserve: float = 0.0) -> None:
+        """The owner's metrics endpoint; and, first, its restarts (the start layer deferred for a running owner)."""
+        await self.pending_start()
         if self.owner is None:
             return
         if not self.owner.metrics_url:
@@ -468,6 +513,11 @@ class Layers:
         pct = 100.0 * (times.user + times.system - self.owner_cpu[1]) / wall
         return Observation(metrics={"cpu_percent": round(pct, 1), "window_s": round(wall, 3)},
                            message=f"worker {self.owner.name} used {pct:.0f}% of a core over {wall:.2f}s")
+
+
+def _has_start_evidence(worker: Any) -> bool:
+    """Anything of a worker's start to read: its process, stderr, logs or systemd unit."""
+    return bool(worker.process.configured or worker.stderr or worker.logs or worker.unit)
 
 
 def _judged(spec: Any, target: str, obs: Observation, started: float) -> Result:
