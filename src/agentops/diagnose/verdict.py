@@ -14,6 +14,7 @@ from typing import Any
 
 from agentops.core.model import Finding, Reason, Result, Status
 from agentops.diagnose.engine import Evidence
+from agentops.diagnose.hop_rule import downstream_broken
 from agentops.diagnose.knowledge import MODES
 from agentops.logs.classify import classify_text
 
@@ -75,7 +76,8 @@ def _verdict(ev: Evidence, s: Subject, checks: list[str]) -> Finding:
     v: dict[str, Any] = {"to": f"{s.to_type}/{s.key}", "type": s.to_type, "address": s.address,
                          "hostname": s.address.rsplit(":", 1)[0], "payload_type": s.payload_type or "?",
                          "from_type": s.from_type or ""}
-    for rule in (_network, _host, _too_large, _collision_asked, _registration, _worker_state, _ping, _sender):
+    for rule in (_network, _host, _too_large, _collision_asked, _registration, _worker_state, downstream_broken,
+                 _ping, _sender):
         found = rule(ev, s, v, checks)
         if found is not None:
             return found

@@ -1,0 +1,248 @@
+"""Following the hop: a target that answers late, never, or with an error because something it calls does not.
+
+An AutoGen agent that calls another (`send_message`) waits for ever when the callee's message is dropped or
+never processed (the runtime's send_message has no timeout), so "relay does not answer" is often "echo, which
+relay calls, is dead". When the target's ping got no reply, a late one, or an error, and the target's own
+evidence does not explain it, the diagnosis looks for what the target calls (`hop.calls`):
+
+- the host's log written while the target's ping was awaited: failures for OTHER types (`Agent echo not found,
+  failed to deliver message.`, `Removing agent type echo …`); the host names no sender, so this is a lead
+  the downstream diagnosis must confirm;
+- the target's worker's metrics (agentops.instrument): calls from the target's type still waiting for their
+  reply, per type called (`agent_outgoing_in_flight`), and calls that failed (`agent_outgoing_calls_total`,
+  outcome error).
+
+Each type found is diagnosed in turn with the same layers (registration, its worker's process, a ping, its
+logs and metrics), within the SAME deadline (engine.Deadline), at most `depth` hops deep, never a type
+already on the chain. Its results go into the report tagged DOWNSTREAM_TAG with the downstream type in their
+target; its verdict becomes a `hop.downstream` result, and the `downstream-broken` rule names the broken hop
+("relay waits on echo: worker wb, which owns echo, is not running") with that verdict as the evidence. A
+downstream that is healthy changes nothing: the target's own verdict stands.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from agentops.core.config import Target
+from agentops.core.model import Finding, Observation, Reason, Result
+from agentops.diagnose import logscan
+from agentops.diagnose.engine import DOWNSTREAM_TAG, Evidence
+from agentops.diagnose.hop_rule import how_it_failed
+from agentops.diagnose.layers import Layers
+from agentops.diagnose.verdict import Subject, diagnose
+
+# How many calls deep a diagnosis follows by default (`diagnose message --hops`): the target's callee, and
+# the callee's callee. Each hop costs a registration check and a ping out of the one deadline.
+DEFAULT_HOP_DEPTH = 2
+CALLS_CAP_S = 0.5  # reading the host's log and one scrape of the target's metrics
+# Time the target's ping leaves for following its calls (when hops are followed at all), and what a
+# downstream's ping leaves for its own logs and metrics: a hop is diagnosed within the same deadline, so it
+# is budgeted before the ping that would otherwise wait to the end.
+HOP_RESERVE_S = 1.0
+DOWNSTREAM_POST_PING_S = 0.2
+WAITING = "agent_outgoing_in_flight"  # agentops.instrument's families (instrument.py)
+CALLS = "agent_outgoing_calls_total"
+HOST_LEADS = ("agent-not-found", "type-removed")
+
+# Runs the layers of one agent type (message.type_layers, handed in: message.py imports this module).
+TypeLayers = Callable[[Layers, Evidence, Subject, int], Awaitable[None]]
+
+
+@dataclass
+class Lead:
+    """A type the target calls, and what says so."""
+
+    agent_type: str
+    waiting: float = 0.0  # the target's calls to it waiting for a reply (metrics)
+    failed: float = 0.0  # the target's calls to it that failed (metrics, since the worker started)
+    host_lines: list[str] = field(default_factory=list)  # host log lines about it during the ping
+
+    def found_by(self, caller: str, worker: str) -> list[str]:
+        out = []
+        if self.waiting:
+            out.append(f"{worker}'s metrics: {self.waiting:.0f} call(s) from {caller} to {self.agent_type} waiting "
+                       f"for a reply")
+        if self.failed:
+            out.append(f"{worker}'s metrics: {self.failed:.0f} call(s) from {caller} to {self.agent_type} failed")
+        out += [f"host log during the ping: {text}" for text in self.host_lines[-2:]]
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"agent_type": self.agent_type, "waiting": self.waiting, "failed": self.failed,
+                "host_log": self.host_lines[-3:]}
+
+
+# ------------------------------------------------------------------------------ when to follow, and where
+
+def candidate_types(layers: Layers, caller: str, extra: list[str]) -> list[str]:
+    """Every type the caller could be calling: the host's, the config's and those the host log names."""
+    types = list(layers.registered or [])
+    for worker in layers.cluster.workers:
+        types += worker.agent_types
+    return [t for t in dict.fromkeys(types + extra) if t != caller]
+
+
+def host_leads(layers: Layers, caller: str) -> dict[str, list[str]]:
+    """{type: host log lines}: failures for other types the host logged since the target's ping was sent."""
+    host = layers.cluster.host
+    found: dict[str, list[str]] = {}
+    if host is None:
+        return found
+    for path in host.log_files():
+        start = layers.ping_offsets.get(str(path), layers.start_offsets.get(str(path), 0))
+        records, _ = logscan.read_records(path, start=start, log_format=host.log_format)
+        for sig in logscan.signals(records):
+            if sig.kind in HOST_LEADS and sig.agent_type and sig.agent_type != caller:
+                found.setdefault(sig.agent_type, []).append(sig.line)
+    return found
+
+
+async def outgoing(layers: Layers, caller: str, types: list[str], timeout: float) -> Observation:
+    """The caller's calls per type from its worker's /metrics (agentops.instrument): waiting and failed."""
+    from agentops.core import registry
+
+    owner = layers.owner
+    target = Target(name=f"{owner.name}-metrics", kind="metrics", address=owner.metrics_url,
+                    where="worker options.metrics_url")
+    compute: list[dict[str, Any]] = []
+    for t in types:
+        compute.append({"name": f"waiting.{t}", "series": WAITING, "labels": {"agent_type": caller, "target_type": t}})
+        compute.append({"name": f"failed.{t}", "series": CALLS,
+                        "labels": {"agent_type": caller, "target_type": t, "outcome": "error"}})
+    return await registry.probe("metrics").measure(target, {"compute": compute}, timeout)
+
+
+async def find_leads(layers: Layers, ev: Evidence, caller: str, how: str) -> tuple[Result, list[Lead]]:
+    """The `hop.calls` layer: what the caller calls, from the host's log and the caller's metrics."""
+    leads: dict[str, Lead] = {}
+
+    async def measure(timeout: float) -> Observation:
+        logged = host_leads(layers, caller) if how != "error" else {}
+        for t, lines in logged.items():
+            leads.setdefault(t, Lead(t)).host_lines += lines
+        facts: dict[str, Any] = {"caller": caller, "how": how}
+        owner = layers.owner
+        if owner is None or not owner.metrics_url:
+            facts["metrics"] = "not configured"
+        else:
+            obs = await outgoing(layers, caller, candidate_types(layers, caller, list(logged)), timeout)
+            if obs.facts.get("missing_families"):
+                facts["metrics"] = f"not exported: {', '.join(obs.facts['missing_families'])}"
+            elif obs.reason is not None:
+                facts["metrics"] = f"not read: {obs.message}"
+            else:
+                facts["metrics"] = "read"
+                for name, value in obs.metrics.items():
+                    kind, _, t = name.partition(".")
+                    if t and value and value == value and kind in ("waiting", "failed"):
+                        lead = leads.setdefault(t, Lead(t))
+                        setattr(lead, kind, value)
+        # An error reply comes from a call that FAILED; silence from one still waiting or dropped.
+        useful = [lead for lead in leads.values() if (lead.failed if how == "error" else
+                                                       lead.waiting or lead.host_lines)]
+        useful.sort(key=lambda lead: (-lead.waiting, -len(lead.host_lines), -lead.failed))
+        leads.clear()
+        leads.update({lead.agent_type: lead for lead in useful})
+        facts["leads"] = [lead.to_dict() for lead in useful]
+        worker = owner.name if owner is not None else "its worker"
+        text = "; ".join(x for lead in useful for x in lead.found_by(caller, worker))
+        message = (f"{caller} calls {', '.join(leads)}: {text}" if useful else
+                   f"nothing shows {caller} waiting on another type (host log during the ping; metrics: "
+                   f"{facts['metrics']})")
+        return Observation(metrics={"leads": float(len(useful))}, facts=facts, message=message)
+
+    result = await ev.layer(layers.spec("hop.calls"), caller, measure, cap=CALLS_CAP_S)
+    return result, list(leads.values())
+
+
+# ------------------------------------------------------------------------------------------ following
+
+def downstream_layers(parent: Layers, ev: Evidence) -> Layers:
+    """Layers for a downstream type that share the parent's channel, host view and log offsets: the host was
+    reached already, and what the host logged since the diagnosis began counts as seen during it."""
+    sub = Layers(parent.cluster, ev)
+    sub.client = parent.client  # one channel per command; the parent closes it
+    sub.registered, sub.subscriptions = parent.registered, parent.subscriptions
+    sub.host_view, sub.host_ips, sub.since = parent.host_view, parent.host_ips, parent.since
+    sub.start_offsets = dict(parent.start_offsets)
+    return sub
+
+
+async def follow(layers: Layers, ev: Evidence, subject: Subject, run: TypeLayers, *, depth: int,
+                 chain: tuple[str, ...] = ()) -> None:
+    """Follow the target's calls, at most `depth` hops, recording `hop.calls`, the downstream layers and a
+    `hop.downstream` per type followed into `ev`."""
+    caller = subject.to_type
+    chain = chain or (caller,)
+    how = how_it_failed(ev)
+    if depth < 1 or how is None:
+        return
+    _, leads = await find_leads(layers, ev, caller, how)
+    worker = layers.owner.name if layers.owner is not None else "its worker"
+    for lead in leads:
+        if lead.agent_type in chain:
+            ev.note(f"{caller} calls {lead.agent_type}, already on the chain ({' → '.join(chain)}): not followed "
+                    f"again")
+            continue
+        if ev.deadline.remaining() <= 0:
+            ev.note(f"{caller} calls {lead.agent_type}, but the deadline left no time to diagnose it")
+            continue
+        started = time.perf_counter()
+        sub_ev = Evidence(ev.deadline)  # the same deadline: a hop never extends the diagnosis
+        sub_ev.results = [r for r in ev.results if r.id.startswith("agentrpc.") and DOWNSTREAM_TAG not in r.tags]
+        seeded = len(sub_ev.results)
+        sub_subject = Subject(to_type=lead.agent_type, key=subject.key, address=subject.address)
+        sub = downstream_layers(layers, sub_ev)
+        await run(sub, sub_ev, sub_subject, depth - 1)
+        await follow(sub, sub_ev, sub_subject, run, depth=depth - 1, chain=(*chain, lead.agent_type))
+        found = diagnose(sub_ev, sub_subject)[0]
+        for r in sub_ev.results[seeded:]:
+            ev.record(_as_downstream(r, lead.agent_type))
+        ev.notes += [f"{lead.agent_type} (downstream of {caller}): {n}" for n in sub_ev.notes]
+        ev.record(_downstream_result(layers, caller, lead, found, sub_ev, chain, how, worker, started))
+
+
+def _as_downstream(r: Result, agent_type: str) -> Result:
+    """A downstream layer's result as the report shows it: its type in the target, tagged."""
+    if DOWNSTREAM_TAG in r.tags:
+        return r  # from a deeper hop: already named
+    if not r.target.startswith(agent_type):
+        r.target = f"{agent_type}: {r.target}"
+    r.tags = [*r.tags, DOWNSTREAM_TAG]
+    return r
+
+
+def _downstream_result(layers: Layers, caller: str, lead: Lead, found: Finding, sub_ev: Evidence,
+                       chain: tuple[str, ...], how: str, worker: str, started: float) -> Result:
+    from agentops.core.runner import judge
+
+    deeper = next((r for r in sub_ev.results if r.id == "hop.downstream" and r.reason is not None
+                   and DOWNSTREAM_TAG not in r.tags and r.facts.get("caller") == lead.agent_type), None)
+    # The broken end of the chain: the deepest downstream whose own verdict is not healthy.
+    broken = deeper.facts["broken"] if deeper is not None and found.id == "downstream-broken" else {
+        **found.to_dict(), "agent_type": lead.agent_type}
+    path = list(deeper.facts["chain"]) if deeper is not None and found.id == "downstream-broken" else [
+        *chain, lead.agent_type]
+    facts = {"caller": caller, "agent_type": lead.agent_type, "how": how, "chain": path,
+             "found_by": lead.found_by(caller, worker), "verdict": found.to_dict(), "broken": broken}
+    obs = Observation(facts=facts, message=f"{lead.agent_type}: {found.id}: {found.title}")
+    if found.id != "healthy":
+        obs.reason = Reason.ASSERTION
+    return judge(layers.spec("hop.downstream"), f"{caller} → {lead.agent_type}", obs, time.perf_counter() - started)
+
+
+def hop_chain(ev: Evidence) -> list[dict[str, Any]]:
+    """Every hop followed, for the report's data: from, to, how it was found, the downstream's verdict."""
+    out = []
+    for r in ev.results:
+        if r.id != "hop.downstream":
+            continue
+        verdict = r.facts.get("verdict", {})
+        out.append({"from": r.facts.get("caller"), "to": r.facts.get("agent_type"), "chain": r.facts.get("chain"),
+                    "found_by": r.facts.get("found_by", []), "verdict": verdict.get("id"),
+                    "status": verdict.get("status"), "title": verdict.get("title")})
+    return out
