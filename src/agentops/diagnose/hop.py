@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from agentops.core.config import Target
@@ -59,6 +59,7 @@ class Lead:
     agent_type: str
     waiting: float = 0.0  # the target's calls to it waiting for a reply (metrics)
     failed: float = 0.0  # the target's calls to it that failed (metrics, since the worker started)
+    calls: float = 0.0  # the target's calls to it that finished, any outcome (metrics)
     host_lines: list[str] = field(default_factory=list)  # host log lines about it during the ping
 
     def found_by(self, caller: str, worker: str) -> list[str]:
@@ -73,7 +74,7 @@ class Lead:
 
     def to_dict(self) -> dict[str, Any]:
         return {"agent_type": self.agent_type, "waiting": self.waiting, "failed": self.failed,
-                "host_log": self.host_lines[-3:]}
+                "calls": self.calls, "host_log": self.host_lines[-3:]}
 
 
 # ------------------------------------------------------------------------------ when to follow, and where
@@ -113,6 +114,7 @@ async def outgoing(layers: Layers, caller: str, types: list[str], timeout: float
         compute.append({"name": f"waiting.{t}", "series": WAITING, "labels": {"agent_type": caller, "target_type": t}})
         compute.append({"name": f"failed.{t}", "series": CALLS,
                         "labels": {"agent_type": caller, "target_type": t, "outcome": "error"}})
+        compute.append({"name": f"calls.{t}", "series": CALLS, "labels": {"agent_type": caller, "target_type": t}})
     return await registry.probe("metrics").measure(target, {"compute": compute}, timeout)
 
 
@@ -138,12 +140,19 @@ async def find_leads(layers: Layers, ev: Evidence, caller: str, how: str) -> tup
                 facts["metrics"] = "read"
                 for name, value in obs.metrics.items():
                     kind, _, t = name.partition(".")
-                    if t and value and value == value and kind in ("waiting", "failed"):
+                    if t and value and value == value and kind in ("waiting", "failed", "calls"):
                         lead = leads.setdefault(t, Lead(t))
                         setattr(lead, kind, value)
         # An error reply comes from a call that FAILED; silence from one still waiting or dropped.
         useful = [lead for lead in leads.values() if (lead.failed if how == "error" else
                                                        lead.waiting or lead.host_lines)]
+        if facts["metrics"] == "read":
+            # The host's line names no sender: when the caller's own counts say it never called that type,
+            # someone else did (relay3 → mid → echo: the host's 'Agent echo not found' is mid's call).
+            never = [lead for lead in useful if not (lead.waiting or lead.calls)]
+            facts["ruled_out"] = [{"agent_type": lead.agent_type, "why": f"{caller} never called it (metrics)"}
+                                  for lead in never]
+            useful = [lead for lead in useful if lead not in never]
         useful.sort(key=lambda lead: (-lead.waiting, -len(lead.host_lines), -lead.failed))
         leads.clear()
         leads.update({lead.agent_type: lead for lead in useful})
@@ -210,10 +219,8 @@ def _as_downstream(r: Result, agent_type: str) -> Result:
     """A downstream layer's result as the report shows it: its type in the target, tagged."""
     if DOWNSTREAM_TAG in r.tags:
         return r  # from a deeper hop: already named
-    if not r.target.startswith(agent_type):
-        r.target = f"{agent_type}: {r.target}"
-    r.tags = [*r.tags, DOWNSTREAM_TAG]
-    return r
+    target = r.target if r.target.startswith(agent_type) else f"{agent_type}: {r.target}"
+    return replace(r, target=target, tags=[*r.tags, DOWNSTREAM_TAG])  # a copy: the sub-evidence stays as judged
 
 
 def _downstream_result(layers: Layers, caller: str, lead: Lead, found: Finding, sub_ev: Evidence,

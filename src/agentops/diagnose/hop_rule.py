@@ -68,6 +68,7 @@ def downstream_broken(ev: Evidence, s: Subject, v: dict[str, Any], checks: list[
         return None
     broken: dict[str, Any] = hop.facts["broken"]
     path: list[str] = hop.facts["chain"]
+    path = path[path.index(s.to_type):] if s.to_type in path else path  # from this target on
     v.update(hops=chain_text(path, how), downstream=broken.get("agent_type", "?"),
              broken_id=broken.get("id", "?"), broken_title=broken.get("title", "?"),
              broken_cause=broken.get("cause", "?"), broken_fix=broken.get("fix", "?"),
