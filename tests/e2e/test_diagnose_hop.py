@@ -34,7 +34,7 @@ pytestmark = pytest.mark.lab
 DEFAULT_DEADLINE_S = 5.0
 
 # argv: host ready_file role(a|b). Role a: relay -> echo, relay2 -> boom, relay3 -> mid -> echo (two hops),
-# with agentops.instrument and the
+# fanout -> echo and mid (two paths to echo), with agentops.instrument and the
 # "%(asctime)s %(process)d %(name)s %(levelname)s %(message)s" layout; role b: echo answers, boom raises,
 # logging's default "LEVEL:name:message" layout. Both at WARNING, to stderr (the test sends it to a file).
 WORKER_SCRIPT = textwrap.dedent('''
@@ -83,6 +83,19 @@ WORKER_SCRIPT = textwrap.dedent('''
                 return await self.send_message(message, AgentId(target, ctx.sender.key if ctx.sender else "k"))
         return Relay
 
+    class Fanout(RoutedAgent):
+        """Calls echo and mid at once (mid calls echo too): two paths to one type."""
+
+        def __init__(self):
+            super().__init__("fans out")
+
+        @message_handler
+        async def on_ping(self, message: Ping, ctx: MessageContext) -> Pong:
+            key = ctx.sender.key if ctx.sender else "k"
+            direct, via_mid = await asyncio.gather(self.send_message(message, AgentId("echo", key)),
+                                                   self.send_message(message, AgentId("mid", key)))
+            return direct
+
     async def main(host, ready_file, role):
         if role == "a":
             logging.basicConfig(level=logging.WARNING,
@@ -103,6 +116,7 @@ WORKER_SCRIPT = textwrap.dedent('''
             for agent_type, target in (("relay", "echo"), ("relay2", "boom"), ("mid", "echo"), ("relay3", "mid")):
                 cls = relay_to(target)
                 await cls.register(runtime, agent_type, cls)
+            await Fanout.register(runtime, "fanout", Fanout)
         else:
             await Echo.register(runtime, "echo", Echo)
             await Boom.register(runtime, "boom", Boom)
@@ -114,7 +128,7 @@ WORKER_SCRIPT = textwrap.dedent('''
     asyncio.run(main(*sys.argv[1:4]))
 ''')
 
-TYPES = {"wa": ["relay", "relay2", "mid", "relay3"], "wb": ["echo", "boom"]}
+TYPES = {"wa": ["relay", "relay2", "mid", "relay3", "fanout"], "wb": ["echo", "boom"]}
 
 
 @dataclass
@@ -320,6 +334,15 @@ def test_a_dead_downstream_worker_is_the_verdict_not_overload(cluster: PlainClus
             v["title"]
         chain = [(h["from"], h["to"]) for h in doc["data"]["hops"]]
         assert ("relay3", "mid") in chain and ("mid", "echo") in chain, chain
+        within_deadline(doc)
+
+        # fanout calls echo and mid, and mid calls echo: echo is diagnosed once, its verdict reused for mid.
+        code, doc = cluster.diagnose("fanout")
+        assert finding(doc)["id"] == "downstream-broken", finding(doc)
+        chain = [(h["from"], h["to"]) for h in doc["data"]["hops"]]
+        assert {("fanout", "echo"), ("fanout", "mid"), ("mid", "echo")} <= set(chain), chain
+        assert len([r for r in doc["results"] if r["id"] == "agent.registration" and r["target"] == "echo"]) == 1
+        assert any("diagnosed already" in n for n in doc["notes"]), doc["notes"]
         within_deadline(doc)
 
         # --hops 1: mid is followed, echo is not; mid's own verdict is then the evidence.

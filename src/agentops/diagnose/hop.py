@@ -43,7 +43,13 @@ CALLS_CAP_S = 0.5  # reading the host's log and one scrape of the target's metri
 # downstream's ping leaves for its own logs and metrics: a hop is diagnosed within the same deadline, so it
 # is budgeted before the ping that would otherwise wait to the end.
 HOP_RESERVE_S = 1.0
+HOP_SHARE = 0.2  # …but never more than this share of what is left: a short --deadline is the target's first
 DOWNSTREAM_POST_PING_S = 0.2
+
+
+def hop_reserve(remaining_s: float, depth: int) -> float:
+    """What a ping leaves for following the calls of its type, `depth` hops at most (0: nothing)."""
+    return min(HOP_RESERVE_S, HOP_SHARE * remaining_s) if depth > 0 else 0.0
 WAITING = "agent_outgoing_in_flight"  # agentops.instrument's families (instrument.py)
 CALLS = "agent_outgoing_calls_total"
 HOST_LEADS = ("agent-not-found", "type-removed")
@@ -182,11 +188,13 @@ def downstream_layers(parent: Layers, ev: Evidence) -> Layers:
 
 
 async def follow(layers: Layers, ev: Evidence, subject: Subject, run: TypeLayers, *, depth: int,
-                 chain: tuple[str, ...] = ()) -> None:
+                 chain: tuple[str, ...] = (), seen: dict[str, Diagnosed] | None = None) -> None:
     """Follow the target's calls, at most `depth` hops, recording `hop.calls`, the downstream layers and a
-    `hop.downstream` per type followed into `ev`."""
+    `hop.downstream` per type followed into `ev`. A type on the chain is not followed again (no cycles); a type
+    already diagnosed in this diagnosis (reached by another path) is not measured again: its verdict is reused."""
     caller = subject.to_type
     chain = chain or (caller,)
+    seen = {} if seen is None else seen
     how = how_it_failed(ev)
     if depth < 1 or how is None:
         return
@@ -197,22 +205,36 @@ async def follow(layers: Layers, ev: Evidence, subject: Subject, run: TypeLayers
             ev.note(f"{caller} calls {lead.agent_type}, already on the chain ({' → '.join(chain)}): not followed "
                     f"again")
             continue
-        if ev.deadline.remaining() <= 0:
-            ev.note(f"{caller} calls {lead.agent_type}, but the deadline left no time to diagnose it")
-            continue
         started = time.perf_counter()
-        sub_ev = Evidence(ev.deadline)  # the same deadline: a hop never extends the diagnosis
-        sub_ev.results = [r for r in ev.results if r.id.startswith("agentrpc.") and DOWNSTREAM_TAG not in r.tags]
-        seeded = len(sub_ev.results)
-        sub_subject = Subject(to_type=lead.agent_type, key=subject.key, address=subject.address)
-        sub = downstream_layers(layers, sub_ev)
-        await run(sub, sub_ev, sub_subject, depth - 1)
-        await follow(sub, sub_ev, sub_subject, run, depth=depth - 1, chain=(*chain, lead.agent_type))
-        found = diagnose(sub_ev, sub_subject)[0]
-        for r in sub_ev.results[seeded:]:
-            ev.record(_as_downstream(r, lead.agent_type))
-        ev.notes += [f"{lead.agent_type} (downstream of {caller}): {n}" for n in sub_ev.notes]
-        ev.record(_downstream_result(layers, caller, lead, found, sub_ev, chain, how, worker, started))
+        if lead.agent_type not in seen:
+            if ev.deadline.remaining() <= 0:
+                ev.note(f"{caller} calls {lead.agent_type}, but the deadline left no time to diagnose it")
+                continue
+            sub_ev = Evidence(ev.deadline)  # the same deadline: a hop never extends the diagnosis
+            sub_ev.results = [r for r in ev.results if r.id.startswith("agentrpc.") and DOWNSTREAM_TAG not in r.tags]
+            seeded = len(sub_ev.results)
+            sub_subject = Subject(to_type=lead.agent_type, key=subject.key, address=subject.address)
+            sub = downstream_layers(layers, sub_ev)
+            await run(sub, sub_ev, sub_subject, depth - 1)
+            await follow(sub, sub_ev, sub_subject, run, depth=depth - 1, chain=(*chain, lead.agent_type), seen=seen)
+            found = diagnose(sub_ev, sub_subject)[0]
+            deeper = next((r for r in sub_ev.results if r.id == "hop.downstream" and r.reason is not None
+                           and DOWNSTREAM_TAG not in r.tags and r.facts.get("caller") == lead.agent_type), None)
+            seen[lead.agent_type] = Diagnosed(found, deeper)
+            for r in sub_ev.results[seeded:]:
+                ev.record(_as_downstream(r, lead.agent_type))
+            ev.notes += [f"{lead.agent_type} (downstream of {caller}): {n}" for n in sub_ev.notes]
+        else:
+            ev.note(f"{caller} calls {lead.agent_type}, diagnosed already in this diagnosis: its verdict is reused")
+        ev.record(_downstream_result(layers, caller, lead, seen[lead.agent_type], chain, how, worker, started))
+
+
+@dataclass(frozen=True)
+class Diagnosed:
+    """A downstream type's verdict, and the hop below it that verdict rests on (if any)."""
+
+    found: Finding
+    deeper: Result | None
 
 
 def _as_downstream(r: Result, agent_type: str) -> Result:
@@ -223,17 +245,18 @@ def _as_downstream(r: Result, agent_type: str) -> Result:
     return replace(r, target=target, tags=[*r.tags, DOWNSTREAM_TAG])  # a copy: the sub-evidence stays as judged
 
 
-def _downstream_result(layers: Layers, caller: str, lead: Lead, found: Finding, sub_ev: Evidence,
-                       chain: tuple[str, ...], how: str, worker: str, started: float) -> Result:
+def _downstream_result(layers: Layers, caller: str, lead: Lead, d: Diagnosed, chain: tuple[str, ...], how: str,
+                       worker: str, started: float) -> Result:
     from agentops.core.runner import judge
 
-    deeper = next((r for r in sub_ev.results if r.id == "hop.downstream" and r.reason is not None
-                   and DOWNSTREAM_TAG not in r.tags and r.facts.get("caller") == lead.agent_type), None)
+    found, deeper = d.found, d.deeper
     # The broken end of the chain: the deepest downstream whose own verdict is not healthy.
-    broken = deeper.facts["broken"] if deeper is not None and found.id == "downstream-broken" else {
-        **found.to_dict(), "agent_type": lead.agent_type}
-    path = list(deeper.facts["chain"]) if deeper is not None and found.id == "downstream-broken" else [
-        *chain, lead.agent_type]
+    if deeper is not None and found.id == "downstream-broken":
+        below: list[str] = deeper.facts["chain"]
+        broken = deeper.facts["broken"]
+        path = [*chain, *below[below.index(lead.agent_type):]]
+    else:
+        broken, path = {**found.to_dict(), "agent_type": lead.agent_type}, [*chain, lead.agent_type]
     facts = {"caller": caller, "agent_type": lead.agent_type, "how": how, "chain": path,
              "found_by": lead.found_by(caller, worker), "verdict": found.to_dict(), "broken": broken}
     obs = Observation(facts=facts, message=f"{lead.agent_type}: {found.id}: {found.title}")

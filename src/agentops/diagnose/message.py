@@ -26,7 +26,7 @@ from agentops.core.format import utc_stamp
 from agentops.core.model import Report
 from agentops.diagnose.baseline import add_baseline_evidence
 from agentops.diagnose.engine import DEFAULT_DEADLINE_S, Deadline, Evidence
-from agentops.diagnose.hop import DEFAULT_HOP_DEPTH, DOWNSTREAM_POST_PING_S, HOP_RESERVE_S, follow, hop_chain
+from agentops.diagnose.hop import DEFAULT_HOP_DEPTH, DOWNSTREAM_POST_PING_S, follow, hop_chain, hop_reserve
 from agentops.diagnose.layers import Layers
 from agentops.diagnose.verdict import Subject, diagnose
 
@@ -132,11 +132,11 @@ async def type_layers(layers: Layers, ev: Evidence, q: MessageQuery, subject: Su
                 f"worker's options; the round trip was not tested")
     if reachable and payload_type is not None and not too_large:
         source_id = (q.from_type, DEFAULT_KEY) if q.from_type else None
+        left = ev.deadline.remaining()
         if machine:
-            reserve = min(1.5, max(POST_PING_S, 0.3 * ev.deadline.remaining()))
-            reserve += HOP_RESERVE_S if q.hop_depth > 0 else 0.0
+            reserve = min(1.5, max(POST_PING_S, 0.3 * left)) + hop_reserve(left, q.hop_depth)
         else:  # a downstream type: its logs and metrics, and half a hop's share for its own callees
-            reserve = DOWNSTREAM_POST_PING_S + (HOP_RESERVE_S / 2 if q.hop_depth > 0 else 0.0)
+            reserve = DOWNSTREAM_POST_PING_S + hop_reserve(left, q.hop_depth) / 2
         await layers.ping_type(q.to_type, q.key, payload_type, payload, source=source_id,
                                cap=CONFIRM_PING_S if blocked else None, reserve=reserve)
     layers.logs(q.to_type, q.message_id, key=q.key)
