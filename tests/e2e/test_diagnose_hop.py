@@ -267,7 +267,7 @@ def test_a_failing_call_is_named_as_the_broken_hop(cluster: PlainCluster) -> Non
     assert "the ledger is locked" in ping["message"]
     assert all("boom" in r["target"] for r in downstream_results(doc)), downstream_results(doc)
     assert set(r["id"] for r in downstream_results(doc)) <= set(v["checks"])
-    assert doc["data"]["hops"] == [{"from": "relay2", "to": "boom", "chain": ["relay2", "boom"],
+    assert doc["data"]["hops"] == [{"from": "relay2", "to": "boom", "depth": 1, "chain": ["relay2", "boom"],
                                     "found_by": hop["facts"]["found_by"], "verdict": "handler-raised",
                                     "status": "CRITICAL", "title": hop["facts"]["verdict"]["title"]}]
     within_deadline(doc)

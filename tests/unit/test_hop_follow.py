@@ -81,7 +81,8 @@ def test_the_walk_stops_at_the_chain_and_the_depth(worker: WorkerSpec) -> None:
     ev, measured = run_walk(worker, depth=2)
     assert measured == ["b", "c"]  # a is never measured again, though b calls it
     assert any("already on the chain (a → b)" in n for n in ev.notes), ev.notes
-    assert [(h["from"], h["to"]) for h in hop_chain(ev)] == [("b", "c"), ("a", "b")]
+    assert [(h["from"], h["to"], h["depth"]) for h in hop_chain(ev)] == [("a", "b", 1), ("b", "c", 2)]
+    assert hop_chain(ev)[0]["chain"] == ["a", "b", "c"]  # from the target to the broken end
     v = diagnose(ev, Subject(to_type="a", key="agentops-probe"))[0]
     assert v.id == "downstream-broken"
     assert v.title == "a waits on b, which waits on c: worker w, which owns c, is not running", v.title

@@ -266,13 +266,16 @@ def _downstream_result(layers: Layers, caller: str, lead: Lead, d: Diagnosed, ch
 
 
 def hop_chain(ev: Evidence) -> list[dict[str, Any]]:
-    """Every hop followed, for the report's data: from, to, how it was found, the downstream's verdict."""
+    """Every hop followed, for the report's data, nearest the target first: from, to, depth (1: a type the
+    target calls), the chain from the target to the broken end, what found it, the downstream's verdict."""
     out = []
     for r in ev.results:
         if r.id != "hop.downstream":
             continue
-        verdict = r.facts.get("verdict", {})
-        out.append({"from": r.facts.get("caller"), "to": r.facts.get("agent_type"), "chain": r.facts.get("chain"),
+        verdict, chain = r.facts.get("verdict", {}), list(r.facts.get("chain", []))
+        caller = r.facts.get("caller")
+        out.append({"from": caller, "to": r.facts.get("agent_type"),
+                    "depth": chain.index(caller) + 1 if caller in chain else 1, "chain": chain,
                     "found_by": r.facts.get("found_by", []), "verdict": verdict.get("id"),
                     "status": verdict.get("status"), "title": verdict.get("title")})
-    return out
+    return sorted(out, key=lambda hop: hop["depth"])  # stable: in the order they were followed within a depth
