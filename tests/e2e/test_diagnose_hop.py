@@ -287,6 +287,9 @@ def test_a_frozen_downstream_worker_is_named(cluster: PlainCluster) -> None:
     assert code == 2 and v["id"] == "downstream-broken" and v["status"] == "CRITICAL", v
     assert v["title"].startswith("relay waits on echo: worker wb is frozen (process state T"), v["title"]
     assert f"kill -CONT {wb.pid}" in v["fix"]
+    # The wait for relay's reply ended as soon as its call to echo was seen waiting on a stopped worker.
+    ping = results(doc, "agent.ping")[0]
+    assert "echo's worker wb (pid" in ping["facts"]["cut_short_by_call"], ping["facts"]
     (calls,) = results(doc, "hop.calls")
     lead = calls["facts"]["leads"][0]
     assert lead["agent_type"] == "echo" and lead["waiting"] >= 1 and lead["host_log"] == [], lead
@@ -312,6 +315,7 @@ def test_a_dead_downstream_worker_is_the_verdict_not_overload(cluster: PlainClus
         # Without following the hop, relay's own evidence is all there is (its stuck handler in the queue).
         code, doc = cluster.diagnose("relay", "--hops", "0")
         assert finding(doc)["id"] != "downstream-broken" and doc["data"]["hops"] == [], finding(doc)
+        assert "cut_short_by_call" not in results(doc, "agent.ping")[0]["facts"]
         assert not [r for r in doc["results"] if r["id"].startswith("hop.")]
 
         code, doc = cluster.diagnose("relay")
@@ -319,6 +323,7 @@ def test_a_dead_downstream_worker_is_the_verdict_not_overload(cluster: PlainClus
         assert code == 2 and v["id"] == "downstream-broken" and v["status"] == "CRITICAL", v
         assert v["title"] == "relay waits on echo: worker wb, which owns echo, is not running", v["title"]
         assert "start worker wb again" in v["fix"]
+        assert "cut_short_by_call" in results(doc, "agent.ping")[0]["facts"]
         lead = results(doc, "hop.calls")[0]["facts"]["leads"][0]
         # Both kinds of evidence: relay's call waiting, and the host dropping it during the ping.
         assert lead["agent_type"] == "echo" and lead["waiting"] >= 1

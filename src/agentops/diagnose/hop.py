@@ -22,11 +22,13 @@ downstream that is healthy changes nothing: the target's own verdict stands.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from agentops.core.cluster import Cluster
 from agentops.core.config import Target
 from agentops.core.model import Finding, Observation, Reason, Result
 from agentops.diagnose import logscan
@@ -53,6 +55,13 @@ def hop_reserve(remaining_s: float, depth: int) -> float:
 WAITING = "agent_outgoing_in_flight"  # agentops.instrument's families (instrument.py)
 CALLS = "agent_outgoing_calls_total"
 HOST_LEADS = ("agent-not-found", "type-removed")
+
+# While the target's ping is awaited: a healthy call returns in milliseconds, so its calls are looked at only
+# after this, then every interval, until the ping ends.
+CALL_WATCH_GRACE_S = 0.3
+CALL_WATCH_INTERVAL_S = 0.2
+# A ping shorter than this is not watched: a scrape in the middle of a short wait costs more than it saves.
+CALL_WATCH_MIN_PING_S = 1.0
 
 # Runs the layers of one agent type (message.type_layers, handed in: message.py imports this module).
 TypeLayers = Callable[[Layers, Evidence, Subject, int], Awaitable[None]]
@@ -122,6 +131,63 @@ async def outgoing(layers: Layers, caller: str, types: list[str], timeout: float
                         "labels": {"agent_type": caller, "target_type": t, "outcome": "error"}})
         compute.append({"name": f"calls.{t}", "series": CALLS, "labels": {"agent_type": caller, "target_type": t}})
     return await registry.probe("metrics").measure(target, {"compute": compute}, timeout)
+
+
+def cannot_return(layers: Layers, caller: str, agent_type: str) -> str | None:
+    """Why a call to `agent_type` will never be answered, if something shows it: the host logged dropping a
+    message to it since the ping, or the worker configured to own it is not running or is stopped."""
+    from agentops.core import registry
+
+    if agent_type in host_leads(layers, caller):
+        return f"the host dropped a message to {agent_type} ('Agent {agent_type} not found')"
+    worker = layers.cluster.owner_of(agent_type)
+    if worker is None or not worker.process.configured or not layers.worker_local(worker):
+        return None
+    found = registry.probe("process.view").locate(worker.process, layers.host_port, layers.host_ips)
+    if not found.alive:
+        return f"{agent_type}'s worker {worker.name} is not running"
+    stopped = next((v for v in found.alive if v.stopped), None)
+    return f"{agent_type}'s worker {worker.name} (pid {stopped.pid}) is stopped" if stopped is not None else None
+
+
+async def watch_calls(layers: Layers, caller: str, ping_timeout: float) -> str:
+    """Runs beside the target's ping (Layers.ping_type's `also_watch`) until cancelled; returns the line that
+    proves the reply cannot come: a call from the target still waiting on a type that cannot answer it
+    (AutoGen's send_message has no timeout, so the target waits as long as that call does)."""
+    never = asyncio.Event()  # set by nobody: once it is known there is nothing to watch
+    if ping_timeout < CALL_WATCH_MIN_PING_S:
+        await never.wait()
+    await asyncio.sleep(CALL_WATCH_GRACE_S)
+    types = candidate_types(layers, caller, [])
+    while True:
+        obs = await outgoing(layers, caller, types, CALLS_CAP_S)
+        if obs.facts.get("missing_families"):
+            await never.wait()  # not instrumented for outgoing calls: polling again will not change that
+        for name, value in obs.metrics.items() if obs.reason is None else ():
+            kind, _, agent_type = name.partition(".")
+            if kind == "waiting" and value > 0:
+                why = cannot_return(layers, caller, agent_type)
+                if why:
+                    return f"{caller} waits on a call to {agent_type} that cannot return: {why}"
+        await asyncio.sleep(CALL_WATCH_INTERVAL_S)
+
+
+def preload_watch(cluster: Cluster) -> None:
+    """Import the metrics client before any clock starts, when some worker has metrics to watch: imported
+    during a ping, it would block the one event loop (and the ping's timer) while it loads."""
+    from agentops.core import registry
+
+    if any(w.metrics_url for w in cluster.workers):
+        registry.probe("metrics").preload()
+
+
+def watching_calls(layers: Layers, caller: str) -> Callable[[float], Awaitable[str]] | None:
+    """`watch_calls` for the caller's ping, ready to run with the ping's timeout: None when its worker has no
+    metrics to watch."""
+    if layers.owner is None or not layers.owner.metrics_url:
+        return None
+    preload_watch(layers.cluster)  # a no-op once loaded (diagnose_message loads it before its deadline)
+    return lambda timeout: watch_calls(layers, caller, timeout)
 
 
 async def find_leads(layers: Layers, ev: Evidence, caller: str, how: str) -> tuple[Result, list[Lead]]:

@@ -40,6 +40,8 @@ def how_it_failed(ev: Evidence) -> str | None:
     if outcome == "reply":
         # A reply the agent.ping check judged slow: read, not re-decided.
         return "late_reply" if ping.status is Status.WARNING else None
+    if ping.facts.get("cut_short_by_call"):
+        return "no_reply"  # hop.watch_calls ended the wait: it waits on a call that cannot return
     if outcome != "no_reply" or ping.facts.get("cut_short_by"):
         return None  # cut short: the target's own failure was in the log (its type named)
     worker_own = [sig for sig in _during(ev, "logs.worker") if sig["kind"].startswith(OWN_LOG_FAILURES)]

@@ -26,7 +26,15 @@ from agentops.core.format import utc_stamp
 from agentops.core.model import Report
 from agentops.diagnose.baseline import add_baseline_evidence
 from agentops.diagnose.engine import DEFAULT_DEADLINE_S, Deadline, Evidence
-from agentops.diagnose.hop import DEFAULT_HOP_DEPTH, DOWNSTREAM_POST_PING_S, follow, hop_chain, hop_reserve
+from agentops.diagnose.hop import (
+    DEFAULT_HOP_DEPTH,
+    DOWNSTREAM_POST_PING_S,
+    follow,
+    hop_chain,
+    hop_reserve,
+    preload_watch,
+    watching_calls,
+)
 from agentops.diagnose.layers import Layers
 from agentops.diagnose.verdict import Subject, diagnose
 
@@ -74,6 +82,8 @@ def choose_payload(cluster: Cluster, agent_type: str, payload_type: str | None,
 
 async def diagnose_message(cluster: Cluster, q: MessageQuery) -> Report:
     started_at, t0 = started_stamp(), time.perf_counter()
+    if q.hop_depth > 0:
+        preload_watch(cluster)  # before the deadline's clock starts
     ev = Evidence(Deadline(q.deadline_s))
     subject = Subject(to_type=q.to_type, key=q.key, from_type=q.from_type, message_id=q.message_id,
                       address=cluster.address)
@@ -137,8 +147,10 @@ async def type_layers(layers: Layers, ev: Evidence, q: MessageQuery, subject: Su
             reserve = min(1.5, max(POST_PING_S, 0.3 * left)) + hop_reserve(left, q.hop_depth)
         else:  # a downstream type: its logs and metrics, and half a hop's share for its own callees
             reserve = DOWNSTREAM_POST_PING_S + hop_reserve(left, q.hop_depth) / 2
+        # With hops followed, the wait also ends when the type waits on a call that cannot return.
+        also_watch = watching_calls(layers, q.to_type) if q.hop_depth > 0 and not blocked else None
         await layers.ping_type(q.to_type, q.key, payload_type, payload, source=source_id,
-                               cap=CONFIRM_PING_S if blocked else None, reserve=reserve)
+                               cap=CONFIRM_PING_S if blocked else None, reserve=reserve, also_watch=also_watch)
     layers.logs(q.to_type, q.message_id, key=q.key)
     if machine:
         await asyncio.gather(layers.metrics(q.to_type), layers.machine())
