@@ -48,10 +48,6 @@ HOP_RESERVE_S = 1.0
 HOP_SHARE = 0.2  # …but never more than this share of what is left: a short --deadline is the target's first
 DOWNSTREAM_POST_PING_S = 0.2
 
-
-def hop_reserve(remaining_s: float, depth: int) -> float:
-    """What a ping leaves for following the calls of its type, `depth` hops at most (0: nothing)."""
-    return min(HOP_RESERVE_S, HOP_SHARE * remaining_s) if depth > 0 else 0.0
 WAITING = "agent_outgoing_in_flight"  # agentops.instrument's families (instrument.py)
 CALLS = "agent_outgoing_calls_total"
 HOST_LEADS = ("agent-not-found", "type-removed")
@@ -65,6 +61,11 @@ CALL_WATCH_MIN_PING_S = 1.0
 
 # Runs the layers of one agent type (message.type_layers, handed in: message.py imports this module).
 TypeLayers = Callable[[Layers, Evidence, Subject, int], Awaitable[None]]
+
+
+def hop_reserve(remaining_s: float, depth: int) -> float:
+    """What a ping leaves for following the calls of its type, `depth` hops at most (0: nothing)."""
+    return min(HOP_RESERVE_S, HOP_SHARE * remaining_s) if depth > 0 else 0.0
 
 
 @dataclass
