@@ -152,7 +152,7 @@ class PlainCluster:
             self.metrics_port = json.loads(ready.read_text())["metrics_port"]
         return proc
 
-    def config(self) -> Path:
+    def config(self, metrics: bool = True) -> Path:
         ping = {"payload_type": "Ping", "payload": {"text": "agentops"}}
         targets: list[dict[str, Any]] = [{
             "name": "hub", "kind": "agentrpc", "address": self.address,
@@ -160,15 +160,15 @@ class PlainCluster:
         for name, types in TYPES.items():
             options: dict[str, Any] = {"host": self.address, "process": {"pid_file": str(self.dir / f"{name}.pid")},
                                        "logs": [str(self.dir / f"{name}.log")], "agent_types": types, "ping": ping}
-            if name == "wa":
+            if name == "wa" and metrics:
                 options["metrics_url"] = f"http://127.0.0.1:{self.metrics_port}/metrics"
             targets.append({"name": name, "kind": "worker", "options": options})
-        path = self.dir / "agentops.yaml"
+        path = self.dir / ("agentops.yaml" if metrics else "agentops-no-metrics.yaml")
         path.write_text(yaml.safe_dump({"version": 1, "targets": targets}))
         return path
 
-    def diagnose(self, to: str, *extra: str) -> tuple[int, dict[str, Any]]:
-        result = run_cli("diagnose", "message", "--to", to, "-c", str(self.config()), "-o", "json", *extra,
+    def diagnose(self, to: str, *extra: str, metrics: bool = True) -> tuple[int, dict[str, Any]]:
+        result = run_cli("diagnose", "message", "--to", to, "-c", str(self.config(metrics)), "-o", "json", *extra,
                          timeout=60)
         assert_no_traceback(result)
         assert result.stdout, result.stderr
@@ -329,6 +329,15 @@ def test_a_dead_downstream_worker_is_the_verdict_not_overload(cluster: PlainClus
         assert lead["agent_type"] == "echo" and lead["waiting"] >= 1
         assert any("Agent echo not found" in x for x in lead["host_log"]), lead
         assert doc["data"]["hops"][0]["verdict"] == "worker-dead"
+        within_deadline(doc)
+
+        # Without relay's metrics, the host's log during the ping is the lead; echo's own verdict confirms it.
+        code, doc = cluster.diagnose("relay", metrics=False)
+        v = finding(doc)
+        assert v["id"] == "downstream-broken" and v["title"].startswith("relay waits on echo: worker wb"), v
+        (calls,) = results(doc, "hop.calls")
+        assert calls["facts"]["metrics"] == "not configured"
+        assert calls["facts"]["leads"][0]["waiting"] == 0 and calls["facts"]["leads"][0]["host_log"]
         within_deadline(doc)
 
         # relay3 -> mid -> echo: two hops, within the same deadline, the broken end named.
