@@ -34,7 +34,7 @@ pytestmark = pytest.mark.lab
 DEFAULT_DEADLINE_S = 5.0
 
 # argv: host ready_file role(a|b). Role a: relay -> echo, relay2 -> boom, relay3 -> mid -> echo (two hops),
-# fanout -> echo and mid (two paths to echo), with agentops.instrument and the
+# fanout -> echo and mid (two paths to echo), relay4 -> ghost (registered nowhere), with agentops.instrument and the
 # "%(asctime)s %(process)d %(name)s %(levelname)s %(message)s" layout; role b: echo answers, boom raises,
 # logging's default "LEVEL:name:message" layout. Both at WARNING, to stderr (the test sends it to a file).
 WORKER_SCRIPT = textwrap.dedent('''
@@ -113,7 +113,8 @@ WORKER_SCRIPT = textwrap.dedent('''
         for cls in (Ping, Pong):
             runtime.add_message_serializer(try_get_known_serializers_for_type(cls))
         if role == "a":
-            for agent_type, target in (("relay", "echo"), ("relay2", "boom"), ("mid", "echo"), ("relay3", "mid")):
+            for agent_type, target in (("relay", "echo"), ("relay2", "boom"), ("mid", "echo"), ("relay3", "mid"),
+                                      ("relay4", "ghost")):
                 cls = relay_to(target)
                 await cls.register(runtime, agent_type, cls)
             await Fanout.register(runtime, "fanout", Fanout)
@@ -128,7 +129,7 @@ WORKER_SCRIPT = textwrap.dedent('''
     asyncio.run(main(*sys.argv[1:4]))
 ''')
 
-TYPES = {"wa": ["relay", "relay2", "mid", "relay3", "fanout"], "wb": ["echo", "boom"]}
+TYPES = {"wa": ["relay", "relay2", "mid", "relay3", "fanout", "relay4"], "wb": ["echo", "boom"]}
 
 
 @dataclass
@@ -300,6 +301,20 @@ def test_a_frozen_downstream_worker_is_named(cluster: PlainCluster) -> None:
     # relay's own worker is fine: the target's results are its own, not the downstream's.
     own = next(r for r in doc["results"] if r["id"] == "worker.process" and "downstream" not in r["tags"])
     assert own["target"] == "wa" and own["status"] == "OK"
+    within_deadline(doc)
+
+
+# --- the callee's type is registered by nobody ----------------------------------------------------------------
+
+def test_a_call_to_a_type_nobody_registers_is_named(cluster: PlainCluster) -> None:
+    code, doc = cluster.diagnose("relay4")
+    v = finding(doc)
+    assert code == 2 and v["id"] == "downstream-broken" and v["status"] == "CRITICAL", v
+    assert v["title"] == "relay4 waits on ghost: agent type ghost is not registered on the host", v["title"]
+    # ghost is in no config and not on the host: the host's 'Agent ghost not found' named it.
+    lead = results(doc, "hop.calls")[0]["facts"]["leads"][0]
+    assert lead["agent_type"] == "ghost" and any("Agent ghost not found" in x for x in lead["host_log"]), lead
+    assert doc["data"]["hops"][0]["verdict"] == "type-not-registered"
     within_deadline(doc)
 
 
