@@ -315,6 +315,7 @@ def test_a_call_to_a_type_nobody_registers_is_named(cluster: PlainCluster) -> No
     lead = results(doc, "hop.calls")[0]["facts"]["leads"][0]
     assert lead["agent_type"] == "ghost" and any("Agent ghost not found" in x for x in lead["host_log"]), lead
     assert doc["data"]["hops"][0]["verdict"] == "type-not-registered"
+    assert "the host dropped a message to ghost" in results(doc, "agent.ping")[0]["facts"]["cut_short_by_call"]
     within_deadline(doc)
 
 

@@ -159,8 +159,9 @@ async def watch_calls(layers: Layers, caller: str, ping_timeout: float) -> str:
     if ping_timeout < CALL_WATCH_MIN_PING_S:
         await never.wait()
     await asyncio.sleep(CALL_WATCH_GRACE_S)
-    types = candidate_types(layers, caller, [])
     while True:
+        # A type in no config and not on the host (a typo, a worker never started) is named by the host's log.
+        types = candidate_types(layers, caller, list(host_leads(layers, caller)))
         obs = await outgoing(layers, caller, types, CALLS_CAP_S)
         if obs.facts.get("missing_families"):
             await never.wait()  # not instrumented for outgoing calls: polling again will not change that
