@@ -18,6 +18,10 @@ Names as scraped (prometheus_client adds `_total` to counters and `_bucket/_sum/
     runtime_active_agents{worker}                                agent instances created in this worker
     runtime_message_queue_size{worker}                           handler calls running + messages read, not
                                                                  yet dispatched
+    agent_outgoing_calls_total{worker, agent_type, target_type, outcome}
+                                                                 send_message calls an agent made, finished,
+                                                                 by the type called (outcome: ok | error)
+    agent_outgoing_in_flight{worker, agent_type, target_type}   send_message calls waiting for their reply now
 plus prometheus_client's process_* and python_info metrics of the worker process.
 
 Why not an InterventionHandler: autogen-ext 0.7.5's `GrpcWorkerAgentRuntime.__init__` takes host_address,
@@ -28,6 +32,9 @@ wraps the runtime's public `register_factory` / `register_agent_instance` (the d
 and `register_instance` go through), and each agent they create gets its `on_message` timed and counted.
 A handler's exception propagates unchanged: the gRPC runtime turns it into `RpcResponse.error` (a request)
 or logs "Error handling event" (a published event). Works the same on `SingleThreadedAgentRuntime`.
+It also wraps the runtime's `send_message` (the door `BaseAgent.send_message` goes through) to count the
+calls each agent type makes to other types and those still waiting: what `diagnose message` follows when
+an agent does not answer because something it calls does not (docs/diagnose.md, "Following the hop").
 
 This module imports only prometheus_client (autogen_core only for type checking) and nothing else of
 agentops, so it runs in a worker's own environment: install agentops without its dependencies
@@ -57,6 +64,8 @@ ERRORS = "agent_errors"
 RESPONSE_TIME = "agent_response_time"
 ACTIVE_AGENTS = "runtime_active_agents"
 QUEUE_SIZE = "runtime_message_queue_size"
+OUTGOING_CALLS = "agent_outgoing_calls"
+OUTGOING_IN_FLIGHT = "agent_outgoing_in_flight"
 
 _MARK = "_agentops_instrumented"  # set on an agent whose on_message is already wrapped
 
@@ -93,6 +102,12 @@ class AgentMetrics:
                                    registry=self.registry)
         self.queue_size = Gauge(QUEUE_SIZE, "Handler calls running plus messages read and not yet dispatched",
                                 ["worker"], registry=self.registry)
+        # What an agent waits on: AutoGen's send_message has no timeout, so a call to a dead or frozen type
+        # stays in flight for ever, and these are the only trace of it in the caller's process.
+        self.outgoing = Counter(OUTGOING_CALLS, "send_message calls agents made, by the type called and outcome",
+                                [*labels, "target_type", "outcome"], registry=self.registry)
+        self.outgoing_in_flight = Gauge(OUTGOING_IN_FLIGHT, "send_message calls waiting for their reply",
+                                        [*labels, "target_type"], registry=self.registry)
         self.in_flight = 0  # handler calls running now
         self._runtimes: list[object] = []
         self.active_agents.labels(worker).set(0)
@@ -106,6 +121,7 @@ class AgentMetrics:
         registered earlier is not measured."""
         register_factory = runtime.register_factory
         register_agent_instance = runtime.register_agent_instance
+        send_message = runtime.send_message
 
         async def instrumented_register_factory(type: str | AgentType,
                                                 agent_factory: Callable[[], Agent | Awaitable[Agent]], *,
@@ -118,9 +134,26 @@ class AgentMetrics:
             self.instrument_agent(agent_instance)
             return registered
 
+        async def instrumented_send_message(message: Any, recipient: AgentId, **kwargs: Any) -> Any:
+            # BaseAgent.send_message calls the runtime's with sender=self.id: the caller's type. A call from
+            # outside any agent (a script's own runtime.send_message) has no sender type.
+            sender = kwargs.get("sender")
+            labels = (self.worker, sender.type if sender is not None else "", recipient.type)
+            waiting = self.outgoing_in_flight.labels(*labels)
+            waiting.inc()
+            outcome = "error"
+            try:
+                reply = await send_message(message, recipient, **kwargs)
+                outcome = "ok"
+                return reply
+            finally:
+                waiting.dec()
+                self.outgoing.labels(*labels, outcome).inc()
+
         # Instance attributes shadow the class's methods for this runtime object only.
         runtime.register_factory = instrumented_register_factory  # type: ignore[method-assign]
         runtime.register_agent_instance = instrumented_register_agent_instance  # type: ignore[method-assign]
+        runtime.send_message = instrumented_send_message  # type: ignore[method-assign]
         self._runtimes.append(runtime)
         return self
 

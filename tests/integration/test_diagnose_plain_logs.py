@@ -256,12 +256,13 @@ def test_an_orphan_the_host_did_not_outlive_is_not_a_host_restart(plain: PlainCl
 def test_a_relay_waiting_on_an_undeliverable_hop_is_not_overload(plain: PlainCluster) -> None:
     """The issue's first point, second case: the relay's worker took the request (INFO) and waits on a type the
     host cannot deliver to ('Agent wpghost not found' in the host's bare log during the probe). That is not a
-    saturated worker: overload is ruled out, and the hop is named as what to diagnose next."""
+    saturated worker: overload is ruled out, and the hop is followed (diagnose/hop.py) and named as the broken one."""
     _, doc = plain.diagnose("wprelay")
     assert result(doc, "logs.worker")["facts"]["probe_delivered"] is True
     hops = result(doc, "logs.host")["facts"]["other_types_during_probe"]
     assert [(h["kind"], h["agent_type"]) for h in hops] == [("agent-not-found", "wpghost")], hops
     v = doc["verdict"]
-    assert v["id"] != "overload", v
-    assert "wpghost" in v["cause"] and "diagnose message --to wpghost" in v["fix"], v
+    assert v["id"] == "downstream-broken", v
+    assert v["title"].startswith("wprelay waits on wpghost: agent type wpghost is not registered"), v
+    assert "wpghost" in v["cause"] and "'wpghost'" in v["fix"], v
 

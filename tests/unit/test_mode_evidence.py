@@ -84,6 +84,16 @@ def _publish(subscribers: float, receiver: dict[str, Any] | None, dead: list[str
 OWNED_ALIVE = {"owned": True, "worker": "w1", "alive": 1.0, "stopped": 0.0}
 
 
+def _hop(broken: bool) -> Result:
+    """The judged verdict of a type the target (echo) calls (diagnose/hop.py's hop.downstream)."""
+    found = {"id": "worker-dead" if broken else "healthy", "status": "CRITICAL" if broken else "OK",
+             "title": "worker w2, which owns leaf, is not running", "cause": "gone", "fix": "start w2",
+             "agent_type": "leaf"}
+    return r("hop.downstream", Status.WARNING if broken else Status.OK, Reason.ASSERTION if broken else None,
+             "leaf: " + found["id"], target="echo → leaf", caller="echo", agent_type="leaf", chain=["echo", "leaf"],
+             found_by=["the host's log"], verdict=found, broken=found)
+
+
 def _start(breached: list[str], restarts: float = 0.0) -> Result:
     """The owner's judged start layer (logs/worker_start.py): what the pack found out of bounds, and its last error."""
     status = Status.CRITICAL if breached else Status.OK
@@ -137,6 +147,9 @@ CASES: dict[str, Case] = {
     "worker-start-failed": Case((*HOST_OK, NOT_OWNED, _start(["exit_error"])), (*HOST_OK, NOT_OWNED, _start([]))),
     "worker-crash-loop": Case((*HOST_OK, NOT_OWNED, _start(["exit_error", "restarts"], 5.0)),
                               (*HOST_OK, NOT_OWNED, _start(["exit_error"], 1.0))),
+    "downstream-broken": Case(
+        (*HOST_OK, OWNED, RUNNING, ping("no_reply"), r("hop.calls", message="echo calls leaf"), _hop(broken=True)),
+        (*HOST_OK, OWNED, RUNNING, ping("no_reply"), r("hop.calls", message="echo calls leaf"), _hop(broken=False))),
     "publish-delivered": Case(_publish(1.0, OWNED_ALIVE), _publish(0.0, None), None, "publish"),
     "nobody-subscribes": Case(_publish(0.0, None), _publish(1.0, OWNED_ALIVE), None, "publish"),
     "publish-receiver-unregistered": Case(_publish(1.0, {"owned": False}),

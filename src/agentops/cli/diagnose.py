@@ -96,6 +96,9 @@ def message(
     config: str = HostConfigOpt,
     deadline: float = DeadlineOpt,
     since: str = SinceOpt,
+    hops: int = typer.Option(None, "--hops", min=0, max=5, help="How many calls deep to follow when the type "
+                             "answers late, never or with an error because a type it calls does (0: never; "
+                             "default: agentops.diagnose.hop.DEFAULT_HOP_DEPTH, 2)."),
     output: OutputFormat = OutputOpt,
     output_file: Path = OutputFileOpt,
     fail_on: FailOn = FailOnOpt,
@@ -113,6 +116,8 @@ def message(
     query = MessageQuery(to_type=agent_type, key=key, from_type=from_type, payload_type=payload_type,
                          payload=read_arg(payload, "--payload"), message_id=message_id, deadline_s=deadline,
                          since_s=seconds_arg(since, "--since"))
+    if hops is not None:
+        query.hop_depth = hops
     report = asyncio.run(diagnose_message(load_cluster_spec(config, host), query))
     Output(output, output_file, fail_on).report(report)
 

@@ -25,6 +25,9 @@ from agentops.core.packs import CheckSpec
 from agentops.core.runner import judge, observe
 
 DEFAULT_DEADLINE_S = 5.0
+# The tag of a result measured for a downstream type the diagnosis followed (diagnose/hop.py): it is in the
+# report, but it is not evidence about the target itself, so `Evidence.get` passes over it.
+DOWNSTREAM_TAG = "downstream"
 MIN_LAYER_S = 0.05  # below this a layer cannot do anything meaningful: report it as out of time
 # The hard stop after a layer's own timeout. Smaller than the runner's: the time is promised to later layers.
 LAYER_GRACE_S = 0.05
@@ -58,7 +61,8 @@ class Evidence:
         self.notes: list[str] = []
 
     def get(self, check_id: str) -> Result | None:
-        return next((r for r in self.results if r.id == check_id), None)
+        """The target's own result of `check_id` (a followed hop's results carry DOWNSTREAM_TAG)."""
+        return next((r for r in self.results if r.id == check_id and DOWNSTREAM_TAG not in r.tags), None)
 
     def facts(self, check_id: str) -> dict[str, Any]:
         result = self.get(check_id)

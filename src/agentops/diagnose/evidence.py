@@ -467,3 +467,15 @@ def _restarts(ev: Evidence, s: Subject | None) -> bool | None:
     if not starts:
         return None
     return any("restarts" in r.facts.get("breached", []) for r in starts)
+
+
+# ------------------------------------------------------------------------------------------- the hops
+
+@predicate("downstream-verdict-broken", "a type the target calls was diagnosed, and its own verdict is not healthy",
+           "the types the target calls (hop.calls: the host's log, or the target's outgoing-call metrics from "
+           "agentops.instrument)")
+def _downstream_broken(ev: Evidence, s: Subject | None) -> bool | None:
+    hops = [r for r in ev.results if r.id == "hop.downstream" and (s is None or r.facts.get("caller") == s.to_type)]
+    if not hops:
+        return None if ev.get("hop.calls") is None else False
+    return any(r.reason is not None for r in hops)

@@ -318,6 +318,22 @@ MODES: dict[str, FailureMode] = {m.id: m for m in (
         requires=("restarts-over-limit",),
     ),
     _mode(
+        "downstream-broken", "runtime", Status.CRITICAL,
+        "{hops}: {broken_title}",
+        "{type} {late} because a call it makes does not come back ({found_by}); {downstream}, diagnosed in "
+        "turn, is {broken_id}: {broken_cause}",
+        "{broken_fix}. {type} itself needs no change: it answers once {downstream} does; calls already waiting "
+        "on {downstream} may never return (AutoGen's send_message has no timeout), so restart {type}'s worker "
+        "if they pile up",
+        ("target ping late, no reply or error", "host log failures for other types during the ping",
+         "the target's calls waiting or failed per type (agentops.instrument)", "the downstream's own verdict"),
+        # The downstream's own verdict weighs the hop: a downstream that is only slow (WARNING) or unexplained
+        # (UNKNOWN) does not make the chain a known outage.
+        {"warning": Status.WARNING, "unknown": Status.UNKNOWN},
+        requires=("downstream-verdict-broken",),
+        rules_out=("worker-absent", "worker-stopped", "type-not-owned"),
+    ),
+    _mode(
         "unexplained", "runtime", Status.UNKNOWN,
         "{what} from {type}, and no failure mode's evidence holds",
         "no known failure mode has the evidence it requires: {detail}",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -333,10 +334,13 @@ class Layers:
         return self.ev.record(_judged(spec, agent_type, obs, started))
 
     async def ping_type(self, agent_type: str, key: str, payload_type: str, payload: Any, *,
-                        source: tuple[str, str] | None, cap: float | None, reserve: float) -> Result:
+                        source: tuple[str, str] | None, cap: float | None, reserve: float,
+                        also_watch: Callable[[float], Awaitable[str]] | None = None) -> Result:
         """One ping under its budget. Meanwhile the host's and the owner's logs are watched: when they show
         this probe's message failing (the handler's traceback, 'Unhandled message', 'Agent X not found'), no
-        reply can come any more, and the wait ends there instead of at the deadline."""
+        reply can come any more, and the wait ends there instead of at the deadline. `also_watch` is another
+        such proof (hop.watch_calls: the type waits on a call that cannot return), given the ping's timeout;
+        it returns its line."""
         for path, _, _ in self._log_paths():
             self.ping_offsets[str(path)] = logscan.size_of(path)
 
@@ -350,15 +354,22 @@ class Layers:
             started = time.monotonic()
             ping = asyncio.create_task(step.observe(self.client, params, timeout))
             watch = asyncio.create_task(self._watch_logs(agent_type, key))
-            done, _ = await asyncio.wait({ping, watch}, return_when=asyncio.FIRST_COMPLETED)
+            tasks = {ping, watch} | ({asyncio.create_task(also_watch(timeout))} if also_watch is not None else set())
+            done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
             if ping in done:
-                watch.cancel()
-                await asyncio.gather(watch, return_exceptions=True)
                 obs: Observation = ping.result()
                 self.ping, self.ping_request_id = obs.facts, obs.facts.get("request_id")
                 return obs
-            ping.cancel()
-            await asyncio.gather(ping, return_exceptions=True)
+            if watch not in done:  # also_watch: the type waits on a call that cannot return
+                why: str = next(iter(done)).result()
+                waited = time.monotonic() - started
+                facts = {"outcome": "no_reply", "agent_type": agent_type, "key": key, "payload_type": payload_type,
+                         "timeout_s": timeout, "waited_s": round(waited, 3), "cut_short_by_call": why}
+                return Observation(facts=facts, reason=Reason.TIMEOUT,
+                                   message=f"no reply from {agent_type}/{key}: after {waited:.2f}s {why}")
             sig = watch.result()
             self.ping_request_id = sig.request_id
             waited = time.monotonic() - started

@@ -6,7 +6,8 @@ The layers run along the message's path (see `layers.py` for each), all under on
     → the owning worker's process (running? stopped since when? connected to the host port?) [→ every
     configured worker, when the type is not registered] → payload (JSON? under 4 MiB?) → ping round trip →
     host and worker logs (during the diagnosis and the recent window) → the worker's metrics → the worker's
-    CPU and its machine
+    CPU and its machine [→ the hop: when the type answered late, never or with an error and something it
+    calls is the cause, the same layers for each type it calls (hop.py), within the same deadline]
 
 The payload is checked before the ping (not after, as in the issue's list) because an oversized message is
 never sent: the host would drop the connection. When an earlier layer has already found a blocking cause
@@ -25,6 +26,15 @@ from agentops.core.format import utc_stamp
 from agentops.core.model import Report
 from agentops.diagnose.baseline import add_baseline_evidence
 from agentops.diagnose.engine import DEFAULT_DEADLINE_S, Deadline, Evidence
+from agentops.diagnose.hop import (
+    DEFAULT_HOP_DEPTH,
+    DOWNSTREAM_POST_PING_S,
+    follow,
+    hop_chain,
+    hop_reserve,
+    preload_watch,
+    watching_calls,
+)
 from agentops.diagnose.layers import Layers
 from agentops.diagnose.verdict import Subject, diagnose
 
@@ -44,6 +54,7 @@ class MessageQuery:
     message_id: str | None = None
     deadline_s: float = DEFAULT_DEADLINE_S
     since_s: float = DEFAULT_SINCE_S
+    hop_depth: int = DEFAULT_HOP_DEPTH  # how many calls deep to follow a late or missing reply (0: never)
 
 
 def parse_to(value: str) -> tuple[str, str]:
@@ -71,22 +82,39 @@ def choose_payload(cluster: Cluster, agent_type: str, payload_type: str | None,
 
 async def diagnose_message(cluster: Cluster, q: MessageQuery) -> Report:
     started_at, t0 = started_stamp(), time.perf_counter()
+    if q.hop_depth > 0:
+        preload_watch(cluster)  # before the deadline's clock starts
     ev = Evidence(Deadline(q.deadline_s))
     subject = Subject(to_type=q.to_type, key=q.key, from_type=q.from_type, message_id=q.message_id,
                       address=cluster.address)
     async with Layers(cluster, ev, since_s=q.since_s) as layers:
         await run_layers(layers, ev, q, subject)
+        await follow(layers, ev, subject, downstream_type_layers, depth=q.hop_depth)
     findings = diagnose(ev, subject)
     report = Report(kind="diagnose.message", started_at=started_at, duration_s=time.perf_counter() - t0,
                     results=ev.results, findings=findings, notes=ev.notes, verdict=findings[0])
     report.data = {"to": f"{q.to_type}/{q.key}", "host": cluster.address, "deadline_s": q.deadline_s,
-                   "verdict": report.findings[0].id, "config": cluster.config_path}
+                   "verdict": report.findings[0].id, "config": cluster.config_path, "hops": hop_chain(ev)}
     add_baseline_evidence(report, cluster.config if cluster else None)
     return report
 
 
 async def run_layers(layers: Layers, ev: Evidence, q: MessageQuery, subject: Subject) -> None:
     reachable = await layers.reach_host()
+    await type_layers(layers, ev, q, subject, reachable)
+
+
+async def downstream_type_layers(layers: Layers, ev: Evidence, subject: Subject, depth_left: int) -> None:
+    """A type the target calls (hop.py): the host was reached already; the config's ping for the type; the
+    machine was measured for the target (the same machine, moments ago)."""
+    q = MessageQuery(to_type=subject.to_type, key=subject.key, hop_depth=depth_left)
+    await type_layers(layers, ev, q, subject, reachable=True, machine=False)
+
+
+async def type_layers(layers: Layers, ev: Evidence, q: MessageQuery, subject: Subject, reachable: bool, *,
+                      machine: bool = True) -> None:
+    """Everything about one agent type once the host's layers ran: registration, its worker, the payload, the
+    ping, the logs, the metrics (and the machine)."""
     blocked = False
     if reachable:
         reg = await layers.registration(q.to_type)
@@ -114,8 +142,17 @@ async def run_layers(layers: Layers, ev: Evidence, q: MessageQuery, subject: Sub
                 f"worker's options; the round trip was not tested")
     if reachable and payload_type is not None and not too_large:
         source_id = (q.from_type, DEFAULT_KEY) if q.from_type else None
-        reserve = min(1.5, max(POST_PING_S, 0.3 * ev.deadline.remaining()))
+        left = ev.deadline.remaining()
+        if machine:
+            reserve = min(1.5, max(POST_PING_S, 0.3 * left)) + hop_reserve(left, q.hop_depth)
+        else:  # a downstream type: its logs and metrics, and half a hop's share for its own callees
+            reserve = DOWNSTREAM_POST_PING_S + hop_reserve(left, q.hop_depth) / 2
+        # With hops followed, the wait also ends when the type waits on a call that cannot return.
+        also_watch = watching_calls(layers, q.to_type) if q.hop_depth > 0 and not blocked else None
         await layers.ping_type(q.to_type, q.key, payload_type, payload, source=source_id,
-                               cap=CONFIRM_PING_S if blocked else None, reserve=reserve)
+                               cap=CONFIRM_PING_S if blocked else None, reserve=reserve, also_watch=also_watch)
     layers.logs(q.to_type, q.message_id, key=q.key)
-    await asyncio.gather(layers.metrics(q.to_type), layers.machine())
+    if machine:
+        await asyncio.gather(layers.metrics(q.to_type), layers.machine())
+    else:
+        await layers.metrics(q.to_type)
