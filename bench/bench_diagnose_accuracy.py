@@ -116,7 +116,9 @@ def main() -> None:
     unknown = set(setups) - set(LOG_SETUPS)
     if unknown:
         raise SystemExit(f"unknown setup(s) {', '.join(sorted(unknown))}; known: {', '.join(LOG_SETUPS)}")
-    command = "python bench/bench_diagnose_accuracy.py " + " ".join(sys.argv[1:])
+    given = [a for a in sys.argv[1:] if a not in ("--markdown", str(args.markdown))]  # the file is no part of it
+    command = " ".join([".venv/bin/python bench/bench_diagnose_accuracy.py", *given,
+                        *(["--markdown", "FILE"] if args.markdown else [])])
     load = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="agentops-bench-accuracy-") as tmp:
         anchor_cluster = PlainCluster(Path(tmp) / "anchor", "nolog")

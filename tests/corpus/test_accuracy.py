@@ -34,8 +34,11 @@ XFAIL: dict[tuple[str, str], str] = {
                                           "layout, so it is outside the --since window; named overload"),
     **{("downstream-broken", s): f"{_ITEM2}: the host logged 'Agent leaf not found' during the probe; named "
        + ("unexplained" if s == "warning" else "overload") for s in ("json", "text-pid", "default", "warning")},
-    **{("worker-start-failed", s): f"{_ITEM4}: wb2 exited 1 with 'Agent type leaf already registered'; "
-       "named healthy with no finding about wb2" for s in ("json", "text-pid", "default", "warning")},
+    **{("worker-start-failed", s): f"{_ITEM4}: replica wb2 exited 1 with 'Agent type leaf already registered' "
+       "(its log and stderr); named worker-dead for wb2, the first worker the config lists for leaf, while wb "
+       "owns leaf and answers" for s in ("json", "text-pid", "default", "warning")},
+    ("worker-start-failed", "nolog"): (f"{_ITEM4}: replica wb2 exited at start; named worker-dead for wb2, the "
+                                       "first worker the config lists for leaf, while wb owns leaf and answers"),
 }
 
 
