@@ -19,27 +19,10 @@ from tests.corpus.matrix import EXPECTED, MISSING, Outcome, judge, run_corpus
 pytest.importorskip("autogen_ext.runtimes.grpc")
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
-_ITEM1 = ("issue 12 item 1 (h-evidence): AutoGen's own records carry no agent id in a field and are dropped")
-_ITEM2 = "issue 12 item 2 (h-hop): the broken downstream hop is not followed"
-_ITEM4 = "issue 12 item 4 (h-start): a worker that exits at start is not named"
-
-# (mode, setup) -> why today's main names it wrongly, and what it names.
-XFAIL: dict[tuple[str, str], str] = {
-    **{("handler-no-reply", s): f"{_ITEM1}: the worker's 'Unknown type NoneType' traceback; named overload"
-       for s in ("json", "text-pid", "default")},
-    ("handler-no-reply", "warning"): f"{_ITEM1}: the worker's 'Unknown type NoneType' traceback; named unexplained",
-    **{("payload-invalid", s): f"{_ITEM1}: the worker's 'Unhandled message: UnknownPayload' record; named overload"
-       for s in ("json", "text-pid", "default")},
-    ("request-id-collision", "default"): (f"{_ITEM1}: the host's KeyError '1' has no time stamp in the default "
-                                          "layout, so it is outside the --since window; named overload"),
-    **{("downstream-broken", s): f"{_ITEM2}: the host logged 'Agent leaf not found' during the probe; named "
-       + ("unexplained" if s == "warning" else "overload") for s in ("json", "text-pid", "default", "warning")},
-    **{("worker-start-failed", s): f"{_ITEM4}: replica wb2 exited 1 with 'Agent type leaf already registered' "
-       "(its log and stderr); named worker-dead for wb2, the first worker the config lists for leaf, while wb "
-       "owns leaf and answers" for s in ("json", "text-pid", "default", "warning")},
-    ("worker-start-failed", "nolog"): (f"{_ITEM4}: replica wb2 exited at start; named worker-dead for wb2, the "
-                                       "first worker the config lists for leaf, while wb owns leaf and answers"),
-}
+# (mode, setup) -> why main names it wrongly, and what it names. Empty since issue 12's items 1, 2 and 4 landed
+# (every cell they fixed was a strict xfail here, and flipped with the merge); a cell added before its diagnosis
+# exists goes here with the item that will name it.
+XFAIL: dict[tuple[str, str], str] = {}
 
 
 @pytest.fixture(scope="module")

@@ -147,3 +147,21 @@ def test_only_the_traceback_a_file_ends_with_is_the_exit(tmp_path: Path) -> None
                    "  File \"h.py\", line 9, in on_ping\nValueError: boom\n")
     assert ws.last_error(log, start_kinds_only=True) is None
     assert ws.last_error(log).kind == "unclassified"
+
+
+def test_a_json_log_s_last_record_carries_the_exit_in_its_exception_field(tmp_path: Path) -> None:
+    """A JSON log holds the traceback inside a field (escaped newlines): the file's last record, read in its
+    layout, is the exit; a record written after it means the process went on."""
+    import json
+
+    log = tmp_path / "w.log"
+    fatal = {"ts": "2026-12-03T12:00:01Z", "level": "ERROR", "logger": "w", "message": "worker failed",
+             "exc_info": DUPLICATE.split("\n", 1)[1]}
+    later = {"ts": "2026-12-03T12:00:02Z", "level": "INFO", "logger": "w", "message": "retrying"}
+    log.write_text(json.dumps({"ts": "2026-12-03T12:00:00Z", "level": "INFO", "message": "Connecting to host: h:1"})
+                   + "\n" + json.dumps(fatal) + "\n")
+    found = ws.last_error(log, start_kinds_only=True)
+    assert found is not None and found.case == "duplicate-registration", found
+    assert "already registered" in found.line
+    log.write_text(log.read_text() + json.dumps(later) + "\n")
+    assert ws.last_error(log, start_kinds_only=True) is None

@@ -36,6 +36,7 @@ from agentops.diagnose.engine import DOWNSTREAM_TAG, Evidence
 from agentops.diagnose.hop_rule import how_it_failed
 from agentops.diagnose.layers import Layers
 from agentops.diagnose.verdict import Subject, diagnose
+from agentops.logs import ranges
 
 # How many calls deep a diagnosis follows by default (`diagnose message --hops`): the target's callee, and
 # the callee's callee. Each hop costs a registration check and a ping out of the one deadline.
@@ -111,7 +112,7 @@ def host_leads(layers: Layers, caller: str) -> dict[str, list[str]]:
         return found
     for path in host.log_files():
         start = layers.ping_offsets.get(str(path), layers.start_offsets.get(str(path), 0))
-        records, _ = logscan.read_records(path, start=start, log_format=host.log_format)
+        records, _ = ranges.read_records(path, start=start, log_format=host.log_format)
         for sig in logscan.signals(records):
             if sig.kind in HOST_LEADS and sig.agent_type and sig.agent_type != caller:
                 found.setdefault(sig.agent_type, []).append(sig.line)

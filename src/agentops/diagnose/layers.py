@@ -27,6 +27,7 @@ from agentops.core.osproc import Located, ProcessView, describe_stop, is_local
 from agentops.core.packs import CheckSpec, command_specs
 from agentops.diagnose import logscan
 from agentops.diagnose.engine import Evidence
+from agentops.logs import ranges
 
 # The worker metrics the issue's AutoGen services export (names as scraped from prometheus_client). The
 # response-time histogram is found with or without the unit suffix prometheus_client may add.
@@ -342,7 +343,7 @@ class Layers:
         such proof (hop.watch_calls: the type waits on a call that cannot return), given the ping's timeout;
         it returns its line."""
         for path, _, _ in self._log_paths():
-            self.ping_offsets[str(path)] = logscan.size_of(path)
+            self.ping_offsets[str(path)] = ranges.size_of(path)
 
         from agentops.core import registry
 
@@ -390,7 +391,7 @@ class Layers:
         while True:
             await asyncio.sleep(interval)
             for path, log_format, role in paths:
-                records, _ = logscan.read_records(path, start=self.ping_offsets.get(str(path), 0),
+                records, _ = ranges.read_records(path, start=self.ping_offsets.get(str(path), 0),
                                                   log_format=log_format)
                 # A record names the probe's agent ("type/key"), or only the type (the host's "Agent X not found"),
                 # or nothing: then its text may name the type, and in the owner's log it was written during the
@@ -416,7 +417,7 @@ class Layers:
         paths = list(self.cluster.host.log_files()) if self.cluster.host else []
         for worker in self.cluster.workers:
             paths += worker.log_files()
-        self.start_offsets = {str(p): logscan.size_of(p) for p in paths}
+        self.start_offsets = {str(p): ranges.size_of(p) for p in paths}
 
     def logs(self, agent_type: str, message_id: str | None = None, key: str | None = None) -> None:
         """The host's and the owner's logs: failures about the type (or the probe's request, or --message-id)

@@ -124,22 +124,20 @@ def _ends_file(block: str) -> bool:
     return last.strip() == ">" or last.startswith("\t") or bool(exception_lines(last))
 
 
-def last_error(path: Path, not_before: float | None = None, *, start_kinds_only: bool = False) -> LastError | None:
+def last_error(path: Path, not_before: float | None = None, *, start_kinds_only: bool = False,
+               log_format: str | None = None) -> LastError | None:
     """The traceback the file ends with, if the file was written at or after `not_before` (the current start:
     a file last written before it holds an earlier run's error). `start_kinds_only` (a log file, where a
-    handler's logged exception lands too): only an error that stops a start (CASES)."""
+    handler's logged exception lands too): only an error that stops a start (CASES), read from the file's last
+    record in its layout (`log_format`, or detected: a JSON log holds the traceback inside a field)."""
     try:
         mtime = path.stat().st_mtime
     except OSError:
         return None
     if not_before is not None and mtime + 1.0 < not_before:  # mtime granularity and clock steps: 1 s
         return None
-    text = _tail(path)
-    at = text.rfind(_TRACEBACK)
-    if at < 0:
-        return None
-    block = "\n".join(text[at:].splitlines()[:400])
-    if not _ends_file(block):
+    block = _last_record_traceback(path, log_format) if start_kinds_only else _raw_traceback(_tail(path))
+    if block is None:
         return None
     folded = fold_rpc_error(block)
     c = classify_text(folded)
@@ -148,6 +146,28 @@ def last_error(path: Path, not_before: float | None = None, *, start_kinds_only:
     line = f"{c.exception}: {c.message}" if c.exception else folded.strip().splitlines()[-1]
     return LastError(source=str(path), text=folded, written_at=mtime, kind=c.kind,
                      case=CASES.get(c.kind, OTHER_CASE), line=line[:400], cause=c.cause, fix=c.fix)
+
+
+def _raw_traceback(text: str) -> str | None:
+    """The traceback a raw stream (stderr) ends with, or None when something else was written after it."""
+    at = text.rfind(_TRACEBACK)
+    if at < 0:
+        return None
+    block = "\n".join(text[at:].splitlines()[:400])
+    return block if _ends_file(block) else None
+
+
+def _last_record_traceback(path: Path, log_format: str | None) -> str | None:
+    """The traceback of a log file's last record (its exception field, or the plain record's own lines)."""
+    from agentops.logs.ranges import read_records, size_of
+
+    records, _ = read_records(path, start=max(0, size_of(path) - TAIL_BYTES), log_format=log_format)
+    last = records[-1] if records else None
+    if last is None:
+        return None
+    if last.exception:
+        return f"{_TRACEBACK}\n{last.exception}" if _TRACEBACK not in last.exception else last.exception
+    return _raw_traceback(last.message)
 
 
 def start_records(paths: list[Path], since: float) -> dict[str, Any]:
@@ -287,7 +307,8 @@ async def measure_start(spec: WorkerSpec, *, since: float, host_address: str | N
                                                                                                "activating")):
         sources = [(p, False) for p in spec.stderr_files()] + [(p, True) for p in spec.log_files()]
         err = next((e for p, start_only in sources
-                    if (e := last_error(p, not_before, start_kinds_only=start_only)) is not None), None)
+                    if (e := last_error(p, not_before, start_kinds_only=start_only,
+                                        log_format=spec.log_format)) is not None), None)
         if err is not None:
             facts["last_error"] = err.to_dict()
             dup = err.kind == "duplicate-registration"

@@ -400,9 +400,9 @@ class Computer:
             name = item["quantile"].removesuffix("_bucket")
             buckets: dict[float, float] = defaultdict(float)
             for key, count in self.series(name + "_bucket", labels, windowed).items():
-                le = dict(key).get("le")
-                if le is not None:
-                    buckets[float(le)] += count
+                bound = _bucket_bound(dict(key).get("le"))
+                if bound is not None:  # a bucket whose `le` is not a number is no bucket (Prometheus refuses it)
+                    buckets[bound] += count
             return histogram_quantile(float(item["q"]), buckets)
         num = self.operand(item["ratio"]["numerator"], item, labels, windowed)
         den = self.operand(item["ratio"]["denominator"], item, labels, windowed)
@@ -562,3 +562,11 @@ async def scrape(target: Target, url: str, deadline: float,
         reason = Reason.AUTH if got.status in AUTH_STATUSES else Reason.PROTOCOL
         raise MetricsError(reason, f"scrape of {redact(url)} answered {got.status} {got.reason_phrase}".rstrip())
     return got, kept
+
+
+def _bucket_bound(le: str | None) -> float | None:
+    """A histogram bucket's upper bound, or None when its `le` label is missing or not a number."""
+    try:
+        return float(le) if le is not None else None
+    except ValueError:
+        return None
