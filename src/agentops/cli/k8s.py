@@ -86,12 +86,10 @@ def audit(
     if from_bundle is not None:
         snap = read_bundle(from_bundle)
         if namespaces:
-            snap.objects = {k: [o for o in v if (o.get("metadata") or {}).get("namespace", "default") in namespaces]
-                            for k, v in snap.objects.items()}
-            snap.namespaces = namespaces
+            snap.only(namespaces)
         results = rules.audit(snap, specs)
         data = {"source": snap.source, "namespaces": snap.namespaces, "objects": snap.counts(),
-                "denied": snap.denied}
+                "denied": snap.denials()}
     else:
         from agentops.k8s.access import KubeAccess, KubeError
         from agentops.k8s.snapshot import read_api
@@ -101,11 +99,11 @@ def audit(
             snap = asyncio.run(read_api(access, namespaces or None))
         except KubeError as exc:
             results = rules.snapshot_failed(specs, "API server", Observation.failure(exc.reason, exc.message))
-            data = {"source": "API server", "namespaces": namespaces or None, "objects": {}, "denied": {}}
+            data = {"source": "API server", "namespaces": namespaces or None, "objects": {}, "denied": []}
         else:
             results = rules.audit(snap, specs)
             data = {"source": snap.source, "namespaces": snap.namespaces, "objects": snap.counts(),
-                    "denied": snap.denied}
+                    "denied": snap.denials()}
     report = Report(kind="k8s.audit", started_at=utc_stamp(STARTED_WALL),
                     duration_s=time.monotonic() - STARTED_MONOTONIC, results=results, data=data)
     Output(output, output_file, fail_on).report(report)

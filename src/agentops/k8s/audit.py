@@ -99,7 +99,7 @@ def _short(text: Any) -> str:
 def snapshot_read(snap: Snapshot, params: Mapping[str, Any]) -> Measured:
     """The snapshot itself: how many objects, and which kinds the credentials may not list."""
     yield snap.source, Observation(metrics={"objects": sum(snap.counts().values()), "denied_kinds": len(snap.denied)},
-                                   facts={"objects_by_kind": snap.counts(), "denied": dict(snap.denied)})
+                                   facts={"objects_by_kind": snap.counts(), "denied": snap.denials()})
 
 
 # --- generic rules -------------------------------------------------------------------------------------------

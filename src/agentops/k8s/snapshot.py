@@ -58,6 +58,17 @@ class Snapshot:
             return f"cannot tell: the {self.source} holds no {kind} list (add `kubectl get {kind.lower()} -o json`)"
         return None
 
+    def only(self, namespaces: list[str]) -> None:
+        """Keep the objects of these namespaces (a bundle of several, audited with -n)."""
+        self.objects = {kind: [o for o in items if namespace_of(o) in namespaces]
+                        for kind, items in self.objects.items()}
+        self.namespaces = list(namespaces)
+
+    def denials(self) -> list[dict[str, str]]:
+        """`denied` as a list of {kind, message}: as a mapping, the key "Secret" would read as a secret's
+        name to the redactor, which masks its value."""
+        return [{"kind": kind, "message": message} for kind, message in sorted(self.denied.items())]
+
     def counts(self) -> dict[str, int]:
         return {kind: len(items) for kind, items in sorted(self.objects.items())}
 
