@@ -16,6 +16,7 @@ from agentops.cli.common import (
     OutputFormat,
     OutputOpt,
     fail,
+    load_config_with_sources,
     note,
     progress,
     split_csv,
@@ -73,12 +74,11 @@ def health(
     import time
 
     from agentops import STARTED_MONOTONIC, STARTED_WALL
-    from agentops.core.config import load_config
     from agentops.core.model import Report
     from agentops.core.packs import Selection, load_specs, plan
     from agentops.core.runner import run_plan, runner_deadline
 
-    cfg = load_config(config)
+    cfg = load_config_with_sources(config)
     specs = load_specs(cfg, split_csv(pack) or None)
     selection = Selection(only=split_csv(only), skip=split_csv(skip), tags=split_csv(tags))
     checks = plan(cfg, specs, selection, timeout_override=timeout)
