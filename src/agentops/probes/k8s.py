@@ -76,11 +76,15 @@ class _ObjectProbe(Probe):
                                        "(no status yet, or no selector)")
         return _merge(measured)
 
+    def object_kind(self, target: Target) -> str:
+        return self.resource
+
     async def read(self, client: Any, namespace: str, name: str, target: Target) -> list[dict[str, Any]]:
         from agentops.k8s.resources import RESOURCES
 
-        obj = await client.get(RESOURCES[self.resource], namespace, name)
-        obj.setdefault("kind", self.resource)
+        kind = self.object_kind(target)
+        obj = await client.get(RESOURCES[kind], namespace, name)
+        obj.setdefault("kind", kind)
         return [obj]
 
 
@@ -95,13 +99,9 @@ class WorkloadProbe(_ObjectProbe):
     resource = "Deployment"
     rules = ("k8s.replicas", "k8s.rollout")
 
-    async def read(self, client: Any, namespace: str, name: str, target: Target) -> list[dict[str, Any]]:
-        from agentops.k8s.resources import RESOURCES
-
+    def object_kind(self, target: Target) -> str:
         kind = str(target.options.get("object_kind") or "Deployment")
-        obj = await client.get(RESOURCES[kind], namespace, name)
-        obj.setdefault("kind", kind)
-        return [obj]
+        return kind if kind in ("Deployment", "StatefulSet") else "Deployment"
 
 
 class PodProbe(_ObjectProbe):
