@@ -78,7 +78,7 @@ def health(
     from agentops.core.packs import Selection, load_specs, plan
     from agentops.core.runner import run_plan, runner_deadline
 
-    cfg = load_config_with_sources(config)
+    cfg = load_config_with_sources(config, timeout)
     specs = load_specs(cfg, split_csv(pack) or None)
     selection = Selection(only=split_csv(only), skip=split_csv(skip), tags=split_csv(tags))
     checks = plan(cfg, specs, selection, timeout_override=timeout)

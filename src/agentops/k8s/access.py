@@ -184,7 +184,7 @@ def _load(access: KubeAccess) -> tuple[Any, Connection]:
             if not paths:
                 where = access.kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
                 raise KubeError(Reason.UNSUPPORTED, f"no kubeconfig at {where} and not inside a pod "
-                                "(KUBERNETES_SERVICE_HOST unset): give --kubeconfig")
+                                "(KUBERNETES_SERVICE_HOST unset)")
             contexts, active = config.list_kube_config_contexts(config_file=paths[0])
             chosen = next((c for c in contexts if c["name"] == access.context), None) if access.context else active
             if chosen is None:

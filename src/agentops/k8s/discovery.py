@@ -156,8 +156,10 @@ def expand_source(cfg: Config, source: Target, namespace: str, pods: list[KubeOb
     return out, obs
 
 
-async def _discover(cfg: Config, source: Target) -> tuple[list[Target], Observation]:
+async def _discover(cfg: Config, source: Target, cap: float | None) -> tuple[list[Target], Observation]:
     access = access_of(source, cfg.defaults.timeout)
+    if cap is not None and cap < access.timeout:
+        access = replace(access, timeout=cap)
     selector = str(source.options.get("selector") or "") or None
     try:
         client = await KubeClient.connect(access)
@@ -177,9 +179,10 @@ async def _discover(cfg: Config, source: Target) -> tuple[list[Target], Observat
     return expand_source(cfg, source, namespace, pods, services, [*deployments, *sets])
 
 
-def expand(cfg: Config) -> Config:
+def expand(cfg: Config, timeout: float | None = None) -> Config:
     """The config with every kubernetes source's targets added (a source that fails adds none; its
-    k8s.discovery check says why). A config without a source is returned as is, the client never imported."""
+    k8s.discovery check says why). `timeout` caps each source's own (a command's --timeout: the sources are
+    listed at once, within it). A config without a source is returned as is, the client never imported."""
     sources = cfg.targets_of("kubernetes")
     if not sources:
         return cfg
@@ -190,7 +193,7 @@ def expand(cfg: Config) -> Config:
             raise ConfigError(str(exc), path=cfg.path) from None
 
     async def all_sources() -> list[tuple[list[Target], Observation]]:
-        return await asyncio.gather(*(_discover(cfg, s) for s in sources))
+        return await asyncio.gather(*(_discover(cfg, s, timeout) for s in sources))
 
     targets = dict(cfg.targets)
     for source, (found, obs) in zip(sources, asyncio.run(all_sources()), strict=True):
