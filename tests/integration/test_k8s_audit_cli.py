@@ -157,3 +157,36 @@ def test_bad_bundles_are_one_line_and_exit_3(tmp_path: Path) -> None:
     assert r.code == 3 and "no .json or .yaml file" in r.stderr
     r = audit("--from-bundle", str(tmp_path / "absent"))
     assert r.code == 3 and r.stderr.startswith("agentops: error:")
+
+
+def test_scrape_checks_each_prometheus_annotation_answers_with_metrics(http_server: Any, tmp_path: Path) -> None:
+    """A worker pod whose annotated port serves a real exposition passes; one whose port is closed, and one
+    whose port answers with something that is not metrics, warn, each named."""
+    from prometheus_client import CollectorRegistry, Counter
+
+    registry = CollectorRegistry()
+    Counter("agent_messages", "messages", registry=registry).inc()
+    http_server.metrics_route("/k8s-metrics", registry)
+    http_server.route("/k8s-not-metrics", body="<html>hello</html>", content_type="text/html")
+    objs = k.healthy_namespace()
+    ports = {"agent-worker-1-5d8f-a": (http_server.port, "/k8s-metrics"),
+             "agent-worker-2-5d8f-a": (free_port(), "/metrics"),
+             "agent-host-5d8f-a": (http_server.port, "/k8s-not-metrics")}
+    for o in objs:
+        if o["kind"] == "Pod" and o["metadata"]["name"] in ports:
+            port, path = ports[o["metadata"]["name"]]
+            o["status"]["podIP"] = "127.0.0.1"
+            o["metadata"]["annotations"] = {"prometheus.io/scrape": "true", "prometheus.io/port": str(port),
+                                            "prometheus.io/path": path}
+    with KubeApi(objs) as server:
+        kc = str(server.kubeconfig(tmp_path, namespace=k.NS))
+        without = audit("--kubeconfig", kc, "-o", "json").json()
+        r = audit("--kubeconfig", kc, "--scrape", "--timeout", "5", "-o", "json")
+    assert not [x for x in without["results"] if x["id"] == "k8s.metrics_annotation"]
+    doc = r.json()
+    validate_report(doc)
+    scraped = {x["target"]: (x["status"], x["reason"]) for x in doc["results"] if x["id"] == "k8s.metrics_annotation"}
+    assert scraped[f"{k.NS}/pod/agent-worker-1-5d8f-a"] == ("OK", None)
+    assert scraped[f"{k.NS}/pod/agent-worker-2-5d8f-a"] == ("WARNING", "connect")
+    assert scraped[f"{k.NS}/pod/agent-host-5d8f-a"][0] == "WARNING"
+    assert r.code == 1

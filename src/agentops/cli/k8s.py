@@ -63,6 +63,8 @@ def audit(
     from_bundle: Path = typer.Option(None, "--from-bundle", help="Audit `kubectl get -o json` dumps (and YAML "
                                      "manifests) in this directory instead of a live cluster.",
                                      file_okay=False),
+    scrape: bool = typer.Option(False, "--scrape", help="Also scrape each pod's prometheus.io port (run where "
+                                "pod IPs are reachable: inside the cluster, or a routed pod network)."),
     timeout: float = typer.Option(10.0, "--timeout", min=0.1, max=3600, help="Deadline of each API request "
                                   "(and of loading the kubeconfig, exec plugins included)."),
     output: OutputFormat = OutputOpt,
@@ -101,6 +103,10 @@ def audit(
             results = rules.snapshot_failed(specs, "API server", Observation.failure(exc.reason, exc.message))
             data = {"source": "API server", "namespaces": namespaces or None, "objects": {}, "denied": []}
         else:
+            if scrape:
+                from agentops.probes.k8s import scrape_annotated
+
+                asyncio.run(scrape_annotated(snap, timeout))
             results = rules.audit(snap, specs)
             data = {"source": snap.source, "namespaces": snap.namespaces, "objects": snap.counts(),
                     "denied": snap.denials()}

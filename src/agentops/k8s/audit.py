@@ -278,6 +278,12 @@ def warning_events(snap: Snapshot, params: Mapping[str, Any]) -> Measured:
                                       "reasons": sorted({str(e.get("reason")) for e in events})})
 
 
+def metrics_annotations(snap: Snapshot, params: Mapping[str, Any]) -> Measured:
+    """A pod's prometheus.io annotations point at a port that answers with metrics: measured when the audit
+    scrapes (`--scrape`, from where pod IPs are reachable); without it, nothing is said."""
+    yield from sorted(snap.scrapes.items())
+
+
 # --- AutoGen rules -------------------------------------------------------------------------------------------
 
 
@@ -394,6 +400,7 @@ RULES: dict[str, Rule] = {
     "k8s.endpoints": endpoints,
     "k8s.ingress_tls": ingress_tls,
     "k8s.warning_events": warning_events,
+    "k8s.metrics_annotation": metrics_annotations,
     "autogen.host_grpc_probe": host_grpc_probes,
     "autogen.worker_grpc_probe": worker_grpc_probes,
     "autogen.worker_replicas": worker_replicas,

@@ -82,7 +82,8 @@ def _named_port(ports: list[dict[str, Any]], names: tuple[str, ...], key: str = 
     return None
 
 
-def _metrics_url(pod: KubeObject, ip: str) -> str | None:
+def metrics_url(pod: KubeObject, ip: str) -> str | None:
+    """Where a pod's /metrics is: its prometheus.io/port (path, scheme) annotations, else its port named metrics."""
     ann = (pod.get("metadata") or {}).get("annotations") or {}
     port = ann.get("prometheus.io/port") or _named_port(_ports(pod), (METRICS_PORT_NAME,))
     if port is None or not str(port).isdigit():
@@ -121,7 +122,7 @@ def expand_source(cfg: Config, source: Target, namespace: str, pods: list[KubeOb
                 out.append(Target(name=f"{source.name}/host/{name_of(pod)}", kind="agentrpc", address=f"{ip}:{port}",
                                   tls=source.tls, labels={**base, "role": "host"}, where=source.where))
         elif role == "worker":
-            url = _metrics_url(pod, str(ip))
+            url = metrics_url(pod, str(ip))
             if url:
                 out.append(Target(name=f"{source.name}/worker/{name_of(pod)}", kind="metrics", address=url,
                                   labels={**base, "role": "worker"}, where=source.where))

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from agentops.core.files import FileProblem, read_text
+from agentops.core.model import Observation
 from agentops.core.yamlsrc import ConfigError
 from agentops.k8s.access import KubeAccess, KubeClient, KubeError
 from agentops.k8s.resources import RESOURCES, SNAPSHOT_KINDS
@@ -39,6 +40,8 @@ class Snapshot:
     taken_at: float = field(default_factory=time.time)
     source: str = ""
     namespaces: list[str] | None = None  # None: all namespaces
+    # Measured beside the objects when asked (`k8s audit --scrape`): each scraped pod's /metrics, by subject.
+    scrapes: dict[str, Observation] = field(default_factory=dict)
 
     def of(self, kind: str, namespace: str | None = None) -> list[KubeObject]:
         items = self.objects.get(kind, [])

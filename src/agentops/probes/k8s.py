@@ -152,3 +152,31 @@ class DiscoveryProbe(Probe):
         from agentops.k8s.discovery import discovered
 
         return discovered(target)
+
+
+async def scrape_annotated(snap: Any, timeout: float) -> None:
+    """Scrape every running pod whose prometheus.io/scrape is "true" at its annotated port, with the metrics
+    probe (the one health uses), all at once; each observation goes into `snap.scrapes` for the audit's
+    k8s.metrics_annotation rule."""
+    from agentops.core import registry
+    from agentops.core.runner import observe
+    from agentops.k8s.discovery import metrics_url
+    from agentops.k8s.snapshot import subject
+
+    probe = registry.probe("metrics")
+    probe.preload()
+    jobs: dict[str, Any] = {}
+    for pod in snap.of("Pod"):
+        ann = (pod.get("metadata") or {}).get("annotations") or {}
+        ip = (pod.get("status") or {}).get("podIP")
+        if str(ann.get("prometheus.io/scrape", "")).lower() != "true" or not ip:
+            continue
+        url = metrics_url(pod, str(ip))
+        if url is None:
+            snap.scrapes[subject(pod)] = Observation.failure(
+                Reason.ASSERTION, "prometheus.io/scrape is true but no prometheus.io/port nor a port named metrics")
+            continue
+        target = Target(name=subject(pod), kind="metrics", address=url)
+        jobs[subject(pod)] = observe(lambda t=target: probe.measure(t, {"compute": []}, timeout), timeout)
+    for name, obs in zip(jobs, await asyncio.gather(*jobs.values()), strict=True):
+        snap.scrapes[name] = obs
