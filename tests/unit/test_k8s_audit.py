@@ -241,3 +241,19 @@ def test_the_deployed_seed_manifest_shows_each_fault_it_carries() -> None:
 def test_secret_values_never_enter_a_snapshot() -> None:
     snap = snapshot([*k.deployed_seed(), k.secret("redis-auth", {"password": "c2VjcmV0"})])
     assert all("data" not in s for s in snap.of("Secret"))
+
+
+def test_a_pack_dir_overrides_a_rule_by_id(tmp_path: Any) -> None:
+    """Thresholds are the pack's data: a k8s.yaml in the config's pack_dirs replaces a check by id."""
+    from agentops.core.config import Config
+
+    (tmp_path / "k8s.yaml").write_text("pack: k8s\nchecks:\n  - id: k8s.restarts\n    probe: k8s.restarts\n"
+                                       "    warning: {restarts: '> 100'}\n")
+    objs = k.healthy_namespace()
+    _restarts(50)(objs)
+    target = (f"{k.NS}/pod/{W1_POD}")
+    assert judged(objs)[("k8s.restarts", target)].status is Status.CRITICAL
+    specs = command_specs("k8s", Config(path=str(tmp_path / "agentops.yaml"), pack_dirs=[tmp_path]))
+    overridden = {(r.id, r.target): r for r in audit(snapshot(objs), specs)}
+    assert overridden[("k8s.restarts", target)].status is Status.OK
+    assert overridden[("k8s.crash_loop", target)].status is Status.OK  # the other checks stay the shipped ones

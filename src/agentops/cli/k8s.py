@@ -25,7 +25,8 @@ Generic rules (ready vs desired replicas, stuck rollouts, CrashLoopBackOff, OOMK
 terminations, restarts, Pending/Unschedulable, requests/limits, probes, Services without ready endpoints, \
 :latest images, missing Ingress TLS secrets, Warning events) and AutoGen ones (a gRPC probe on the AgentRpc \
 host port, a worker with more than one replica, more than one host replica, a one-replica host without a \
-PodDisruptionBudget). Thresholds and role selectors are data: checks/k8s.yaml, overridable by id from a \
+PodDisruptionBudget, a gRPC probe on a worker, which serves no gRPC). With --scrape, each pod's \
+prometheus.io port is scraped too. Thresholds and role selectors are data: checks/k8s.yaml, overridable by id from a \
 k8s.yaml in the config's pack_dirs.
 
 The cluster is found as kubectl finds it (--kubeconfig, $KUBECONFIG, ~/.kube/config, --context; inside a pod \
