@@ -242,3 +242,13 @@ def test_every_request_runs_off_the_event_loop(api: KubeApi, tmp_path: Path) -> 
         return ticks - before
 
     assert run(go()) > 0
+
+
+def test_a_resource_the_server_does_not_serve_is_recorded_not_fatal(tmp_path: Path) -> None:
+    """An API server without autoscaling/v2 (before 1.23): the HPA list is a 404, the rest of the snapshot
+    stands, and the kind is recorded as not served."""
+    with KubeApi(k.healthy_namespace(), absent={"horizontalpodautoscalers"}) as server:
+        snap = run(read_api(KubeAccess(kubeconfig=str(server.kubeconfig(tmp_path, namespace=k.NS)))))
+    assert len(snap.of("Pod")) == 4
+    assert snap.denied.keys() == {"HorizontalPodAutoscaler"}
+    assert "not served" in snap.denied["HorizontalPodAutoscaler"]

@@ -209,6 +209,10 @@ def test_without_permission_the_rules_that_need_a_kind_say_they_cannot_tell() ->
     assert snap.status is Status.WARNING and snap.metrics["denied_kinds"] == 2
     # the rest still ran and passed
     assert results[("k8s.replicas", f"{k.NS}/deployment/{W1}")].status is Status.OK
+    # without PodDisruptionBudgets, a one-replica host is not called unprotected: it cannot be told
+    no_pdb = judged([o for o in objs if o["kind"] != "PodDisruptionBudget"],
+                    {"PodDisruptionBudget": why.replace("secrets", "poddisruptionbudgets")})
+    assert no_pdb[("autogen.host_pdb", f"{k.NS}/deployment/agent-host")].status is Status.UNKNOWN
 
 
 def test_the_deployed_seed_manifest_shows_each_fault_it_carries() -> None:

@@ -355,6 +355,8 @@ def worker_replicas(snap: Snapshot, params: Mapping[str, Any]) -> Measured:
                                  f"({AGENT_TYPES_ANNOTATION})"}
         if hpa:
             facts["hpa"] = [name_of(h) for h in hpa]
+        elif snap.missing("HorizontalPodAutoscaler"):
+            facts["hpa"] = snap.missing("HorizontalPodAutoscaler")
         yield subject(w), Observation(metrics={
             "extra_replicas": max(0, _replicas(w) - 1) if registers else 0,
             "hpa_max_replicas": hpa_max if registers else 0}, facts=facts)
@@ -380,6 +382,11 @@ def host_disruption_budget(snap: Snapshot, params: Mapping[str, Any]) -> Measure
         labels = _template_labels(w)
         covered = [p for p in pdbs if namespace_of(p) == namespace_of(w)
                    and matches_label_selector(_spec(p).get("selector"), labels)]
+        why = snap.missing("PodDisruptionBudget")
+        if _replicas(w) == 1 and not covered and why:
+            yield subject(w), Observation.failure(Reason.AUTH if "PodDisruptionBudget" in snap.denied
+                                                  else Reason.UNSUPPORTED, why)
+            continue
         facts = {"pdb": [name_of(p) for p in covered]} if covered else {}
         yield subject(w), Observation(metrics={"unprotected_single_replica": float(_replicas(w) == 1
                                                                                     and not covered)},

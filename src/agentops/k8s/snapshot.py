@@ -33,7 +33,7 @@ KubeObject = dict[str, Any]
 @dataclass
 class Snapshot:
     objects: dict[str, list[KubeObject]] = field(default_factory=dict)  # kind -> objects
-    denied: dict[str, str] = field(default_factory=dict)  # kind -> why it could not be listed
+    denied: dict[str, str] = field(default_factory=dict)  # kind -> why it could not be listed (403, or 404)
     # Kinds the snapshot has a complete list of (even an empty one): from the API every kind not denied; from
     # a bundle the kinds it holds. A rule needing a kind not listed says it cannot tell.
     listed: set[str] = field(default_factory=set)
@@ -101,9 +101,11 @@ async def take(client: KubeClient, namespaces: list[str] | None, *,
         try:
             return await client.list(RESOURCES[kind], ns)
         except KubeError as exc:
-            if not exc.forbidden:
+            # 403: not these credentials; 404 on a list: a group/version this server does not serve (no
+            # autoscaling/v2 before 1.23). Either way the rules needing the kind cannot tell; the others run.
+            if not exc.forbidden and exc.status != 404:
                 raise
-            snap.denied[kind] = exc.message
+            snap.denied[kind] = exc.message if exc.forbidden else f"not served by this API server ({exc.message})"
             return []
 
     lists = await asyncio.gather(*(one(kind, ns) for kind, ns in jobs))
