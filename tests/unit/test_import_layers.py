@@ -15,7 +15,7 @@ ROOT = Path(agentops.__file__).parent
 # Lower numbers are lower layers; a module may import its own package and any lower layer.
 LAYERS = {
     "core": 0, "instrument": 0,  # instrument: runs inside a user's worker, imports nothing of agentops
-    "render": 1, "autogen": 1,
+    "render": 1, "autogen": 1, "k8s": 1,  # k8s: the Kubernetes client side (access, snapshot, audit rules)
     "probes": 2,
     "logs": 3, "maintain": 3, "profile": 3, "load": 3, "lab": 3, "serve": 3,
     "diagnose": 4,

@@ -36,3 +36,14 @@ def test_default_health_imports_no_client(tmp_path):
 def test_nothing_in_the_base_tool_imports_autogen():
     for args in (["--help"], ["health", "-o", "json"], ["checks", "list"], ["config", "validate"]):
         assert not {n for n in imported_by(*args) if n.startswith("autogen")}, args
+
+
+def test_the_kubernetes_client_is_paid_only_by_runs_that_talk_to_a_cluster():
+    # a health run with no Kubernetes target, and an offline audit of a dump, never import the client
+    from pathlib import Path
+
+    seed = Path(__file__).parents[1] / "fixtures" / "k8s" / "seed"
+    for args in (["health", "-o", "json"], ["k8s", "audit", "--from-bundle", str(seed), "-o", "json"]):
+        names = imported_by(*args)
+        assert "agentops.core.config" in names, args  # the run happened
+        assert not {n for n in names if n == "kubernetes" or n.startswith("kubernetes.")}, args

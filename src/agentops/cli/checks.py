@@ -6,7 +6,16 @@ from pathlib import Path
 
 import typer
 
-from agentops.cli.common import ConfigOpt, JsonOpt, ListFormat, ListOutputOpt, Output, OutputFileOpt, split_csv
+from agentops.cli.common import (
+    ConfigOpt,
+    JsonOpt,
+    ListFormat,
+    ListOutputOpt,
+    Output,
+    OutputFileOpt,
+    load_config_with_sources,
+    split_csv,
+)
 
 app = typer.Typer(help="Inspect check packs and probes.", no_args_is_help=True)
 
@@ -27,10 +36,9 @@ def list_checks(
     as_json: bool = JsonOpt,
 ) -> None:
     """Show the plan: each check, its probe, target, thresholds, timeout, retries and tags."""
-    from agentops.core.config import load_config
     from agentops.core.packs import Selection, load_specs, plan
 
-    cfg = load_config(config)
+    cfg = load_config_with_sources(config)
     checks = plan(cfg, load_specs(cfg, split_csv(pack) or None),
                   Selection(only=split_csv(only), skip=split_csv(skip), tags=split_csv(tags)))
     rows = []

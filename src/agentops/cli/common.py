@@ -202,6 +202,20 @@ def seconds_arg(text: str, flag: str) -> float:
         fail(f"{flag}: {exc}")
 
 
+def load_config_with_sources(config: str | None, timeout: float | None = None) -> Any:
+    """The config with its `kind: kubernetes` sources expanded into targets (health, checks list): the API is
+    asked only when the config has a source, and the client imported only then. `timeout` (health --timeout)
+    caps the listing: a quarter of it, so the checks keep the rest."""
+    from agentops.core.config import load_config
+
+    cfg = load_config(config)
+    if cfg.targets_of("kubernetes"):
+        from agentops.k8s.discovery import expand
+
+        cfg = expand(cfg, None if timeout is None else timeout / 4)
+    return cfg
+
+
 def load_cluster_spec(config: str | None, host: str | None = None, *, required: bool = True) -> Any:
     """The AutoGen cluster (hosts, workers) from the config and/or --host HOST:PORT, for the commands that
     talk to it (diagnose, drill, load, profile). Without `required`, no cluster is None instead of an error."""

@@ -17,6 +17,7 @@ from agentops.cli.common import (
     OutputFormat,
     OutputOpt,
     fail,
+    load_config_with_sources,
     note,
     progress,
     split_csv,
@@ -93,7 +94,6 @@ def health(
     import time
 
     from agentops import STARTED_MONOTONIC, STARTED_WALL
-    from agentops.core.config import load_config
     from agentops.core.model import Report
     from agentops.core.packs import Selection, load_specs, plan
     from agentops.core.runner import run_plan, runner_deadline
@@ -107,7 +107,7 @@ def health(
             group_url(push, grouping_key(split_csv(pack)))  # a bad URL is a usage error, found before any check
         except PushError as exc:
             fail(str(exc))
-    cfg = load_config(config)
+    cfg = load_config_with_sources(config, timeout)
     specs = load_specs(cfg, split_csv(pack) or None)
     selection = Selection(only=split_csv(only), skip=split_csv(skip), tags=split_csv(tags))
     checks = plan(cfg, specs, selection, timeout_override=timeout)

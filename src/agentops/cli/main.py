@@ -36,6 +36,7 @@ GROUPS: list[tuple[str, tuple[str, ...]]] = [
     ("agentops.cli.profile", ("profile", "diagnose")),
     ("agentops.cli.load", ("load",)),
     ("agentops.cli.cluster", ("cluster",)),
+    ("agentops.cli.k8s", ("k8s",)),
     ("agentops.cli.lab", ("lab",)),
     ("agentops.cli.drill", ("drill",)),
     ("agentops.cli.checks", ("checks",)),

@@ -34,7 +34,13 @@ TARGET_KINDS = {
     "grpc": "host:port of a gRPC server with the standard health service",
     "agentrpc": "host:port of an AutoGen GrpcWorkerAgentRuntimeHost",
     "worker": "an AutoGen worker process (process match, pid file, logs, metrics_url)",
+    "kubernetes": "a Kubernetes namespace whose AutoGen pods and Services become targets at run time (no address; "
+                  "options: kubeconfig, context, namespace, selector, …: docs/kubernetes.md)",
+    "k8s-workload": "namespace/name of a Deployment or StatefulSet (options.object_kind; made by a kubernetes source)",
+    "k8s-pod": "namespace/name of a Pod",
+    "k8s-service": "namespace/name of a Service (its Endpoints are read too)",
 }
+K8S_ACCESS_OPTIONS = {"kubeconfig", "context", "timeout"}
 
 SECRET_NAMES = ("password", "token", "dsn")
 
@@ -45,9 +51,15 @@ TARGET_OPTIONS: dict[str, set[str] | None] = {
     "metrics": {"memory_limit_bytes"},  # the worker's memory limit, for the kpi pack's memory_percent
     "worker": None,
     "agentrpc": None,  # process, logs, expect_types, ping: validated by agentops.core.cluster
+    "kubernetes": {*K8S_ACCESS_OPTIONS, "namespace", "selector", "host_selector", "worker_selector",
+                   "redis_selector", "postgres_selector", "service_address", "redis_password_env",
+                   "postgres_username", "postgres_password_env"},
+    "k8s-workload": {*K8S_ACCESS_OPTIONS, "object_kind"},
+    "k8s-pod": K8S_ACCESS_OPTIONS,
+    "k8s-service": K8S_ACCESS_OPTIONS,
 }
 
-NO_ADDRESS = ("host", "worker")  # a worker's host is options.host
+NO_ADDRESS = ("host", "worker", "kubernetes")  # a worker's host is options.host
 # The connection fields each kind's probes use; a kind refuses the others, so no field is accepted and ignored
 # (a `tls:` on a tcp target, a token on a Redis target). Kinds not listed use none of them.
 KIND_FIELDS: dict[str, set[str]] = {
@@ -283,6 +295,10 @@ def check_address(kind: str, address: str) -> None:
                 raise ValueError("a unix:// URL needs the socket's path")
         elif not addr.startswith("/"):
             split_host_port(addr, 6379, what="address")
+    elif kind.startswith("k8s-"):
+        namespace, _, name = addr.partition("/")
+        if not namespace or not name or "/" in name:
+            raise ValueError(f"expected namespace/name, got {addr!r}")
     elif kind == "postgres":
         if "://" in addr:
             _check_url(addr, ("postgresql", "postgres"), host_needed=False)
@@ -327,6 +343,15 @@ def _check_options(kind: str, opts: Fields) -> None:
         db = opts.node["db"]
         if isinstance(db, bool) or not ((isinstance(db, int) and db >= 0) or (isinstance(db, str) and db.isdigit())):
             raise opts.error("db", f"expected a database number (0 or more), got {db!r}")
+    if kind == "kubernetes":
+        for key in opts.node:
+            if key == "timeout":
+                opts.number("timeout", minimum=0.1, maximum=3600)
+            else:
+                opts.str(key)  # a string each; selectors are parsed when the source is expanded
+        mode = opts.str("service_address")
+        if mode is not None and mode not in ("cluster-ip", "dns"):
+            raise opts.error("service_address", f"{mode!r} is not cluster-ip or dns")
     if kind == "postgres" and opts.has("sslmode"):
         mode = opts.str("sslmode")
         if mode not in POSTGRES_SSLMODES:

@@ -39,6 +39,10 @@ BUILTIN_PROBES: dict[str, str] = {
     "agentrpc.ping": "agentops.probes.agentrpc_steps:PingStep",
     "agentrpc.payload": "agentops.probes.agentrpc_steps:PayloadStep",
     "process.view": "agentops.probes.process:ProcessViewProbe",
+    "k8s.discovery": "agentops.probes.k8s:DiscoveryProbe",
+    "k8s.workload": "agentops.probes.k8s:WorkloadProbe",
+    "k8s.pod": "agentops.probes.k8s:PodProbe",
+    "k8s.service": "agentops.probes.k8s:ServiceProbe",
 }
 
 BUILTIN_STEPS: dict[str, str] = {

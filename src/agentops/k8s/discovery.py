@@ -1,0 +1,210 @@
+"""A `kind: kubernetes` source of agentops.yaml, expanded into targets at run time.
+
+    - name: agents
+      kind: kubernetes
+      options:
+        namespace: agents                 # default: the context's
+        selector: app.kubernetes.io/name=agents   # which pods and workloads (default: all)
+        kubeconfig: ~/.kube/config        # context, timeout: as for `agentops k8s audit`
+        redis_password_env: REDIS_PASSWORD
+
+Every pod the AutoGen role selectors (the k8s pack's `host_selector`/`worker_selector`, or the source's own)
+call the host becomes an `agentrpc` target at its pod IP and AgentRpc port (named `agentrpc` or `grpc`, else
+its first); every worker pod a `metrics` target at its `prometheus.io/port` (and `/path`, `/scheme`) or its port
+named `metrics`; Redis and PostgreSQL Services (`redis_selector`, `postgres_selector`) `redis`/`postgres`
+targets at their cluster IP (or `service_address: dns`: name.namespace.svc); and every workload, pod and
+selecting Service a `k8s-workload`/`k8s-pod`/`k8s-service` target for the `k8s.*` health checks. Each is named
+`<source>/<role or kind>/<object>` and labelled with its pod, namespace and role, so a result says which
+replica it is about. The source itself stays a target: the `k8s.discovery` check reports what the expansion
+saw (how many pods, which had no address yet) or why it failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from typing import Any
+
+from agentops.core.config import Config, Target
+from agentops.core.model import Observation, Reason
+from agentops.core.yamlsrc import ConfigError
+from agentops.k8s.access import KubeAccess, KubeClient, KubeError
+from agentops.k8s.resources import RESOURCES
+from agentops.k8s.selectors import check_selector, matches
+from agentops.k8s.snapshot import KubeObject, name_of
+
+ROLE_SELECTOR_CHECKS = {"host_selector": "autogen.host_replicas", "worker_selector": "autogen.worker_replicas"}
+SERVICE_SELECTORS = {"redis_selector": "app.kubernetes.io/name=redis",
+                     "postgres_selector": "app.kubernetes.io/name in (postgresql, postgres)"}
+HOST_PORT_NAMES = ("agentrpc", "grpc")
+METRICS_PORT_NAME = "metrics"
+SERVICE_PORT_NAMES = {"redis": ("redis",), "postgres": ("postgres", "postgresql", "tcp-postgresql")}
+
+# What each source's expansion observed, by source name: the k8s.discovery check reports it.
+DISCOVERED: dict[str, Observation] = {}
+
+
+def access_of(target: Target, default_timeout: float) -> KubeAccess:
+    o = target.options
+    return KubeAccess(kubeconfig=o.get("kubeconfig"), context=o.get("context"), namespace=o.get("namespace"),
+                      timeout=float(o.get("timeout") or default_timeout))
+
+
+def role_selectors(cfg: Config, source: Target) -> dict[str, str]:
+    """host/worker selectors from the source's options, else the k8s pack's (one place for the defaults),
+    and the Redis/PostgreSQL Service selectors; ValueError naming a bad one."""
+    from agentops.core.packs import command_specs
+
+    specs = command_specs("k8s", cfg)
+    out = {key: str(source.options.get(key) or specs[check].params[key]) for key, check in ROLE_SELECTOR_CHECKS.items()}
+    out.update({key: str(source.options.get(key) or default) for key, default in SERVICE_SELECTORS.items()})
+    for key, selector in out.items():
+        try:
+            check_selector(selector)
+        except ValueError as exc:
+            raise ValueError(f"target {source.name!r} options.{key}: {exc}") from None
+    return out
+
+
+def _labels(obj: KubeObject) -> dict[str, str]:
+    return (obj.get("metadata") or {}).get("labels") or {}
+
+
+def _ports(pod: KubeObject) -> list[dict[str, Any]]:
+    return [p for c in (pod.get("spec") or {}).get("containers") or [] for p in c.get("ports") or []]
+
+
+def _named_port(ports: list[dict[str, Any]], names: tuple[str, ...], key: str = "containerPort") -> int | None:
+    for name in names:
+        for p in ports:
+            if p.get("name") == name and p.get(key) is not None:
+                return int(p[key])
+    return None
+
+
+def metrics_url(pod: KubeObject, ip: str) -> str | None:
+    """Where a pod's /metrics is: its prometheus.io/port (path, scheme) annotations, else its port named metrics."""
+    ann = (pod.get("metadata") or {}).get("annotations") or {}
+    port = ann.get("prometheus.io/port") or _named_port(_ports(pod), (METRICS_PORT_NAME,))
+    if port is None or not str(port).isdigit():
+        return None
+    path = ann.get("prometheus.io/path") or "/metrics"
+    scheme = ann.get("prometheus.io/scheme") or "http"
+    return f"{scheme}://{ip}:{port}{path if path.startswith('/') else '/' + path}"
+
+
+def _k8s_target(source: Target, kind: str, namespace: str, obj: KubeObject, **extra: Any) -> Target:
+    access = {k: v for k, v in source.options.items() if k in ("kubeconfig", "context", "timeout")}
+    obj_kind = str(obj.get("kind") or "").lower()
+    return Target(name=f"{source.name}/{obj_kind}/{name_of(obj)}", kind=kind, address=f"{namespace}/{name_of(obj)}",
+                  options={**access, **extra}, labels={**source.labels, "namespace": namespace, obj_kind: name_of(obj),
+                                                         "source": source.name}, where=source.where)
+
+
+def expand_source(cfg: Config, source: Target, namespace: str, pods: list[KubeObject],
+                  services: list[KubeObject], workloads: list[KubeObject]) -> tuple[list[Target], Observation]:
+    """The targets one source's objects make, and what the k8s.discovery check reports about it."""
+    sel = role_selectors(cfg, source)
+    pod_selector = str(source.options.get("selector") or "")
+    out: list[Target] = []
+    unaddressed: list[str] = []
+    for pod in pods:
+        labels, ip = _labels(pod), (pod.get("status") or {}).get("podIP")
+        base = {**source.labels, "namespace": namespace, "pod": name_of(pod), "source": source.name}
+        role = "host" if matches(sel["host_selector"], labels) else \
+            "worker" if matches(sel["worker_selector"], labels) else None
+        if role and not ip:
+            unaddressed.append(name_of(pod))
+        elif role == "host":
+            port = _named_port(_ports(pod), HOST_PORT_NAMES) or next(
+                (int(p["containerPort"]) for p in _ports(pod) if p.get("containerPort")), None)
+            if port is not None:
+                out.append(Target(name=f"{source.name}/host/{name_of(pod)}", kind="agentrpc", address=f"{ip}:{port}",
+                                  tls=source.tls, labels={**base, "role": "host"}, where=source.where))
+        elif role == "worker":
+            url = metrics_url(pod, str(ip))
+            if url:
+                out.append(Target(name=f"{source.name}/worker/{name_of(pod)}", kind="metrics", address=url,
+                                  labels={**base, "role": "worker"}, where=source.where))
+        out.append(_k8s_target(source, "k8s-pod", namespace, pod))
+    for svc in services:
+        spec = svc.get("spec") or {}
+        for kind in ("redis", "postgres"):
+            # a Service is known by its labels or by the pods it selects (often it carries no labels of its own)
+            if not matches(sel[f"{kind}_selector"], {**(spec.get("selector") or {}), **_labels(svc)}) \
+                    or not spec.get("ports"):
+                continue
+            port = _named_port(spec["ports"], SERVICE_PORT_NAMES[kind], "port") or int(spec["ports"][0]["port"])
+            host = f"{name_of(svc)}.{namespace}.svc" if source.options.get("service_address") == "dns" \
+                else spec.get("clusterIP")
+            if not host or host == "None":
+                continue
+            t = Target(name=f"{source.name}/{kind}/{name_of(svc)}", kind=kind, address=f"{host}:{port}",
+                       labels={**source.labels, "namespace": namespace, "service": name_of(svc), "role": kind,
+                               "source": source.name}, where=source.where)
+            secret = source.options.get(f"{kind}_password_env")
+            if secret:
+                t.secret_sources["password"] = ("env", str(secret))
+            if kind == "postgres" and source.options.get("postgres_username"):
+                t.username = str(source.options["postgres_username"])
+            out.append(t)
+        if spec.get("selector") and (not pod_selector or matches(pod_selector, _labels(svc))):
+            out.append(_k8s_target(source, "k8s-service", namespace, svc))
+    for w in workloads:
+        out.append(_k8s_target(source, "k8s-workload", namespace, w, object_kind=w.get("kind")))
+    obs = Observation(metrics={"pods": len(pods), "targets": len(out), "pods_without_address": len(unaddressed)},
+                      facts={"namespace": namespace, "pods_without_address": unaddressed})
+    return out, obs
+
+
+async def _discover(cfg: Config, source: Target, cap: float | None) -> tuple[list[Target], Observation]:
+    access = access_of(source, cfg.defaults.timeout)
+    if cap is not None and cap < access.timeout:
+        access = replace(access, timeout=cap)
+    selector = str(source.options.get("selector") or "") or None
+    try:
+        client = await KubeClient.connect(access)
+    except KubeError as exc:
+        return [], Observation.failure(exc.reason, exc.message)
+    try:
+        namespace = access.namespace or client.connection.namespace
+        pods, services, deployments, sets = await asyncio.gather(
+            client.list(RESOURCES["Pod"], namespace, label_selector=selector),
+            client.list(RESOURCES["Service"], namespace),
+            client.list(RESOURCES["Deployment"], namespace, label_selector=selector),
+            client.list(RESOURCES["StatefulSet"], namespace, label_selector=selector))
+    except KubeError as exc:
+        return [], Observation.failure(exc.reason, exc.message)
+    finally:
+        client.close()
+    return expand_source(cfg, source, namespace, pods, services, [*deployments, *sets])
+
+
+def expand(cfg: Config, timeout: float | None = None) -> Config:
+    """The config with every kubernetes source's targets added (a source that fails adds none; its
+    k8s.discovery check says why). `timeout` caps each source's own (a command's --timeout: the sources are
+    listed at once, within it). A config without a source is returned as is, the client never imported."""
+    sources = cfg.targets_of("kubernetes")
+    if not sources:
+        return cfg
+    for source in sources:
+        try:
+            role_selectors(cfg, source)  # a bad selector is the config's fault: exit 3 before any request
+        except ValueError as exc:
+            raise ConfigError(str(exc), path=cfg.path) from None
+
+    async def all_sources() -> list[tuple[list[Target], Observation]]:
+        return await asyncio.gather(*(_discover(cfg, s, timeout) for s in sources))
+
+    targets = dict(cfg.targets)
+    for source, (found, obs) in zip(sources, asyncio.run(all_sources()), strict=True):
+        DISCOVERED[source.name] = obs
+        for t in found:
+            targets.setdefault(t.name, t)
+    return replace(cfg, targets=targets)
+
+
+def discovered(source: Target) -> Observation:
+    """What the expansion of `source` observed; a source never expanded in this process says so."""
+    return DISCOVERED.get(source.name) or Observation.failure(
+        Reason.INTERNAL, f"kubernetes source {source.name!r} was not expanded in this run")
