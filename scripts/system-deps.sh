@@ -15,6 +15,11 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v jq >/dev/null 2>&1 || need+=(jq)
 command -v journalctl >/dev/null 2>&1 || need+=(systemd)
 [ -x /lib/systemd/systemd-journal-remote ] || need+=(systemd-journal-remote)
+# `scripts/system-deps.sh --bench`: also the anchors bench/ compares against (Go's blackbox_exporter, ripgrep).
+if [ "${1:-}" = "--bench" ]; then
+  command -v rg >/dev/null 2>&1 || need+=(ripgrep)
+  command -v prometheus-blackbox-exporter >/dev/null 2>&1 || need+=(prometheus-blackbox-exporter)
+fi
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "missing system packages: ${need[*]} (install them as root: apt-get install ${need[*]})" >&2; exit 3
