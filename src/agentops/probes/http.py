@@ -231,8 +231,9 @@ def _new_client(verify: ssl.SSLContext) -> Any:
     check's response for the next (a jar whose policy accepts no domain)."""
     import httpx
 
+    # The jar itself, not httpx.Cookies(jar): a client copies a Cookies it is given into a jar of its own.
     jar = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
-    return httpx.AsyncClient(verify=verify, trust_env=False, cookies=httpx.Cookies(jar),
+    return httpx.AsyncClient(verify=verify, trust_env=False, cookies=jar,
                              limits=httpx.Limits(max_connections=None, max_keepalive_connections=0))
 
 
