@@ -140,9 +140,10 @@ def run_in_process(config: Path, src: str | None) -> tuple[float, float, int, fl
     return wall, wall, ok, cpu
 
 
-async def floor(ports: list[int]) -> float:
+async def floor(ports: list[int]) -> tuple[float, float]:
     """The machine's own floor: the same requests, all at once, with bare asyncio streams in this process
-    (no agentops, no httpx, no process start)."""
+    (no agentops, no httpx, no process start): (seconds, CPU seconds per request). Its CPU per request is
+    also what a hand-written HTTP/1.1 GET on asyncio streams could cost at best."""
     async def one(port: int) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
@@ -150,9 +151,9 @@ async def floor(ports: list[int]) -> float:
         await reader.read()
         writer.close()
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     await asyncio.gather(*(one(p) for p in ports))
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, (time.process_time() - c0) / len(ports)
 
 
 # ------------------------------------------------------------------------------------ blackbox_exporter
@@ -226,7 +227,7 @@ def main() -> None:
         for name in trees:
             samples[f"{name} 1"], samples[f"{name} {count}"] = [], []
         for _ in range(runs):  # interleaved, so a burst of load elsewhere hits every row alike
-            samples["floor"].append((asyncio.run(floor(ports)),))
+            samples["floor"].append(asyncio.run(floor(ports)))
             if bb is not None:
                 before = _proc_cpu(bb[0].pid)
                 took, ok = asyncio.run(blackbox_round(bb[1], ports))
@@ -251,8 +252,10 @@ def main() -> None:
         print(f"{count} http checks, each endpoint answering after {delay * 1000:.0f} ms; median of {runs} "
               f"interleaved rounds; {os.cpu_count()} CPUs, load average {load}")
         print(f"{'':40} {'wall':>8} {'run':>8} {'run/floor':>10} {'CPU/check':>10} {'/blackbox':>10}")
-        print(f"{'floor: bare asyncio, same requests':40} {'':>8} {f * 1000:6.0f}ms {1:10.2f}")
         bb_cpu = med("blackbox", 1) if samples["blackbox"] else None
+        f_cpu = med("floor", 1)
+        print(f"{'floor: bare asyncio, same requests':40} {'':>8} {f * 1000:6.0f}ms {1:10.2f} {f_cpu * 1000:8.2f}ms "
+              + (f"{f_cpu / bb_cpu:10.2f}" if bb_cpu else ""))
         if bb_cpu is not None:
             bb_run = med("blackbox", 0)
             print(f"{'blackbox_exporter, same probes':40} {'':>8} {bb_run * 1000:6.0f}ms {bb_run / f:10.2f} "

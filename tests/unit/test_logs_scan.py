@@ -325,36 +325,6 @@ def test_any_mix_reads_the_same_in_any_chunking(tmp_path: Path, order: list[int]
     assert summary(analysis([str(path)], jobs=3, parallel_min=1, chunk_size=chunk_size)) == whole
 
 
-# A JSON chunk's records and bad lines come from byte counts (scan._account_json); any chunk, JSON or not,
-# must be accounted exactly as the line by line path does.
-_LINES = [b'{"a": 1}', b'{"level": "ERROR", "m": "x"}', b'{"cut', b'{"u": "\xc3\xa9"}', b'{"bad": "\xff"}', b"",
-          b"  frame", b"plain line", b'{"x": 1}\r', b"}", b"Traceback (most recent call last)", b"ValueError: x"]
-
-
-@settings(max_examples=400, deadline=None)
-@given(lines=st.lists(st.sampled_from(_LINES), min_size=1, max_size=12),
-       before=st.sampled_from([b"", b"xx\n", b'{"carried": 1}\n']), after=st.sampled_from([b"", b'{"next"']),
-       cut=st.sampled_from(["", "oversized", "unterminated"]), indented=st.booleans(), json_log=st.booleans())
-def test_counting_a_json_chunk_agrees_with_accounting_it_line_by_line(lines, before, after, cut, indented,
-                                                                      json_log):
-    from agentops.logs import scan as scan_module
-    from agentops.logs.reader import Chunk
-
-    body = b"\n".join(lines) + b"\n"
-    chunk = Chunk(before + body + after, len(before), len(before) + len(body), 0, cut=cut)
-    fast_stats, slow_stats = InputStats(), InputStats()
-    fast = scan_module._account(chunk, fast_stats, None, indented, json_log)
-    counted = scan_module._account_json
-    scan_module._account_json = lambda _chunk, _stats: None  # the line by line path alone
-    try:
-        slow = scan_module._account(chunk, slow_stats, None, indented, json_log)
-    finally:
-        scan_module._account_json = counted
-    assert fast == slow
-    assert fast_stats.bad_input() == slow_stats.bad_input()
-    all_json = all(x.startswith(b"{") for x in lines)
-    assert (counted(chunk, InputStats()) is not None) == (all_json and b"\xff" not in body)
-
 
 def test_the_default_job_count_follows_the_free_cpus(monkeypatch):
     from agentops.logs import scan as scan_module
