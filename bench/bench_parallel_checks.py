@@ -12,6 +12,8 @@ expands over all of them. Beside it, in the same run, interleaved round by round
   and its CPU per check from /proc (user+system ticks over the round, divided by the checks).
 - agentops health, one check (`--only bench.http@t000`): the process's fixed cost, taken off the 200-check
   run's CPU to give agentops' CPU per check: (CPU of 200 checks - CPU of 1 check) / 199.
+- a bare-asyncio GET probe through agentops' own runner, pacing gate and judge (measurement only, in place
+  of the http probe): what a hand-written HTTP/1.1 path could cost at best.
 - with AGENTOPS_BENCH_BASELINE=/path/to/other/src (e.g. `git archive` of main), the same rows for that tree
   (PYTHONPATH), so before and after are measured in the same run.
 
@@ -36,6 +38,7 @@ import time
 from pathlib import Path
 
 from agentops.core.config import Defaults
+from agentops.core.probe import Probe
 
 CONCURRENCY_DEFAULT = Defaults.concurrency
 BLACKBOX = "prometheus-blackbox-exporter"
@@ -113,14 +116,46 @@ def _child_cpu() -> float:
     return cpu
 
 
-def in_process(config: str) -> None:
+class RawGetProbe(Probe):
+    """(--inproc CONFIG --raw) A stand-in for the http probe, for measurement only: a bare asyncio GET through
+    the same runner, pacing gate, judge and report, to size what a hand-written HTTP/1.1 path could save. It
+    checks the status line and nothing else, so it is no replacement for the probe."""
+
+    kind = "http"
+    target_kinds = ("http",)
+
+    async def measure(self, target, params, timeout):
+        from urllib.parse import urlsplit
+
+        from agentops.core.model import Observation, Reason
+        from agentops.probes._errors import yield_to_other_checks
+
+        url = urlsplit(target.address)
+        await yield_to_other_checks(timeout)
+        t0 = time.perf_counter()
+        async with asyncio.timeout(timeout):
+            reader, writer = await asyncio.open_connection(url.hostname, url.port)
+            writer.write(f"GET {url.path or '/'} HTTP/1.1\r\nHost: {url.netloc}\r\nConnection: close\r\n\r\n".encode())
+            body = await reader.read()
+            writer.close()
+        status = int(body[9:12]) if body.startswith(b"HTTP/1.") else 0
+        if status != 200:
+            return Observation.failure(Reason.PROTOCOL, f"status {status}")
+        return Observation(metrics={"status_code": float(status), "latency_ms": (time.perf_counter() - t0) * 1000,
+                                    "body_bytes": float(len(body))})
+
+
+def in_process(config: str, raw: bool = False) -> None:
     """(--inproc CONFIG, in a child) One warm-up run of the plan, then one timed: prints its wall time, its CPU
     and the OK count as JSON. The checks alone, with the interpreter up and the imports done: what the floor,
     also in-process, is compared with."""
+    from agentops.core import registry
     from agentops.core.config import load_config
     from agentops.core.packs import load_specs, plan
     from agentops.core.runner import run_plan
 
+    if raw:
+        registry.BUILTIN_PROBES["http"] = "__main__:RawGetProbe"
     cfg = load_config(config)
     checks = plan(cfg, load_specs(cfg))
     asyncio.run(run_plan(checks, concurrency=cfg.defaults.concurrency))
@@ -130,10 +165,10 @@ def in_process(config: str) -> None:
     print(json.dumps([wall, sum(r.status.value == 0 for r in results), cpu]))
 
 
-def run_in_process(config: Path, src: str | None) -> tuple[float, float, int, float]:
+def run_in_process(config: Path, src: str | None, *extra: str) -> tuple[float, float, int, float]:
     """(wall s, wall s, OK results, CPU s) of the plan run in a child (in_process), shaped as run_health's."""
     env = {**os.environ, **({"PYTHONPATH": src} if src else {})}
-    out = subprocess.run([sys.executable, __file__, "--inproc", str(config)], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, __file__, "--inproc", str(config), *extra], capture_output=True, text=True,
                          env=env, stdin=subprocess.DEVNULL, timeout=120, check=True).stdout
     _child_cpu()  # not a health run: keep its CPU out of the next one's
     wall, ok, cpu = json.loads(out)
@@ -238,6 +273,7 @@ def main() -> None:
                 samples[f"{name} 1"].append(run_health(config, src, "--only", "bench.http@t000"))
                 samples[f"{name} {count}"].append(run_health(config, src))
                 samples.setdefault(f"{name} in-process", []).append(run_in_process(config, src))
+            samples.setdefault("raw GET in-process", []).append(run_in_process(config, None, "--raw"))
         for name, rows in samples.items():
             expected = 1 if name.endswith(" 1") else count  # the floor's and blackbox's rows are checked above
             bad = [s[2] for s in rows if len(s) == 4 and s[2] != expected]
@@ -265,6 +301,10 @@ def main() -> None:
             ratio = f"{cpu / count / bb_cpu:10.2f}" if bb_cpu else f"{'-':>10}"
             print(f"{name + f': {count} checks in-process':40} {'':>8} {wall * 1000:6.0f}ms {wall / f:10.2f} "
                   f"{cpu / count * 1000:8.2f}ms {ratio}")
+        wall, cpu = med("raw GET in-process", 0), med("raw GET in-process", 3)
+        ratio = f"{cpu / count / bb_cpu:10.2f}" if bb_cpu else f"{'-':>10}"
+        print(f"{'bare-asyncio GET probe, same runner':40} {'':>8} {wall * 1000:6.0f}ms {wall / f:10.2f} "
+              f"{cpu / count * 1000:8.2f}ms {ratio}  (measurement only)")
         for name in trees:
             one, many = samples[f"{name} 1"], samples[f"{name} {count}"]
             per_check = statistics.median((m[3] - o[3]) / (count - 1) for o, m in zip(one, many, strict=True))
@@ -296,6 +336,6 @@ if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--serve":
         asyncio.run(serve(int(sys.argv[2]), float(sys.argv[3])))
     elif len(sys.argv) > 1 and sys.argv[1] == "--inproc":
-        in_process(sys.argv[2])
+        in_process(sys.argv[2], raw="--raw" in sys.argv[3:])
     else:
         main()

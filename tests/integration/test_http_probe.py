@@ -366,29 +366,3 @@ def test_a_token_echoed_by_the_server_never_reaches_the_output(http_server, tmp_
         if fmt == "json":
             assert result.json()["results"][0]["message"].startswith("body does not match /status=ok/")
     assert [r for r in http_server.requests if r.headers.get("Authorization") == f"Bearer {token}"]
-
-
-def test_checks_of_one_run_share_a_client_per_origin_and_nothing_else(http_server, monkeypatch):
-    """Within a run (the probe's session) one client serves every check of an origin; it keeps no cookie from
-    one check's response for the next, and outside a session each fetch builds a client of its own."""
-    import asyncio
-
-    from agentops.probes import http as http_probe
-
-    built = []
-    new_client = http_probe._new_client
-    monkeypatch.setattr(http_probe, "_new_client", lambda verify: built.append(verify) or new_client(verify))
-    path = f"/{unique_name('shared')}"
-    http_server.route(path, body="ok\n", headers={"Set-Cookie": "session=abc; Path=/"})
-    probe = http_probe.HttpProbe()
-
-    async def two_checks() -> list:
-        async with probe.session():
-            return [await probe.measure(web(http_server.base_url), {"path": path}, 3.0) for _ in range(2)]
-
-    assert not any(obs.failed for obs in asyncio.run(two_checks()))
-    assert len(built) == 1
-    seen = [r for r in http_server.requests if r.path == path]
-    assert len(seen) == 2 and all("Cookie" not in r.headers for r in seen)
-    assert not http(http_server.base_url, {"path": path}).failed  # no session: a client of its own
-    assert len(built) == 2

@@ -205,7 +205,7 @@ def test_an_absolute_deadline_counts_from_when_the_command_started():
 
 
 class ImportingProbe(Probe):
-    """A probe whose client library takes a while to import (preload) and whose checks share a session."""
+    """A probe whose client library takes a while to import (preload)."""
 
     kind = "test.importing"
     target_kinds = ("host",)
@@ -214,17 +214,6 @@ class ImportingProbe(Probe):
     def preload(self) -> None:
         time.sleep(0.02)  # stands in for `import redis`: CPU the loop never sees, before any clock starts
         type(self).events.append("preload")
-
-    def session(self):
-        import contextlib
-
-        @contextlib.asynccontextmanager
-        async def shared():
-            type(self).events.append("open")
-            yield
-            type(self).events.append("close")
-
-        return shared()
 
     async def measure(self, target, params: Mapping[str, Any], timeout: float) -> Observation:
         type(self).events.append("measure")
@@ -241,5 +230,5 @@ def test_a_client_import_is_reported_beside_the_check_never_inside_it(monkeypatc
     imp = [r for r in results if r.probe == "test.importing"]
     assert all(r.facts["client_import_ms"] >= 20 for r in imp)
     assert "client_import_ms" not in results[-1].facts  # a probe that imports nothing reports nothing
-    # imported before any check's clock started (so never inside its duration), one session around both
-    assert ImportingProbe.events == ["preload", "open", "measure", "measure", "close"]
+    # imported once, before any check's clock started (so never inside its duration)
+    assert ImportingProbe.events == ["preload", "measure", "measure"]

@@ -6,7 +6,6 @@ A new kind of check is a class like this registered under the entry-point group 
 
 from __future__ import annotations
 
-import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -27,12 +26,6 @@ class Probe(ABC):
         """Import what measure() imports lazily (its client library). The runner calls this once per probe
         kind before any check's clock starts: an import blocks the one event loop, and a loop blocked while
         timers are due is a deadline that cannot be kept."""
-
-    def session(self) -> contextlib.AbstractAsyncContextManager[object]:
-        """What the probe's checks share for the length of one run (the HTTP probe's clients), opened by the
-        runner before the first check starts and closed after the last; a check run outside a session must
-        still work on its own. Default: nothing shared."""
-        return contextlib.nullcontext()
 
     def validate_params(self, params: Mapping[str, Any]) -> None:  # noqa: B027 - optional hook
         """Raise ValueError with a one-line reason when params are wrong (called at config load)."""

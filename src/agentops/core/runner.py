@@ -5,7 +5,6 @@ its class and message, a probe that overruns its timeout is cancelled and report
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import time
 from collections.abc import Awaitable, Callable
@@ -175,12 +174,8 @@ async def run_plan(checks: list[PlannedCheck], *, concurrency: int = 256, deadli
 
     if not checks:
         return []
-    async with contextlib.AsyncExitStack() as sessions:
-        for kind in dict.fromkeys(c.spec.probe for c in checks):
-            with contextlib.suppress(Exception):  # a probe whose session fails runs its checks without one
-                await sessions.enter_async_context(registry.probe(kind).session())
-        tasks = [asyncio.create_task(guarded(c, p)) for c, p in zip(checks, progress, strict=True)]
-        results = await _gather(checks, tasks, progress, deadline_at)
+    tasks = [asyncio.create_task(guarded(c, p)) for c, p in zip(checks, progress, strict=True)]
+    results = await _gather(checks, tasks, progress, deadline_at)
     for r in results:
         if r.probe in imported:
             r.facts = {**r.facts, "client_import_ms": imported[r.probe]}

@@ -28,7 +28,6 @@ not be computed), so no caller has to read the message to tell "not exported" fr
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import re
 import time
@@ -42,14 +41,7 @@ from agentops.core.model import Observation, Reason
 from agentops.core.probe import Probe, check_params
 from agentops.core.redact import redact
 from agentops.probes._pacing import SLICE_S, sliced, unsliced
-from agentops.probes.http import (
-    AUTH_STATUSES,
-    MAX_BODY_BYTES,
-    Fetched,
-    client_session,
-    fetch,
-    preload_client_library,
-)
+from agentops.probes.http import AUTH_STATUSES, MAX_BODY_BYTES, Fetched, fetch, preload_client_library
 
 KINDS = ("series", "ratio", "quantile", "rate")
 AGGS = ("sum", "max", "min", "avg", "count")
@@ -493,9 +485,6 @@ class MetricsProbe(Probe):
 
     def preload(self) -> None:
         preload_client_library()
-
-    def session(self) -> contextlib.AbstractAsyncContextManager[None]:
-        return client_session()
 
     async def measure(self, target: Target, params: Mapping[str, Any], timeout: float) -> Observation:
         url = target.address or ""
