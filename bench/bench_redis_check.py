@@ -6,12 +6,17 @@ the ratio of each agentops run to its anchor. The anchors are C programs doing l
 PING; pg_isready does not even authenticate), so the ratio is mostly Python's start-up: the in-process line
 shows what the check itself costs once the interpreter is up.
 
+A last line per check reads agentops' own report: the check's own time (its duration_s, the probe's
+latency metrics) beside the import of its client library (the fact client_import_ms), which the runner does
+before any clock starts and reports apart.
+
 Run: .venv/bin/python bench/bench_redis_check.py [rounds]
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import statistics
@@ -94,6 +99,12 @@ def main() -> None:
         for _ in range(rounds):
             for name, argv in commands.items():
                 samples[name].append(timed(argv, env))
+        own = {}
+        for check in ("redis.ping", "postgres.connect"):
+            doc = json.loads(subprocess.run([*health, check], capture_output=True, env=env, timeout=60,
+                                            stdin=subprocess.DEVNULL).stdout)
+            (r,) = doc["results"]
+            own[check] = (r["duration_s"] * 1000, r["facts"].get("client_import_ms"), r["metrics"])
         inproc = {"redis.ping (in-process)": in_process(config, "redis.ping", rounds),
                   "postgres.connect (in-process)": in_process(config, "postgres.connect", rounds)}
     finally:
@@ -103,7 +114,8 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
     med = {name: statistics.median(v) * 1000 for name, v in {**samples, **inproc}.items()}
-    print(f"{rounds} rounds, medians (ms)")
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"{rounds} interleaved rounds, medians (ms); {os.cpu_count()} CPUs, load average {load}")
     for name, ms in med.items():
         print(f"  {name:<36} {ms:8.1f}")
     print("ratios")
@@ -114,6 +126,10 @@ def main() -> None:
              ("postgres.connect (in-process)", "pg_isready")]
     for ours, anchor in pairs:
         print(f"  {ours:<36} / {anchor:<16} {med[ours] / med[anchor]:6.2f}")
+    print("one agentops run's own report: the check's time beside its client library's import")
+    for check, (took, imported, metrics) in own.items():
+        latency = ", ".join(f"{k} {v:.2f}" for k, v in metrics.items() if k.endswith("_ms"))
+        print(f"  {check:<20} check {took:6.1f} ms ({latency}); client_import_ms {imported}")
 
 
 if __name__ == "__main__":

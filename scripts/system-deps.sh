@@ -20,6 +20,10 @@ command -v journalctl >/dev/null 2>&1 || need+=(systemd)
 command -v prometheus-pushgateway >/dev/null 2>&1 || need+=(prometheus-pushgateway)
 # bench/bench_serve_probe.py's anchor
 command -v prometheus-blackbox-exporter >/dev/null 2>&1 || need+=(prometheus-blackbox-exporter)
+# `scripts/system-deps.sh --bench`: also ripgrep, an anchor bench/bench_logs.py compares against.
+if [ "${1:-}" = "--bench" ]; then
+  command -v rg >/dev/null 2>&1 || need+=(ripgrep)
+fi
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "missing system packages: ${need[*]} (install them as root: apt-get install ${need[*]})" >&2; exit 3

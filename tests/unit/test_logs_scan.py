@@ -323,3 +323,16 @@ def test_any_mix_reads_the_same_in_any_chunking(tmp_path: Path, order: list[int]
     whole = summary(analysis([str(path)]))
     assert summary(analysis([str(path)], chunk_size=chunk_size)) == whole
     assert summary(analysis([str(path)], jobs=3, parallel_min=1, chunk_size=chunk_size)) == whole
+
+
+
+def test_the_default_job_count_follows_the_free_cpus(monkeypatch):
+    from agentops.logs import scan as scan_module
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1, 2, 3})
+    for load, jobs in [(0.0, 4), (0.4, 4), (1.6, 2), (3.4, 1), (9.0, 1)]:
+        monkeypatch.setattr(os, "getloadavg", lambda load=load: (load, load, load))
+        assert scan_module.default_jobs() == jobs, load
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(16)))
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert scan_module.default_jobs() == scan_module.MAX_JOBS

@@ -163,6 +163,25 @@ def test_every_document_kind_has_one_presenter() -> None:
         registry.presenter("load")(other)
 
 
+def test_the_lazy_lookup_index_names_exactly_the_modules_that_register_each_family() -> None:
+    """presenters.MODULES says which modules to import for a kind's family; it must name every module that
+    registers a kind of that family, and only those (a presenter it missed would silently fall back to the
+    generic view)."""
+    import importlib
+    import pkgutil
+
+    from agentops.render import presenters
+
+    registering: dict[str, set[str]] = {}
+    for info in pkgutil.iter_modules(presenters.__path__):
+        module = importlib.import_module(f"{presenters.__name__}.{info.name}")
+        for kind in kinds():
+            fn = registry.registered(kind)
+            if fn is not None and fn.__module__ == module.__name__:
+                registering.setdefault(kind.split(".")[0], set()).add(info.name)
+    assert registering == {family: set(mods) for family, mods in presenters.MODULES.items()}
+
+
 def test_one_formatter_per_quantity() -> None:
     assert fmt.size(512) == "512 B" and fmt.size(1536) == "1.5 KiB" and fmt.size(3 * 2**40) == "3.0 TiB"
     assert fmt.size(None) == fmt.duration(float("nan")) == fmt.number(None) == "n/a"

@@ -202,3 +202,33 @@ def test_an_absolute_deadline_counts_from_when_the_command_started():
                               deadline_at=time.monotonic() + 0.5)
     assert results[0].status is Status.CRITICAL and results[0].reason is Reason.TIMEOUT
     assert took <= 0.55
+
+
+class ImportingProbe(Probe):
+    """A probe whose client library takes a while to import (preload)."""
+
+    kind = "test.importing"
+    target_kinds = ("host",)
+    events: list[str] = []
+
+    def preload(self) -> None:
+        time.sleep(0.02)  # stands in for `import redis`: CPU the loop never sees, before any clock starts
+        type(self).events.append("preload")
+
+    async def measure(self, target, params: Mapping[str, Any], timeout: float) -> Observation:
+        type(self).events.append("measure")
+        return Observation(metrics={"value": 1.0})
+
+
+def test_a_client_import_is_reported_beside_the_check_never_inside_it(monkeypatch):
+    monkeypatch.setitem(registry.BUILTIN_PROBES, "test.importing", f"{__name__}:ImportingProbe")
+    registry.probe.cache_clear()
+    ImportingProbe.events = []
+    importing = [PlannedCheck(spec=CheckSpec(id=f"imp{i}", probe="test.importing", params={}),
+                              target=local_target(), timeout=5, retries=0, retry_delay=0.01) for i in range(2)]
+    results = run([*importing, check("plain")])
+    imp = [r for r in results if r.probe == "test.importing"]
+    assert all(r.facts["client_import_ms"] >= 20 for r in imp)
+    assert "client_import_ms" not in results[-1].facts  # a probe that imports nothing reports nothing
+    # imported once, before any check's clock started (so never inside its duration)
+    assert ImportingProbe.events == ["preload", "measure", "measure"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -76,7 +75,8 @@ JournalOpt = typer.Option(None, "--journal", help="Also read this systemd unit's
 JournalDirOpt = typer.Option(None, "--journal-dir", help="Read the journal files in this directory (journalctl "
                              "--directory), e.g. a journal copied from another machine.")
 JobsOpt = typer.Option(0, "--jobs", "-j", min=0, max=64, help="Processes to scan a large file with (0: one per "
-                       "CPU, up to 4, for files of 64 MiB or more; N: split any file of N MiB or more).")
+                       "free CPU — CPUs less the load average — up to 4, for files of 64 MiB or more; N: split any "
+                       "file of N MiB or more).")
 # The config is read only for its pack_dirs: a logs.yaml there overrides the logs command pack's checks by id.
 LogsConfigOpt = config_option("the shipped logs checks")
 MaxErrorsOpt = typer.Option(None, "--max-errors", help="Alert above this many error records: N (CRITICAL) or "
@@ -244,7 +244,7 @@ def _run(run: Runner, paths: list[str] | None, journal: str | None, journal_dir:
     """Resolve the inputs (exit 3 when nothing matches or journald is missing), run the command over them and
     emit its report. A problem found while reading (journald refusing) is a usage error, not a traceback."""
     from agentops.logs.reader import InputError, journald_available, resolve
-    from agentops.logs.scan import PARALLEL_MIN
+    from agentops.logs.scan import PARALLEL_MIN, default_jobs
     from agentops.logs.stats import InputStats
 
     if journal_dir and not journal:
@@ -265,8 +265,7 @@ def _run(run: Runner, paths: list[str] | None, journal: str | None, journal_dir:
     if filters.window.until is not None:
         journal_args.append(f"--until=@{int(filters.window.until) + 1}")
     if jobs == 0:
-        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        scan_args = (journal_args, min(cpus, 4), PARALLEL_MIN)
+        scan_args = (journal_args, default_jobs(), PARALLEL_MIN)
     else:
         scan_args = (journal_args, jobs, jobs << 20)
     try:

@@ -132,7 +132,7 @@ class WorkerSpec:
     host: str | None
     process: ProcessLocator
     logs: list[str]
-    log_format: str | None  # None: each record's format is detected (diagnose/logscan.parse)
+    log_format: str | None  # None: the layout is detected per file (logs/ranges.read_records)
     metrics_url: str | None
     agent_types: list[str]
     pings: dict[str, PingSpec]  # per type; falls back to default_ping

@@ -3,19 +3,20 @@ that kind (a report document from render.document, or a listing document from re
 
 A kind is looked up whole, then by its prefix before the first "." (`logs` serves `logs.analyze`,
 `logs.count`, `logs.trace`); a kind nobody registered is shown by the generic results view. Presenters live in
-render/presenters/, whose package imports every one of its modules and offers the lookup (presenter_for,
-kinds): this module imports no presenter, so presenters can import it without an import cycle.
+render/presenters/, whose package offers the lookup (presenter_for, kinds) and imports the modules a kind's
+family needs first: this module imports no presenter, so presenters can import it without an import cycle.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
+if TYPE_CHECKING:  # only a type here: the registry itself needs no rich
+    from rich.console import Console
 
 Document = dict[str, Any]
-Presenter = Callable[[Document, Console], None]
+Presenter = Callable[[Document, "Console"], None]
 
 _PRESENTERS: dict[str, Presenter] = {}
 
@@ -36,7 +37,7 @@ def presenter(*kinds: str) -> Callable[[Presenter], Presenter]:
 
 def registered(kind: str) -> Presenter | None:
     """The presenter registered so far for `kind` (whole, then its prefix). Callers look presenters up through
-    render.presenters.presenter_for, which has imported (registered) every one first."""
+    render.presenters.presenter_for, which imports (registers) the ones of the kind's family first."""
     return _PRESENTERS.get(kind) or _PRESENTERS.get(kind.split(".")[0])
 
 
