@@ -220,3 +220,11 @@ def test_a_hop_the_host_could_not_deliver_rules_out_overload() -> None:
     v = diagnose(_ev((*HOST_OK, OWNED, RUNNING, ping("no_reply"), taken, hop)), SUBJECT)[0]
     assert v.id == "unexplained" and "ruled out by the host logged failures for other agent types" in v.cause
     assert "agentops diagnose message --to ghost" in v.fix
+
+
+def test_a_dead_worker_does_not_take_a_delivered_topic_s_subscriptions() -> None:
+    """A second replica that exited at start is a dead configured worker; the topic still has its live subscriber,
+    so the event is delivered and no 'subscriptions it held are gone' finding is given (a false alarm the corpus
+    showed)."""
+    found = [f.id for f in publish_findings(_ev(_publish(1.0, OWNED_ALIVE, dead=["wdup"])), PublishQuery("orders"))]
+    assert found == ["publish-delivered"], found

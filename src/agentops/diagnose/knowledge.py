@@ -290,6 +290,9 @@ MODES: dict[str, FailureMode] = {m.id: m for m in (
         "start worker {worker} again (it registers and subscribes at start) and find out why it exited",
         ("configured worker process absent", "no subscription matches the topic"),
         requires=("configured-worker-dead",),
+        # With a live subscriber the event is delivered: a dead worker elsewhere (a second replica that exited at
+        # start, say) did not take this topic's subscriptions with it.
+        rules_out=("topic-has-subscribers",),
     ),
     _mode(
         "worker-start-failed", "runtime", Status.CRITICAL,

@@ -145,6 +145,9 @@ def publish_findings(ev: Evidence, q: PublishQuery) -> list[Finding]:
             types = ", ".join(rows.get(name, {}).get("agent_types") or []) or "none configured"
             findings.append(make_finding("publish-subscriber-gone", {**values, "worker": name, "types": types},
                                          [line(workers)], checks, judged=workers.status))
+    # Each finding only with its mode's declared evidence (knowledge.FailureMode requires / rules_out): a refused
+    # one leaves room for the delivered verdict.
+    findings = [f for f in findings if admit(f, ev, None).ok]
     if not findings:
         shown = [f"{r.target} ({r.facts['worker']})" if r.facts.get("worker") else r.target for r in receivers]
         findings.append(make_finding("publish-delivered", {
