@@ -29,6 +29,7 @@ from agentops.diagnose.message import (
     CONFIRM_PING_S,
     DEFAULT_KEY,
     DEFAULT_SINCE_S,
+    PING_SHARE,
     POST_PING_S,
     choose_payload,
     started_stamp,
@@ -258,7 +259,7 @@ async def _cluster_layers(layers: Layers, ev: Evidence, q: AgentQuery, subject: 
         # decision (on_reason: up but not connected is only a warning), not a second one made here.
         blocked = not owned or (proc is not None and proc.status is Status.CRITICAL)
         await layers.ping_type(q.agent_type, DEFAULT_KEY, payload_type, payload, source=None,
-                               cap=CONFIRM_PING_S if blocked else None,
+                               cap=CONFIRM_PING_S if blocked else PING_SHARE * ev.deadline.total_s,
                                reserve=min(1.5, max(POST_PING_S, 0.3 * ev.deadline.remaining())))
     layers.logs(q.agent_type, key=DEFAULT_KEY)
     await layers.metrics(q.agent_type)

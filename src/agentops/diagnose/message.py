@@ -40,6 +40,10 @@ from agentops.diagnose.verdict import Subject, diagnose
 
 CONFIRM_PING_S = 0.5  # a ping that only confirms a cause already found
 POST_PING_S = 0.6  # kept for the logs, metrics and machine layers after the ping
+# The longest a ping waits, as a share of the whole deadline: 2 s at the default 5 s (the production P95 goal,
+# so a reply later than that is already out of bounds), and proportionally more under a longer --deadline. A
+# silent agent is thereby named in about 3 s wall rather than at the deadline; the rest is slack, not waiting.
+PING_SHARE = 0.4
 DEFAULT_SINCE_S = 600.0
 DEFAULT_KEY = "agentops-probe"
 
@@ -140,7 +144,9 @@ async def type_layers(layers: Layers, ev: Evidence, q: MessageQuery, subject: Su
     else:
         ev.note(f"no payload for {q.to_type}: give --payload-type/--payload or configure a ping for it in the "
                 f"worker's options; the round trip was not tested")
-    if reachable and payload_type is not None and not too_large:
+    # A downstream type whose registration or worker already names its failure needs no confirming ping: its
+    # verdict rests on that, and the hop's time is the caller's.
+    if reachable and payload_type is not None and not too_large and not (blocked and not machine):
         source_id = (q.from_type, DEFAULT_KEY) if q.from_type else None
         left = ev.deadline.remaining()
         if machine:
@@ -150,7 +156,8 @@ async def type_layers(layers: Layers, ev: Evidence, q: MessageQuery, subject: Su
         # With hops followed, the wait also ends when the type waits on a call that cannot return.
         also_watch = watching_calls(layers, q.to_type) if q.hop_depth > 0 and not blocked else None
         await layers.ping_type(q.to_type, q.key, payload_type, payload, source=source_id,
-                               cap=CONFIRM_PING_S if blocked else None, reserve=reserve, also_watch=also_watch)
+                               cap=CONFIRM_PING_S if blocked else PING_SHARE * ev.deadline.total_s,
+                               reserve=reserve, also_watch=also_watch)
     layers.logs(q.to_type, q.message_id, key=q.key)
     if machine:
         await asyncio.gather(layers.metrics(q.to_type), layers.machine())
