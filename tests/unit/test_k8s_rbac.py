@@ -1,4 +1,4 @@
-"""deploy/k8s/rbac.yaml grants exactly what agentops reads: get/list on each kind of a snapshot, get on
+"""deploy/kubernetes/rbac.yaml grants exactly what agentops reads: get/list on each kind of a snapshot, get on
 pods/log, list on secrets (names only) in a Role of its own; no other verb, no other resource."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import yaml
 
 from agentops.k8s.resources import RESOURCES
 
-RBAC = Path(__file__).parents[2] / "deploy" / "k8s" / "rbac.yaml"
+RBAC = Path(__file__).parents[2] / "deploy" / "kubernetes" / "rbac.yaml"
 
 
 def _grants(kind: str) -> dict[str, set[tuple[str, str, str]]]:

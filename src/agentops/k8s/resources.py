@@ -1,6 +1,6 @@
 """The API resources agentops reads: where each lives (group, version, plural) and whether it is namespaced.
 A snapshot lists each of SNAPSHOT_KINDS once per namespace (or once across all namespaces with -A); the RBAC
-Role in deploy/k8s/rbac.yaml grants `get`/`list` on exactly these plus `pods/log`."""
+Role in deploy/kubernetes/rbac.yaml grants `get`/`list` on exactly these plus `pods/log`."""
 
 from __future__ import annotations
 
