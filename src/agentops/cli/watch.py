@@ -67,9 +67,8 @@ def watch(
             console.clear()
         render_table(doc, console)
 
-    try:
-        last = asyncio.run(run_watch(checks, concurrency=cfg.defaults.concurrency, interval=interval, count=count,
-                                     on_frame=frame))
-    except KeyboardInterrupt:
-        raise typer.Exit(0) from None
+    last, interrupted = asyncio.run(run_watch(checks, concurrency=cfg.defaults.concurrency, interval=interval,
+                                              count=count, on_frame=frame))
+    if interrupted or last is None:  # Ctrl-C ends a watch the way the operator asked: not a failure
+        raise typer.Exit(0)
     raise typer.Exit(exit_code(last.status, fail_on))

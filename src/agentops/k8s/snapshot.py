@@ -108,7 +108,13 @@ async def take(client: KubeClient, namespaces: list[str] | None, *,
             snap.denied[kind] = exc.message if exc.forbidden else f"not served by this API server ({exc.message})"
             return []
 
-    lists = await asyncio.gather(*(one(kind, ns) for kind, ns in jobs))
+    # The first failure ends the snapshot; the other lists are waited for (their own deadlines bound them) so
+    # none is left with an exception nobody retrieved.
+    outcomes = await asyncio.gather(*(one(kind, ns) for kind, ns in jobs), return_exceptions=True)
+    failure = next((o for o in outcomes if isinstance(o, BaseException)), None)
+    if failure is not None:
+        raise failure
+    lists = [o for o in outcomes if not isinstance(o, BaseException)]
     snap.taken_at = time.time()
     snap.listed = set(kinds) - set(snap.denied)
     for items in lists:

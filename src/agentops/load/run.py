@@ -195,7 +195,7 @@ async def load(target: LoadTarget, spec: LoadSpec, kpis: list[kpi_mod.Kpi], *, c
                on_progress: Any = None, started_at: str = "", cfg: Config | None = None) -> Report:
     import asyncio
 
-    from agentops.profile.session import stop_on_interrupt
+    from agentops.core.interrupt import stop_on_interrupt
 
     t0 = time.perf_counter()
     stop = asyncio.Event()

@@ -4,14 +4,12 @@ the same seconds, then judged into a `profile` report. `diagnose performance` ru
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import signal
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from agentops.core.format import utc_stamp
+from agentops.core.interrupt import stop_on_interrupt
 from agentops.core.model import Report
 from agentops.profile import stacks as stacks_mod
 from agentops.profile.agentmetrics import MetricsWindow, watch
@@ -59,27 +57,6 @@ class ProfileRun:
 
 def now_iso() -> str:
     return utc_stamp()
-
-
-@contextlib.contextmanager
-def stop_on_interrupt(stop: asyncio.Event) -> Iterator[None]:
-    """The first Ctrl-C ends the window early (what was sampled is still reported); a second one interrupts as
-    usual. Call inside the running loop; where signals cannot be handled (not the main thread) it does nothing."""
-    loop = asyncio.get_running_loop()
-
-    def first_press() -> None:
-        stop.set()
-        loop.remove_signal_handler(signal.SIGINT)
-
-    try:
-        loop.add_signal_handler(signal.SIGINT, first_press)
-    except (NotImplementedError, RuntimeError, ValueError):
-        yield
-        return
-    try:
-        yield
-    finally:
-        loop.remove_signal_handler(signal.SIGINT)
 
 
 async def run_window(targets: list[ProfileTarget], opts: ProfileOptions,

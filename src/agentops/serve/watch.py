@@ -5,6 +5,7 @@ render/presenters/watch.py; this module keeps the data, and judges nothing (stat
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections import deque
 from collections.abc import Callable
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentops.core.format import utc_stamp
+from agentops.core.interrupt import stop_on_interrupt
 from agentops.core.model import Report, Result
 from agentops.core.packs import PlannedCheck
 from agentops.core.runner import run_plan
@@ -56,19 +58,40 @@ def _shown(r: Result) -> list[str]:
 
 
 async def watch(checks: list[PlannedCheck], *, concurrency: int, interval: float, count: int | None,
-                on_frame: Callable[[Report], None]) -> Report:
-    """Run the plan every `interval` seconds (`count` times, or until cancelled); `on_frame(report)` after each
-    refresh, the report's data holding the history. Each refresh's checks end by the next refresh."""
+                on_frame: Callable[[Report], None]) -> tuple[Report | None, bool]:
+    """Run the plan every `interval` seconds (`count` times, or until Ctrl-C); `on_frame(report)` after each
+    refresh, the report's data holding the history. Each refresh's checks end by the next refresh. Returns the
+    last report (None if none finished) and whether Ctrl-C ended the watch: the press cancels a refresh under
+    way and the loop ends like a finished one, never by an exception raised in the middle of a write."""
     history = WatchHistory()
-    n = 0
-    while True:
-        started, t0 = utc_stamp(), time.monotonic()
-        results = await run_plan(checks, concurrency=concurrency, deadline=max(interval, 0.1))
-        history.add(results, started)
-        report = Report(kind="watch", started_at=started, duration_s=time.monotonic() - t0, results=results,
-                        data=history.data())
-        on_frame(report)
-        n += 1
-        if count is not None and n >= count:
-            return report
-        await asyncio.sleep(max(0.0, interval - (time.monotonic() - t0)))
+    last: Report | None = None
+    stop = asyncio.Event()
+    with stop_on_interrupt(stop):
+        for n in itertools.count(1):
+            started, t0 = utc_stamp(), time.monotonic()
+            refresh = asyncio.ensure_future(run_plan(checks, concurrency=concurrency, deadline=max(interval, 0.1)))
+            if not await _unless_stopped(refresh, stop):
+                return last, True
+            results = refresh.result()
+            history.add(results, started)
+            last = Report(kind="watch", started_at=started, duration_s=time.monotonic() - t0, results=results,
+                          data=history.data())
+            on_frame(last)
+            if count is not None and n >= count:
+                return last, False
+            pause = asyncio.ensure_future(asyncio.sleep(max(0.0, interval - (time.monotonic() - t0))))
+            if not await _unless_stopped(pause, stop):
+                return last, True
+    return last, False  # not reached: the loop above returns
+
+
+async def _unless_stopped(work: asyncio.Future[Any], stop: asyncio.Event) -> bool:
+    """Wait for `work` or for the stop event; on stop, cancel the work and wait for it to end. True: it finished."""
+    stopper = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({work, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    stopper.cancel()
+    if work.done():
+        return True
+    work.cancel()
+    await asyncio.gather(work, stopper, return_exceptions=True)
+    return False
