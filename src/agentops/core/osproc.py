@@ -17,6 +17,7 @@ without CONFIG_SCHED_DEBUG), the answer is "unknown", said as such.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import os
 import re
@@ -268,3 +269,15 @@ def is_local(host: str) -> bool:
     import psutil
 
     return any(a.address.split("%")[0] == host for addrs in psutil.net_if_addrs().values() for a in addrs)
+
+
+async def communicate_within(proc: asyncio.subprocess.Process, timeout: float) -> tuple[bytes, bytes] | None:
+    """A child's (stdout, stderr) once it exits; None when it did not within `timeout`, after killing and
+    reaping it (so no command we started outlives its deadline)."""
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        return None
+    return out or b"", err or b""

@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 from agentops.core.config import Target
 from agentops.core.model import Report, Result
+from agentops.core.osproc import communicate_within
 
 OVERSIZED_BYTES = 5 * 1024 * 1024
 
@@ -541,12 +542,10 @@ async def _wait_type(address: str, agent_type: str, *, registered: bool, timeout
 async def _run_undo_cmd(command: str, address: str, agent_type: str, timeout: float = 60.0) -> str:
     proc = await asyncio.create_subprocess_shell(command, stdin=asyncio.subprocess.DEVNULL,
                                                  stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
-    try:
-        _, err = await asyncio.wait_for(proc.communicate(), timeout)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
+    done = await communicate_within(proc, timeout)
+    if done is None:
         return f"--undo-cmd did not finish within {timeout:g}s"
+    _, err = done
     if proc.returncode != 0:
         return f"--undo-cmd exited with {proc.returncode}: {err.decode(errors='replace').strip()[-200:]}"
     back = await _wait_type(address, agent_type, registered=True, timeout=30.0)

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from agentops.core.format import utc_stamp
 from agentops.core.model import Observation, Reason
+from agentops.core.osproc import communicate_within
 from agentops.core.probe import Probe, check_params
 from agentops.core.target import Target
 from agentops.logs.classify import classify_text
@@ -232,12 +233,10 @@ async def systemd_status(unit: str, timeout: float) -> tuple[dict[str, str] | No
     proc = await asyncio.create_subprocess_exec(
         "systemctl", "show", "-p", ",".join(SYSTEMD_PROPERTIES), "--", unit, stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
+    done = await communicate_within(proc, timeout)
+    if done is None:
         return None, f"systemctl show {unit} did not answer within {timeout:g}s"
+    out, err = done
     if proc.returncode != 0:
         return None, f"systemctl show {unit} failed: {err.decode(errors='replace').strip()[:200]}"
     return parse_systemctl_show(out.decode(errors="replace")), ""

@@ -17,7 +17,7 @@ import psutil
 
 from agentops.core.config import Target
 from agentops.core.model import Observation, Reason
-from agentops.core.osproc import find_processes
+from agentops.core.osproc import communicate_within, find_processes
 from agentops.core.probe import Probe, check_params
 
 # Pseudo and read-only image filesystems whose "fullness" means nothing.
@@ -368,12 +368,10 @@ class SystemdProbe(Probe):
         proc = await asyncio.create_subprocess_exec(
             "systemctl", "is-active", "--", *units, stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
-        try:
-            out, _ = await asyncio.wait_for(proc.communicate(), timeout)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
+        done = await communicate_within(proc, timeout)
+        if done is None:
             return Observation.failure(Reason.TIMEOUT, f"systemctl did not answer within {timeout:g}s")
+        out, _ = done
         states = out.decode(errors="replace").split()
         metrics = {f"active:{u}": float(s == "active") for u, s in zip(units, states, strict=False)}
         bad = [f"{u} is {s}" for u, s in zip(units, states, strict=False) if s != "active"]
