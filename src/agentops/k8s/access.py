@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -226,3 +226,13 @@ def _client_error(exc: BaseException) -> KubeError:
     else:
         reason = network_reason(exc) or Reason.CONNECT
     return KubeError(reason, redact(text.splitlines()[0][:300]))
+
+
+async def gather_lists(*calls: Awaitable[T]) -> list[T]:
+    """Several API calls at once; the first failure is raised only after every call has ended (each is bounded
+    by its own deadline), so no call is left with an exception nobody retrieves."""
+    outcomes = await asyncio.gather(*calls, return_exceptions=True)
+    failure = next((o for o in outcomes if isinstance(o, BaseException)), None)
+    if failure is not None:
+        raise failure
+    return [o for o in outcomes if not isinstance(o, BaseException)]

@@ -28,7 +28,7 @@ from typing import Any
 from agentops.core.config import Config, Target
 from agentops.core.model import Observation, Reason
 from agentops.core.yamlsrc import ConfigError
-from agentops.k8s.access import KubeAccess, KubeClient, KubeError
+from agentops.k8s.access import KubeAccess, KubeClient, KubeError, gather_lists
 from agentops.k8s.resources import RESOURCES
 from agentops.k8s.selectors import check_selector, matches
 from agentops.k8s.snapshot import KubeObject, name_of
@@ -168,7 +168,7 @@ async def _discover(cfg: Config, source: Target, cap: float | None) -> tuple[lis
         return [], Observation.failure(exc.reason, exc.message)
     try:
         namespace = access.namespace or client.connection.namespace
-        pods, services, deployments, sets = await asyncio.gather(
+        pods, services, deployments, sets = await gather_lists(
             client.list(RESOURCES["Pod"], namespace, label_selector=selector),
             client.list(RESOURCES["Service"], namespace),
             client.list(RESOURCES["Deployment"], namespace, label_selector=selector),

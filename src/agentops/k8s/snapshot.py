@@ -10,7 +10,6 @@ it is read.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Iterable
@@ -21,7 +20,7 @@ from typing import Any
 from agentops.core.files import FileProblem, read_text
 from agentops.core.model import Observation
 from agentops.core.yamlsrc import ConfigError
-from agentops.k8s.access import KubeAccess, KubeClient, KubeError
+from agentops.k8s.access import KubeAccess, KubeClient, KubeError, gather_lists
 from agentops.k8s.resources import RESOURCES, SNAPSHOT_KINDS
 
 MAX_BUNDLE_FILE_BYTES = 512 * 1024 * 1024
@@ -108,13 +107,7 @@ async def take(client: KubeClient, namespaces: list[str] | None, *,
             snap.denied[kind] = exc.message if exc.forbidden else f"not served by this API server ({exc.message})"
             return []
 
-    # The first failure ends the snapshot; the other lists are waited for (their own deadlines bound them) so
-    # none is left with an exception nobody retrieved.
-    outcomes = await asyncio.gather(*(one(kind, ns) for kind, ns in jobs), return_exceptions=True)
-    failure = next((o for o in outcomes if isinstance(o, BaseException)), None)
-    if failure is not None:
-        raise failure
-    lists = [o for o in outcomes if not isinstance(o, BaseException)]
+    lists = await gather_lists(*(one(kind, ns) for kind, ns in jobs))  # the first failure ends the snapshot
     snap.taken_at = time.time()
     snap.listed = set(kinds) - set(snap.denied)
     for items in lists:
