@@ -82,3 +82,36 @@ def test_manager_knows_the_hosts_bind_failure_status():
     from agentops.lab import host
 
     assert host.EXIT_BIND_FAILED == EXIT_BIND_FAILED
+
+
+def test_a_lab_process_is_known_by_its_start_ticks_not_the_wall_clock(tmp_path):
+    """A process recorded with its start in ticks since boot is found again even when the wall-clock
+    create_time recorded beside it is seconds off (the clock was stepped between `lab up` and the check, as
+    NTP does), and a different start (a recycled pid) is not ours whatever create_time says."""
+    import subprocess
+    import sys
+
+    from agentops.core.osproc import start_ticks
+    from agentops.lab.manager import lab_process
+
+    root = LabLayout(tmp_path).root
+    # A real child whose command line reads as a lab worker's; it runs only `-c` (the rest is its argv) and
+    # lives until its stdin closes.
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()", "-m", "agentops.lab.worker",
+                              "--name", "w1", "--state-dir", str(root)], stdin=subprocess.PIPE)
+    try:
+        import psutil
+
+        ticks = start_ticks(child.pid)
+        assert ticks is not None and ticks > 0
+        wall = psutil.Process(child.pid).create_time()
+        # Seconds off on the wall clock, same ticks: still ours.
+        assert lab_process(child.pid, "worker", "w1", root, wall - 5.0, ticks) is not None
+        # Another start: not ours, though the wall-clock time matches.
+        assert lab_process(child.pid, "worker", "w1", root, wall, ticks + 1) is None
+        # An old manifest without ticks: the wall-clock comparison still decides.
+        assert lab_process(child.pid, "worker", "w1", root, wall, None) is not None
+        assert lab_process(child.pid, "worker", "w1", root, wall - 5.0, None) is None
+    finally:
+        child.kill()
+        child.wait()

@@ -129,6 +129,9 @@ class ProcessRecord:
     role: str  # "host" | "worker" | "redis"
     port: int | None = None  # host: AgentRpc port; worker: metrics port; redis: its port
     agent_types: dict[str, str] = field(default_factory=dict)  # worker: type -> behaviour
+    # Start time in ticks since boot (core.osproc.start_ticks): the identity check's first choice, as the
+    # wall-clock create_time shifts when the clock is stepped. None in manifests written before it was kept.
+    start_ticks: int | None = None
 
 
 @dataclass

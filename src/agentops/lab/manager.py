@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agentops.core import osproc
 from agentops.lab.jsonlog import iso_utc
 from agentops.lab.layout import (
     BIND,
@@ -126,8 +127,10 @@ def is_lab_process(cmdline: list[str], role: str, name: str, root: Path) -> bool
     return value("--state-dir") == str(root) and (value("--name") or HOST) == name
 
 
-def lab_process(pid: int, role: str, name: str, root: Path, create_time: float | None = None) -> Any:
-    """The psutil.Process for this lab process if it is alive and still the one we started, else None."""
+def lab_process(pid: int, role: str, name: str, root: Path, create_time: float | None = None,
+                start_ticks: int | None = None) -> Any:
+    """The psutil.Process for this lab process if it is alive and still the one we started, else None. Who it is:
+    its start in ticks since boot when recorded (exact, unmoved by clock steps), else psutil's create_time."""
     import psutil
 
     try:
@@ -137,7 +140,10 @@ def lab_process(pid: int, role: str, name: str, root: Path, create_time: float |
             return None
         if not is_lab_process(proc.cmdline(), role, name, root):
             return None
-        if create_time is not None and abs(proc.create_time() - create_time) > 1.0:
+        if start_ticks is not None:
+            if osproc.start_ticks(pid) != start_ticks:
+                return None
+        elif create_time is not None and abs(proc.create_time() - create_time) > 1.0:
             return None
         return proc
     except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
@@ -166,7 +172,6 @@ def _reap(pid: int) -> None:
 
 def _spawn(layout: LabLayout, opts: LabOptions, role: str, name: str, args: list[str],
            cmd: list[str] | None = None) -> ProcessRecord:
-    import psutil
 
     cmd = cmd or [opts.python, "-m", entry_module(role), "--name", name, "--state-dir", str(layout.root), *args,
                   "--log-level", opts.log_level, "--log-format", opts.log_format]
@@ -176,11 +181,20 @@ def _spawn(layout: LabLayout, opts: LabOptions, role: str, name: str, args: list
                                 cwd=str(layout.root), start_new_session=True)
     _children[proc.pid] = proc
     layout.pid_file(name).write_text(f"{proc.pid}\n")
+    create_time, ticks = _identity(proc.pid)
+    return ProcessRecord(name=name, pid=proc.pid, create_time=create_time, cmdline=cmd, role=role,
+                         start_ticks=ticks)
+
+
+def _identity(pid: int) -> tuple[float, int | None]:
+    """What lab_process later checks a pid against: (psutil create_time, start ticks since boot)."""
+    import psutil
+
     try:
-        create_time = psutil.Process(proc.pid).create_time()
+        create_time = psutil.Process(pid).create_time()
     except psutil.NoSuchProcess:
         create_time = 0.0
-    return ProcessRecord(name=name, pid=proc.pid, create_time=create_time, cmdline=cmd, role=role)
+    return create_time, osproc.start_ticks(pid)
 
 
 def _exit_status(record: ProcessRecord, root: Path) -> int | None:
@@ -401,7 +415,7 @@ def _known_processes(layout: LabLayout) -> list[tuple[ProcessRecord, Any]]:
             records[name] = ProcessRecord(name=name, pid=pid, create_time=0.0, cmdline=[], role=role)
     result = []
     for rec in records.values():
-        proc = lab_process(rec.pid, rec.role, rec.name, layout.root, rec.create_time or None)
+        proc = lab_process(rec.pid, rec.role, rec.name, layout.root, rec.create_time or None, rec.start_ticks)
         result.append((rec, proc))
     result.sort(key=lambda item: (item[0].role != HOST, item[0].name))
     return result
@@ -489,7 +503,7 @@ def _stop_records(layout: LabLayout, records: list[ProcessRecord], grace: float)
     results: dict[str, StopResult] = {}
     live: dict[str, Any] = {}
     for rec in records:
-        proc = lab_process(rec.pid, rec.role, rec.name, layout.root, rec.create_time or None)
+        proc = lab_process(rec.pid, rec.role, rec.name, layout.root, rec.create_time or None, rec.start_ticks)
         if proc is None:
             results[rec.name] = StopResult(rec.name, rec.pid, "not running" if not _pid_alive(rec.pid)
                                            else "not ours")
@@ -564,7 +578,6 @@ def restart_process(directory: Path, name: str, grace: float = 5.0, ready_timeou
     Returns when it is back: a host answering (with an empty registry — the workers do not re-register, see
     docs/lab.md), a worker with its types registered again under a new client id.
     """
-    import psutil
 
     layout = LabLayout(directory)
     manifest = _manifest(layout)
@@ -576,7 +589,7 @@ def restart_process(directory: Path, name: str, grace: float = 5.0, ready_timeou
     layout.client_id_file(name).unlink(missing_ok=True)
     if rec.role == REDIS:  # the same port, so the workers' clients reconnect to it
         new = _start_redis(layout, LabOptions(dir=layout.root, ready_timeout=ready_timeout), rec.port)
-        rec.pid, rec.create_time = new.pid, new.create_time
+        rec.pid, rec.create_time, rec.start_ticks = new.pid, new.create_time, new.start_ticks
         manifest.save(layout.manifest)
         return rec
     cmdline = list(rec.cmdline)
@@ -589,7 +602,7 @@ def restart_process(directory: Path, name: str, grace: float = 5.0, ready_timeou
     _children[proc.pid] = proc
     layout.pid_file(name).write_text(f"{proc.pid}\n")
     rec.pid = proc.pid
-    rec.create_time = psutil.Process(proc.pid).create_time()
+    rec.create_time, rec.start_ticks = _identity(proc.pid)
     manifest.save(layout.manifest)
     opts = LabOptions(dir=layout.root, ready_timeout=ready_timeout)
     asyncio.run(_wait_ready(layout, opts, [rec], manifest.host_address, set(rec.agent_types)))
