@@ -110,3 +110,27 @@ def test_unknown_errors_are_said_to_be_unknown() -> None:
     assert "ZeroDivisionError" in c.cause
     empty = classify_text("   ")
     assert empty.kind == "unclassified"
+
+
+# What grpc.aio prints for a worker whose host is down: the status and details sit on indented lines under the
+# exception line, where a traceback reader sees only quoted source.
+AIO_RPC_TRACEBACK = '''Traceback (most recent call last):
+  File "/srv/worker.py", line 40, in main
+    await runtime.start()
+grpc.aio._call.AioRpcError: <AioRpcError of RPC that terminated with:
+\tstatus = StatusCode.UNAVAILABLE
+\tdetails = "failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:50051: Connection refused"
+\tdebug_error_string = "UNKNOWN:Error received from peer  {grpc_status:14}"
+>
+'''
+
+
+def test_an_aio_rpc_error_is_read_by_its_status_and_details() -> None:
+    c = classify_text(AIO_RPC_TRACEBACK)
+    assert c.kind == "connection-refused", c
+    assert any("UNAVAILABLE" in e for e in c.evidence)
+    # Folding is idempotent: a text already folded (worker_start keeps the fold in its evidence) reads the same.
+    from agentops.logs.classify import fold_rpc_error
+
+    once = fold_rpc_error(AIO_RPC_TRACEBACK)
+    assert fold_rpc_error(once) == once and classify_text(once).kind == c.kind

@@ -209,13 +209,28 @@ def _unwrap_json(text: str) -> str:
     return "\n".join(parts)
 
 
+# grpc.aio's AioRpcError prints its status and details on indented lines under a "<AioRpcError of RPC …:"
+# head, which a traceback reader skips as quoted source; folded into one exception line so it can be read.
+_RPC_STATUS = re.compile(r"status = StatusCode\.(\w+)")
+_RPC_DETAILS = re.compile(r'details = "(.*)"')
+_RPC_FOLDED = "\nAioRpcError: "
+
+
+def fold_rpc_error(text: str) -> str:
+    """A traceback ending in an AioRpcError, with its status and details as one more exception line."""
+    status, details = _RPC_STATUS.search(text), _RPC_DETAILS.search(text)
+    if "AioRpcError" not in text or details is None or _RPC_FOLDED in text:
+        return text
+    return f"{text.rstrip()}{_RPC_FOLDED}{status.group(1) if status else 'UNKNOWN'}: {details.group(1)}\n"
+
+
 def classify_text(text: str) -> Classification:
     """Classify a pasted traceback, log excerpt or one-line error.
 
     Chained tracebacks ("During handling of the above exception…") are read whole: the most specific known
     exception wins over a generic wrapper (a RuntimeError raised from a ConnectionRefusedError is a refused
-    connection); among equals, the last (outermost) one."""
-    lines = exception_lines(text)
+    connection); among equals, the last (outermost) one. A gRPC AioRpcError is read by its status and details."""
+    lines = exception_lines(fold_rpc_error(text))
     if not lines:
         one = " ".join(text.split())[:300]
         guess = _classify_plain(one)

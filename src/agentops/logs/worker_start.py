@@ -31,7 +31,6 @@ which the probes layer may not import; registered as a probe like any other (cor
 from __future__ import annotations
 
 import asyncio
-import re
 import shutil
 import time
 from collections.abc import Mapping
@@ -44,7 +43,7 @@ from agentops.core.model import Observation, Reason
 from agentops.core.osproc import communicate_within
 from agentops.core.probe import Probe, check_params
 from agentops.core.target import Target
-from agentops.logs.classify import classify_text
+from agentops.logs.classify import classify_text, fold_rpc_error
 
 if TYPE_CHECKING:
     from agentops.core.cluster import WorkerSpec
@@ -63,10 +62,7 @@ OTHER_CASE = "error"
 # systemd's ExecMainCode: how the main process ended (waitid's si_code).
 _CLD = {"1": "exited", "2": "killed", "3": "dumped"}
 _TRACEBACK = "Traceback (most recent call last):"
-# grpc.aio's AioRpcError prints its status and details on indented lines under a "<AioRpcError of RPC …:"
-# head, which a traceback reader skips as quoted source; folded into one exception line so it can be read.
-_RPC_STATUS = re.compile(r"status = StatusCode\.(\w+)")
-_RPC_DETAILS = re.compile(r'details = "(.*)"')
+# The indented lines of grpc.aio's AioRpcError repr (logs.classify.fold_rpc_error reads them).
 _RPC_REPR = ("status = StatusCode.", "details = ", "debug_error_string = ")
 
 
@@ -107,14 +103,6 @@ def _tail(path: Path) -> str:
         return ""
 
 
-def fold_rpc_error(text: str) -> str:
-    """A traceback ending in an AioRpcError, with its status and details as one more exception line."""
-    status, details = _RPC_STATUS.search(text), _RPC_DETAILS.search(text)
-    if "AioRpcError" not in text or details is None:
-        return text
-    return f"{text.rstrip()}\nAioRpcError: {status.group(1) if status else 'UNKNOWN'}: {details.group(1)}\n"
-
-
 def _ends_file(block: str) -> bool:
     """Is the traceback the last thing the file holds? Its last line must be an exception line (or the end of
     gRPC's error repr); anything else after it (a later log record) means the process went on."""
@@ -140,7 +128,7 @@ def last_error(path: Path, not_before: float | None = None, *, start_kinds_only:
     block = _last_record_traceback(path, log_format) if start_kinds_only else _raw_traceback(_tail(path))
     if block is None:
         return None
-    folded = fold_rpc_error(block)
+    folded = fold_rpc_error(block)  # the same fold classify_text makes, kept in the evidence text
     c = classify_text(folded)
     if start_kinds_only and c.kind not in CASES:
         return None
