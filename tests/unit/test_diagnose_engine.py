@@ -75,3 +75,23 @@ def test_layers_are_judged_by_their_thresholds_and_a_crash_is_unknown() -> None:
     assert (ping.status, ping.reason) == (Status.WARNING, Reason.THRESHOLD)
     assert (boom.status, boom.reason) == (Status.UNKNOWN, Reason.INTERNAL)
     assert "bug in a layer" in boom.message
+
+
+def test_a_layers_timeout_in_the_pack_caps_it_below_the_callers_cap() -> None:
+    """machine.memory's `timeout: 1` in checks/diagnose.yaml (or a config's override) is the layer's budget."""
+    from dataclasses import replace
+
+    seen: list[float] = []
+
+    async def measure(timeout: float) -> Observation:
+        seen.append(timeout)
+        return Observation()
+
+    async def run() -> None:
+        ev = Evidence(Deadline(60.0))
+        await ev.layer(replace(make_spec("a.capped", "test"), timeout=0.5), "t", measure, cap=2.0)
+        await ev.layer(make_spec("b.uncapped", "test"), "t", measure, cap=2.0)
+        await ev.layer(replace(make_spec("c.pack_only", "test"), timeout=0.75), "t", measure)
+
+    asyncio.run(run())
+    assert seen == [0.5, 2.0, 0.75]

@@ -81,7 +81,10 @@ class Evidence:
 
     async def layer(self, spec: CheckSpec, target: str, measure: Callable[[float], Awaitable[Observation]], *,
                     cap: float | None = None, reserve: float = 0.0) -> Result:
-        """Run one measuring function with its share of the deadline, judge it, record it."""
+        """Run one measuring function with its share of the deadline, judge it, record it. The check's own
+        `timeout` in the diagnose pack (or a config's override of it) caps the layer too: the pack is data."""
+        if spec.timeout is not None:
+            cap = spec.timeout if cap is None else min(cap, spec.timeout)
         timeout = self.deadline.budget(cap, reserve)
         if timeout < MIN_LAYER_S:
             result = Result(id=spec.id, target=target, probe=spec.probe, status=Status.UNKNOWN,
