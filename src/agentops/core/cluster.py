@@ -17,6 +17,10 @@ them with file:line errors. Format (docs/lab.md, "The worker target"):
         stderr: [/var/log/agents/w1.err]  # where its stderr goes (an uncaught exception's traceback: Python's
                                           # logging does not write it to the log file)
         unit: agents-w1.service       # its systemd unit, when systemd supervises it (exit status, restarts)
+        pod:                          # or: the Kubernetes pod it runs in (state, events, logs read from the API)
+          namespace: agents
+          name: w1-0                  # or selector: app=w1 (the newest matching pod)
+          container: worker           # default: its first container; kubeconfig, context, timeout as for k8s
         log_format: json              # json | text | "%(asctime)s %(levelname)s %(message)s" | a regex with
                                       # (?P<message>…); default: detected per file (core.logformat)
         metrics_url: http://10.0.0.6:9100/metrics

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from agentops.k8s.pods import PodReading
 
 POD_CAP_S = 2.5  # connect (an exec plugin may run), the pod, then its events and logs at once
-LOG_SOURCE = "pods/{name}/log (current and previous container)"
+POD_SHARE = 0.3  # under a longer --deadline, this share of it (a slow API server or exec plugin)
 
 
 def preload(cluster: Cluster) -> None:
@@ -78,13 +78,15 @@ class PodLayer:
                 obs.facts["last_error"] = ended
             return obs
 
-        result = await self.ev.layer(spec, owner.name, measure, cap=POD_CAP_S)
+        cap = max(POD_CAP_S, POD_SHARE * self.ev.deadline.total_s)
+        result = await self.ev.layer(spec, owner.name, measure, cap=cap)
         result.facts["breached"] = sorted(metric_verdicts(spec, result.metrics))
+        pod, read = result.facts.get("pod"), result.facts.get("logs_read") or []
         if owner.name not in self._files:
             self.ev.note(f"worker {owner.name}'s pod has no container log to read (never started, or not read)")
         else:
-            self.ev.note(f"worker {owner.name}'s log was read from the API ({LOG_SOURCE.format(name=ref.name or '…')}) "
-                         "before the ping: what it logs during the ping is not read")
+            self.ev.note(f"worker {owner.name}'s log was read from the API (pods/{pod}/log: the {' and '.join(read)} "
+                         "container's) before the ping: what it logs during the ping is not read")
         return result
 
     def _keep_logs(self, worker: str, reading: PodReading) -> None:
