@@ -116,8 +116,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PodCluster]:
 
 
 def diagnose(config: Path, *args: str, fmt: str = "json") -> tuple[int, dict[str, Any], str]:
-    result = run_cli("diagnose", *args, "-c", str(config), "--deadline", DEADLINE, "-o", fmt, timeout=180)
+    tmp = config.parent / "cli-tmp"
+    tmp.mkdir(exist_ok=True)
+    result = run_cli("diagnose", *args, "-c", str(config), "--deadline", DEADLINE, "-o", fmt, timeout=180,
+                     env={"TMPDIR": str(tmp)})
     assert_no_traceback(result)
+    assert list(tmp.iterdir()) == []  # the pod logs' local copies are gone with the diagnosis
     for text in (result.stdout, result.stderr):
         assert TOKEN not in text and SECRET_VALUE not in text
         assert base64.b64encode(SECRET_VALUE.encode()).decode() not in text

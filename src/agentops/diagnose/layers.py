@@ -68,7 +68,7 @@ class Layers:
         self.ping_request_id: str | None = None
         self.start_offsets: dict[str, int] = {}
         self.note_log_offsets()
-        self.pods = PodLayer(evidence, self.spec, self.since)  # owners that run in a Kubernetes pod
+        self.pods = PodLayer(evidence, self.spec)  # owners that run in a Kubernetes pod
 
     async def __aenter__(self) -> Layers:
         return self
@@ -211,7 +211,7 @@ class Layers:
         else:
             self.owner = owner
             if owner.pod is not None:  # its state, events and logs come from the API (pod_layer.py)
-                await self.pods.view(owner, mapped_by)
+                await self.pods.view(owner, mapped_by, self.since)
             self._view_owner(owner, agent_type, owner_client, mapped_by)
             if _has_start_evidence(owner):
                 proc = self.ev.get("worker.process")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,13 +51,13 @@ def preload(cluster: Cluster) -> None:
 class PodLayer:
     """One diagnosis' pod reads; `close()` removes the logs' local copies."""
 
-    def __init__(self, ev: Evidence, spec: Callable[[str], CheckSpec], since: float) -> None:
-        self.ev, self.spec, self.since = ev, spec, since
+    def __init__(self, ev: Evidence, spec: Callable[[str], CheckSpec]) -> None:
+        self.ev, self.spec = ev, spec
         self._dir: Path | None = None
         self._files: dict[str, list[Path]] = {}  # worker name -> the copies of its pod's logs
 
-    async def view(self, owner: WorkerSpec, mapped_by: str) -> Result:
-        """The `worker.pod` layer of the owning worker (its pod: state, events, logs)."""
+    async def view(self, owner: WorkerSpec, mapped_by: str, since: float) -> Result:
+        """The `worker.pod` layer of the owning worker (its pod: state, events, logs since `since`, epoch s)."""
         from agentops.core.evaluate import metric_verdicts
         from agentops.k8s.access import KubeError
         from agentops.k8s.pods import measure_pod, read_pod
@@ -67,7 +68,7 @@ class PodLayer:
 
         async def measure(timeout: float) -> Observation:
             try:
-                reading = await read_pod(ref, timeout, since_s=max(1.0, time.time() - self.since))
+                reading = await read_pod(ref, timeout, since_s=max(1.0, time.time() - since))
             except KubeError as exc:
                 return Observation.failure(exc.reason, f"{ref.describe()}: {exc.message}")
             self._keep_logs(owner.name, reading)
@@ -94,6 +95,8 @@ class PodLayer:
             return
         if self._dir is None:
             self._dir = Path(tempfile.mkdtemp(prefix="agentops-pod-logs-"))  # mode 0700: only this user
+            # Also when nobody calls close() (a hop's Layers is never closed): at the latest when the process ends.
+            weakref.finalize(self, shutil.rmtree, self._dir, ignore_errors=True)
         pod = reading.pod or {}
         name = str((pod.get("metadata") or {}).get("name") or "pod")
         files = []
