@@ -100,6 +100,47 @@ def _start(breached: list[str], restarts: float = 0.0) -> Result:
     return r("worker.start", status, Reason.THRESHOLD if breached else None, target="w1", metrics={"restarts": restarts},
              breached=breached, last_error={"line": "ModuleNotFoundError: No module named 'x'", "case": "import-error",
                                             "source": "w1.err"})
+def _pod_status(state: dict[str, Any], last: dict[str, Any] | None = None, restarts: int = 0,
+                phase: str = "Running", conditions: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    status: dict[str, Any] = {"name": "worker", "state": state, "restartCount": restarts}
+    if last is not None:
+        status["lastState"] = {"terminated": last}
+    return {"phase": phase, "conditions": conditions or [], "containerStatuses": [status] if state else []}
+
+
+def _in_pod(status: dict[str, Any], events: tuple[dict[str, Any], ...] = ()) -> Result:
+    """The owner's `worker.pod` layer as diagnose/pod_layer.py makes it: the pod measured by k8s/pods.py, judged
+    by the diagnose pack, with which metrics it breached."""
+    from agentops.core.cluster import PodRef
+    from agentops.core.evaluate import metric_verdicts
+    from agentops.k8s.pods import PodReading, measure_pod
+
+    pod = {"kind": "Pod", "metadata": {"name": "w1-0", "namespace": "agents", "creationTimestamp": "2026-01-01T10:00:00Z"},
+           "spec": {"containers": [{"name": "worker", "resources": {"limits": {"memory": "256Mi"}}}]},
+           "status": status}
+    reading = PodReading(PodRef(name="w1-0"), "agents", pod, "worker", events=list(events))
+    spec = command_specs("diagnose")["worker.pod"]
+    result = judge(spec, "w1", measure_pod(reading, 1767261600.0), 0.0)
+    result.facts["breached"] = sorted(metric_verdicts(spec, result.metrics))
+    return result
+
+
+KILLED = {"reason": "Error", "exitCode": 137, "finishedAt": "2026-01-01T10:01:00Z"}
+OOM = {**KILLED, "reason": "OOMKilled"}
+POD_UP = _in_pod(_pod_status({"running": {"startedAt": "2026-01-01T10:00:05Z"}}))
+POD_KILLED = _in_pod(_pod_status({"terminated": KILLED}, phase="Failed"))
+POD_OOM = _in_pod(_pod_status({"terminated": OOM}, phase="Failed"))
+POD_OOM_BACK = _in_pod(_pod_status({"running": {"startedAt": "2026-01-01T10:01:02Z"}}, OOM, restarts=1))
+POD_LOOPING = _in_pod(_pod_status({"waiting": {"reason": "CrashLoopBackOff"}},
+                                  {**KILLED, "exitCode": 1}, restarts=4))
+POD_RESTARTED = _in_pod(_pod_status({"running": {"startedAt": "2026-01-01T10:01:02Z"}}, KILLED, restarts=1))
+UNSCHEDULABLE = [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                  "message": "0/3 nodes are available: 3 Insufficient memory."}]
+FAILED_SCHEDULING = {"type": "Warning", "reason": "FailedScheduling", "message": "0/3 nodes are available: 3 "
+                     "Insufficient memory.", "lastTimestamp": "2026-01-01T10:00:01Z"}
+POD_PENDING = _in_pod(_pod_status({}, phase="Pending", conditions=UNSCHEDULABLE), (FAILED_SCHEDULING,))
+# Pending, but scheduled: its image is being pulled (no container runs yet, nothing says it cannot be placed).
+POD_PULLING = _in_pod(_pod_status({"waiting": {"reason": "ContainerCreating"}}, phase="Pending"))
 CASES: dict[str, Case] = {
     "healthy": Case((*HOST_OK, OWNED, RUNNING, FINE), (*HOST_OK, OWNED, RUNNING, ping("no_reply"))),
     "dns": Case((r("agentrpc.dns", Status.CRITICAL, Reason.DNS, "cannot resolve"),), (r("agentrpc.dns"),)),
@@ -150,6 +191,9 @@ CASES: dict[str, Case] = {
     "downstream-broken": Case(
         (*HOST_OK, OWNED, RUNNING, ping("no_reply"), r("hop.calls", message="echo calls leaf"), _hop(broken=True)),
         (*HOST_OK, OWNED, RUNNING, ping("no_reply"), r("hop.calls", message="echo calls leaf"), _hop(broken=False))),
+    # In a pod (diagnose/pod_layer.py): the kubelet's view of the owner's container, not a process.
+    "worker-oom-killed": Case((*HOST_OK, NOT_OWNED, POD_OOM), (*HOST_OK, NOT_OWNED, POD_KILLED)),
+    "worker-not-scheduled": Case((*HOST_OK, NOT_OWNED, POD_PENDING), (*HOST_OK, NOT_OWNED, POD_PULLING)),
     "publish-delivered": Case(_publish(1.0, OWNED_ALIVE), _publish(0.0, None), None, "publish"),
     "nobody-subscribes": Case(_publish(0.0, None), _publish(1.0, OWNED_ALIVE), None, "publish"),
     "publish-receiver-unregistered": Case(_publish(1.0, {"owned": False}),
@@ -228,3 +272,24 @@ def test_a_dead_worker_does_not_take_a_delivered_topic_s_subscriptions() -> None
     showed)."""
     found = [f.id for f in publish_findings(_ev(_publish(1.0, OWNED_ALIVE, dead=["wdup"])), PublishQuery("orders"))]
     assert found == ["publish-delivered"], found
+
+
+@pytest.mark.parametrize(("pod", "verdict"), [
+    (POD_KILLED, "worker-dead"), (POD_OOM, "worker-oom-killed"), (POD_LOOPING, "worker-crash-loop"),
+    (POD_PENDING, "worker-not-scheduled"), (POD_PULLING, "worker-dead")])
+def test_a_pod_owner_s_state_names_the_mode(pod: Result, verdict: str) -> None:
+    """The pod rules (diagnose/rules_pod.py), on the judged `worker.pod` layer: the most specific cause first."""
+    v = diagnose(_ev((*HOST_OK, NOT_OWNED, pod)), SUBJECT)[0]
+    assert v.id == verdict, (v.id, v.title, pod.facts["breached"])
+    assert any(e.startswith("worker.pod: ") and "pod agents/w1-0 container worker: " in e for e in v.evidence), \
+        v.evidence
+
+
+def test_a_pod_that_came_back_is_not_dead() -> None:
+    """A container restarted once (killed, or OOM-killed) and running again answers: the verdict is the ping's;
+    the OOM kill it came back from is a warning on its layer, not the verdict."""
+    for pod in (POD_RESTARTED, POD_OOM_BACK, POD_UP):
+        v = diagnose(_ev((*HOST_OK, OWNED, pod, FINE)), SUBJECT)[0]
+        assert v.id == "healthy", (v.id, pod.facts["breached"])
+    assert POD_OOM_BACK.status is Status.WARNING and POD_RESTARTED.status is Status.OK
+    assert POD_LOOPING.status is Status.CRITICAL and POD_LOOPING.facts["waiting_reason"] == "CrashLoopBackOff"

@@ -17,6 +17,10 @@ them with file:line errors. Format (docs/lab.md, "The worker target"):
         stderr: [/var/log/agents/w1.err]  # where its stderr goes (an uncaught exception's traceback: Python's
                                           # logging does not write it to the log file)
         unit: agents-w1.service       # its systemd unit, when systemd supervises it (exit status, restarts)
+        pod:                          # or: the Kubernetes pod it runs in (state, events, logs read from the API)
+          namespace: agents
+          name: w1-0                  # or selector: app=w1 (the newest matching pod)
+          container: worker           # default: its first container; kubeconfig, context, timeout as for k8s
         log_format: json              # json | text | "%(asctime)s %(levelname)s %(message)s" | a regex with
                                       # (?P<message>…); default: detected per file (core.logformat)
         metrics_url: http://10.0.0.6:9100/metrics
@@ -68,7 +72,10 @@ if TYPE_CHECKING:  # core.config calls this module to validate options: a type, 
     from agentops.core.config import Config
 
 LOG_FORMATS = ("json", "text")
-WORKER_OPTIONS = {"host", "process", "logs", "log_format", "metrics_url", "agent_types", "ping", "stderr", "unit"}
+WORKER_OPTIONS = {"host", "process", "logs", "log_format", "metrics_url", "agent_types", "ping", "stderr", "unit",
+                  "pod"}
+# `pod:` keys: the Kubernetes pod a worker runs in (diagnose reads its state, events and logs from the API).
+POD_KEYS = {"namespace", "name", "selector", "container", "kubeconfig", "context", "timeout"}
 _UNIT_RE = re.compile(r"^[A-Za-z0-9:_.@\\-]+$")  # a systemd unit name (passed to systemctl as one argument)
 HOST_OPTIONS = {"process", "logs", "log_format", "expect_types", "ping"}
 # `process:` keys; host.process reads the same mapping (`match` is accepted there as `cmdline`'s alias).
@@ -126,6 +133,24 @@ class ProcessLocator:
         return live
 
 
+@dataclass(frozen=True)
+class PodRef:
+    """Which pod a worker runs in (`options.pod`): by name, or the pods a label selector matches (one
+    replica: a type lives on exactly one worker); how to reach the API as for a `kind: kubernetes` source."""
+
+    name: str | None = None
+    selector: str | None = None
+    namespace: str | None = None  # default: the kubeconfig context's
+    container: str | None = None  # default: the pod's only container, else its first
+    kubeconfig: str | None = None
+    context: str | None = None
+    timeout: float | None = None
+
+    def describe(self) -> str:
+        where = f"{self.namespace}/" if self.namespace else ""
+        return f"pod {where}{self.name}" if self.name else f"the pod {where}{{{self.selector}}}"
+
+
 @dataclass
 class WorkerSpec:
     name: str
@@ -139,6 +164,7 @@ class WorkerSpec:
     default_ping: PingSpec | None = None
     stderr: list[str] = field(default_factory=list)  # files its stderr is written to (paths or globs)
     unit: str | None = None  # the systemd unit that runs it
+    pod: PodRef | None = None  # the Kubernetes pod it runs in: its state and logs come from the API
 
     def ping_for(self, agent_type: str) -> PingSpec | None:
         return self.pings.get(agent_type, self.default_ping)
@@ -199,6 +225,22 @@ def _locator(f: Fields) -> ProcessLocator:
             raise sub.error("cmdline", f"not a valid regular expression: {exc}") from None
     sub.reject_unknown(PROCESS_KEYS)
     return ProcessLocator(Path(pid_file).expanduser() if pid_file else None, pattern, sub.str("name"))
+
+
+def _pod(f: Fields) -> PodRef | None:
+    sub = f.sub("pod")
+    if sub is None:
+        return None
+    name, selector = sub.str("name"), sub.str("selector")
+    if bool(name) == bool(selector):
+        raise f.error("pod", "give the pod's name or a label selector (one of them)")
+    timeout = sub.get("timeout", (int, float), None)
+    if timeout is not None and timeout <= 0:
+        raise sub.error("timeout", "must be a positive number of seconds")
+    sub.reject_unknown(POD_KEYS)
+    return PodRef(name=name, selector=selector, namespace=sub.str("namespace"), container=sub.str("container"),
+                  kubeconfig=sub.str("kubeconfig"), context=sub.str("context"),
+                  timeout=float(timeout) if timeout is not None else None)
 
 
 def _log_format(f: Fields) -> str | None:
@@ -267,7 +309,7 @@ def worker_spec(target: Target) -> WorkerSpec:
     spec = WorkerSpec(
         name=target.name, host=host, process=_locator(f), logs=f.str_list("logs"),
         log_format=_log_format(f), metrics_url=metrics_url, agent_types=types, pings=pings,
-        default_ping=_ping(f, "ping"), stderr=f.str_list("stderr"), unit=unit,
+        default_ping=_ping(f, "ping"), stderr=f.str_list("stderr"), unit=unit, pod=_pod(f),
     )
     f.reject_unknown(WORKER_OPTIONS)
     return spec

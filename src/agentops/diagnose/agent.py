@@ -34,6 +34,7 @@ from agentops.diagnose.message import (
     choose_payload,
     started_stamp,
 )
+from agentops.diagnose.pod_layer import preload as preload_pods
 from agentops.diagnose.verdict import Subject, diagnose, make_finding
 from agentops.logs.classify import Classification, classify_exception, classify_text
 
@@ -178,6 +179,8 @@ async def diagnose_agent(cluster: Cluster | None, q: AgentQuery, cfg: Config | N
     """`cfg`: the config when there is no cluster (an offline `--error`/`--import` diagnosis), so its
     pack_dirs still decide how the layers are judged."""
     started_at, t0 = started_stamp(), time.perf_counter()
+    if cluster is not None:
+        preload_pods(cluster)  # the kubernetes client, before the deadline's clock starts
     ev = Evidence(Deadline(q.deadline_s))
     # How the layers are judged: the diagnose command pack, with the config's pack_dirs' overrides.
     specs = command_specs("diagnose", cluster.config if cluster is not None else cfg)

@@ -228,12 +228,24 @@ def _host_after_worker(ev: Evidence, s: Subject | None) -> bool | None:
     return bool(host_started > worker_started)  # ISO-8601 UTC stamps of one format order as times
 
 
-@predicate("worker-absent", "the owning worker's process is not running (absent or a zombie)",
-           "the owning worker's process (options.process of the worker)")
+def pod_breached(ev: Evidence) -> set[str] | None:
+    """Which metrics of the owning worker's pod (`worker.pod`, diagnose/pod_layer.py) the pack judged out of
+    bounds; None when the pod was not read."""
+    pod = ev.get("worker.pod")
+    if pod is None or not pod.metrics:
+        return None
+    return set(pod.facts.get("breached", []))
+
+
+@predicate("worker-absent", "the owning worker's process is not running (absent or a zombie; in a pod: its "
+           "container not running)", "the owning worker's process (options.process of the worker) or pod (options.pod)")
 def _worker_absent(ev: Evidence, s: Subject | None) -> bool | None:
     proc = ev.get("worker.process")
     if proc is not None and "processes" in proc.facts:
         return not _live(proc.facts["processes"])
+    pod = pod_breached(ev)
+    if pod is not None:
+        return "not_running" in pod
     row = _owner_row(ev, s)
     return None if "alive" not in row else row["alive"] is False
 
@@ -445,8 +457,9 @@ def _configured_dead(ev: Evidence, s: Subject | None) -> bool | None:
 # ------------------------------------------------------------------------------------------ worker starts
 
 def _starts(ev: Evidence) -> list[Result]:
-    """The judged start layers: the owner's (`worker.start`) and the other configured workers' (`cluster.start`)."""
-    return [r for r in ev.results if r.id in ("worker.start", "cluster.start")]
+    """The judged start layers: the owner's (`worker.start`) and the other configured workers' (`cluster.start`);
+    and the owner's pod (`worker.pod`), whose restarts the kubelet counts."""
+    return [r for r in ev.results if r.id in ("worker.start", "cluster.start", "worker.pod")]
 
 
 @predicate("start-error-seen", "a worker's stderr or log ends in the error it exited with, written since its "
@@ -460,13 +473,28 @@ def _start_error(ev: Evidence, s: Subject | None) -> bool | None:
                for r in starts)
 
 
-@predicate("restarts-over-limit", "a worker's supervisor restarted it more often than the pack allows",
-           "the worker's systemd unit (options.unit) or its stderr and log (start records in the window)")
+@predicate("restarts-over-limit", "a worker's supervisor restarted it more often than the pack allows (in a pod: "
+           "its restart count, or CrashLoopBackOff)",
+           "the worker's systemd unit (options.unit), its stderr and log (start records in the window), or its pod")
 def _restarts(ev: Evidence, s: Subject | None) -> bool | None:
     starts = _starts(ev)
     if not starts:
         return None
-    return any("restarts" in r.facts.get("breached", []) for r in starts)
+    return any({"restarts", "crash_looping_containers"} & set(r.facts.get("breached", [])) for r in starts)
+
+
+@predicate("pod-oom-killed", "the owning worker's container was last ended by the OOM killer (OOMKilled)",
+           "the owning worker's pod (options.pod of the worker)")
+def _pod_oom(ev: Evidence, s: Subject | None) -> bool | None:
+    pod = pod_breached(ev)
+    return None if pod is None else "oom_killed_containers" in pod
+
+
+@predicate("pod-not-scheduled", "the owning worker's pod cannot be scheduled (PodScheduled=False Unschedulable, "
+           "FailedScheduling events)", "the owning worker's pod (options.pod of the worker)")
+def _pod_unschedulable(ev: Evidence, s: Subject | None) -> bool | None:
+    pod = pod_breached(ev)
+    return None if pod is None else bool({"unschedulable", "failed_scheduling_events"} & pod)
 
 
 # ------------------------------------------------------------------------------------------- the hops

@@ -321,6 +321,31 @@ MODES: dict[str, FailureMode] = {m.id: m for m in (
         requires=("restarts-over-limit",),
     ),
     _mode(
+        "worker-oom-killed", "runtime", Status.CRITICAL,
+        "worker {worker}{for_type} was killed for memory: container {container} of pod {pod} OOMKilled (exit code "
+        "{exit_code}) at {at}",
+        "the container went over its memory limit ({limit}) and the kernel's OOM killer ended it; {now}. While it is "
+        "down the host has no client for its types, so messages to {type} are dropped ('Agent {type} not found')",
+        "raise the container's memory limit (resources.limits.memory, now {limit}) or find what grows in the worker "
+        "(its memory metrics, agentops profile on a replica); `kubectl describe pod {pod} -n {namespace}` shows "
+        "the termination",
+        ("container last terminated OOMKilled, exit code 137", "container not running", "restart count"),
+        requires=("pod-oom-killed", "worker-absent"),
+        rules_out=("ping-replied",),
+    ),
+    _mode(
+        "worker-not-scheduled", "runtime", Status.CRITICAL,
+        "worker {worker}{for_type} never started: its pod {pod} cannot be scheduled",
+        "the scheduler finds no node for pod {pod} ({detail}); it stays Pending and no container starts, so no "
+        "client registers {type} and messages to it are dropped ('Agent {type} not found')",
+        "make a node fit the pod: free or add capacity for its requests, or fix its nodeSelector, affinity, "
+        "tolerations or volume claims; `kubectl describe pod {pod} -n {namespace}` lists the FailedScheduling "
+        "events",
+        ("pod Pending, PodScheduled=False Unschedulable", "FailedScheduling events", "no container started"),
+        requires=("pod-not-scheduled",),
+        rules_out=("ping-replied",),
+    ),
+    _mode(
         "downstream-broken", "runtime", Status.CRITICAL,
         "{hops}: {broken_title}",
         "{type} {late} because a call it makes does not come back ({found_by}); {downstream}, diagnosed in "

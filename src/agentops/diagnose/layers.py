@@ -27,6 +27,7 @@ from agentops.core.osproc import Located, ProcessView, describe_stop, is_local
 from agentops.core.packs import CheckSpec, command_specs
 from agentops.diagnose import logscan
 from agentops.diagnose.engine import Evidence
+from agentops.diagnose.pod_layer import PodLayer
 from agentops.logs import ranges
 
 # The worker metrics the AutoGen services export (names as scraped from prometheus_client). The
@@ -67,11 +68,13 @@ class Layers:
         self.ping_request_id: str | None = None
         self.start_offsets: dict[str, int] = {}
         self.note_log_offsets()
+        self.pods = PodLayer(evidence, self.spec)  # owners that run in a Kubernetes pod
 
     async def __aenter__(self) -> Layers:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        self.pods.close()
         await self.client.close()
 
     # ------------------------------------------------------------------------------------ the host
@@ -207,6 +210,8 @@ class Layers:
                              f"logs and metrics were not checked")
         else:
             self.owner = owner
+            if owner.pod is not None:  # its state, events and logs come from the API (pod_layer.py)
+                await self.pods.view(owner, mapped_by, self.since)
             self._view_owner(owner, agent_type, owner_client, mapped_by)
             if _has_start_evidence(owner):
                 proc = self.ev.get("worker.process")
@@ -242,6 +247,8 @@ class Layers:
         return result
 
     def _view_owner(self, owner: Any, agent_type: str, owner_client: str | None, mapped_by: str) -> None:
+        if owner.pod is not None:
+            return  # viewed as a pod (owner_process)
         if not owner.process.configured:
             self.ev.note(f"worker {owner.name} has no options.process: its process state was not checked")
             return
@@ -431,7 +438,11 @@ class Layers:
         if self.owner is not None and self.owner.logs:
             sources.append(("logs.worker", self.owner.name, self.owner.log_files(), self.owner.logs,
                             self.owner.log_format, logscan.WORKER))
-        elif self.owner is not None:
+        elif self.owner is not None and self.pods.log_files(self.owner):
+            self.start_offsets.update(self.pods.offsets(self.owner))
+            sources.append(("logs.worker", self.owner.name, self.pods.log_files(self.owner), ["pods/log"],
+                            self.owner.log_format, logscan.WORKER))
+        elif self.owner is not None and self.owner.pod is None:
             self.ev.note(f"worker {self.owner.name} has no options.logs: its log was not read")
         for check_id, target, files, patterns, log_format, role in sources:
             started = time.perf_counter()

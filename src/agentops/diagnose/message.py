@@ -36,6 +36,7 @@ from agentops.diagnose.hop import (
     watching_calls,
 )
 from agentops.diagnose.layers import Layers
+from agentops.diagnose.pod_layer import preload as preload_pods
 from agentops.diagnose.verdict import Subject, diagnose
 
 CONFIRM_PING_S = 0.5  # a ping that only confirms a cause already found
@@ -88,6 +89,7 @@ async def diagnose_message(cluster: Cluster, q: MessageQuery) -> Report:
     started_at, t0 = started_stamp(), time.perf_counter()
     if q.hop_depth > 0:
         preload_watch(cluster)  # before the deadline's clock starts
+    preload_pods(cluster)  # the kubernetes client when a worker runs in a pod, before the clock starts too
     ev = Evidence(Deadline(q.deadline_s))
     subject = Subject(to_type=q.to_type, key=q.key, from_type=q.from_type, message_id=q.message_id,
                       address=cluster.address)

@@ -21,6 +21,7 @@ from agentops.diagnose.engine import Evidence
 from agentops.diagnose.evidence import PREDICATES, Admission, Subject, admission, saturation, signals
 from agentops.diagnose.hop_rule import downstream_broken
 from agentops.diagnose.knowledge import MODES
+from agentops.diagnose.rules_pod import POD_RULES
 from agentops.diagnose.rules_start import start_failed, start_secondary
 from agentops.logs.classify import classify_text
 
@@ -383,8 +384,8 @@ def _healthy(ev: Evidence, s: Subject, v: dict[str, Any], checks: list[str]) -> 
 # Tried in order along the message's path; the first finding whose mode's evidence holds is the verdict.
 # Another branch's rule (its own module) joins with one line here.
 RULES: tuple[Rule, ...] = (_network, _host, _too_large, _collision_asked, _host_restarted,
-                           start_failed, _registration, _worker_state, downstream_broken, _ping, _late, _sender,
-                           _healthy)
+                           start_failed, *POD_RULES, _registration, _worker_state, downstream_broken, _ping, _late,
+                           _sender, _healthy)
 
 
 def _secondary(ev: Evidence, s: Subject, checks: list[str], primary: str) -> list[Finding]:
