@@ -14,6 +14,7 @@ from agentops.cli.common import (
     OutputFileOpt,
     OutputFormat,
     OutputOpt,
+    fail,
     split_csv,
 )
 
@@ -64,8 +65,15 @@ def audit(
     from_bundle: Path = typer.Option(None, "--from-bundle", help="Audit `kubectl get -o json` dumps (and YAML "
                                      "manifests) in this directory instead of a live cluster.",
                                      file_okay=False),
-    scrape: bool = typer.Option(False, "--scrape", help="Also scrape each pod's prometheus.io port (run where "
-                                "pod IPs are reachable: inside the cluster, or a routed pod network)."),
+    scrape: bool = typer.Option(False, "--scrape", help="Also measure what the pods and Ingresses serve, from "
+                                "here: each pod's prometheus.io port, the AgentRpc host's registrations against "
+                                "the worker pods, the certificate each Ingress TLS host serves (run where pod IPs "
+                                "are reachable: inside the cluster, or a routed pod network)."),
+    agentrpc_host: str = typer.Option(None, "--agentrpc-host", metavar="HOST:PORT", help="With --scrape: ask "
+                                      "this AgentRpc host instead of the host pods' IP:port (a port-forward)."),
+    ingress_address: str = typer.Option(None, "--ingress-address", metavar="HOST[:PORT]", help="With --scrape: "
+                                        "connect here for every Ingress TLS host instead of its status.loadBalancer "
+                                        "address (port 443 by default)."),
     timeout: float = typer.Option(10.0, "--timeout", min=0.1, max=3600, help="Deadline of each API request "
                                   "(and of loading the kubeconfig, exec plugins included)."),
     output: OutputFormat = OutputOpt,
@@ -83,6 +91,8 @@ def audit(
     from agentops.k8s import audit as rules
     from agentops.k8s.snapshot import read_bundle
 
+    if (agentrpc_host or ingress_address) and not scrape:
+        fail("--agentrpc-host and --ingress-address take effect with --scrape only")
     cfg = load_config(config)
     specs = command_specs("k8s", cfg)
     namespaces = split_csv(namespace)
@@ -90,9 +100,6 @@ def audit(
         snap = read_bundle(from_bundle)
         if namespaces:
             snap.only(namespaces)
-        results = rules.audit(snap, specs)
-        data = {"source": snap.source, "namespaces": snap.namespaces, "objects": snap.counts(),
-                "denied": snap.denials()}
     else:
         from agentops.k8s.access import KubeAccess, KubeError
         from agentops.k8s.snapshot import read_api
@@ -103,14 +110,15 @@ def audit(
         except KubeError as exc:
             results = rules.snapshot_failed(specs, "API server", Observation.failure(exc.reason, exc.message))
             data = {"source": "API server", "namespaces": namespaces or None, "objects": {}, "denied": []}
-        else:
-            if scrape:
-                from agentops.probes.k8s import scrape_annotated
+            snap = None
+    if snap is not None:
+        if scrape:
+            from agentops.probes.k8s import measure_served
 
-                asyncio.run(scrape_annotated(snap, timeout))
-            results = rules.audit(snap, specs)
-            data = {"source": snap.source, "namespaces": snap.namespaces, "objects": snap.counts(),
-                    "denied": snap.denials()}
+            asyncio.run(measure_served(snap, rules.role_params(specs), timeout, agentrpc_host, ingress_address))
+        results = rules.audit(snap, specs)
+        data = {"source": snap.source, "namespaces": snap.namespaces, "objects": snap.counts(),
+                "denied": snap.denials()}
     report = Report(kind="k8s.audit", started_at=utc_stamp(STARTED_WALL),
                     duration_s=time.monotonic() - STARTED_MONOTONIC, results=results, data=data)
     Output(output, output_file, fail_on).report(report)
