@@ -157,8 +157,12 @@ def terminations(snap: Snapshot, params: Mapping[str, Any]) -> Measured:
                 continue
             seen.append({"container": c.get("name"), "reason": reason, "exit_code": code,
                          "finished_at": term.get("finishedAt"), "message": _short(term.get("message"))})
+        # the kubelet's words explain a breach (explains: the table shows them after the threshold)
+        said = "; ".join(f"{t['container']}: {t['reason'] or 'exit'} (exit {t['exit_code']})"
+                         + (f" {t['message']}" if t["message"] else "") for t in seen)
         yield subject(pod), Observation(metrics={"oom_killed_containers": oom, "failed_terminations": failed},
-                                        facts={"terminations": seen} if seen else {})
+                                        facts={"terminations": seen} if seen else {}, message=said,
+                                        explains=bool(seen))
 
 
 def restarts(snap: Snapshot, params: Mapping[str, Any]) -> Measured:
@@ -275,7 +279,8 @@ def warning_events(snap: Snapshot, params: Mapping[str, Any]) -> Measured:
         count = sum(int(e.get("count") or (e.get("series") or {}).get("count") or 1) for e in events)
         yield key, Observation(metrics={"warning_events": count},
                                facts={"reason": last.get("reason"), "message": _short(last.get("message")),
-                                      "reasons": sorted({str(e.get("reason")) for e in events})})
+                                      "reasons": sorted({str(e.get("reason")) for e in events})},
+                               message=f"latest {last.get('reason')}: {_short(last.get('message'))}", explains=True)
 
 
 def metrics_annotations(snap: Snapshot, params: Mapping[str, Any]) -> Measured:
@@ -484,9 +489,12 @@ def worker_owns_types(snap: Snapshot, params: Mapping[str, Any]) -> Measured:
                                         f"{', '.join(sharing)} declare the same types, and the host names the owner "
                                         f"by client id ({', '.join(sorted({owners[t] for t in owned}))}), not by pod")
                 continue
+            not_owned = [t for t in types if t not in owners]
             yield subject(pod), Observation(
+                message=f"the host routes none of {', '.join(not_owned)} to any client" if not owned else "",
+                explains=not owned,
                 metrics={"declared_types": len(types), "owned_types": len(owned)},
-                facts={"agent_types": types, "owned": owned, "not_owned": [t for t in types if t not in owners],
+                facts={"agent_types": types, "owned": owned, "not_owned": not_owned,
                        "owner_client_ids": sorted({owners[t] for t in owned})})
 
 
@@ -521,9 +529,13 @@ def type_owner(snap: Snapshot, params: Mapping[str, Any]) -> Measured:
                 continue
             facts: dict[str, Any] = {"owner_client_id": client, "ready_pods": live,
                                      "declared_by": [name_of(p) for p in declaring.get(t, [])]}
+            why = "" if client and live else \
+                f"owned by client {client}, and no Ready pod declares it" if client else \
+                "not registered on the host" + (f" (declared by {', '.join(facts['declared_by'])})"
+                                                if facts["declared_by"] else "")
             yield f"{ns}/agent-type/{t}", Observation(
                 metrics={"live_owner_pods": float(bool(client and live)), "owned_on_host": float(bool(client))},
-                facts=facts)
+                facts=facts, message=why, explains=bool(why))
 
 
 def ingress_certificates(snap: Snapshot, params: Mapping[str, Any]) -> Measured:
