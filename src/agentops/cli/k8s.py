@@ -26,8 +26,11 @@ Generic rules (ready vs desired replicas, stuck rollouts, CrashLoopBackOff, OOMK
 terminations, restarts, Pending/Unschedulable, requests/limits, probes, Services without ready endpoints, \
 :latest images, missing Ingress TLS secrets, Warning events) and AutoGen ones (a gRPC probe on the AgentRpc \
 host port, a worker with more than one replica, more than one host replica, a one-replica host without a \
-PodDisruptionBudget, a gRPC probe on a worker, which serves no gRPC). With --scrape, each pod's \
-prometheus.io port is scraped too. Thresholds and role selectors are data: checks/k8s.yaml, overridable by id from a \
+PodDisruptionBudget, a gRPC probe on a worker, which serves no gRPC). With --scrape, it also measures what \
+is served: each pod's prometheus.io port, the live AgentRpc host's owners against the Ready worker pods (a pod \
+owning none of the agent types it declares in agentops.io/agent-types, a type with no live owner pod), and the \
+days left on the certificate each Ingress TLS host serves; what cannot be reached is UNKNOWN, never OK. \
+Thresholds and role selectors are data: checks/k8s.yaml, overridable by id from a \
 k8s.yaml in the config's pack_dirs.
 
 The cluster is found as kubectl finds it (--kubeconfig, $KUBECONFIG, ~/.kube/config, --context; inside a pod \
@@ -44,6 +47,8 @@ Examples:
 
   kubectl get deploy,sts,pods,svc,endpoints,events,ingress,pdb,hpa -n agents -o json > dump/agents.json
   agentops k8s audit --from-bundle dump/ -o junit
+
+  agentops k8s audit -n agents --scrape --agentrpc-host 127.0.0.1:50051   # after kubectl port-forward
 """
 
 app = typer.Typer(help=HELP, no_args_is_help=True)
@@ -75,7 +80,8 @@ def audit(
                                         "connect here for every Ingress TLS host instead of its status.loadBalancer "
                                         "address (port 443 by default)."),
     timeout: float = typer.Option(10.0, "--timeout", min=0.1, max=3600, help="Deadline of each API request "
-                                  "(and of loading the kubeconfig, exec plugins included)."),
+                                  "(and of loading the kubeconfig, exec plugins included) and, with --scrape, "
+                                  "of each connection."),
     output: OutputFormat = OutputOpt,
     output_file: Path = OutputFileOpt,
     fail_on: FailOn = FailOnOpt,

@@ -246,8 +246,9 @@ def endpoints(snap: Snapshot, params: Mapping[str, Any]) -> Measured:
 
 
 def ingress_tls(snap: Snapshot, params: Mapping[str, Any]) -> Measured:
-    """Every TLS secret an Ingress names exists (by name: the Secret's values are never read, so expiry is
-    not judged). Without permission to list Secrets the rule says it cannot tell."""
+    """Every TLS secret an Ingress names exists (by name: the Secret's values are never read; expiry is judged
+    on the certificate the Ingress serves, `ingress_certificates`). Without permission to list Secrets the rule
+    says it cannot tell."""
     secrets = {(namespace_of(s), name_of(s)) for s in snap.of("Secret")}
     for ing in snap.of("Ingress"):
         names = [t.get("secretName") for t in _spec(ing).get("tls") or [] if t.get("secretName")]
