@@ -145,9 +145,16 @@ def test_an_unreachable_host_is_cannot_tell_never_ok(kube: Any) -> None:
         assert r.code == 3
 
 
-def test_agentrpc_host_without_scrape_is_a_usage_error(kube: Any) -> None:
-    r = audit("--kubeconfig", kube(k.healthy_namespace()), "--agentrpc-host", "127.0.0.1:1")
+def test_bad_overrides_are_one_line_usage_errors(kube: Any) -> None:
+    kc = kube(k.healthy_namespace())
+    r = audit("--kubeconfig", kc, "--agentrpc-host", "127.0.0.1:1")
     assert r.code == 3 and r.stderr.count("\n") == 1 and "--scrape" in r.stderr
+    for flag, value, words in (("--agentrpc-host", "hostonly", "has no port"),
+                               ("--agentrpc-host", "h:notaport", "not a number"),
+                               ("--ingress-address", "h:70000", "out of range")):
+        r = audit("--kubeconfig", kc, "--scrape", flag, value)
+        assert r.code == 3 and r.stdout == "" and r.stderr.count("\n") == 1, r
+        assert r.stderr.startswith(f"agentops: error: {flag}") and words in r.stderr, r.stderr
 
 
 # --- Ingress certificates ---------------------------------------------------------------------------------
@@ -236,3 +243,18 @@ def test_ingress_certificates_are_read_at_the_ingress_address_by_sni(pki: Pki, k
         assert not by_check(without, "k8s.ingress_cert")
     finally:
         server.stop()
+
+
+def test_after_a_host_restart_every_ready_worker_pod_owns_nothing(fresh_lab: LabHandle, kube: Any) -> None:
+    """The fault the rule exists for, made for real: the host restarts, the workers stay up (and Ready: the
+    kubelet sees a live process) but never register again, so every request to their types goes unanswered."""
+    fresh_lab.restart("host")  # returns once the new host answers, with an empty registry
+    doc = audit("--kubeconfig", kube(lab_namespace(fresh_lab.port)), "--scrape", "-o", "json").json()
+    pods = by_check(doc, "autogen.worker_owns_types")
+    for i in (1, 2, 3):
+        got = pods[f"{k.NS}/pod/agent-worker-{i}-5d8f-a"]
+        assert got["status"] == "CRITICAL" and got["metrics"]["owned_types"] == 0, got
+    assert "routes none of echo, slow, leak" in pods[f"{k.NS}/pod/agent-worker-1-5d8f-a"]["message"]
+    types = by_check(doc, "autogen.type_owner")
+    assert {t.rsplit("/", 1)[1] for t, x in types.items() if x["status"] == "CRITICAL"} >= {
+        *W1_TYPES.split(","), *W2_TYPES.split(","), "planner"}

@@ -94,11 +94,19 @@ def audit(
     from agentops.core.format import utc_stamp
     from agentops.core.model import Observation, Report
     from agentops.core.packs import command_specs
+    from agentops.core.target import split_host_port
     from agentops.k8s import audit as rules
     from agentops.k8s.snapshot import read_bundle
 
-    if (agentrpc_host or ingress_address) and not scrape:
+    if (agentrpc_host is not None or ingress_address is not None) and not scrape:
         fail("--agentrpc-host and --ingress-address take effect with --scrape only")
+    overrides = (("--agentrpc-host", agentrpc_host, None), ("--ingress-address", ingress_address, 443))
+    for flag, value, default_port in overrides:
+        if value is not None:
+            try:
+                split_host_port(value, default_port, what=flag)
+            except ValueError as exc:
+                fail(str(exc))
     cfg = load_config(config)
     specs = command_specs("k8s", cfg)
     namespaces = split_csv(namespace)
