@@ -9,12 +9,15 @@ made on first use inside the run's event loop; requests run off the loop under t
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from collections.abc import Coroutine, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from agentops.core.config import Target
 from agentops.core.model import Observation, Reason
 from agentops.core.probe import Probe, check_params
+
+if TYPE_CHECKING:
+    from agentops.k8s.snapshot import HostRegistrations, Snapshot
 
 _CLIENTS: dict[tuple[Any, ...], Any] = {}  # (loop id, access) -> asyncio.Task[KubeClient]
 
@@ -182,7 +185,7 @@ async def scrape_annotated(snap: Any, timeout: float) -> None:
         snap.scrapes[name] = obs
 
 
-async def ask_hosts(snap: Any, params: Mapping[str, Any], timeout: float, address: str | None = None) -> None:
+async def ask_hosts(snap: Snapshot, params: Mapping[str, Any], timeout: float, address: str | None = None) -> None:
     """Ask each namespace's AgentRpc host which client owns each agent type (the types it lists in
     GetSubscriptions and those its worker pods declare), with the registered `agentrpc.inventory` and
     `agentrpc.ownership` steps (the ones health, `cluster inventory` and the diagnosis use); what each host
@@ -224,7 +227,7 @@ async def ask_hosts(snap: Any, params: Mapping[str, Any], timeout: float, addres
             return HostRegistrations(addr, failure=Observation.failure(
                 Reason.TIMEOUT, f"{addr}: the host did not answer within {2 * timeout:g}s"))
 
-    jobs: dict[str, list[Any]] = {}
+    jobs: dict[str, list[Coroutine[Any, Any, HostRegistrations]]] = {}
     for ns in sorted({namespace_of(p) for p in snap.of("Pod")}):
         workers = worker_pods(snap, ns, worker_sel)
         if not workers:
@@ -242,7 +245,7 @@ async def ask_hosts(snap: Any, params: Mapping[str, Any], timeout: float, addres
             snap.hosts[ns] = list(views)
 
 
-async def read_certificates(snap: Any, timeout: float, address: str | None = None) -> None:
+async def read_certificates(snap: Snapshot, timeout: float, address: str | None = None) -> None:
     """The certificate each Ingress TLS host serves, as blackbox_exporter's probe_ssl_earliest_cert_expiry reads
     it: a TLS handshake with the Ingress address (status.loadBalancer, or `address`) with the host as SNI, its
     notAfter read without trusting it (an untrusted or mismatched certificate still has an expiry). No Secret
@@ -250,7 +253,7 @@ async def read_certificates(snap: Any, timeout: float, address: str | None = Non
     from agentops.core.runner import observe
     from agentops.k8s.snapshot import subject
 
-    jobs: dict[str, Any] = {}
+    jobs: dict[str, Coroutine[Any, Any, Observation]] = {}
     for ing in snap.of("Ingress"):
         where = address or ingress_address(ing)
         for tls in (ing.get("spec") or {}).get("tls") or []:
@@ -320,7 +323,7 @@ async def served_certificate(address: str | None, server_name: str, timeout: flo
                        facts={"not_after": not_after.isoformat(), "address": f"{host}:{port}", "sni": server_name})
 
 
-async def measure_served(snap: Any, params: Mapping[str, Any], timeout: float, agentrpc_host: str | None = None,
+async def measure_served(snap: Snapshot, params: Mapping[str, Any], timeout: float, agentrpc_host: str | None = None,
                          ingress_address: str | None = None) -> None:
     """`k8s audit --scrape`: everything the audit measures beyond the API objects, side by side."""
     await asyncio.gather(scrape_annotated(snap, timeout), ask_hosts(snap, params, timeout, agentrpc_host),
