@@ -14,6 +14,7 @@ from agentops.cli.common import (
     OutputFileOpt,
     OutputFormat,
     OutputOpt,
+    fail,
     split_csv,
 )
 
@@ -25,8 +26,11 @@ Generic rules (ready vs desired replicas, stuck rollouts, CrashLoopBackOff, OOMK
 terminations, restarts, Pending/Unschedulable, requests/limits, probes, Services without ready endpoints, \
 :latest images, missing Ingress TLS secrets, Warning events) and AutoGen ones (a gRPC probe on the AgentRpc \
 host port, a worker with more than one replica, more than one host replica, a one-replica host without a \
-PodDisruptionBudget, a gRPC probe on a worker, which serves no gRPC). With --scrape, each pod's \
-prometheus.io port is scraped too. Thresholds and role selectors are data: checks/k8s.yaml, overridable by id from a \
+PodDisruptionBudget, a gRPC probe on a worker, which serves no gRPC). With --scrape, it also measures what \
+is served: each pod's prometheus.io port, the live AgentRpc host's owners against the Ready worker pods (a pod \
+owning none of the agent types it declares in agentops.io/agent-types, a type with no live owner pod), and the \
+days left on the certificate each Ingress TLS host serves; what cannot be reached is UNKNOWN, never OK. \
+Thresholds and role selectors are data: checks/k8s.yaml, overridable by id from a \
 k8s.yaml in the config's pack_dirs.
 
 The cluster is found as kubectl finds it (--kubeconfig, $KUBECONFIG, ~/.kube/config, --context; inside a pod \
@@ -43,6 +47,8 @@ Examples:
 
   kubectl get deploy,sts,pods,svc,endpoints,events,ingress,pdb,hpa -n agents -o json > dump/agents.json
   agentops k8s audit --from-bundle dump/ -o junit
+
+  agentops k8s audit -n agents --scrape --agentrpc-host 127.0.0.1:50051   # after kubectl port-forward
 """
 
 app = typer.Typer(help=HELP, no_args_is_help=True)
@@ -64,10 +70,18 @@ def audit(
     from_bundle: Path = typer.Option(None, "--from-bundle", help="Audit `kubectl get -o json` dumps (and YAML "
                                      "manifests) in this directory instead of a live cluster.",
                                      file_okay=False),
-    scrape: bool = typer.Option(False, "--scrape", help="Also scrape each pod's prometheus.io port (run where "
-                                "pod IPs are reachable: inside the cluster, or a routed pod network)."),
+    scrape: bool = typer.Option(False, "--scrape", help="Also measure what the pods and Ingresses serve, from "
+                                "here: each pod's prometheus.io port, the AgentRpc host's registrations against "
+                                "the worker pods, the certificate each Ingress TLS host serves (run where pod IPs "
+                                "are reachable: inside the cluster, or a routed pod network)."),
+    agentrpc_host: str = typer.Option(None, "--agentrpc-host", metavar="HOST:PORT", help="With --scrape: ask "
+                                      "this AgentRpc host instead of the host pods' IP:port (a port-forward)."),
+    ingress_address: str = typer.Option(None, "--ingress-address", metavar="HOST[:PORT]", help="With --scrape: "
+                                        "connect here for every Ingress TLS host instead of its status.loadBalancer "
+                                        "address (port 443 by default)."),
     timeout: float = typer.Option(10.0, "--timeout", min=0.1, max=3600, help="Deadline of each API request "
-                                  "(and of loading the kubeconfig, exec plugins included)."),
+                                  "(and of loading the kubeconfig, exec plugins included) and, with --scrape, "
+                                  "of each connection."),
     output: OutputFormat = OutputOpt,
     output_file: Path = OutputFileOpt,
     fail_on: FailOn = FailOnOpt,
@@ -80,9 +94,19 @@ def audit(
     from agentops.core.format import utc_stamp
     from agentops.core.model import Observation, Report
     from agentops.core.packs import command_specs
+    from agentops.core.target import split_host_port
     from agentops.k8s import audit as rules
     from agentops.k8s.snapshot import read_bundle
 
+    if (agentrpc_host is not None or ingress_address is not None) and not scrape:
+        fail("--agentrpc-host and --ingress-address take effect with --scrape only")
+    overrides = (("--agentrpc-host", agentrpc_host, None), ("--ingress-address", ingress_address, 443))
+    for flag, value, default_port in overrides:
+        if value is not None:
+            try:
+                split_host_port(value, default_port, what=flag)
+            except ValueError as exc:
+                fail(str(exc))
     cfg = load_config(config)
     specs = command_specs("k8s", cfg)
     namespaces = split_csv(namespace)
@@ -90,9 +114,6 @@ def audit(
         snap = read_bundle(from_bundle)
         if namespaces:
             snap.only(namespaces)
-        results = rules.audit(snap, specs)
-        data = {"source": snap.source, "namespaces": snap.namespaces, "objects": snap.counts(),
-                "denied": snap.denials()}
     else:
         from agentops.k8s.access import KubeAccess, KubeError
         from agentops.k8s.snapshot import read_api
@@ -103,14 +124,15 @@ def audit(
         except KubeError as exc:
             results = rules.snapshot_failed(specs, "API server", Observation.failure(exc.reason, exc.message))
             data = {"source": "API server", "namespaces": namespaces or None, "objects": {}, "denied": []}
-        else:
-            if scrape:
-                from agentops.probes.k8s import scrape_annotated
+            snap = None
+    if snap is not None:
+        if scrape:
+            from agentops.probes.k8s import measure_served
 
-                asyncio.run(scrape_annotated(snap, timeout))
-            results = rules.audit(snap, specs)
-            data = {"source": snap.source, "namespaces": snap.namespaces, "objects": snap.counts(),
-                    "denied": snap.denials()}
+            asyncio.run(measure_served(snap, rules.role_params(specs), timeout, agentrpc_host, ingress_address))
+        results = rules.audit(snap, specs)
+        data = {"source": snap.source, "namespaces": snap.namespaces, "objects": snap.counts(),
+                "denied": snap.denials()}
     report = Report(kind="k8s.audit", started_at=utc_stamp(STARTED_WALL),
                     duration_s=time.monotonic() - STARTED_MONOTONIC, results=results, data=data)
     Output(output, output_file, fail_on).report(report)

@@ -5,7 +5,17 @@ from __future__ import annotations
 
 import typer
 
-from agentops.cli.common import ConfigOpt, FailOn, FailOnOpt, ListFormat, ListOutputOpt, exit_code, fail, split_csv
+from agentops.cli.common import (
+    ConfigOpt,
+    FailOn,
+    FailOnOpt,
+    ListFormat,
+    ListOutputOpt,
+    exit_code,
+    fail,
+    load_config_with_sources,
+    split_csv,
+)
 from agentops.serve.watch import WATCH_INTERVAL_S
 
 HELP = """A live screen: every check's status, a sparkline of each metric's recent values, and what changed
@@ -42,7 +52,6 @@ def watch(
     import asyncio
     import sys
 
-    from agentops.core.config import load_config
     from agentops.core.model import Report
     from agentops.core.packs import Selection, load_specs, plan
     from agentops.render.document import report_document
@@ -50,7 +59,8 @@ def watch(
     from agentops.render.table import make_console, render_table
     from agentops.serve.watch import watch as run_watch
 
-    cfg = load_config(config)
+    # kind: kubernetes sources expanded as health expands them (once, at start: the pods of that moment)
+    cfg = load_config_with_sources(config)
     selection = Selection(only=split_csv(only), skip=split_csv(skip), tags=split_csv(tags))
     checks = plan(cfg, load_specs(cfg, split_csv(pack) or None), selection)
     if not checks:

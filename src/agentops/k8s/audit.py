@@ -19,7 +19,7 @@ from agentops.core.model import Observation, Reason, Result
 from agentops.core.packs import CheckSpec
 from agentops.core.runner import judge
 from agentops.k8s.selectors import matches, matches_label_selector
-from agentops.k8s.snapshot import KubeObject, Snapshot, name_of, namespace_of, subject
+from agentops.k8s.snapshot import HostRegistrations, KubeObject, Snapshot, name_of, namespace_of, subject
 
 Measured = Iterator[tuple[str, Observation]]
 Rule = Callable[[Snapshot, Mapping[str, Any]], Measured]
@@ -157,8 +157,12 @@ def terminations(snap: Snapshot, params: Mapping[str, Any]) -> Measured:
                 continue
             seen.append({"container": c.get("name"), "reason": reason, "exit_code": code,
                          "finished_at": term.get("finishedAt"), "message": _short(term.get("message"))})
+        # the kubelet's words explain a breach (explains: the table shows them after the threshold)
+        said = "; ".join(f"{t['container']}: {t['reason'] or 'exit'} (exit {t['exit_code']})"
+                         + (f" {t['message']}" if t["message"] else "") for t in seen)
         yield subject(pod), Observation(metrics={"oom_killed_containers": oom, "failed_terminations": failed},
-                                        facts={"terminations": seen} if seen else {})
+                                        facts={"terminations": seen} if seen else {}, message=said,
+                                        explains=bool(seen))
 
 
 def restarts(snap: Snapshot, params: Mapping[str, Any]) -> Measured:
@@ -242,8 +246,9 @@ def endpoints(snap: Snapshot, params: Mapping[str, Any]) -> Measured:
 
 
 def ingress_tls(snap: Snapshot, params: Mapping[str, Any]) -> Measured:
-    """Every TLS secret an Ingress names exists (by name: the Secret's values are never read, so expiry is
-    not judged). Without permission to list Secrets the rule says it cannot tell."""
+    """Every TLS secret an Ingress names exists (by name: the Secret's values are never read; expiry is judged
+    on the certificate the Ingress serves, `ingress_certificates`). Without permission to list Secrets the rule
+    says it cannot tell."""
     secrets = {(namespace_of(s), name_of(s)) for s in snap.of("Secret")}
     for ing in snap.of("Ingress"):
         names = [t.get("secretName") for t in _spec(ing).get("tls") or [] if t.get("secretName")]
@@ -275,7 +280,8 @@ def warning_events(snap: Snapshot, params: Mapping[str, Any]) -> Measured:
         count = sum(int(e.get("count") or (e.get("series") or {}).get("count") or 1) for e in events)
         yield key, Observation(metrics={"warning_events": count},
                                facts={"reason": last.get("reason"), "message": _short(last.get("message")),
-                                      "reasons": sorted({str(e.get("reason")) for e in events})})
+                                      "reasons": sorted({str(e.get("reason")) for e in events})},
+                               message=f"latest {last.get('reason')}: {_short(last.get('message'))}", explains=True)
 
 
 def metrics_annotations(snap: Snapshot, params: Mapping[str, Any]) -> Measured:
@@ -332,7 +338,7 @@ def _agent_types(workload: KubeObject) -> list[str] | None:
     for meta in (_template(workload).get("metadata") or {}, _meta(workload)):
         value = (meta.get("annotations") or {}).get(AGENT_TYPES_ANNOTATION)
         if value is not None:
-            return [t.strip() for t in str(value).split(",") if t.strip()]
+            return _split_types(value)
     return None
 
 
@@ -393,6 +399,152 @@ def host_disruption_budget(snap: Snapshot, params: Mapping[str, Any]) -> Measure
                                       facts=facts)
 
 
+# --- AutoGen rules that ask the live host (measured with `--scrape`) -----------------------------------------
+#
+# Which pod is which host client: the host names a client by the id the worker sent (a random UUID per start)
+# and tells no peer address, so a client cannot be matched to a pod IP over the wire. The pod says which types
+# it registers (the `agentops.io/agent-types` annotation, on the pod or its workload's template), the host
+# says which client owns each type (agentrpc.ownership); a type lives on one client, so the client owning a
+# type is the one Ready pod declaring it. Where several Ready pods declare the same type the host cannot tell
+# which of them holds it, and the rule says so (UNKNOWN) instead of guessing.
+
+
+def pod_ready(pod: KubeObject) -> bool:
+    """Running, Ready=True and not being deleted: a pod the cluster counts as serving."""
+    if _meta(pod).get("deletionTimestamp") or _status(pod).get("phase") != "Running":
+        return False
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in _status(pod).get("conditions") or [])
+
+
+def _split_types(value: Any) -> list[str]:
+    return [t.strip() for t in str(value).split(",") if t.strip()]
+
+
+def declared_types(pod: KubeObject, workloads: list[KubeObject]) -> list[str] | None:
+    """The agent types a worker pod says it registers: its own annotation, else its workload's (the one whose
+    selector matches the pod's labels); None when neither says."""
+    value = (_meta(pod).get("annotations") or {}).get(AGENT_TYPES_ANNOTATION)
+    if value is not None:
+        return _split_types(value)
+    labels = _meta(pod).get("labels") or {}
+    for w in workloads:
+        if namespace_of(w) == namespace_of(pod) and _spec(w).get("selector") \
+                and matches_label_selector(_spec(w).get("selector"), labels):
+            return _agent_types(w)
+    return None
+
+
+def worker_pods(snap: Snapshot, namespace: str, selector: str) -> list[KubeObject]:
+    return [p for p in snap.of("Pod", namespace) if matches(selector, _meta(p).get("labels") or {})]
+
+
+def expected_types(snap: Snapshot, namespace: str, selector: str) -> set[str]:
+    """Every agent type a worker pod or worker workload of the namespace declares: the types to ask the host
+    about beside those it lists itself."""
+    workloads = _workloads(snap)
+    found = {t for p in worker_pods(snap, namespace, selector) for t in declared_types(p, workloads) or []}
+    return found | {t for w in workloads if namespace_of(w) == namespace and _role(w, selector)
+                    for t in _agent_types(w) or []}
+
+
+def _host_failure(views: list[HostRegistrations]) -> Observation | None:
+    """Any host that could not say: a type it would have owned may be the one that looks unowned."""
+    return next((v.failure for v in views if v.failure is not None), None)
+
+
+def _owners(views: list[HostRegistrations]) -> dict[str, str]:
+    return {t: c for v in views for t, c in v.owners.items() if c}
+
+
+def _cannot_tell(failure: Observation) -> Observation:
+    return Observation.failure(failure.reason or Reason.INTERNAL, f"cannot tell: {failure.message}")
+
+
+def worker_owns_types(snap: Snapshot, params: Mapping[str, Any]) -> Measured:
+    """Each Ready worker pod that declares agent types against the host's owners of those types: a pod the
+    cluster calls serving while the host routes none of its types to it (it lost its registration when the
+    host restarted, or failed to register and kept running) answers no request."""
+    selector = str(params["worker_selector"])
+    workloads = _workloads(snap)
+    for ns, views in sorted(snap.hosts.items()):
+        failure, owners = _host_failure(views), _owners(views)
+        ready = {name_of(p): p for p in worker_pods(snap, ns, selector) if pod_ready(p)}
+        declared = {name: declared_types(p, workloads) for name, p in ready.items()}
+        for name, pod in ready.items():
+            types = declared[name]
+            if types == []:
+                continue  # a pure client: it registers nothing, so owns nothing by design
+            if failure is not None:
+                yield subject(pod), _cannot_tell(failure)
+                continue
+            if types is None:
+                yield subject(pod), Observation.failure(
+                    Reason.UNSUPPORTED, f"cannot tell which agent types it should own: neither the pod nor its "
+                                        f"workload has the {AGENT_TYPES_ANNOTATION} annotation")
+                continue
+            owned = [t for t in types if t in owners]
+            sharing = sorted(n for n, other in declared.items() if n != name and set(other or []) & set(types))
+            if owned and sharing:
+                yield subject(pod), Observation.failure(
+                    Reason.UNSUPPORTED, f"cannot tell whether it owns {', '.join(owned)}: the Ready pods "
+                                        f"{', '.join(sharing)} declare the same types, and the host names the owner "
+                                        f"by client id ({', '.join(sorted({owners[t] for t in owned}))}), not by pod")
+                continue
+            not_owned = [t for t in types if t not in owners]
+            yield subject(pod), Observation(
+                message=f"the host routes none of {', '.join(not_owned)} to any client" if not owned else "",
+                explains=not owned,
+                metrics={"declared_types": len(types), "owned_types": len(owned)},
+                facts={"agent_types": types, "owned": owned, "not_owned": not_owned,
+                       "owner_client_ids": sorted({owners[t] for t in owned})})
+
+
+def type_owner(snap: Snapshot, params: Mapping[str, Any]) -> Measured:
+    """Each agent type the namespace's workers declare or the host has registered: is it owned on the host
+    while a Ready pod declares it? A type owned by a client that is no Ready pod (a pod not Ready, deleted, or
+    a process outside the cluster) or owned by nobody gets no reply to any request."""
+    selector = str(params["worker_selector"])
+    workloads = _workloads(snap)
+    for ns, views in sorted(snap.hosts.items()):
+        failure, owners = _host_failure(views), _owners(views)
+        expected = expected_types(snap, ns, selector)
+        if failure is not None:
+            for t in sorted(expected):
+                yield f"{ns}/agent-type/{t}", _cannot_tell(failure)
+            if not expected:
+                yield f"{ns}/agentrpc/{views[0].address or 'host'}", _cannot_tell(failure)
+            continue
+        pods = worker_pods(snap, ns, selector)
+        declaring: dict[str, list[KubeObject]] = {}
+        for p in pods:
+            for t in declared_types(p, workloads) or []:
+                declaring.setdefault(t, []).append(p)
+        undeclared = sorted(name_of(p) for p in pods if pod_ready(p) and declared_types(p, workloads) is None)
+        for t in sorted(expected | set(owners)):
+            client, live = owners.get(t), [name_of(p) for p in declaring.get(t, []) if pod_ready(p)]
+            if client and not live and undeclared:
+                yield f"{ns}/agent-type/{t}", Observation.failure(
+                    Reason.UNSUPPORTED, f"cannot tell: client {client} owns it, no Ready pod declares it, and the "
+                                        f"Ready pods {', '.join(undeclared)} declare nothing "
+                                        f"({AGENT_TYPES_ANNOTATION})")
+                continue
+            facts: dict[str, Any] = {"owner_client_id": client, "ready_pods": live,
+                                     "declared_by": [name_of(p) for p in declaring.get(t, [])]}
+            why = "" if client and live else \
+                f"owned by client {client}, and no Ready pod declares it" if client else \
+                "not registered on the host" + (f" (declared by {', '.join(facts['declared_by'])})"
+                                                if facts["declared_by"] else "")
+            yield f"{ns}/agent-type/{t}", Observation(
+                metrics={"live_owner_pods": float(bool(client and live)), "owned_on_host": float(bool(client))},
+                facts=facts, message=why, explains=bool(why))
+
+
+def ingress_certificates(snap: Snapshot, params: Mapping[str, Any]) -> Measured:
+    """The certificate each Ingress TLS host serves, read at the Ingress address with that host as SNI when
+    the audit measures (`--scrape`); its days left judged by the pack. Without it, nothing is said."""
+    yield from sorted(snap.certificates.items())
+
+
 RULES: dict[str, Rule] = {
     "k8s.snapshot": snapshot_read,
     "k8s.replicas": replicas,
@@ -413,10 +565,20 @@ RULES: dict[str, Rule] = {
     "autogen.worker_replicas": worker_replicas,
     "autogen.host_replicas": host_replicas,
     "autogen.host_pdb": host_disruption_budget,
+    "autogen.worker_owns_types": worker_owns_types,
+    "autogen.type_owner": type_owner,
+    "k8s.ingress_cert": ingress_certificates,
 }
 
 
 SNAPSHOT_RULE = "k8s.snapshot"
+ROLE_PARAMS_RULE = "autogen.type_owner"
+
+
+def role_params(specs: Mapping[str, CheckSpec]) -> dict[str, Any]:
+    """The AutoGen role selectors `--scrape` finds the host and worker pods by: the params of the pack's
+    type-owner check (overridable by id like every check)."""
+    return dict(next(s.params for s in specs.values() if s.probe == ROLE_PARAMS_RULE))
 
 
 def snapshot_failed(specs: Mapping[str, CheckSpec], source: str, obs: Observation) -> list[Result]:

@@ -93,6 +93,15 @@ def metrics_url(pod: KubeObject, ip: str) -> str | None:
     return f"{scheme}://{ip}:{port}{path if path.startswith('/') else '/' + path}"
 
 
+def host_address(pod: KubeObject) -> str | None:
+    """`podIP:port` of an AgentRpc host pod: its container port named agentrpc or grpc, else its first; None
+    without an IP or a port."""
+    ip = (pod.get("status") or {}).get("podIP")
+    port = _named_port(_ports(pod), HOST_PORT_NAMES) or next(
+        (int(p["containerPort"]) for p in _ports(pod) if p.get("containerPort")), None)
+    return f"{ip}:{port}" if ip and port is not None else None
+
+
 def _k8s_target(source: Target, kind: str, namespace: str, obj: KubeObject, **extra: Any) -> Target:
     access = {k: v for k, v in source.options.items() if k in ("kubeconfig", "context", "timeout")}
     obj_kind = str(obj.get("kind") or "").lower()
@@ -116,10 +125,9 @@ def expand_source(cfg: Config, source: Target, namespace: str, pods: list[KubeOb
         if role and not ip:
             unaddressed.append(name_of(pod))
         elif role == "host":
-            port = _named_port(_ports(pod), HOST_PORT_NAMES) or next(
-                (int(p["containerPort"]) for p in _ports(pod) if p.get("containerPort")), None)
-            if port is not None:
-                out.append(Target(name=f"{source.name}/host/{name_of(pod)}", kind="agentrpc", address=f"{ip}:{port}",
+            address = host_address(pod)
+            if address is not None:
+                out.append(Target(name=f"{source.name}/host/{name_of(pod)}", kind="agentrpc", address=address,
                                   tls=source.tls, labels={**base, "role": "host"}, where=source.where))
         elif role == "worker":
             url = metrics_url(pod, str(ip))

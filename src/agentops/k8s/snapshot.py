@@ -30,6 +30,17 @@ KubeObject = dict[str, Any]
 
 
 @dataclass
+class HostRegistrations:
+    """What one AgentRpc host said of its registrations, measured by the registered `agentrpc.inventory` and
+    `agentrpc.ownership` steps: the owner client id of each agent type asked about (None: not owned), or the
+    failed measurement that says why the host could not tell."""
+
+    address: str
+    owners: dict[str, str | None] = field(default_factory=dict)
+    failure: Observation | None = None
+
+
+@dataclass
 class Snapshot:
     objects: dict[str, list[KubeObject]] = field(default_factory=dict)  # kind -> objects
     denied: dict[str, str] = field(default_factory=dict)  # kind -> why it could not be listed (403, or 404)
@@ -39,8 +50,12 @@ class Snapshot:
     taken_at: float = field(default_factory=time.time)
     source: str = ""
     namespaces: list[str] | None = None  # None: all namespaces
-    # Measured beside the objects when asked (`k8s audit --scrape`): each scraped pod's /metrics, by subject.
+    # Measured beside the objects when asked (`k8s audit --scrape`): each scraped pod's /metrics, by subject;
+    # what each namespace's AgentRpc host(s) said of their registrations, by namespace (absent: not asked);
+    # the certificate each Ingress TLS host serves, by `namespace/ingress/name/host`.
     scrapes: dict[str, Observation] = field(default_factory=dict)
+    hosts: dict[str, list[HostRegistrations]] = field(default_factory=dict)
+    certificates: dict[str, Observation] = field(default_factory=dict)
 
     def of(self, kind: str, namespace: str | None = None) -> list[KubeObject]:
         items = self.objects.get(kind, [])
