@@ -35,7 +35,7 @@ class BundleRedactor:
     def redact_file(self, path: str, data: bytes) -> bytes:
         """The file's bytes with every secret masked (bytes that are not UTF-8 pass through unchanged)."""
         text = data.decode("utf-8", "surrogateescape")
-        out, counts = redact_counting(text, self._token if self.stable_tokens else None)
+        out, counts = redact_counting(text, self._token if self.stable_tokens else None, self.tokens.values())
         for rule, count in sorted(counts.items()):
             self.rows.append({"file": path, "rule": rule, "removed": RULE_KINDS[rule], "count": count})
         return out.encode("utf-8", "surrogateescape") if counts else data

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import quote, quote_plus, unquote, urlsplit
 
@@ -183,12 +183,14 @@ PATTERN_RULES = ("url-userinfo", "secret-assignment", "auth-header", "secret-fla
 REGISTERED_RULE = "registered-secret"
 
 
-def redact_counting(text: str, stand_in: Callable[[str], str] | None = None) -> tuple[str, dict[str, int]]:
+def redact_counting(text: str, stand_in: Callable[[str], str] | None = None,
+                    stand_ins: Iterable[str] = ()) -> tuple[str, dict[str, int]]:
     """`redact` for a whole file (a bundle member): no MAX_CHARS cut, and per rule how many secrets it masked
     (REGISTERED_RULE for one registered by value). `stand_in(secret)` is what replaces a secret instead of
-    MASK (a bundle's stable tokens); what it returns is never masked or counted again."""
+    MASK (a bundle's stable tokens); what it returns, and the `stand_ins` it returned before, are never masked
+    or counted again."""
     counts: dict[str, int] = {}
-    produced = {MASK}
+    produced = {MASK, *stand_ins}
     replace = stand_in or (lambda _secret: MASK)
 
     def put(rule: str, secret: str) -> str:
