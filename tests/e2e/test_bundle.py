@@ -2,7 +2,9 @@
 evidence, holds no planted secret in any file (every member read, gzip members too), keeps to its size caps
 with head and tail, finishes with one collector hanging (a /metrics socket that accepts and never answers,
 recorded as timed out); --dry-run writes nothing; bad input is one line and exit 3. Other commands read the
-bundle back (`logs analyze` on its logs directory)."""
+bundle back (`logs analyze` on its logs directory; `k8s audit --from-bundle` on its Kubernetes directory,
+taken from the stand-in API server of tests/fixtures/kube_api.py: no kube-apiserver can run on these
+machines)."""
 
 from __future__ import annotations
 
@@ -18,8 +20,6 @@ import pytest
 import yaml
 
 from tests.fixtures.common import assert_no_traceback, free_port, run_cli
-
-pytestmark = pytest.mark.lab
 
 SCHEMA = Path(__file__).parents[2] / "src" / "agentops" / "schemas" / "report.schema.json"
 REDIS_PW = "PLANTED-redis-9d41c7"
@@ -71,6 +71,7 @@ def planted_config(lab: Any, tmp_path: Path, extra_targets: list[dict[str, Any]]
     return path
 
 
+@pytest.mark.lab
 def test_a_bundle_of_a_killed_worker_holds_the_verdict_its_evidence_and_no_secret(fresh_lab, tmp_path,
                                                                                  silent_listener) -> None:
     import jsonschema
@@ -165,6 +166,27 @@ def test_a_bundle_of_a_killed_worker_holds_the_verdict_its_evidence_and_no_secre
     assert adoc["data"]["counts"]["errors"] >= 3  # the planted ERROR lines, read back from the bundle
 
 
+@pytest.mark.lab
+def test_a_bundle_of_a_frozen_worker_names_it_and_its_silent_endpoint_times_out(fresh_lab, tmp_path) -> None:
+    owner = fresh_lab.owner("echo")
+    archive = tmp_path / "frozen.tar.gz"
+    fresh_lab.signal(owner, signal.SIGSTOP)
+    try:
+        out, doc = bundle("-c", str(fresh_lab.config), "-f", str(archive), "--type", "echo,echo2",
+                          "--collector-timeout", str(COLLECTOR_TIMEOUT_S), "--profile-seconds", "1")
+    finally:
+        fresh_lab.signal(owner, signal.SIGCONT)
+    assert out.code == 0, out.stderr
+    manifest = json.loads(by_path(archive)["manifest.json"])
+    assert manifest == doc["manifest"]  # what -o json says is what the archive holds
+    assert (manifest["verdict"]["agent_type"], manifest["verdict"]["id"]) == ("echo", "worker-frozen")
+    outcomes = {c["name"]: c for c in manifest["collectors"]}
+    # A stopped process's /metrics accepts (the kernel does) and never answers: cut off at its timeout.
+    assert outcomes[f"metrics/{owner}-metrics"]["outcome"] == "timed-out", outcomes[f"metrics/{owner}-metrics"]
+    assert outcomes["diagnose/echo2"]["outcome"] == "collected"
+
+
+@pytest.mark.lab
 def test_size_caps_keep_head_and_tail_per_file_and_in_total(lab, tmp_path) -> None:
     bulk = tmp_path / "bulk.log"
     lines = [log_line(f"bulk record {i:06d} " + "x" * 200, "INFO") for i in range(12000)]  # ~3 MiB
@@ -199,6 +221,7 @@ def test_size_caps_keep_head_and_tail_per_file_and_in_total(lab, tmp_path) -> No
     assert excerpt.startswith(lines[0]) and excerpt.endswith(lines[-1]) and "(total cap" in excerpt
 
 
+@pytest.mark.lab
 def test_dry_run_lists_the_collectors_and_writes_nothing(lab, tmp_path) -> None:
     out, doc = bundle("-c", str(lab.config), "--dry-run", cwd=tmp_path)
     assert out.code == 0, out.stderr
@@ -229,3 +252,47 @@ def test_bad_input_is_one_line_and_exit_3(tmp_path, args: list[str], needle: str
 def test_an_archive_path_that_is_a_directory_is_refused(tmp_path) -> None:
     out = run_cli("bundle", "-f", str(tmp_path), cwd=tmp_path, timeout=120)
     assert out.code == 3 and "is a directory" in out.stderr, out.stderr
+
+
+def test_kubernetes_objects_and_pod_logs_read_back_by_k8s_audit(tmp_path) -> None:
+    from tests.fixtures import k8s_objects as k
+    from tests.fixtures.kube_api import KubeApi
+
+    objects = k.healthy_namespace()
+    worker = next(o for o in objects if o["kind"] == "Pod" and o["metadata"]["name"].startswith("agent-worker-1"))
+    worker["status"]["containerStatuses"] = [{"name": "worker", "ready": False, "restartCount": 7,
+                                              "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]
+    with KubeApi(objects) as api:
+        api.state.logs[(k.NS, worker["metadata"]["name"], "worker", False)] = [
+            (time.time(), f"connecting to redis://default:{REDIS_PW}@redis:6379/0"),
+            (time.time(), "ERROR handler failed"),
+        ]
+        kc = api.kubeconfig(tmp_path, namespace=k.NS)
+        cfg = tmp_path / "agentops.yaml"
+        cfg.write_text(f"version: 1\ntargets:\n  - name: agents\n    kind: kubernetes\n    options:\n"
+                       f"        kubeconfig: {str(kc)!r}\n        namespace: {k.NS}\n")
+        archive = tmp_path / "k8s.tar.gz"
+        out, doc = bundle("-c", str(cfg), "-f", str(archive), "--profile-seconds", "0")
+        assert out.code == 0, out.stderr
+        live = run_cli("k8s", "audit", "--kubeconfig", str(kc), "-n", k.NS, "-o", "json", timeout=120)
+    outcome = next(c for c in doc["manifest"]["collectors"] if c["name"] == "k8s/agents")
+    assert outcome["outcome"] == "collected", outcome
+    files = by_path(archive)
+    assert {"k8s/agents/pod.json", "k8s/agents/deployment.json", "k8s/agents/event.json"} <= set(files), list(files)
+    pod_log = files[f"k8s/agents/logs/{k.NS}/{worker['metadata']['name']}/worker.log"]
+    assert b"ERROR handler failed" in pod_log and REDIS_PW.encode() not in pod_log
+    assert all(REDIS_PW.encode() not in data for data in files.values())
+    extracted = tmp_path / "extracted"
+    with tarfile.open(archive, "r:gz") as tar:
+        tar.extractall(extracted, filter="data")
+    top = next(extracted.iterdir())
+    offline = run_cli("k8s", "audit", "--from-bundle", str(top / "k8s" / "agents"), "-o", "json", timeout=120)
+    assert_no_traceback(offline)
+
+    def judged(r: Any) -> set[tuple[str, str, str]]:
+        # k8s.snapshot names its source (the API server, the bundle): the one result that must differ.
+        return {(x["id"], x["target"], x["status"]) for x in r.json()["results"] if x["id"] != "k8s.snapshot"}
+
+    # The same rules on the bundle's dump judge what they judged live: the crash-looping pod included.
+    assert judged(offline) == judged(live), judged(offline) ^ judged(live)
+    assert any(t.endswith(worker["metadata"]["name"]) and status != "OK" for _i, t, status in judged(offline))
