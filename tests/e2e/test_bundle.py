@@ -119,6 +119,11 @@ def test_a_bundle_of_a_killed_worker_holds_the_verdict_its_evidence_and_no_secre
     outcomes = {c["name"]: c for c in manifest["collectors"]}
     assert outcomes["profile"]["outcome"] == "collected" and any(owner in n for n in outcomes["profile"]["notes"])
     assert json.loads(files["cluster/inventory.json"])["kind"] == "cluster.inventory"
+    # py-spy stacks: the dead worker's collector says why it has none; the live one's threads are there.
+    other = fresh_lab.owner("echo2")
+    dead, alive = outcomes[f"stacks/{owner}"], outcomes[f"stacks/{other}"]
+    assert dead["outcome"] == "failed" and "no live process" in dead["error"], dead
+    assert alive["outcome"] == "collected" and b"MainThread" in files[f"stacks/{other}.txt"], alive
 
     # The hanging collector: cut off at its own timeout and said so; the bundle ended by its deadline.
     hung = outcomes["metrics/hung"]
@@ -184,6 +189,9 @@ def test_a_bundle_of_a_frozen_worker_names_it_and_its_silent_endpoint_times_out(
     # A stopped process's /metrics accepts (the kernel does) and never answers: cut off at its timeout.
     assert outcomes[f"metrics/{owner}-metrics"]["outcome"] == "timed-out", outcomes[f"metrics/{owner}-metrics"]
     assert outcomes["diagnose/echo2"]["outcome"] == "collected"
+    # py-spy reads a stopped process's stacks without resuming it: where it stood when it froze.
+    assert outcomes[f"stacks/{owner}"]["outcome"] == "collected"
+    assert b"MainThread" in by_path(archive)[f"stacks/{owner}.txt"]
 
 
 @pytest.mark.lab

@@ -92,6 +92,8 @@ async def make_bundle(collectors: list[Collector], spec: BundleSpec) -> dict[str
             from agentops.core.files import write_file
 
             write_file(spec.token_map, json.dumps(redactor.token_map(), indent=1) + "\n", mode=0o600)
+            if spec.token_map.is_file():  # write_file keeps an existing file's mode: the map is the secrets
+                os.chmod(spec.token_map, 0o600)
     except BaseException:
         try:
             os.unlink(tmp)

@@ -77,6 +77,11 @@ def plan_collectors(cfg: Config, opts: BundleOptions) -> list[Collector]:
                              "with py-spy stacks when py-spy can attach", ["profile/profile.json"],
                              max(t, opts.profile_s + PROFILE_MARGIN_S),
                              lambda timeout: _profile(cfg, opts, timeout)))
+    for w in spec.workers if opts.profile_s > 0 else []:
+        name = safe_name(w.name)
+        out.append(Collector(f"stacks/{name}", f"`py-spy dump` of worker {w.name}: every thread's stack as it "
+                             "is now", [f"stacks/{name}.txt"], t,
+                             lambda timeout, n=w.name: _stack_dump(cfg, n, timeout)))
     for name, paths, log_format in _log_sources(spec):
         files = [f"logs/{safe_name(name)}/{safe_name(p.name)}" for p in paths]
         out.append(Collector(f"logs/{safe_name(name)}", f"the records of the last {opts.since_s:g}s of "
@@ -208,9 +213,46 @@ async def _profile(cfg: Config, opts: BundleOptions, timeout: float) -> Collecte
     return got
 
 
+async def _stack_dump(cfg: Config, worker: str, timeout: float) -> Collected:
+    from agentops.core.osproc import communicate_within
+    from agentops.profile.stacks import find_py_spy
+    from agentops.profile.targets import by_worker_target
+
+    exe = find_py_spy()
+    if exe is None:
+        raise CollectorFailed("py-spy is not installed (the [stacks] extra: pip install py-spy)")
+    try:
+        targets = by_worker_target(cfg, worker)
+    except ValueError as exc:
+        raise CollectorFailed(str(exc)) from None
+    got = Collected()
+    for t in targets:
+        # --nonblocking: read the stacks without pausing the worker (a stopped one is read as it stands).
+        proc = await asyncio.create_subprocess_exec(exe, "dump", "--pid", str(t.process.pid), "--nonblocking",
+                                                    stdin=asyncio.subprocess.DEVNULL,
+                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        try:
+            answer = await communicate_within(proc, timeout * 0.9)
+        except asyncio.CancelledError:
+            if proc.returncode is None:  # cut off by the bundle's deadline: no py-spy outlives it
+                proc.kill()
+                await proc.wait()
+            raise
+        if answer is None:
+            raise CollectorFailed(f"py-spy dump of pid {t.process.pid} did not finish in {timeout * 0.9:.3g}s", got)
+        out, err = answer
+        if proc.returncode != 0:
+            first = next((ln for ln in err.decode("utf-8", "replace").splitlines() if ln.strip()), "no message")
+            raise CollectorFailed(f"py-spy dump of pid {t.process.pid} failed (exit {proc.returncode}): {first}", got)
+        suffix = "" if len(targets) == 1 else f"-{t.process.pid}"
+        got.add(f"stacks/{safe_name(worker)}{suffix}.txt", out)
+    return got
+
+
 async def _logs(name: str, paths: list[Path], log_format: str | None, opts: BundleOptions) -> Collected:
     got = Collected()
     since = time.time() - opts.since_s
+    used: set[str] = set()
     for path in paths:
         if path.suffix == ".gz":
             got.notes.append(f"{path}: compressed (rotated) log left out")
@@ -220,7 +262,11 @@ async def _logs(name: str, paths: list[Path], log_format: str | None, opts: Bund
         if note:
             got.notes.append(note)
         if data:
-            got.add(f"logs/{safe_name(name)}/{safe_name(path.name)}", data)
+            base = member = f"logs/{safe_name(name)}/{safe_name(path.name)}"
+            while member in used:  # two globbed files of one name (a/w1.log, b/w1.log)
+                member = f"{base}.{len(used)}"
+            used.add(member)
+            got.add(member, data)
     return got
 
 

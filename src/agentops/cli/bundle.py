@@ -62,7 +62,7 @@ def bundle(
                                             help="Seconds each collector may take (the profile: its window "
                                             "plus 15 s, if longer)."),
     profile_seconds: float = typer.Option(3.0, "--profile-seconds", min=0, max=600, help="The workers' "
-                                          "profiling window (0: no profile)."),
+                                          "profiling window (0: no profile and no py-spy stack dumps)."),
     max_file: str = typer.Option("4MiB", "--max-file", help="Cap of each file (head and tail kept)."),
     max_total: str = typer.Option("64MiB", "--max-total", help="Cap of all files together."),
     token_map: Path = typer.Option(None, "--token-map", help="Replace each secret by a stable token "
