@@ -90,6 +90,7 @@ def test_a_bundle_of_a_killed_worker_holds_the_verdict_its_evidence_and_no_secre
         fh.write(log_line(f"redis reconnect failed: redis://default:{REDIS_PW}@127.0.0.1:{closed}/0"))
         fh.write(log_line(f"calling the billing API with api_key={LOG_SECRET}"))
         fh.write(log_line(f"retrying with the bare password {REDIS_PW} (it is registered by value)"))
+        fh.write(log_line(f"upstream rejected token {HEADER_TOKEN}"))  # bare: the check's header names it
     archive, token_map = tmp_path / "out" / "incident.tar.gz", tmp_path / "tokens.json"
     archive.parent.mkdir()
     out, doc = bundle("-c", str(cfg), "-f", str(archive), "--since", "1h", "--deadline", str(DEADLINE_S),

@@ -361,12 +361,18 @@ def dry_run_rows(collectors: list[Collector]) -> list[dict[str, Any]]:
             for c in collectors]
 
 
+# The request headers whose values the http probe treats as credentials (probes/http.py, HttpProbe.measure).
+CREDENTIAL_HEADERS = ("authorization", "proxy-authorization", "x-api-key")
+
+
 def register_config_secrets(cfg: Config) -> None:
-    """Resolve every secret the config names (passwords, tokens, header values from the environment) so the
-    redactor masks them by value in every file, even where no pattern would see one (a log line that prints
-    a password bare). One that cannot be resolved now (an unset variable) is left to the patterns."""
+    """Resolve every secret the config names (targets' passwords and tokens, checks' credential headers and
+    headers read from the environment) so the redactor masks them by value in every file, even where no
+    pattern would see one (a log line that prints a token bare), and whether or not the check that would
+    have read them runs. One that cannot be resolved now (an unset variable) is left to the patterns."""
+    from agentops.core.packs import load_specs, plan
     from agentops.core.yamlsrc import ConfigError
-    from agentops.probes.http import env_headers
+    from agentops.probes.http import env_headers, register_header_secret
 
     for target in cfg.targets.values():
         for name in target.secret_sources:
@@ -374,7 +380,14 @@ def register_config_secrets(cfg: Config) -> None:
                 target.secret(name)
             except ConfigError:
                 pass
-        headers_env = target.options.get("headers_env")
+    for check in plan(cfg, load_specs(cfg, None)):
+        params = check.spec.params
+        headers = params.get("headers")
+        if isinstance(headers, dict):
+            for header, value in headers.items():
+                if str(header).lower() in CREDENTIAL_HEADERS:
+                    register_header_secret(str(value))
+        headers_env = params.get("headers_env")
         if isinstance(headers_env, dict):
             for header, var in headers_env.items():
                 try:
