@@ -295,15 +295,15 @@ def excerpt(path: Path, since: float, log_format: str | None, window: int) -> tu
 
 
 async def _scrape(name: str, target: Target, url: str, timeout: float) -> Collected:
-    from agentops.core.model import Reason
+    from agentops.core.model import Observation, Reason
     from agentops.probes.http import fetch
 
     # The collector's own timeout cuts a silent endpoint off; the client's, a little longer, is the backstop.
     got = await fetch(target, url, timeout=timeout + 1.0)
-    if not hasattr(got, "body"):
-        if getattr(got, "reason", None) is Reason.TIMEOUT:
+    if isinstance(got, Observation):
+        if got.reason is Reason.TIMEOUT:
             raise TimeoutError
-        raise CollectorFailed(f"{url}: {getattr(got, 'message', 'failed')}")
+        raise CollectorFailed(f"{url}: {got.message}")
     out = Collected()
     out.add(f"metrics/{safe_name(name)}.prom", got.body)
     if got.status != 200:
