@@ -1,53 +1,18 @@
-"""The collectors of a bundle, chosen from the config: what each gathers, where it writes it, and under which
-timeout. Every document is the one its own command writes (render/document.py through render/json.py), so a
-bundle's `health.json` is what `agentops health -o json` prints; nothing here judges: the judged documents
-come from the commands' own code (core.runner, diagnose/, profile/), the rest is raw data (config text, log
-excerpts, /metrics text, `kubectl get -o json` lists)."""
+"""The collectors of a bundle, chosen from the config: what each gathers (bundle.collectors), where it writes
+it, and under which timeout; and the secrets the config names, registered before anything is redacted."""
 
 from __future__ import annotations
 
-import asyncio
-import re
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agentops.bundle.collect import Collected, Collector, CollectorFailed
+from agentops.bundle import collectors as gather
+from agentops.bundle.collect import Collector
+from agentops.bundle.options import PROFILE_MARGIN_S, BundleOptions, safe_name
 
 if TYPE_CHECKING:
     from agentops.core.cluster import Cluster, ClusterSpec
     from agentops.core.config import Config, Target
-    from agentops.core.model import Report
-
-# How much of a log file's end is read to find the records since --since: the window the excerpt comes from.
-LOG_WINDOW_FACTOR = 2
-PROFILE_MARGIN_S = 15.0  # py-spy's attach and write after its window (profile.stacks waits as long)
-MAX_POD_LOGS = 50  # pod logs per Kubernetes source: a namespace of thousands must not fill the bundle
-
-
-@dataclass
-class BundleOptions:
-    since_s: float = 1800.0
-    collector_timeout_s: float = 20.0
-    diagnose_deadline_s: float = 5.0
-    profile_s: float = 3.0  # 0: no profile
-    max_file_bytes: int = 4 * 1024 * 1024
-    agent_types: list[str] = field(default_factory=list)  # empty: every configured type
-
-
-def document(report: Report) -> str:
-    from agentops.render.document import report_document
-    from agentops.render.json import render_json
-
-    return render_json(report_document(report))
-
-
-def safe_name(text: str) -> str:
-    """A path component from a target, type or file name (no separators, no dot-only names)."""
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip(".") or "_"
-    return name[:120]
-
 
 def plan_collectors(cfg: Config, opts: BundleOptions) -> list[Collector]:
     from agentops.core.cluster import cluster_spec
@@ -58,43 +23,43 @@ def plan_collectors(cfg: Config, opts: BundleOptions) -> list[Collector]:
     out: list[Collector] = []
     if cfg.path:
         out.append(Collector("config", f"the config file {cfg.path}, redacted", ["config/agentops.yaml"], t,
-                             lambda _t: _config(cfg)))
+                             lambda _t: gather.config_file(cfg)))
     out.append(Collector("health", "`agentops health -o json` with this config", ["health.json"], t,
-                         lambda timeout: _health(cfg, timeout)))
+                         lambda timeout: gather.health(cfg, timeout)))
     if cluster is not None:
         for agent_type in opts.agent_types or _agent_types(spec):
             name = safe_name(agent_type)
             out.append(Collector(f"diagnose/{name}", f"`agentops diagnose agent {agent_type} -o json`",
                                  [f"diagnose/{name}.json"], t,
-                                 lambda timeout, a=agent_type: _diagnose(cluster, a, opts, timeout)))
+                                 lambda timeout, a=agent_type: gather.diagnosis(cluster, a, opts, timeout)))
     hosts = cfg.targets_of("agentrpc")
     if hosts:
         out.append(Collector("cluster/inventory", "`agentops cluster inventory --owners -o json`",
-                             ["cluster/inventory.json"], t, lambda timeout: _inventory(hosts, spec, timeout)))
+                             ["cluster/inventory.json"], t, lambda timeout: gather.inventory(hosts, spec, timeout)))
     if opts.profile_s > 0 and spec.workers:
         names = ", ".join(w.name for w in spec.workers)
         out.append(Collector("profile", f"`agentops profile` of the workers ({names}) for {opts.profile_s:g}s, "
                              "with py-spy stacks when py-spy can attach", ["profile/profile.json"],
                              max(t, opts.profile_s + PROFILE_MARGIN_S),
-                             lambda timeout: _profile(cfg, opts, timeout)))
+                             lambda timeout: gather.profile_workers(cfg, opts, timeout)))
     for w in spec.workers if opts.profile_s > 0 else []:
         name = safe_name(w.name)
         out.append(Collector(f"stacks/{name}", f"`py-spy dump` of worker {w.name}: every thread's stack as it "
                              "is now", [f"stacks/{name}.txt"], t,
-                             lambda timeout, n=w.name: _stack_dump(cfg, n, timeout)))
+                             lambda timeout, n=w.name: gather.stack_dump(cfg, n, timeout)))
     for name, paths, log_format in _log_sources(spec):
         files = [f"logs/{safe_name(name)}/{safe_name(p.name)}" for p in paths]
         out.append(Collector(f"logs/{safe_name(name)}", f"the records of the last {opts.since_s:g}s of "
                              f"{', '.join(str(p) for p in paths)}", files, t,
-                             lambda _t, n=name, ps=paths, f=log_format: _logs(n, ps, f, opts)))
+                             lambda _t, n=name, ps=paths, f=log_format: gather.log_excerpts(n, ps, f, opts)))
     for name, target, url in _metrics_endpoints(cfg, spec):
         out.append(Collector(f"metrics/{safe_name(name)}", f"a scrape of {url}", [f"metrics/{safe_name(name)}.prom"],
-                             t, lambda timeout, tg=target, u=url, n=name: _scrape(n, tg, u, timeout)))
+                             t, lambda timeout, tg=target, u=url, n=name: gather.scrape(n, tg, u, timeout)))
     for source in cfg.targets_of("kubernetes"):
         name = safe_name(source.name)
         out.append(Collector(f"k8s/{name}", f"Kubernetes objects, events and pod logs of source {source.name} "
                              "(kubectl get -o json layout)", [f"k8s/{name}/<kind>.json", f"k8s/{name}/logs/…"],
-                             t, lambda timeout, s=source: _kubernetes(s, opts, timeout)))
+                             t, lambda timeout, s=source: gather.kubernetes(s, opts, timeout)))
     return out
 
 
@@ -140,220 +105,6 @@ def _metrics_endpoints(cfg: Config, spec: ClusterSpec) -> list[tuple[str, Target
             seen.setdefault(w.metrics_url, (f"{w.name}-metrics", Target(name=w.name, kind="metrics",
                                                                         address=w.metrics_url), w.metrics_url))
     return list(seen.values())
-
-
-# --- the collectors ---------------------------------------------------------------------------------------
-
-async def _config(cfg: Config) -> Collected:
-    from agentops.core.files import FileProblem, read_file
-
-    got = Collected()
-    try:
-        got.add("config/agentops.yaml", read_file(str(cfg.path), limit=4 * 1024 * 1024))
-    except FileProblem as exc:
-        raise CollectorFailed(f"cannot read {cfg.path}: {exc}") from None
-    return got
-
-
-async def _health(cfg: Config, timeout: float) -> Collected:
-    from agentops.core.format import utc_stamp
-    from agentops.core.model import Report
-    from agentops.core.packs import load_specs, plan
-    from agentops.core.runner import run_plan
-
-    started_at, t0 = utc_stamp(), time.monotonic()
-    checks = plan(cfg, load_specs(cfg, None))
-    # The checks end by 90% of the collector's timeout, so the report is written rather than cut off.
-    results = await run_plan(checks, concurrency=cfg.defaults.concurrency, deadline_at=t0 + timeout * 0.9)
-    report = Report(kind="health", started_at=started_at, duration_s=time.monotonic() - t0, results=results)
-    got = Collected()
-    got.add("health.json", document(report))
-    return got
-
-
-async def _diagnose(cluster: Cluster, agent_type: str, opts: BundleOptions, timeout: float) -> Collected:
-    from agentops.diagnose.agent import AgentQuery, diagnose_agent
-
-    query = AgentQuery(agent_type=agent_type, deadline_s=min(opts.diagnose_deadline_s, timeout * 0.9),
-                       since_s=opts.since_s)
-    got = Collected()
-    got.add(f"diagnose/{safe_name(agent_type)}.json", document(await diagnose_agent(cluster, query)))
-    return got
-
-
-async def _inventory(hosts: list[Target], spec: ClusterSpec, timeout: float) -> Collected:
-    from agentops.diagnose.inventory import inventory_report
-
-    got = Collected()
-    got.add("cluster/inventory.json", document(await inventory_report(hosts, spec, timeout * 0.9, True)))
-    return got
-
-
-async def _profile(cfg: Config, opts: BundleOptions, timeout: float) -> Collected:
-    from agentops.profile.limits import Limits
-    from agentops.profile.session import ProfileOptions, profile
-    from agentops.profile.stacks import find_py_spy
-    from agentops.profile.targets import by_worker_target
-
-    got = Collected()
-    targets = []
-    for w in cfg.targets_of("worker"):
-        try:
-            targets += by_worker_target(cfg, w.name)
-        except ValueError as exc:
-            got.notes.append(f"not profiled: {exc}")
-    if not targets:
-        raise CollectorFailed("no live worker process to profile", got)
-    stacks = find_py_spy() is not None
-    if not stacks:
-        got.notes.append("py-spy is not installed (the [stacks] extra): profiles without stacks")
-    popts = ProfileOptions(duration_s=opts.profile_s, interval_s=min(1.0, opts.profile_s / 3), stacks=stacks,
-                           scrape_timeout_s=min(5.0, timeout / 4), limits=Limits.load(cfg))
-    got.add("profile/profile.json", document(await profile(targets, popts)))
-    return got
-
-
-async def _stack_dump(cfg: Config, worker: str, timeout: float) -> Collected:
-    from agentops.core.osproc import communicate_within
-    from agentops.profile.stacks import find_py_spy
-    from agentops.profile.targets import by_worker_target
-
-    exe = find_py_spy()
-    if exe is None:
-        raise CollectorFailed("py-spy is not installed (the [stacks] extra: pip install py-spy)")
-    try:
-        targets = by_worker_target(cfg, worker)
-    except ValueError as exc:
-        raise CollectorFailed(str(exc)) from None
-    got = Collected()
-    for t in targets:
-        # --nonblocking: read the stacks without pausing the worker (a stopped one is read as it stands).
-        proc = await asyncio.create_subprocess_exec(exe, "dump", "--pid", str(t.process.pid), "--nonblocking",
-                                                    stdin=asyncio.subprocess.DEVNULL,
-                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-        try:
-            answer = await communicate_within(proc, timeout * 0.9)
-        except asyncio.CancelledError:
-            if proc.returncode is None:  # cut off by the bundle's deadline: no py-spy outlives it
-                proc.kill()
-                await proc.wait()
-            raise
-        if answer is None:
-            raise CollectorFailed(f"py-spy dump of pid {t.process.pid} did not finish in {timeout * 0.9:.3g}s", got)
-        out, err = answer
-        if proc.returncode != 0:
-            first = next((ln for ln in err.decode("utf-8", "replace").splitlines() if ln.strip()), "no message")
-            raise CollectorFailed(f"py-spy dump of pid {t.process.pid} failed (exit {proc.returncode}): {first}", got)
-        suffix = "" if len(targets) == 1 else f"-{t.process.pid}"
-        got.add(f"stacks/{safe_name(worker)}{suffix}.txt", out)
-    return got
-
-
-async def _logs(name: str, paths: list[Path], log_format: str | None, opts: BundleOptions) -> Collected:
-    got = Collected()
-    since = time.time() - opts.since_s
-    used: set[str] = set()
-    for path in paths:
-        if path.suffix == ".gz":
-            got.notes.append(f"{path}: compressed (rotated) log left out")
-            continue
-        data, note = await asyncio.to_thread(excerpt, path, since, log_format,
-                                             opts.max_file_bytes * LOG_WINDOW_FACTOR)
-        if note:
-            got.notes.append(note)
-        if data:
-            base = member = f"logs/{safe_name(name)}/{safe_name(path.name)}"
-            while member in used:  # two globbed files of one name (a/w1.log, b/w1.log)
-                member = f"{base}.{len(used)}"
-            used.add(member)
-            got.add(member, data)
-    return got
-
-
-def excerpt(path: Path, since: float, log_format: str | None, window: int) -> tuple[bytes, str | None]:
-    """The bytes of `path` from its first record at or after `since` to its end, looked for in its last
-    `window` bytes, as written (so `agentops logs analyze` reads them as it reads the file). With no
-    timestamped record in that window, none; with the whole window in range, the window (a note says so)."""
-    from agentops.logs.ranges import read_records
-
-    records, problem = read_records(path, since=since, max_bytes=window, log_format=log_format)
-    if problem:
-        return b"", problem
-    if not records:
-        return b"", f"{path}: no timestamped record since the start of the window"
-    start = min(r.offset for r in records)
-    try:
-        with path.open("rb") as fh:
-            fh.seek(start)
-            data = fh.read(window)
-    except OSError as exc:
-        return b"", f"{path}: {exc.strerror or exc}"
-    size = path.stat().st_size
-    note = (f"{path}: the window holds more than {window} bytes; the excerpt starts {size - start} bytes before "
-            "the end") if start > 0 and size - start >= window else None
-    return data, note
-
-
-async def _scrape(name: str, target: Target, url: str, timeout: float) -> Collected:
-    from agentops.core.model import Observation, Reason
-    from agentops.probes.http import fetch
-
-    # The collector's own timeout cuts a silent endpoint off; the client's, a little longer, is the backstop.
-    got = await fetch(target, url, timeout=timeout + 1.0)
-    if isinstance(got, Observation):
-        if got.reason is Reason.TIMEOUT:
-            raise TimeoutError
-        raise CollectorFailed(f"{url}: {got.message}")
-    out = Collected()
-    out.add(f"metrics/{safe_name(name)}.prom", got.body)
-    if got.status != 200:
-        raise CollectorFailed(f"{url}: HTTP {got.status} {got.reason_phrase}", out)
-    if got.body_bytes > len(got.body):
-        out.notes.append(f"{url}: the body was read up to {len(got.body)} of {got.body_bytes} bytes")
-    return out
-
-
-async def _kubernetes(source: Target, opts: BundleOptions, timeout: float) -> Collected:
-    import json
-
-    from agentops.k8s.access import KubeClient, KubeError
-    from agentops.k8s.discovery import access_of
-    from agentops.k8s.snapshot import name_of, namespace_of, take
-
-    base = f"k8s/{safe_name(source.name)}"
-    got = Collected()
-    access = access_of(source, min(10.0, timeout / 3))
-    try:
-        client = await KubeClient.connect(access)
-    except KubeError as exc:
-        raise CollectorFailed(f"source {source.name}: {exc.message}") from None
-    try:
-        namespace = access.namespace or client.connection.namespace
-        try:
-            snap = await take(client, [namespace])
-        except KubeError as exc:
-            raise CollectorFailed(f"source {source.name}: {exc.message}") from None
-        for kind in sorted(snap.listed):
-            doc = {"apiVersion": "v1", "kind": f"{kind}List", "items": snap.of(kind)}
-            got.add(f"{base}/{kind.lower()}.json", json.dumps(doc, indent=1) + "\n")
-        for denied in snap.denials():
-            got.notes.append(f"{denied['kind']}: {denied['message']}")
-        for pod in snap.of("Pod")[:MAX_POD_LOGS]:
-            containers = [c.get("name") for c in (pod.get("spec") or {}).get("containers") or [] if c.get("name")]
-            for container in containers:
-                try:
-                    text = await client.log(namespace_of(pod), name_of(pod), container=str(container),
-                                            since_seconds=int(opts.since_s))
-                except KubeError as exc:
-                    got.notes.append(f"log of {name_of(pod)}/{container}: {exc.message}")
-                    continue
-                got.add(f"{base}/logs/{safe_name(namespace_of(pod))}/{safe_name(name_of(pod))}/"
-                        f"{safe_name(str(container))}.log", text)
-        if len(snap.of("Pod")) > MAX_POD_LOGS:
-            got.notes.append(f"pod logs of the first {MAX_POD_LOGS} of {len(snap.of('Pod'))} pods")
-    finally:
-        client.close()
-    return got
 
 
 def dry_run_rows(collectors: list[Collector]) -> list[dict[str, Any]]:

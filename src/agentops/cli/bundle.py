@@ -78,7 +78,8 @@ def bundle(
     import time
 
     from agentops.bundle.build import MIN_TOTAL_BYTES, BundleError, BundleSpec, check_writable, make_bundle
-    from agentops.bundle.sources import BundleOptions, dry_run_rows, plan_collectors
+    from agentops.bundle.options import BundleOptions
+    from agentops.bundle.sources import dry_run_rows, plan_collectors
     from agentops.core.config import load_config
     from agentops.core.units import parse_size
 
