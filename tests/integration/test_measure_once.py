@@ -111,7 +111,7 @@ def test_health_probes_measure_through_the_registered_steps(lab, counted) -> Non
 
 
 def test_cluster_inventory_measures_through_the_registered_steps(lab, counted) -> None:
-    from agentops.cli.cluster import _inventory
+    from agentops.diagnose.inventory import inventory as _inventory
 
     cfg = load_config(str(lab.config))
     host = cfg.targets_of("agentrpc")[0]

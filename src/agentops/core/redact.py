@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import quote, quote_plus, unquote, urlsplit
 
@@ -175,3 +176,41 @@ class RedactingFilter(logging.Filter):
         if record.exc_text:
             record.exc_text = redact(record.exc_text)
         return True
+
+
+# What each of _PATTERNS masks, in its order, for a redaction report (a bundle's): the rule, never the secret.
+PATTERN_RULES = ("url-userinfo", "secret-assignment", "auth-header", "secret-flag")
+REGISTERED_RULE = "registered-secret"
+
+
+def redact_counting(text: str, stand_in: Callable[[str], str] | None = None,
+                    stand_ins: Iterable[str] = ()) -> tuple[str, dict[str, int]]:
+    """`redact` for a whole file (a bundle member): no MAX_CHARS cut, and per rule how many secrets it masked
+    (REGISTERED_RULE for one registered by value). `stand_in(secret)` is what replaces a secret instead of
+    MASK (a bundle's stable tokens); what it returns, and the `stand_ins` it returned before, are never masked
+    or counted again."""
+    counts: dict[str, int] = {}
+    produced = {MASK, *stand_ins}
+    replace = stand_in or (lambda _secret: MASK)
+
+    def put(rule: str, secret: str) -> str:
+        counts[rule] = counts.get(rule, 0) + 1
+        token = replace(secret)
+        produced.add(token)
+        return token
+
+    for secret in sorted(_secrets, key=len, reverse=True):
+        n = text.count(secret) if secret in text else 0
+        if n:
+            token = put(REGISTERED_RULE, secret)
+            counts[REGISTERED_RULE] += n - 1
+            text = text.replace(secret, token)
+    for rule, pattern in zip(PATTERN_RULES, _PATTERNS, strict=True):
+        def sub(m: re.Match[str], rule: str = rule) -> str:
+            secret = m.group("secret")
+            if secret in produced:
+                return m.group(0)
+            return f"{m.group('pre')}{put(rule, secret)}{m.group('post')}"
+
+        text = pattern.sub(sub, text)
+    return text, counts

@@ -15,6 +15,7 @@ from agentops.render.registry import Presenter, registered, registered_kinds
 
 # The family of a kind (its prefix before the first ".") -> the presenter modules that register kinds of it.
 MODULES: dict[str, tuple[str, ...]] = {
+    "bundle": ("bundle",),
     "checks": ("listings",),
     "cluster": ("inventory",),
     "config": ("listings",),
