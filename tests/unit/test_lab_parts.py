@@ -102,6 +102,10 @@ def test_a_lab_process_is_known_by_its_start_ticks_not_the_wall_clock(tmp_path):
     try:
         import psutil
 
+        from tests.fixtures.common import wait_for
+
+        # Right after exec the kernel may still show an empty command line for a moment.
+        wait_for(lambda: psutil.Process(child.pid).cmdline(), timeout=10, what="the child's command line")
         ticks = start_ticks(child.pid)
         assert ticks is not None and ticks > 0
         wall = psutil.Process(child.pid).create_time()
