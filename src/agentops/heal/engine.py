@@ -203,15 +203,21 @@ def _counts(t: HealTarget, runbooks: RunbookSet) -> bool:
 
 
 def require_consent(run: HealRun, targets: list[HealTarget]) -> None:
-    opts = run.opts
-    what = [f"{t.name} ({t.verdict.mode})" for t in targets if t.verdict]
-    if opts.assume_yes or run.policy.unattended:
+    ask_consent([f"{t.name} ({t.verdict.mode})" for t in targets if t.verdict], command="heal --apply",
+                assume_yes=run.opts.assume_yes, unattended=run.policy.unattended, interactive=run.opts.interactive,
+                confirm=run.opts.confirm)
+
+
+def ask_consent(actions: list[str], *, command: str, assume_yes: bool, unattended: bool, interactive: bool,
+                confirm: Callable[[list[str]], bool] | None) -> None:
+    """--yes or `unattended: true` consent; else a yes at a TTY; else ConsentRequired (one line, exit 3)."""
+    if assume_yes or unattended:
         return
-    if opts.interactive and opts.confirm is not None:
-        if opts.confirm(what):
+    if interactive and confirm is not None:
+        if confirm(actions):
             return
-        raise ConsentRequired(f"not confirmed: nothing was done (heal would act on {', '.join(what)})")
-    raise ConsentRequired(f"heal --apply would act on {', '.join(what)} and there is no TTY to confirm: pass "
+        raise ConsentRequired(f"not confirmed: nothing was done ({command} would act on {', '.join(actions)})")
+    raise ConsentRequired(f"{command} would act on {', '.join(actions)} and there is no TTY to confirm: pass "
                           f"--yes, or set `heal: {{unattended: true}}` in the config")
 
 
