@@ -239,8 +239,10 @@ async def _heal_target(run: HealRun, t: HealTarget, runbooks: RunbookSet, *, tri
         return _planned(run, t, out, REFUSED, f"refused: heal is paused "
                                               f"({run.policy.pause_path(run.heal_dir)} exists)")
     if not run.opts.apply:
+        refusal = ("; --apply would refuse: the blast-radius breaker is open" if tripped else
+                   "; --apply would refuse: heal is paused" if paused else "")
         return _planned(run, t, out, PLANNED, f"plan: {v.mode if v else '?'} → runbook {rb.runbook} "
-                                              f"({len(rb.steps)} step{'s' if len(rb.steps) != 1 else ''})")
+                                              f"({len(rb.steps)} step{'s' if len(rb.steps) != 1 else ''}){refusal}")
     lock = PlaybookLock(run.heal_dir, f"target-{t.name}")
     try:
         lock.acquire(0.0, run_id=run.run_id)
