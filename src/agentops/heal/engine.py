@@ -28,7 +28,7 @@ from typing import Any
 from agentops.core.cluster import Cluster
 from agentops.core.config import Config
 from agentops.core.evaluate import evaluate
-from agentops.core.format import utc_stamp
+from agentops.core.format import duration, utc_stamp
 from agentops.core.model import Observation, Reason, Report, Result, Status
 from agentops.core.packs import CheckSpec, command_specs
 from agentops.core.redact import redact, redact_obj
@@ -260,7 +260,8 @@ def budget(run: HealRun, target: str) -> tuple[int, Result]:
     since = time.time() - run.policy.window_s
     n = len(attempts(read_history(run.opts.state_dir), target, since))
     obs = Observation(metrics={"attempts_in_window": float(n)}, facts={"window_s": run.policy.window_s},
-                      message=f"{n} attempt{'s' if n != 1 else ''} within {run.policy.window_s:g}s")
+                      message=f"{n} attempt{'s' if n != 1 else ''} within {duration(run.policy.window_s)}",
+                      explains=True)
     return n, judge(run.specs["heal.attempts"], target, obs, 0.0)
 
 
