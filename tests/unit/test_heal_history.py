@@ -11,14 +11,13 @@ import sys
 import time
 from pathlib import Path
 
-from agentops.core.config import parse_config
-from agentops.core.yamlsrc import load_yaml_text
-from agentops.diagnose.verdict import make_finding
+from agentops.core.config import Config
 from agentops.heal.engine import HealOptions, new_run, run_runbook, step_result, target_result
 from agentops.heal.history import attempts, history_rows, open_history, read_history, recover, unfinished
 from agentops.heal.runbook import ModeRunbook, RunbookStep
-from agentops.heal.targets import HealTarget, Verdict, heal_targets
+from agentops.heal.targets import HealTarget, Verdict
 from agentops.maintain.audit import AuditLog
+from tests.fixtures.heal_targets import dead_worker, healthy
 
 SECRET = "hunter2-Zq8vL1x"
 
@@ -60,16 +59,8 @@ def test_a_killed_run_is_closed_by_the_next_one(tmp_path: Path) -> None:
     assert attempts(recs, "w1", 0)[0].outcome == "interrupted"  # it still counts against the budget
 
 
-def target(tmp_path: Path, argv: list[str]) -> tuple[object, HealTarget]:
-    text = json.dumps({"version": 1, "targets": [{"name": "w1", "kind": "worker", "options": {
-        "agent_types": ["echo"], "heal": {"restart_command": argv, "restart_timeout": 30}}}]})
-    path = tmp_path / "agentops.yaml"
-    path.write_text(text)
-    cfg = parse_config(load_yaml_text(text, str(path)), str(path))
-    t = heal_targets(cfg)[0]
-    t.verdict = Verdict.from_finding(make_finding("worker-dead", {"worker": "w1", "type": "echo", "detail": "gone"},
-                                                  [], []))
-    return cfg, t
+def target(tmp_path: Path, argv: list[str]) -> tuple[Config, HealTarget]:
+    return dead_worker(tmp_path, {"restart_command": argv, "restart_timeout": 30})
 
 
 def test_a_secret_in_the_restart_command_reaches_no_record_and_no_report(tmp_path: Path) -> None:
@@ -82,9 +73,7 @@ def test_a_secret_in_the_restart_command_reaches_no_record_and_no_report(tmp_pat
                      [RunbookStep("restart", "worker.restart", params={"stop_first": False})])
 
     async def verify(tg: HealTarget, within_s: float, acted_at: float) -> Verdict:
-        ok = marker.exists()
-        return Verdict.from_finding(make_finding("healthy", {"to": "echo", "replier": "w1", "rtt_ms": 1,
-                                                             "type": "echo"}, [], [])) if ok else tg.verdict
+        return healthy() if marker.exists() else tg.verdict  # type: ignore[return-value]
 
     out = asyncio.run(run_runbook(rb, t, run, verify))
     assert out.outcome == "healed" and marker.exists()

@@ -6,21 +6,20 @@ nothing, or the wrong thing, is never verified."""
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from agentops.core.config import Config, parse_config
-from agentops.core.yamlsrc import load_yaml_text
-from agentops.diagnose.verdict import make_finding
+from agentops.core.config import Config
 from agentops.heal.engine import HealOptions, new_run, run_runbook
 from agentops.heal.history import open_history, read_history
 from agentops.heal.runbook import ModeRunbook, RunbookStep
 from agentops.heal.steps.kube import RESTARTED_AT
-from agentops.heal.targets import HealTarget, Verdict, heal_targets
+from agentops.heal.targets import HealTarget, Verdict
 from tests.fixtures import k8s_objects as k
+from tests.fixtures.heal_targets import dead_worker
+from tests.fixtures.heal_targets import healthy as healthy_verdict
 from tests.fixtures.kube_api_write import KubeApiWrite
 
 pytest.importorskip("kubernetes")
@@ -40,16 +39,8 @@ def objects(annotations: dict[str, str] | None = None) -> list[dict[str, Any]]:
 
 
 def target(tmp_path: Path, kubeconfig: Path) -> tuple[Config, HealTarget]:
-    text = json.dumps({"version": 1, "targets": [{"name": "w1", "kind": "worker", "options": {
-        "agent_types": ["echo"], "heal": {"kubernetes": {"deployment": f"{k.NS}/worker-w1",
-                                                          "kubeconfig": str(kubeconfig), "timeout": 5}}}}]})
-    path = tmp_path / "agentops.yaml"
-    path.write_text(text)
-    cfg = parse_config(load_yaml_text(text, str(path)), str(path))
-    t = heal_targets(cfg)[0]
-    t.verdict = Verdict.from_finding(make_finding("worker-dead", {"worker": "w1", "type": "echo", "detail": "gone"},
-                                                  [], []))
-    return cfg, t
+    return dead_worker(tmp_path, {"kubernetes": {"deployment": f"{k.NS}/worker-w1", "kubeconfig": str(kubeconfig),
+                                                 "timeout": 5}})
 
 
 def heal_with(ct: tuple[Config, HealTarget], tmp_path: Path, steps: list[RunbookStep], healthy: Any, *,
@@ -60,10 +51,7 @@ def heal_with(ct: tuple[Config, HealTarget], tmp_path: Path, steps: list[Runbook
     rb = ModeRunbook(mode="worker-dead", runbook="kube-test", path=tmp_path / "rb.yaml", steps=steps)
 
     async def verify(target: HealTarget, within_s: float, acted_at: float) -> Verdict:
-        if healthy():
-            return Verdict.from_finding(make_finding("healthy", {"to": "echo", "replier": "w1", "rtt_ms": 1,
-                                                                 "type": "echo"}, [], []))
-        return target.verdict  # type: ignore[return-value]
+        return healthy_verdict() if healthy() else target.verdict  # type: ignore[return-value]
 
     return asyncio.run(run_runbook(rb, t, run, verify))
 

@@ -30,8 +30,8 @@ from typing import Any
 
 from agentops.core.config import Config
 from agentops.core.packs import builtin_pack_dir
-from agentops.core.units import parse_duration
 from agentops.core.yamlsrc import ConfigError, Fields, NodeList, load_yaml_file
+from agentops.heal.fields import duration_field
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 DEFAULT_VERIFY_S = 60.0
@@ -163,8 +163,8 @@ def _parse_step(f: Fields, seen: set[str]) -> RunbookStep:
         raise f.error("id", f"duplicate step id {spec.id!r}")
     seen.add(spec.id)
     spec.params = f.mapping("params")
-    spec.timeout = _duration(f, "timeout")
-    spec.verify_within = _duration(f, "verify_within") or DEFAULT_VERIFY_S
+    spec.timeout = duration_field(f, "timeout")
+    spec.verify_within = duration_field(f, "verify_within") or DEFAULT_VERIFY_S
     f.reject_unknown({"id", "step", "params", "timeout", "verify_within"})
     try:
         step = registry.heal_step(spec.kind)
@@ -176,15 +176,3 @@ def _parse_step(f: Fields, seen: set[str]) -> RunbookStep:
         raise f.error("params", str(exc)) from None
     return spec
 
-
-def _duration(f: Fields, key: str) -> float | None:
-    raw = f.get(key, (str, int, float))
-    if raw is None:
-        return None
-    try:
-        value = parse_duration(raw)
-    except ValueError as exc:
-        raise f.error(key, str(exc)) from None
-    if not 0 < value <= 86400:
-        raise f.error(key, f"must be more than 0 and at most 1d, got {raw}")
-    return value
