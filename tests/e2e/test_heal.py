@@ -268,3 +268,17 @@ def test_sigkill_in_the_middle_leaves_a_history_a_rerun_completes(lab: LabHandle
                    "-o", "json").json()["items"]
     assert [(r["run_id"], r["outcome"]) for r in rows] == [(killed, "interrupted"), (rerun, "healed")]
     assert _proc(lab, "w1") is not None
+
+
+def test_a_paused_heal_acts_on_nothing_until_resumed(lab: LabHandle, tmp_path: Path) -> None:
+    cfg, state = heal_config(lab, tmp_path), tmp_path / "state"
+    paused = run_cli("heal", "pause", "-c", str(cfg), "--state-dir", str(state), "-o", "json")
+    assert paused.code == 0 and paused.json()["paused"] is True
+    lab.signal("w1", signal.SIGSTOP)
+    out = heal(cfg, state, "--apply", "--yes")
+    w1 = targets(out.json())["w1"]
+    assert w1["outcome"] == "refused" and "paused" in w1["message"] and out.code == 1
+    assert _proc(lab, "w1").status() == psutil.STATUS_STOPPED
+    assert run_cli("heal", "resume", "-c", str(cfg), "--state-dir", str(state), "-o", "json").json()["paused"] is False
+    out = heal(cfg, state, "--apply", "--yes")
+    assert targets(out.json())["w1"]["outcome"] == "healed" and out.code == 0

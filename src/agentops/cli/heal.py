@@ -150,7 +150,18 @@ def history(
 
 
 @app.command("pause", help="Create the pause file: heal keeps planning but acts on nothing until `heal resume`.")
-def pause(state_dir: str = StateDirOpt, config: str = ConfigOpt) -> None:
+def pause(state_dir: str = StateDirOpt, config: str = ConfigOpt, output: ListFormat = ListOutputOpt,
+          output_file: Path = OutputFileOpt) -> None:
+    _set_pause(True, state_dir, config, Output.of(output, output_file))
+
+
+@app.command("resume", help="Remove the pause file: heal --apply acts again.")
+def resume(state_dir: str = StateDirOpt, config: str = ConfigOpt, output: ListFormat = ListOutputOpt,
+           output_file: Path = OutputFileOpt) -> None:
+    _set_pause(False, state_dir, config, Output.of(output, output_file))
+
+
+def _set_pause(paused: bool, state_dir: str | None, config: str | None, out: Output) -> None:
     from agentops.core.config import load_config
     from agentops.heal.history import heal_dir
     from agentops.heal.policy import heal_policy
@@ -158,23 +169,11 @@ def pause(state_dir: str = StateDirOpt, config: str = ConfigOpt) -> None:
     cfg = load_config(config)
     path = heal_policy(cfg).pause_path(heal_dir(_state(cfg, state_dir)))
     try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path.touch()
+        if paused:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            path.touch()
+        else:
+            path.unlink(missing_ok=True)
     except OSError as exc:
-        fail(f"cannot create {path}: {exc.strerror or exc}")
-    note(f"paused: {path} exists; `agentops heal resume` removes it")
-
-
-@app.command("resume", help="Remove the pause file.")
-def resume(state_dir: str = StateDirOpt, config: str = ConfigOpt) -> None:
-    from agentops.core.config import load_config
-    from agentops.heal.history import heal_dir
-    from agentops.heal.policy import heal_policy
-
-    cfg = load_config(config)
-    path = heal_policy(cfg).pause_path(heal_dir(_state(cfg, state_dir)))
-    try:
-        path.unlink(missing_ok=True)
-    except OSError as exc:
-        fail(f"cannot remove {path}: {exc.strerror or exc}")
-    note(f"resumed: {path} removed")
+        fail(f"cannot {'create' if paused else 'remove'} {path}: {exc.strerror or exc}")
+    out.listing("heal.pause", {"paused": paused, "pause_file": str(path)})

@@ -77,3 +77,9 @@ def render_history(doc: dict[str, Any], console: Console) -> None:
         table.add_row(str(row["ts"]), row["target"], str(row["mode"]), steps,
                       Text(outcome, style=OUTCOME_STYLE.get(row["outcome"] or "interrupted", "")), row["run_id"])
     console.print(table)
+
+
+@presenter("heal.pause")
+def render_pause(doc: dict[str, Any], console: Console) -> None:
+    state = "paused: heal plans but does not act" if doc["paused"] else "resumed: heal --apply acts"
+    console.print(Text(f"{state} ({doc['pause_file']})"))
