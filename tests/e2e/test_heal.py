@@ -282,3 +282,26 @@ def test_a_paused_heal_acts_on_nothing_until_resumed(lab: LabHandle, tmp_path: P
     assert run_cli("heal", "resume", "-c", str(cfg), "--state-dir", str(state), "-o", "json").json()["paused"] is False
     out = heal(cfg, state, "--apply", "--yes")
     assert targets(out.json())["w1"]["outcome"] == "healed" and out.code == 0
+
+
+def test_after_a_host_restart_every_worker_is_restarted(lab: LabHandle, tmp_path: Path) -> None:
+    old = {n: lab.pid(n) for n in WORKERS}
+    lab.restart("host")  # back with an empty registry: AutoGen workers do not re-register
+    out = heal(heal_config(lab, tmp_path), tmp_path / "state", "--apply", "--yes")
+    doc = out.json()
+    t = targets(doc)
+    assert {t[n]["verdict"]["mode"] for n in WORKERS} == {"host-restarted"}
+    # One cause for all: the breaker does not count it (runbook `breaker: false`), so heal acts.
+    assert next(r for r in doc["results"] if r["id"] == "heal.breaker")["status"] == "OK"
+    assert all(t[n]["outcome"] == "healed" and t[n]["steps"][0]["step"] == "worker.restart" for n in WORKERS), out.stdout
+    assert out.code == 0
+    assert all(_proc(lab, n) is not None and _proc(lab, n).pid != old[n] for n in WORKERS)
+
+
+def test_watch_heals_then_finds_the_cluster_healthy(lab: LabHandle, tmp_path: Path) -> None:
+    lab.signal("w1", signal.SIGSTOP)
+    out = heal(heal_config(lab, tmp_path), tmp_path / "state", "--apply", "--yes", "--watch", "--count", "2",
+               "--interval", "1")
+    rounds = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [targets(d)["w1"]["outcome"] for d in rounds] == ["healed", "healthy"], out.stdout
+    assert out.code == 0
