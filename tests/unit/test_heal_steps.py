@@ -101,3 +101,21 @@ def test_reset_connections_kills_only_the_named_clients(tmp_path: Path, redis_se
     assert "other" in names and not any(str(n).startswith("worker-w1-") for n in names)
     step = registry.heal_step("redis.reset_connections")
     assert "no redis target named 'nope'" in step.applicable(ctx(cfg, {"target": "nope", "client_name": "x"}))
+
+
+def test_failover_starts_the_standby_with_its_own_command(tmp_path: Path) -> None:
+    marker = tmp_path / "standby-started"
+    targets = [{"name": "w1", "kind": "worker", "options": {"agent_types": ["echo"], "heal": {"standby": "w1b"}}},
+               {"name": "w1b", "kind": "worker", "options": {"agent_types": ["echo"], "heal": {
+                   "restart_command": ["touch", str(marker)]}}}]
+    text = json.dumps({"version": 1, "targets": targets})
+    path = tmp_path / "agentops.yaml"
+    path.write_text(text)
+    cfg = parse_config(load_yaml_text(text, str(path)), str(path))
+    c = ctx(cfg, {})
+    step = registry.heal_step("worker.failover")
+    assert step.plan(c).to == "standby worker w1b (for w1)"
+    out = run("worker.failover", c)
+    assert marker.exists() and out.changes == [f"started standby w1b: ran touch {marker}"]
+    no_standby = ctx(config(tmp_path, {}), {})
+    assert "no options.heal.standby" in step.applicable(no_standby)
