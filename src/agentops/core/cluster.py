@@ -73,8 +73,9 @@ if TYPE_CHECKING:  # core.config calls this module to validate options: a type, 
 
 LOG_FORMATS = ("json", "text")
 WORKER_OPTIONS = {"host", "process", "logs", "log_format", "metrics_url", "agent_types", "ping", "stderr", "unit",
-                  "pod"}
+                  "pod", "heal"}
 # `pod:` keys: the Kubernetes pod a worker runs in (diagnose reads its state, events and logs from the API).
+# `heal`: how `agentops heal` restarts this worker (heal/targets.py validates it).
 POD_KEYS = {"namespace", "name", "selector", "container", "kubeconfig", "context", "timeout"}
 _UNIT_RE = re.compile(r"^[A-Za-z0-9:_.@\\-]+$")  # a systemd unit name (passed to systemctl as one argument)
 HOST_OPTIONS = {"process", "logs", "log_format", "expect_types", "ping"}
