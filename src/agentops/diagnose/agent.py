@@ -261,5 +261,5 @@ async def _cluster_layers(layers: Layers, ev: Evidence, q: AgentQuery, subject: 
         await layers.ping_type(q.agent_type, DEFAULT_KEY, payload_type, payload, source=None,
                                cap=CONFIRM_PING_S if blocked else PING_SHARE * ev.deadline.total_s,
                                reserve=min(1.5, max(POST_PING_S, 0.3 * ev.deadline.remaining())))
-    layers.logs(q.agent_type, key=DEFAULT_KEY)
+    await layers.logs(q.agent_type, key=DEFAULT_KEY)
     await layers.metrics(q.agent_type)
