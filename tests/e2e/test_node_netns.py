@@ -32,7 +32,7 @@ pytestmark = [pytest.mark.slow]
 
 HOST_PORT = 50051  # each namespace is a fresh network stack: these ports are free in it
 NODE_PORT = 9318
-WORKERS = {"wb": ("leaf",), "wf": ("failing",)}
+WORKERS = {"wb": ("leaf",), "wf": ("failing", "none")}
 SETUP = "text-pid"
 
 
@@ -262,6 +262,17 @@ def test_handler_raised_with_the_nodes_log(site: NodeSite) -> None:
     logs = result(doc, "logs.worker")["facts"]
     assert logs["probe_delivered"] is True, json.dumps(logs)
     assert logs["files"] == [f"{site.hosts.worker_ip}:{NODE_PORT}:{site.dir / 'wf.log'}"]
+
+
+def test_handler_no_reply_is_cut_short_by_the_nodes_log(site: NodeSite) -> None:
+    """The ping's log watch reads the remote owner's log on its node: the traceback of a reply AutoGen cannot
+    serialize ends the wait before the deadline, and names the cause."""
+    code, doc, _ = site.diagnose(central(site), "none")
+    v = doc["findings"][0]
+    assert (code, v["id"]) == (2, "handler-no-reply"), v
+    assert any("NoneType" in e for e in v["evidence"]), v["evidence"]
+    ping = result(doc, "agent.ping")["facts"]
+    assert "cut_short_by" in ping and ping["waited_s"] < ping["timeout_s"], ping
 
 
 def test_wrong_token_is_refused_and_never_shown(site: NodeSite) -> None:

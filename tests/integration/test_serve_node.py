@@ -59,7 +59,8 @@ def _write_node(tmp: Path) -> tuple[subprocess.Popen[bytes], Path, Path, str]:
     config = tmp / "node.yaml"
     config.write_text(yaml.safe_dump({"version": 1, "targets": [
         {"name": "w1", "kind": "worker", "options": {"process": {"pid_file": str(tmp / "w1.pid")},
-                                                      "logs": [str(log)], "agent_types": ["echo"]}}]}))
+                                                      "logs": [str(log)], "agent_types": ["echo"]}},
+        {"name": "w2", "kind": "worker", "options": {"agent_types": ["other"]}}]}))  # no process: cannot look
     token = secrets.token_urlsafe(24)
     (tmp / "node.token").write_text(token + "\n")
     return worker, log, config, token
@@ -146,8 +147,8 @@ def test_profile_samples_the_worker(node: Node) -> None:
     assert node.get("/node/profile?worker=w1&seconds=-1")[0] == 400
 
 
-def _spec(url: str, token_file: Path, **kw: Any) -> NodeSpec:
-    return NodeSpec(url=url, token_file=str(token_file), worker="w1", **kw)
+def _spec(url: str, token_file: Path, worker: str = "w1", **kw: Any) -> NodeSpec:
+    return NodeSpec(url=url, token_file=str(token_file), worker=worker, **kw)
 
 
 def test_the_client_reads_a_node_and_names_its_refusals(node: Node) -> None:
@@ -169,6 +170,13 @@ def test_the_client_reads_a_node_and_names_its_refusals(node: Node) -> None:
     with pytest.raises(NodeError) as info:
         asyncio.run(ask(_spec(url, node.dir / "absent.token")))
     assert info.value.reason is Reason.AUTH and "(file not found)" in info.value.message
+    # A node that cannot look for the worker's processes says so: no view is never "the worker is dead".
+    with pytest.raises(NodeError) as info:
+        asyncio.run(ask(_spec(url, node.dir / "node.token", worker="w2")))
+    assert info.value.reason is Reason.UNSUPPORTED and "no options.process for worker w2" in info.value.message
+    with pytest.raises(NodeError) as info:
+        asyncio.run(ask(_spec(url, node.dir / "node.token", worker="w9")))
+    assert info.value.reason is Reason.PROTOCOL and "answered 404" in info.value.message
 
 
 def test_a_node_that_never_answers_is_a_timeout(tmp_path: Path) -> None:

@@ -122,6 +122,9 @@ class NodeClient:
             params.append(("host_port", str(host_port)))
         params += [("host_ip", ip) for ip in sorted(host_ips)[:16]]
         doc = await self.get("processes", params, timeout)
+        if doc.get("configured") is False:  # no view is no proof the worker is dead: the node cannot look
+            raise NodeError(Reason.UNSUPPORTED, f"node {self.spec.label} has no options.process for worker "
+                                                f"{self.spec.worker}: it cannot find its processes")
         found = Located(how=f"{doc.get('located_by', '?')} on node {self.spec.label}")
         for raw in doc.get("views", []):
             if isinstance(raw, dict):

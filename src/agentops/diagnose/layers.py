@@ -390,22 +390,19 @@ class Layers:
     async def _watch_logs(self, agent_type: str, key: str, interval: float = 0.1) -> logscan.Signal:
         """Returns the first log signal proving this probe's message failed; runs until cancelled otherwise."""
         paths = self._log_paths()
-        probe_agent = f"{agent_type}/{key}"
         while True:
             await asyncio.sleep(interval)
             for path, log_format, role in paths:
                 records, _ = ranges.read_records(path, start=self.ping_offsets.get(str(path), 0),
                                                   log_format=log_format)
-                # A record names the probe's agent ("type/key"), or only the type (the host's "Agent X not found"),
-                # or nothing: then its text may name the type, and in the owner's log it was written during the
-                # probe (logscan.attribute), which is what ties a bare asyncio traceback to this message.
-                ours = [r for r in records if r.agent_id in ("", probe_agent, agent_type)]
-                for sig in logscan.signals(ours):
-                    fatal = sig.kind in ("agent-not-found", "unhandled-message") or sig.kind.startswith("exception:")
-                    if fatal and logscan.attribute(sig, agent_type, role=role,
-                                                   probe_offset=self.ping_offsets.get(str(path), 0)):
-                        await asyncio.sleep(interval)  # let the rest of the failure (its traceback) be written
-                        return sig
+                sig = logscan.fatal_signal(records, agent_type, key, role=role,
+                                           probe_offset=self.ping_offsets.get(str(path), 0))
+                if sig is not None:
+                    await asyncio.sleep(interval)  # let the rest of the failure (its traceback) be written
+                    return sig
+            remote = await self.nodes.watch(self.owner, agent_type, key, self.ping_offsets)
+            if remote is not None:  # a remote owner's log, read on its node
+                return remote
 
     # ----------------------------------------------------------------------------------- logs, metrics
 

@@ -190,6 +190,20 @@ def attribute(signal: Signal, agent_type: str, request_id: str | None = None, *,
     return None
 
 
+def fatal_signal(records: list[Any], agent_type: str, key: str, *, role: str, probe_offset: int) -> Signal | None:
+    """The first record written since the probe (`probe_offset`) proving its message failed: no reply can come.
+    A record names the probe's agent ("type/key"), or only the type (the host's "Agent X not found"), or
+    nothing: then its text may name the type, and in the owner's log it was written during the probe
+    (`attribute`), which is what ties a bare asyncio traceback to this message."""
+    probe_agent = f"{agent_type}/{key}"
+    ours = [r for r in records if r.agent_id in ("", probe_agent, agent_type)]
+    for sig in signals(ours):
+        fatal = sig.kind in ("agent-not-found", "unhandled-message") or sig.kind.startswith("exception:")
+        if fatal and attribute(sig, agent_type, role=role, probe_offset=probe_offset):
+            return sig
+    return None
+
+
 def about(signal: Signal, agent_type: str, request_id: str | None = None) -> bool:
     """Does this signal concern `agent_type` (or the given request)?"""
     return attribute(signal, agent_type, request_id) is not None

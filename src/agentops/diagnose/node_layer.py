@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from agentops.diagnose.layers import Layers
 
 ReadKey = tuple[str, int | None, int | None, float | None]
+WATCH_EVERY_S = 0.3  # how often the ping's log watch asks a remote owner's node (each ask bounded by it too)
 
 
 class RemoteLogs:
@@ -54,6 +55,7 @@ class NodeEvidence:
         self.clients: dict[str, NodeClient] = {}
         self.remote: dict[str, RemoteLogs] = {}  # per worker name, once its node answered
         self.paths: dict[str, str] = {}  # NODE:PATH -> PATH on the node
+        self.watched_at = 0.0
 
     def client(self, worker: WorkerSpec) -> NodeClient:
         assert worker.node is not None
@@ -171,6 +173,27 @@ class NodeEvidence:
                 records.append(record)
         # Past the node's cap the latest records were kept: the scan reports the last 20 signals anyway.
         return {"parsed": (records, doc.get("problem")), "size": int(doc.get("size", 0))}
+
+    async def watch(self, owner: WorkerSpec | None, agent_type: str, key: str,
+                    offsets: dict[str, int]) -> logscan.Signal | None:
+        """One look at a remote owner's log during the ping (at most every WATCH_EVERY_S): the record proving
+        the probe's message failed, if the node has one (Layers._watch_logs, which runs until the ping ends)."""
+        if owner is None or owner.node is None or owner.name not in self.remote:
+            return None
+        now = time.monotonic()
+        if now - self.watched_at < WATCH_EVERY_S:
+            return None
+        self.watched_at = now
+        client, remote = self.client(owner), self.remote[owner.name]
+        for path_key in sorted(remote.sizes):
+            offset = offsets.get(path_key, 0)
+            answer = await self._answer(client, remote, path_key, WATCH_EVERY_S, start=offset)
+            records, problem = answer["parsed"]
+            if problem is None:
+                sig = logscan.fatal_signal(records, agent_type, key, role=logscan.WORKER, probe_offset=offset)
+                if sig is not None:
+                    return sig
+        return None
 
     # --------------------------------------------------------------------------------------- machine
 
