@@ -157,7 +157,7 @@ class NodeSite:
         return path
 
     def central_config(self, tls: Any, *, token_file: Path, name: str = "central.yaml",
-                       ca: bool = True) -> Path:
+                       ca: bool = True, extra_types: dict[str, tuple[str, ...]] | None = None) -> Path:
         """What the central agentops knows: the host's address, each worker's types and ping, and its node."""
         node: dict[str, Any] = {"url": self.node_url, "token_file": str(token_file)}
         if ca:
@@ -165,7 +165,8 @@ class NodeSite:
         targets: list[dict[str, Any]] = [{"name": "hub", "kind": "agentrpc", "address": self.host_address}]
         for worker, types in WORKERS.items():
             targets.append({"name": worker, "kind": "worker",
-                            "options": {"host": self.host_address, "agent_types": list(types), "ping": dict(PING),
+                            "options": {"host": self.host_address, "ping": dict(PING),
+                                        "agent_types": [*types, *(extra_types or {}).get(worker, ())],
                                         "node": node}})
         path = self.dir / name
         path.write_text(yaml.safe_dump({"version": 1, "targets": targets}, sort_keys=False))
@@ -273,6 +274,16 @@ def test_handler_no_reply_is_cut_short_by_the_nodes_log(site: NodeSite) -> None:
     assert any("NoneType" in e for e in v["evidence"]), v["evidence"]
     ping = result(doc, "agent.ping")["facts"]
     assert "cut_short_by" in ping and ping["waited_s"] < ping["timeout_s"], ping
+
+
+def test_a_type_the_running_remote_worker_did_not_register(site: NodeSite) -> None:
+    """cluster.workers asks the node too: the worker the config expects the type on is running (over there)."""
+    code, doc, _ = site.diagnose(central(site, name="ghost.yaml", extra_types={"wb": ("ghost",)}), "ghost")
+    v = doc["findings"][0]
+    assert (code, v["id"]) == (2, "type-not-registered"), v
+    rows = {r["worker"]: r for r in result(doc, "cluster.workers")["facts"]["workers"]}
+    assert rows["wb"]["alive"] is True and rows["wb"]["pid"] == site.procs["wb"].pid, rows
+    assert "which is running but did not register it" in v["title"] + v["cause"] + json.dumps(v), v
 
 
 def test_wrong_token_is_refused_and_never_shown(site: NodeSite) -> None:

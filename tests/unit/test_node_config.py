@@ -51,3 +51,11 @@ def test_plain_http_is_accepted_on_loopback_only() -> None:
     cfg = load("        url: http://127.0.0.1:9318\n        token_file: /t\n        worker: w-on-node\n")
     node = cluster_spec(cfg).workers[0].node
     assert node is not None and node.worker == "w-on-node"
+
+
+def test_profile_of_a_remote_worker_says_where_it_can_be_sampled() -> None:
+    from agentops.profile.targets import by_worker_target
+
+    cfg = load("        url: https://10.0.0.6:9318\n        token_file: /t\n")
+    with pytest.raises(ValueError, match=r"runs on node 10\.0\.0\.6:9318: .*/node/profile\?worker=w1"):
+        by_worker_target(cfg, "w1")

@@ -248,7 +248,7 @@ async def _cluster_layers(layers: Layers, ev: Evidence, q: AgentQuery, subject: 
     owned = bool(reg.facts.get("owned"))
     await layers.owner_process(q.agent_type, reg.facts.get("owner_client_id"))
     if not owned:
-        layers.cluster_workers()
+        await layers.cluster_workers()
     payload_type, payload, _ = choose_payload(layers.cluster, q.agent_type, q.payload_type, q.payload)
     subject.payload_type = payload_type
     if payload_type is None:

@@ -288,19 +288,23 @@ class Layers:
         spec = self.spec("worker.process")  # up but not connected: a warning, per the pack's on_reason
         self.ev.record(_judged(spec, owner.name, obs, started))
 
-    def cluster_workers(self) -> None:
+    async def cluster_workers(self) -> None:
         """Each configured worker of this host: alive? which of its types are registered? (Orphans: alive,
-        none of their types registered — what a host restart leaves behind.)"""
+        none of their types registered — what a host restart leaves behind.) Remote workers: their nodes'."""
         if self.registered is None or not self.cluster.workers:
             return
         started = time.perf_counter()
+        remote = await self.nodes.locate_all(self.cluster.workers)
         registered = set(self.registered)
         rows, orphans, dead = [], [], []
         for worker in self.cluster.workers:
             row: dict[str, Any] = {"worker": worker.name, "agent_types": worker.agent_types,
                                    "registered": [t for t in worker.agent_types if t in registered]}
-            if worker.process.configured and self.worker_local(worker):
-                alive = _view().locate(worker.process, self.host_port, self.host_ips).alive
+            found = remote.get(worker.name)
+            if found is None and worker.node is None and worker.process.configured and self.worker_local(worker):
+                found = _view().locate(worker.process, self.host_port, self.host_ips)
+            if found is not None:
+                alive = found.alive
                 row["alive"] = bool(alive)
                 if alive:
                     row.update(pid=alive[0].pid, state=alive[0].state, connected=alive[0].connected,

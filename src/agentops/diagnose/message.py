@@ -125,7 +125,7 @@ async def type_layers(layers: Layers, ev: Evidence, q: MessageQuery, subject: Su
         owned = bool(reg.facts.get("owned"))
         await layers.owner_process(q.to_type, reg.facts.get("owner_client_id"))
         if reg.reason is not None and not owned:
-            layers.cluster_workers()
+            await layers.cluster_workers()
         proc = ev.get("worker.process")
         blocked = reg.reason is not None or (proc is not None and proc.reason is not None
                                              and proc.status.name == "CRITICAL")

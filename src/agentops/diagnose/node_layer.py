@@ -26,6 +26,7 @@ from agentops.diagnose import logscan
 
 if TYPE_CHECKING:
     from agentops.core.cluster import WorkerSpec
+    from agentops.core.osproc import Located
     from agentops.diagnose.layers import Layers
 
 ReadKey = tuple[str, int | None, int | None, float | None]
@@ -110,6 +111,25 @@ class NodeEvidence:
             remote.sizes[key] = size
             self.layers.start_offsets.setdefault(key, size)
         self.layers.owner_view(owner, seen["found"], owner_client, mapped_by, time.perf_counter())
+
+    async def locate_all(self, workers: list[WorkerSpec]) -> dict[str, Located]:
+        """{worker name: its processes on its node} for the workers with a node, asked at once (cluster.workers);
+        a node that does not answer leaves its worker out, noted."""
+        remote = [w for w in workers if w.node is not None]
+        if not remote:
+            return {}
+        timeout = self._timeout(1.0)
+        answers = await asyncio.gather(*(self.client(w).processes(self.layers.host_port, self.layers.host_ips,
+                                                                  timeout) for w in remote), return_exceptions=True)
+        found: dict[str, Located] = {}
+        for worker, answer in zip(remote, answers, strict=True):
+            if isinstance(answer, NodeError):
+                self.layers.ev.note(f"cluster.workers: worker {worker.name}: {answer.message}: not checked")
+            elif isinstance(answer, BaseException):
+                raise answer
+            else:
+                found[worker.name] = answer
+        return found
 
     async def note_offsets(self, owner: WorkerSpec | None, offsets: dict[str, int]) -> None:
         """Where the remote owner's logs end now (before the ping): records after it were written during it."""
