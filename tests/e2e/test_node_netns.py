@@ -172,12 +172,12 @@ class NodeSite:
         path.write_text(yaml.safe_dump({"version": 1, "targets": targets}, sort_keys=False))
         return path
 
-    def diagnose(self, config: Path, *args: str) -> tuple[int, dict[str, Any], str]:
-        """`agentops diagnose agent … -o json` run on the central host."""
+    def diagnose(self, config: Path, *args: str, command: str = "agent") -> tuple[int, dict[str, Any], str]:
+        """`agentops diagnose agent|message … -o json` run on the central host."""
         env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
         env.pop("AGENTOPS_CONFIG", None)
         proc = subprocess.run(self.hosts.argv(self.hosts.central_ns, sys.executable, "-m", "agentops", "diagnose",
-                                              "agent", *args, "-c", str(config), "-o", "json"),
+                                              command, *args, "-c", str(config), "-o", "json"),
                               capture_output=True, text=True, timeout=120, env=env, stdin=subprocess.DEVNULL)
         assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout, proc.stderr
         assert proc.stdout, proc.stderr
