@@ -135,7 +135,11 @@ def test_logs_are_only_the_workers_files_and_bounded(node: Node) -> None:
     # The window before an offset: timestamped records since a time.
     status, doc = node.get(f"/node/logs?worker=w1&path={node.log}&end={size}&since=0")
     assert [r["message"] for r in doc["records"]] == ["worker registered echo"]
-    assert node.get(f"/node/logs?worker=w1&path={node.log}")[0] == 400  # neither start nor end
+    # Since a time alone: to the file's end.
+    status, doc = node.get(f"/node/logs?worker=w1&path={node.log}&since=1767225602.5")
+    assert [r["message"] for r in doc["records"]] == ["the last one"], [r["message"][:40] for r in doc["records"]]
+    assert node.get(f"/node/logs?worker=w1&path={node.log}")[0] == 400  # neither start nor since
+    assert node.get(f"/node/logs?worker=w1&path={node.log}&start=0&since=0")[0] == 400
     assert node.get(f"/node/logs?worker=w1&path={node.log}&start=-1")[0] == 400
 
 

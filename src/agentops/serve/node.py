@@ -5,7 +5,7 @@ diagnosis, core/nodeclient.py) over the serve edge. Read-only, behind a bearer t
                     them (state R/S/T, stopped since, connections to the host port, rss, cpu seconds)
     /node/logs?worker=NAME                                     its log files and their sizes
     /node/logs?worker=NAME&path=P&start=N                      the records written since byte offset N
-    /node/logs?worker=NAME&path=P&end=N&since=EPOCH            the timestamped records before N, since EPOCH
+    /node/logs?worker=NAME&path=P&since=EPOCH[&end=N]          the timestamped records since EPOCH (before N)
     /node/profile?worker=NAME&seconds=S[&stacks=1]             a short CPU/memory sample (profile/sampler.py),
                     with Python stacks (profile/stacks.py, py-spy) when asked
 
@@ -174,8 +174,9 @@ class NodeRoutes:
         if path is None:  # only the worker's own configured logs are ever read
             raise ValueError(f"not a log file of worker {worker.name} on this node: {path_arg[:200]!r}")
         start, end, since = request.arg("start"), request.arg("end"), request.arg("since")
-        if (start is None) == (end is None):
-            raise ValueError("give start=OFFSET (records since it) or end=OFFSET&since=EPOCH (records before it)")
+        if (start is None) == (end is None and since is None) or (start is not None and since is not None):
+            raise ValueError("give start=OFFSET (records since it), or since=EPOCH (timestamped records since then; "
+                             "with end=OFFSET, before it)")
         o = self.options
         asked = request.arg("max_bytes")
         max_bytes = min(_int(asked, "max_bytes", 1, 1 << 40) if asked else o.max_log_bytes, o.max_log_bytes)
@@ -183,7 +184,7 @@ class NodeRoutes:
             records, problem = read_records(path, start=_int(start, "start", 0, 1 << 62), max_bytes=max_bytes,
                                             log_format=worker.log_format)
         else:
-            records, problem = read_records(path, end=_int(end or "0", "end", 0, 1 << 62),
+            records, problem = read_records(path, end=_int(end, "end", 0, 1 << 62) if end is not None else None,
                                             since=_float(since, "since") if since else None,
                                             max_bytes=max_bytes, log_format=worker.log_format)
         kept = records[-o.max_log_records:]
