@@ -119,7 +119,11 @@ def test_kubernetes_manifests_and_systemd_unit() -> None:
     # The commands the artefacts run take the flags they pass.
     from tests.fixtures.common import run_cli
 
+    node_unit = (DEPLOY / "systemd" / "agentops-node.service").read_text()
+    node_start = next(line for line in node_unit.splitlines() if line.startswith("ExecStart="))
+    assert " serve " in node_start and " --node " in node_start and "--tls-cert" in node_start
     cron_args = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"]
-    for args in (container["args"], cron_args, exec_start.removeprefix("ExecStart=").split()[1:]):
+    for args in (container["args"], cron_args, exec_start.removeprefix("ExecStart=").split()[1:],
+                 node_start.removeprefix("ExecStart=").split()[1:]):
         r = run_cli(*args, "--help")
         assert r.code == 0, (args, r.stderr)

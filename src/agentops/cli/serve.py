@@ -3,10 +3,17 @@ in its own package."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from agentops.cli.common import ConfigOpt, FailOn, exit_code, fail, split_csv
 from agentops.serve.options import ServeOptions
+
+if TYPE_CHECKING:
+    import ssl
+
+    from agentops.serve.node import NodeRoutes
 
 _D = ServeOptions()  # the defaults, declared once in ServeOptions
 
@@ -27,6 +34,10 @@ Routes:
   /probe?target=NAME[&pack=P] or ?target=ADDRESS&kind=KIND: that target's checks, run now within \
 X-Prometheus-Scrape-Timeout-Seconds less {_D.probe_timeout_offset_s:g} s
 
+--node also answers a central agentops' diagnosis for this machine's workers (/node/processes, /node/logs,
+/node/profile: read-only, bounded), behind the bearer token in --token-file; over TLS (--tls-cert, --tls-key),
+which --node requires unless it listens on loopback. See docs/serve.md, "Every node".
+
 SIGHUP reloads the config (a bad one keeps the old plan, logged on stderr); SIGTERM stops cleanly. Logs are
 JSON lines on stderr. See docs/serve.md.
 
@@ -35,6 +46,9 @@ Examples:
   agentops serve -c /etc/agentops/agentops.yaml --listen 0.0.0.0:9317
 
   agentops serve --interval 10 --fail-on warning
+
+  agentops serve --node --token-file /etc/agentops/node.token --tls-cert node.crt --tls-key node.key \
+--listen 0.0.0.0:9318
 """
 
 
@@ -61,6 +75,11 @@ def serve(
     only: list[str] = typer.Option(None, "--only", help="Run only checks matching (glob), as health."),
     skip: list[str] = typer.Option(None, "--skip", help="Skip checks matching (glob), as health."),
     tags: list[str] = typer.Option(None, "--tags", help="Run only checks carrying one of these tags."),
+    node: bool = typer.Option(False, "--node", help="Also answer a central agentops for this machine's workers "
+                                                    "(/node/...; needs --token-file)."),
+    token_file: str = typer.Option(None, "--token-file", help="File holding the bearer token /node/ requires."),
+    tls_cert: str = typer.Option(None, "--tls-cert", help="Serve over TLS with this certificate (PEM)."),
+    tls_key: str = typer.Option(None, "--tls-key", help="The key of --tls-cert (PEM)."),
 ) -> None:
     import asyncio
 
@@ -71,6 +90,7 @@ def serve(
         split_host_port(listen, what="--listen")
     except ValueError as exc:
         fail(str(exc))
+    node_routes, tls = _node_and_tls(listen, node, token_file, tls_cert, tls_key)
     options = ServeOptions(
         listen=listen, interval_s=interval, jitter=jitter, cluster_interval_s=cluster_interval,
         cluster_timeout_s=cluster_timeout, owners=owners,
@@ -80,8 +100,44 @@ def serve(
 
     async def main() -> int:
         try:
-            return await Service(config, options).run()
+            return await Service(config, options, node=node_routes, tls=tls).run()
         except OSError as exc:  # the port is taken, or not ours to bind
             fail(f"--listen {listen}: {exc.strerror or exc}")
 
     raise typer.Exit(asyncio.run(main()))
+
+
+def _node_and_tls(listen: str, node: bool, token_file: str | None, cert: str | None, key: str | None
+                  ) -> tuple[NodeRoutes | None, ssl.SSLContext | None]:
+    """The node's routes (its token read and registered with the redactor; the readers of logs and profile,
+    which serve does not import) and the server TLS context, or a one-line error."""
+    from agentops.core.osproc import LOOPBACK
+    from agentops.core.target import split_host_port
+    from agentops.core.tls import TlsSetupError, server_context
+    from agentops.serve.node import NodeReaders, NodeRoutes, TokenFileError, read_token
+
+    if bool(cert) != bool(key):
+        fail("--tls-cert and --tls-key go together")
+    if token_file and not node:
+        fail("--token-file is the token of --node's routes: give --node too")
+    routes = None
+    if node:
+        if not token_file:
+            fail("--node needs --token-file: a node answers only a caller holding its bearer token")
+        if not cert and split_host_port(listen, what="--listen")[0] not in LOOPBACK:
+            fail("--node on a network address needs --tls-cert and --tls-key: the bearer token must not cross "
+                 "the network in clear")
+        try:
+            token = read_token(token_file)
+        except TokenFileError as exc:
+            fail(f"--token-file: {exc}")
+        from agentops.logs.ranges import read_records, size_of
+        from agentops.profile.sampler import sample
+        from agentops.profile.stacks import record
+
+        routes = NodeRoutes(token, NodeReaders(read_records=read_records, size_of=size_of, sample=sample,
+                                               stacks=record))
+    try:
+        return routes, server_context(cert, key) if cert and key else None
+    except TlsSetupError as exc:
+        fail(f"--tls-cert: {exc}")

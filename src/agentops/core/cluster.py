@@ -73,10 +73,13 @@ if TYPE_CHECKING:  # core.config calls this module to validate options: a type, 
 
 LOG_FORMATS = ("json", "text")
 WORKER_OPTIONS = {"host", "process", "logs", "log_format", "metrics_url", "agent_types", "ping", "stderr", "unit",
-                  "pod", "heal"}
+                  "pod", "heal", "node"}
 # `pod:` keys: the Kubernetes pod a worker runs in (diagnose reads its state, events and logs from the API).
 # `heal`: how `agentops heal` restarts this worker (heal/targets.py validates it).
 POD_KEYS = {"namespace", "name", "selector", "container", "kubeconfig", "context", "timeout"}
+# `node:` keys: the agentops serve --node on the worker's machine (docs/serve.md, "Every node").
+NODE_KEYS = {"url", "token_file", "tls", "worker", "timeout"}
+NODE_TLS_KEYS = {"ca", "cert", "key", "verify"}
 _UNIT_RE = re.compile(r"^[A-Za-z0-9:_.@\\-]+$")  # a systemd unit name (passed to systemctl as one argument)
 HOST_OPTIONS = {"process", "logs", "log_format", "expect_types", "ping"}
 # `process:` keys; host.process reads the same mapping (`match` is accepted there as `cmdline`'s alias).
@@ -153,6 +156,25 @@ class PodRef:
 
 
 @dataclass
+class NodeSpec:
+    """The `agentops serve --node` on the worker's machine (docs/serve.md, "Every node"): where it listens, the
+    file holding its bearer token, TLS, and the worker's name in that node's config."""
+
+    url: str  # https://HOST:PORT (http:// only for a node on this machine's loopback)
+    token_file: str
+    worker: str
+    ca: str | None = None
+    cert: str | None = None
+    key: str | None = None
+    verify: bool = True
+    timeout_s: float = 3.0  # the most one request to the node may take (each is also within the diagnosis')
+
+    @property
+    def label(self) -> str:
+        return self.url.split("://", 1)[-1].rstrip("/")
+
+
+@dataclass
 class WorkerSpec:
     name: str
     host: str | None
@@ -166,6 +188,7 @@ class WorkerSpec:
     stderr: list[str] = field(default_factory=list)  # files its stderr is written to (paths or globs)
     unit: str | None = None  # the systemd unit that runs it
     pod: PodRef | None = None  # the Kubernetes pod it runs in: its state and logs come from the API
+    node: NodeSpec | None = None  # the node that sees its processes and logs, when it runs on another machine
 
     def ping_for(self, agent_type: str) -> PingSpec | None:
         return self.pings.get(agent_type, self.default_ping)
@@ -179,9 +202,11 @@ class WorkerSpec:
     def runs_here(self, host_address: str | None = None) -> bool:
         """Can this machine see the worker's process? Yes when it connects to a host on this machine (its
         options.host, else `host_address`) or its pid file exists here; otherwise it runs elsewhere and its
-        absence here proves nothing."""
+        absence here proves nothing. A worker with a `node` runs on that node, whatever this machine sees."""
         from agentops.core.osproc import is_local
 
+        if self.node is not None:
+            return False
         address = self.host or host_address
         if address and is_local(address.rsplit(":", 1)[0].strip("[]")):
             return True
@@ -271,6 +296,37 @@ def _ping(f: Fields, key: str, *, with_type: bool = False) -> PingSpec | None:
     return spec
 
 
+def _node(f: Fields, worker: str) -> NodeSpec | None:
+    """`options.node`: a mapping (url, token_file, tls, worker, timeout), each error with its file and line."""
+    sub = f.sub("node")
+    if sub is None:
+        return None
+    url = sub.str("url", required=True) or ""
+    scheme, _, rest = url.partition("://")
+    if scheme not in ("http", "https") or not rest.strip("/"):
+        raise sub.error("url", f"expected https://HOST:PORT, got {url!r}")
+    try:
+        host, _ = split_host_port(rest.split("/", 1)[0], what="url")
+    except ValueError as exc:
+        raise sub.error("url", str(exc).split(": ", 1)[-1]) from None
+    if scheme == "http" and host not in ("127.0.0.1", "localhost", "::1"):
+        raise sub.error("url", "a node off this machine needs https:// (the bearer token must not cross the "
+                               "network in clear)")
+    spec = NodeSpec(url=url.rstrip("/"), token_file=str(Path(sub.str("token_file", required=True) or "")
+                                                        .expanduser()),
+                    worker=sub.str("worker") or worker,
+                    timeout_s=sub.number("timeout", 3.0, minimum=0.1) or 3.0)
+    tls = sub.sub("tls")
+    if tls is not None:
+        spec.ca, spec.cert, spec.key = tls.str("ca"), tls.str("cert"), tls.str("key")
+        spec.verify = tls.bool("verify", True)
+        if bool(spec.cert) != bool(spec.key):
+            raise tls.error("cert", "cert and key go together (mutual TLS needs both)")
+        tls.reject_unknown(NODE_TLS_KEYS)
+    sub.reject_unknown(NODE_KEYS)
+    return spec
+
+
 def worker_spec(target: Target) -> WorkerSpec:
     """Parse and validate a `worker` target's options (ConfigError names file, line and field)."""
     if target.kind != "worker":
@@ -311,6 +367,7 @@ def worker_spec(target: Target) -> WorkerSpec:
         name=target.name, host=host, process=_locator(f), logs=f.str_list("logs"),
         log_format=_log_format(f), metrics_url=metrics_url, agent_types=types, pings=pings,
         default_ping=_ping(f, "ping"), stderr=f.str_list("stderr"), unit=unit, pod=_pod(f),
+        node=_node(f, target.name),
     )
     f.reject_unknown(WORKER_OPTIONS)
     return spec

@@ -190,7 +190,9 @@ def connections_to(proc: Any, port: int, ips: set[str] | None = None) -> list[st
         return []
     out = []
     for c in conns:
-        if not c.raddr or c.raddr.port != port or (wanted and c.raddr.ip not in wanted):
+        # A dual-stack socket (gRPC's) names an IPv4 peer as ::ffff:10.0.0.5.
+        if not c.raddr or c.raddr.port != port or (wanted and c.raddr.ip.removeprefix("::ffff:") not in wanted
+                                                   and c.raddr.ip not in wanted):
             continue
         out.append(f"{c.laddr.ip}:{c.laddr.port} -> {c.raddr.ip}:{c.raddr.port} {c.status}")
     return sorted(out)

@@ -45,6 +45,18 @@ def _context(ca: str | None, cert: str | None, key: str | None, verify: bool) ->
     return ctx
 
 
+def server_context(cert: str, key: str) -> ssl.SSLContext:
+    """A server's context (agentops serve): its certificate chain and key, TLS 1.2 at least."""
+    check_files(TLSOptions(cert=cert, key=key))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        ctx.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise TlsSetupError(f"cannot load TLS certificate {cert} / key {key}: {_os_reason(exc)}") from None
+    return ctx
+
+
 def read_pem(path: str | None, what: str) -> bytes | None:
     """A PEM file's bytes for libraries that take bytes (grpc), with the same one-line error on failure."""
     if not path:

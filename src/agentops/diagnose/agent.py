@@ -251,7 +251,7 @@ async def _cluster_layers(layers: Layers, ev: Evidence, q: AgentQuery, subject: 
     owned = bool(reg.facts.get("owned"))
     await layers.owner_process(q.agent_type, reg.facts.get("owner_client_id"))
     if not owned:
-        layers.cluster_workers()
+        await layers.cluster_workers()
     payload_type, payload, _ = choose_payload(layers.cluster, q.agent_type, q.payload_type, q.payload)
     subject.payload_type = payload_type
     if payload_type is None:
@@ -264,5 +264,5 @@ async def _cluster_layers(layers: Layers, ev: Evidence, q: AgentQuery, subject: 
         await layers.ping_type(q.agent_type, DEFAULT_KEY, payload_type, payload, source=None,
                                cap=CONFIRM_PING_S if blocked else PING_SHARE * ev.deadline.total_s,
                                reserve=min(1.5, max(POST_PING_S, 0.3 * ev.deadline.remaining())))
-    layers.logs(q.agent_type, key=DEFAULT_KEY)
+    await layers.logs(q.agent_type, key=DEFAULT_KEY)
     await layers.metrics(q.agent_type)

@@ -4,7 +4,7 @@ Each method runs one layer through `Evidence.layer/probe` (so it is a judged Res
 deadline) and keeps what later layers need (addresses, the owner, log offsets, the ping). Result ids:
 
     agentrpc.dns  agentrpc.tcp  agentrpc.process  agentrpc.channel  agentrpc.inventory
-    agent.registration  [sender.registration]  worker.process  [cluster.workers]
+    agent.registration  [sender.registration]  [worker.node]  worker.process  [cluster.workers]
     message.payload  agent.ping  logs.host  logs.worker  worker.metrics  worker.cpu  machine.starvation  machine.memory
 
 The cluster comes from the config (the `agentrpc` target and the `worker` targets, parsed by
@@ -27,6 +27,7 @@ from agentops.core.osproc import Located, ProcessView, describe_stop, is_local
 from agentops.core.packs import CheckSpec, command_specs
 from agentops.diagnose import logscan
 from agentops.diagnose.engine import Evidence
+from agentops.diagnose.node_layer import NodeEvidence
 from agentops.diagnose.pod_layer import PodLayer
 from agentops.logs import ranges
 
@@ -69,6 +70,7 @@ class Layers:
         self.start_offsets: dict[str, int] = {}
         self.note_log_offsets()
         self.pods = PodLayer(evidence, self.spec)  # owners that run in a Kubernetes pod
+        self.nodes = NodeEvidence(self)  # workers on other machines, asked through their nodes
 
     async def __aenter__(self) -> Layers:
         return self
@@ -76,6 +78,7 @@ class Layers:
     async def __aexit__(self, *exc: object) -> None:
         self.pods.close()
         await self.client.close()
+        await self.nodes.close()
 
     # ------------------------------------------------------------------------------------ the host
 
@@ -210,9 +213,12 @@ class Layers:
                              f"logs and metrics were not checked")
         else:
             self.owner = owner
-            if owner.pod is not None:  # its state, events and logs come from the API (pod_layer.py)
+            if owner.node is not None:  # it runs on another machine: its node sees it
+                await self.nodes.view_owner(owner, owner_client, mapped_by)
+            elif owner.pod is not None:  # its state, events and logs come from the API (pod_layer.py)
                 await self.pods.view(owner, mapped_by, self.since)
-            self._view_owner(owner, agent_type, owner_client, mapped_by)
+            else:
+                self._view_owner(owner, agent_type, owner_client, mapped_by)
             if _has_start_evidence(owner):
                 proc = self.ev.get("worker.process")
                 if proc is not None and proc.facts.get("pid") is not None:
@@ -247,8 +253,6 @@ class Layers:
         return result
 
     def _view_owner(self, owner: Any, agent_type: str, owner_client: str | None, mapped_by: str) -> None:
-        if owner.pod is not None:
-            return  # viewed as a pod (owner_process)
         if not owner.process.configured:
             self.ev.note(f"worker {owner.name} has no options.process: its process state was not checked")
             return
@@ -256,7 +260,12 @@ class Layers:
             self.ev.note(f"worker {owner.name} does not run on this machine: its process state was not checked")
             return
         started = time.perf_counter()
-        found = _view().locate(owner.process, self.host_port, self.host_ips)
+        self.owner_view(owner, _view().locate(owner.process, self.host_port, self.host_ips), owner_client,
+                        mapped_by, started)
+
+    def owner_view(self, owner: Any, found: Located, owner_client: str | None, mapped_by: str,
+                   started: float) -> None:
+        """`worker.process` from the owner's located processes (seen here, or by its node: node_layer.py)."""
         self.owner_found = found
         alive = found.alive
         facts: dict[str, Any] = {"worker": owner.name, "mapped_by": mapped_by, "located_by": found.how,
@@ -274,7 +283,7 @@ class Layers:
                                   message=f"worker {owner.name} (pid {v.pid}) is stopped (state {v.state})"
                                           f"{describe_stop(v)}")
             else:
-                self._remember_cpu(v.pid)
+                self.owner_cpu = (time.monotonic(), v.cpu_seconds)  # the view's own reading, wherever it ran
                 link = ("connected to the host port" if v.connected else
                         f"NOT connected to the host port {self.host_port}" if v.connected is False else "")
                 obs = Observation(facts=facts, metrics={"rss_bytes": float(v.rss_bytes), "threads": float(v.threads)},
@@ -284,28 +293,23 @@ class Layers:
         spec = self.spec("worker.process")  # up but not connected: a warning, per the pack's on_reason
         self.ev.record(_judged(spec, owner.name, obs, started))
 
-    def _remember_cpu(self, pid: int) -> None:
-        import psutil
-
-        try:
-            times = psutil.Process(pid).cpu_times()
-            self.owner_cpu = (time.monotonic(), times.user + times.system)
-        except psutil.Error:
-            self.owner_cpu = None
-
-    def cluster_workers(self) -> None:
+    async def cluster_workers(self) -> None:
         """Each configured worker of this host: alive? which of its types are registered? (Orphans: alive,
-        none of their types registered — what a host restart leaves behind.)"""
+        none of their types registered — what a host restart leaves behind.) Remote workers: their nodes'."""
         if self.registered is None or not self.cluster.workers:
             return
         started = time.perf_counter()
+        remote = await self.nodes.locate_all(self.cluster.workers)
         registered = set(self.registered)
         rows, orphans, dead = [], [], []
         for worker in self.cluster.workers:
             row: dict[str, Any] = {"worker": worker.name, "agent_types": worker.agent_types,
                                    "registered": [t for t in worker.agent_types if t in registered]}
-            if worker.process.configured and self.worker_local(worker):
-                alive = _view().locate(worker.process, self.host_port, self.host_ips).alive
+            found = remote.get(worker.name)
+            if found is None and worker.node is None and worker.process.configured and self.worker_local(worker):
+                found = _view().locate(worker.process, self.host_port, self.host_ips)
+            if found is not None:
+                alive = found.alive
                 row["alive"] = bool(alive)
                 if alive:
                     row.update(pid=alive[0].pid, state=alive[0].state, connected=alive[0].connected,
@@ -351,6 +355,7 @@ class Layers:
         it returns its line."""
         for path, _, _ in self._log_paths():
             self.ping_offsets[str(path)] = ranges.size_of(path)
+        await self.nodes.note_offsets(self.owner, self.ping_offsets)  # a remote owner's logs, on its node
 
         from agentops.core import registry
 
@@ -394,22 +399,19 @@ class Layers:
     async def _watch_logs(self, agent_type: str, key: str, interval: float = 0.1) -> logscan.Signal:
         """Returns the first log signal proving this probe's message failed; runs until cancelled otherwise."""
         paths = self._log_paths()
-        probe_agent = f"{agent_type}/{key}"
         while True:
             await asyncio.sleep(interval)
             for path, log_format, role in paths:
                 records, _ = ranges.read_records(path, start=self.ping_offsets.get(str(path), 0),
                                                   log_format=log_format)
-                # A record names the probe's agent ("type/key"), or only the type (the host's "Agent X not found"),
-                # or nothing: then its text may name the type, and in the owner's log it was written during the
-                # probe (logscan.attribute), which is what ties a bare asyncio traceback to this message.
-                ours = [r for r in records if r.agent_id in ("", probe_agent, agent_type)]
-                for sig in logscan.signals(ours):
-                    fatal = sig.kind in ("agent-not-found", "unhandled-message") or sig.kind.startswith("exception:")
-                    if fatal and logscan.attribute(sig, agent_type, role=role,
-                                                   probe_offset=self.ping_offsets.get(str(path), 0)):
-                        await asyncio.sleep(interval)  # let the rest of the failure (its traceback) be written
-                        return sig
+                sig = logscan.fatal_signal(records, agent_type, key, role=role,
+                                           probe_offset=self.ping_offsets.get(str(path), 0))
+                if sig is not None:
+                    await asyncio.sleep(interval)  # let the rest of the failure (its traceback) be written
+                    return sig
+            remote = await self.nodes.watch(self.owner, agent_type, key, self.ping_offsets)
+            if remote is not None:  # a remote owner's log, read on its node
+                return remote
 
     # ----------------------------------------------------------------------------------- logs, metrics
 
@@ -426,29 +428,32 @@ class Layers:
             paths += worker.log_files()
         self.start_offsets = {str(p): ranges.size_of(p) for p in paths}
 
-    def logs(self, agent_type: str, message_id: str | None = None, key: str | None = None) -> None:
+    async def logs(self, agent_type: str, message_id: str | None = None, key: str | None = None) -> None:
         """The host's and the owner's logs: failures about the type (or the probe's request, or --message-id)
         written during the diagnosis, and in the window before it; request-id collisions always."""
         sources = []
         if self.cluster.host is not None and self.cluster.host.logs:
             sources.append(("logs.host", self.cluster.target.name, self.cluster.host.log_files(),
-                            self.cluster.host.logs, self.cluster.host.log_format, logscan.HOST))
+                            self.cluster.host.logs, self.cluster.host.log_format, logscan.HOST, logscan.LOCAL))
         else:
             self.ev.note("no host log configured (options.logs of the agentrpc target): host log not read")
-        if self.owner is not None and self.owner.logs:
+        if self.owner is not None and self.owner.node is not None:  # read on the worker's machine
+            sources += await self.nodes.log_sources(self.owner)
+        elif self.owner is not None and self.owner.logs:
             sources.append(("logs.worker", self.owner.name, self.owner.log_files(), self.owner.logs,
-                            self.owner.log_format, logscan.WORKER))
+                            self.owner.log_format, logscan.WORKER, logscan.LOCAL))
         elif self.owner is not None and self.pods.log_files(self.owner):
             self.start_offsets.update(self.pods.offsets(self.owner))
             sources.append(("logs.worker", self.owner.name, self.pods.log_files(self.owner), ["pods/log"],
-                            self.owner.log_format, logscan.WORKER))
+                            self.owner.log_format, logscan.WORKER, logscan.LOCAL))
         elif self.owner is not None and self.owner.pod is None:
             self.ev.note(f"worker {self.owner.name} has no options.logs: its log was not read")
-        for check_id, target, files, patterns, log_format, role in sources:
+        for check_id, target, files, patterns, log_format, role, access in sources:
             started = time.perf_counter()
             obs = logscan.scan(files, patterns, self.start_offsets, since=self.since, agent_type=agent_type,
                                key=key, request_id=self.ping_request_id, message_id=message_id,
-                               log_format=log_format, role=role, probe_offsets=self.ping_offsets or None)
+                               log_format=log_format, role=role, probe_offsets=self.ping_offsets or None,
+                               logs=access)
             result = self.ev.record(_judged(self.spec(check_id), target, obs, started))
             for gap in result.facts.get("unavailable", []):  # evidence this log cannot give: said, not silent
                 self.ev.note(f"{check_id}: {gap}")
@@ -503,6 +508,8 @@ class Layers:
 
         if self.owner is None:
             return  # already noted: no configured worker owns the type
+        if self.owner.node is not None:
+            return await self.nodes.machine(self.owner)
         if self.owner_found is None or not self.owner_found.alive:
             self.ev.note("the owning worker's process is not on this machine (or not running): its machine's "
                          "resources were not checked")
@@ -519,21 +526,26 @@ class Layers:
                           lambda timeout: measure_starvation(pids, min(0.3, timeout * 0.8)), cap=1.0),
             self.ev.probe(self.spec("machine.memory"), local, cap=1.0))
 
-    def _worker_cpu(self, pid: int, min_window_s: float = 0.25) -> Observation | None:
-        """CPU the worker used since its process was viewed; None over a window too short to mean anything
-        (a round trip of milliseconds)."""
+    def _worker_cpu(self, pid: int) -> Observation | None:
         import psutil
 
         if self.owner_cpu is None:
-            return None
-        wall = time.monotonic() - self.owner_cpu[0]
-        if wall < min_window_s:
             return None
         try:
             times = psutil.Process(pid).cpu_times()
         except psutil.Error as exc:
             return Observation.failure(Reason.INTERNAL, f"cannot read the worker's CPU: {exc}")
-        pct = 100.0 * (times.user + times.system - self.owner_cpu[1]) / wall
+        return self.cpu_since_view(times.user + times.system)
+
+    def cpu_since_view(self, cpu_now: float, min_window_s: float = 0.25) -> Observation | None:
+        """CPU the worker used since its process was viewed (`cpu_now`: its user+system seconds now); None over
+        a window too short to mean anything (a round trip of milliseconds)."""
+        if self.owner_cpu is None:
+            return None
+        wall = time.monotonic() - self.owner_cpu[0]
+        if wall < min_window_s:
+            return None
+        pct = 100.0 * (cpu_now - self.owner_cpu[1]) / wall
         return Observation(metrics={"cpu_percent": round(pct, 1), "window_s": round(wall, 3)},
                            message=f"worker {self.owner.name} used {pct:.0f}% of a core over {wall:.2f}s")
 

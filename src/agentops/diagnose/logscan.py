@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from agentops.core.format import utc_stamp
 from agentops.core.model import Observation, Reason
@@ -151,6 +151,26 @@ def drop_probe_side_effects(found: list[Signal], window_s: float = 2.0) -> list[
     return out
 
 
+class LogAccess(Protocol):
+    """Where a log's bytes are: this machine's files (LOCAL), or a node's (diagnose/node_layer.py)."""
+
+    def size(self, path: Path) -> int: ...
+
+    def read(self, path: Path, *, start: int | None = None, end: int | None = None, since: float | None = None,
+             log_format: str | None = None) -> tuple[list[Any], str | None]: ...
+
+
+class LocalLogs:
+    def size(self, path: Path) -> int:
+        return size_of(path)
+
+    def read(self, path: Path, *, start: int | None = None, end: int | None = None, since: float | None = None,
+             log_format: str | None = None) -> tuple[list[Any], str | None]:
+        return read_records(path, start=start, end=end, since=since, log_format=log_format)
+
+
+LOCAL = LocalLogs()
+
 WORKER, HOST = "worker", "host"  # the role of a log: the owning worker's, or the AgentRpc host's
 
 
@@ -167,6 +187,20 @@ def attribute(signal: Signal, agent_type: str, request_id: str | None = None, *,
     if (signal.agent_type is None and role == WORKER and probe_offset is not None
             and signal.offset >= probe_offset and is_failure(signal)):
         return "written in the owning worker's log during the probe"
+    return None
+
+
+def fatal_signal(records: list[Any], agent_type: str, key: str, *, role: str, probe_offset: int) -> Signal | None:
+    """The first record written since the probe (`probe_offset`) proving its message failed: no reply can come.
+    A record names the probe's agent ("type/key"), or only the type (the host's "Agent X not found"), or
+    nothing: then its text may name the type, and in the owner's log it was written during the probe
+    (`attribute`), which is what ties a bare asyncio traceback to this message."""
+    probe_agent = f"{agent_type}/{key}"
+    ours = [r for r in records if r.agent_id in ("", probe_agent, agent_type)]
+    for sig in signals(ours):
+        fatal = sig.kind in ("agent-not-found", "unhandled-message") or sig.kind.startswith("exception:")
+        if fatal and attribute(sig, agent_type, role=role, probe_offset=probe_offset):
+            return sig
     return None
 
 
@@ -197,21 +231,20 @@ _INFO_ONLY = {WORKER: "'Processing request … to {to}' (whether the worker took
               HOST: "'Removing agent type …' (a worker leaving the host)"}
 
 
-def lowest_level(path: Path, log_format: str | None = None) -> tuple[int, int]:
+def lowest_level(path: Path, log_format: str | None = None, logs: LogAccess = LOCAL) -> tuple[int, int]:
     """(records read, the lowest level number among those that carry one; 0 when none does) over the file's
     last LEVEL_BYTES: what its logging configuration lets through."""
-    size = size_of(path)
-    records, _ = read_records(path, start=max(0, size - LEVEL_BYTES), log_format=log_format)
+    records, _ = logs.read(path, start=max(0, logs.size(path) - LEVEL_BYTES), log_format=log_format)
     levels = [r.level_no for r in records if r.level_no]
     return len(records), min(levels, default=0)
 
 
-def unavailable(path: Path, role: str, to: str, log_format: str | None = None) -> list[str]:
+def unavailable(path: Path, role: str, to: str, log_format: str | None = None, logs: LogAccess = LOCAL) -> list[str]:
     """What this log cannot show, read from what it holds: nothing at all, or only WARNING and above (so
     AutoGen's INFO records, which some verdicts rest on, cannot appear)."""
     from agentops.logs.records import LEVEL_NO
 
-    count, lowest = lowest_level(path, log_format)
+    count, lowest = lowest_level(path, log_format, logs)
     if count == 0:
         return [f"{path} holds no records (its log level is above INFO, nothing was logged yet, or the process "
                 f"logs elsewhere): {_INFO_ONLY[role].format(to=to)} cannot appear in it"]
@@ -225,7 +258,7 @@ def unavailable(path: Path, role: str, to: str, log_format: str | None = None) -
 def scan(files: list[Path], patterns: list[str], start_offsets: dict[str, int], *, since: float, agent_type: str,
          key: str | None = None, request_id: str | None = None, message_id: str | None = None,
          log_format: str | None = None, role: str = WORKER,
-         probe_offsets: dict[str, int] | None = None) -> Observation:
+         probe_offsets: dict[str, int] | None = None, logs: LogAccess = LOCAL) -> Observation:
     """One log layer: failures about `agent_type` (or the probe's request, or `message_id`) written since the
     offsets noted at the diagnosis' start, and in the window before (from `since`); request-id collisions
     always. `role` and `probe_offsets` (where each file ended when the probe was sent) attribute records that
@@ -255,7 +288,7 @@ def scan(files: list[Path], patterns: list[str], start_offsets: dict[str, int], 
     for path in files:
         offset = start_offsets.get(str(path), 0)
         probe_offset = (probe_offsets or {}).get(str(path))
-        records, problem = read_records(path, start=offset, log_format=log_format)
+        records, problem = logs.read(path, start=offset, log_format=log_format)
         found = drop_probe_side_effects(signals(records))
         during += [signal_dict(s) for s in found if relevant(s, request_id, probe_offset)]
         if role == HOST and probe_offset is not None:
@@ -263,12 +296,12 @@ def scan(files: list[Path], patterns: list[str], start_offsets: dict[str, int], 
                        and s.offset >= probe_offset]
         delivered = delivered or any(s.kind == "request-received" and s.agent_type == agent_type
                                      and s.detail.get("key") == key for s in found)
-        records, problem2 = read_records(path, end=offset, since=since, log_format=log_format)
+        records, problem2 = logs.read(path, end=offset, since=since, log_format=log_format)
         found = drop_probe_side_effects(signals(records))
         recent += [signal_dict(s) for s in found if relevant(s, message_id, None)]
         problems += [p for p in (problem, problem2) if p]
         if problem is None:
-            missing += unavailable(path, role, f"{agent_type}/{key or '…'}", log_format)
+            missing += unavailable(path, role, f"{agent_type}/{key or '…'}", log_format, logs)
     missing += [f"log file {p}" for p in dict.fromkeys(problems) if not p.startswith("no file matches")]
     facts: dict[str, Any] = {"during_diagnosis": during[-20:], "recent": recent[-20:],
                              "files": [str(p) for p in files], "window_since": _iso(since)}

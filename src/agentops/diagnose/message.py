@@ -127,7 +127,7 @@ async def type_layers(layers: Layers, ev: Evidence, q: MessageQuery, subject: Su
         owned = bool(reg.facts.get("owned"))
         await layers.owner_process(q.to_type, reg.facts.get("owner_client_id"))
         if reg.reason is not None and not owned:
-            layers.cluster_workers()
+            await layers.cluster_workers()
         proc = ev.get("worker.process")
         blocked = reg.reason is not None or (proc is not None and proc.reason is not None
                                              and proc.status.name == "CRITICAL")
@@ -160,7 +160,7 @@ async def type_layers(layers: Layers, ev: Evidence, q: MessageQuery, subject: Su
         await layers.ping_type(q.to_type, q.key, payload_type, payload, source=source_id,
                                cap=CONFIRM_PING_S if blocked else PING_SHARE * ev.deadline.total_s,
                                reserve=reserve, also_watch=also_watch)
-    layers.logs(q.to_type, q.message_id, key=q.key)
+    await layers.logs(q.to_type, q.message_id, key=q.key)
     if machine:
         await asyncio.gather(layers.metrics(q.to_type), layers.machine())
     else:

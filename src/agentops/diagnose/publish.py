@@ -71,7 +71,7 @@ async def _publish_layers(layers: Layers, ev: Evidence, q: PublishQuery) -> None
     for agent_type in receivers:
         await ev.layer(layers.spec("publish.receiver"), agent_type,
                        lambda timeout, t=agent_type: _receiver(layers, t, timeout), cap=RECEIVER_CAP_S)
-    layers.cluster_workers()
+    await layers.cluster_workers()
 
 
 def _shown(sub: dict[str, Any]) -> str:

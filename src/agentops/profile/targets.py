@@ -67,6 +67,9 @@ def by_worker_target(cfg: Config, name: str) -> list[ProfileTarget]:
     if target.kind != "worker":
         raise ValueError(f"target {name!r} is of kind {target.kind}; profile needs a worker target")
     spec = worker_spec(target)
+    if spec.node is not None:  # sampling reads /proc: only the node's machine can sample it (its /node/profile)
+        raise ValueError(f"worker {name!r} runs on node {spec.node.label}: profile samples processes on this "
+                         f"machine; run it there, or ask the node (GET /node/profile?worker={spec.node.worker})")
     if not spec.process.configured:
         raise ValueError(f"worker target {name!r} has no process option (pid_file, cmdline or name) to find it")
     procs = spec.process.find()

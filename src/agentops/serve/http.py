@@ -6,6 +6,7 @@ memory, and the checks share this one event loop."""
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -67,10 +68,12 @@ class HttpEdge:
         self.open = 0
         self.server: asyncio.Server | None = None
 
-    async def start(self, host: str, port: int) -> int:
-        """Listen; the port bound (so `--listen 127.0.0.1:0` works)."""
+    async def start(self, host: str, port: int, tls: ssl.SSLContext | None = None) -> int:
+        """Listen (over TLS with `tls`); the port bound (so `--listen 127.0.0.1:0` works)."""
         self.server = await asyncio.start_server(self._serve, host, port, limit=self.options.max_request_bytes,
-                                                 reuse_address=True)
+                                                 reuse_address=True, ssl=tls,
+                                                 ssl_handshake_timeout=self.options.request_read_timeout_s
+                                                 if tls else None)
         return int(self.server.sockets[0].getsockname()[1])
 
     async def close(self) -> None:

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import ssl
 import time
 from dataclasses import replace
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentops.core.config import LOCAL, TARGET_KINDS, Target, check_address
 from agentops.core.format import utc_stamp
@@ -34,13 +35,17 @@ from agentops.serve.options import ServeOptions
 from agentops.serve.scheduler import Scheduler
 from agentops.serve.state import Plan, ResultCache, load_plan
 
+if TYPE_CHECKING:
+    from agentops.serve.node import NodeRoutes
+
 EXPOSITION = "text/plain; version=0.0.4; charset=utf-8"
 SCRAPE_TIMEOUT_HEADER = "x-prometheus-scrape-timeout-seconds"
 
 
 class Service:
-    def __init__(self, config: str | None, options: ServeOptions) -> None:
-        self.config, self.options = config, options
+    def __init__(self, config: str | None, options: ServeOptions, *, node: NodeRoutes | None = None,
+                 tls: ssl.SSLContext | None = None) -> None:
+        self.config, self.options, self.tls = config, options, tls
         self.cache = ResultCache()
         self.views: dict[str, TargetView] = {}
         self.requests: dict[str, int] = {}
@@ -51,20 +56,25 @@ class Service:
         self._probes = asyncio.Semaphore(options.max_concurrent_probes)
         self._stop = asyncio.Event()
         self._reloading: asyncio.Task[None] | None = None
+        # Node mode (serve/node.py): the /node/ routes, answering from the current plan's config.
+        self.node = node
+        if node is not None:
+            node.config = lambda: self.plan.cfg
 
     # -------------------------------------------------------------------- lifecycle
 
     async def run(self) -> int:
         host, port = split_host_port(self.options.listen, what="--listen")
         edge = HttpEdge(self.route, self.options)
-        bound = await edge.start(host, port)
+        bound = await edge.start(host, port, self.tls)
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, self._stop.set)
         loop.add_signal_handler(signal.SIGINT, self._stop.set)
         loop.add_signal_handler(signal.SIGHUP, self._reload_soon)
         self._start_scheduler()
         log("listening", address=f"{host}:{bound}", config=self.plan.cfg.path, checks=len(self.plan.checks),
-            interval_s=self.options.interval_s, jitter=self.options.jitter)
+            interval_s=self.options.interval_s, jitter=self.options.jitter, node=self.node is not None,
+            tls=self.tls is not None)
         await self._stop.wait()
         log("stopping", grace_s=self.options.shutdown_grace_s)
         await edge.close()
@@ -103,7 +113,7 @@ class Service:
 
     async def route(self, request: Request) -> Response:
         routes = {"/metrics": self.metrics, "/healthz": self.healthz, "/report": self.report, "/probe": self.probe,
-                  "/": self.index}
+                  "/": self.index, **(self.node.routes if self.node else {})}
         handler = routes.get(request.path)
         if handler is None:
             return Response.text(HTTPStatus.NOT_FOUND, f"no route {request.path} (see /)")

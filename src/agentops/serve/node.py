@@ -1,0 +1,237 @@
+"""`agentops serve --node`: what only a worker's machine can see, answered to the central agentops (its
+diagnosis, core/nodeclient.py) over the serve edge. Read-only, behind a bearer token, bounded:
+
+    /node/processes?worker=NAME[&host_port=P][&host_ip=IP…]   the worker's processes, viewed as core.osproc sees
+                    them (state R/S/T, stopped since, connections to the host port, rss, cpu seconds)
+    /node/logs?worker=NAME                                     its log files and their sizes
+    /node/logs?worker=NAME&path=P&start=N                      the records written since byte offset N
+    /node/logs?worker=NAME&path=P&since=EPOCH[&end=N]          the timestamped records since EPOCH (before N)
+    /node/profile?worker=NAME&seconds=S[&stacks=1]             a short CPU/memory sample (profile/sampler.py),
+                    with Python stacks (profile/stacks.py, py-spy) when asked
+
+A worker is named, never described: the node's own config (its `worker` targets) says how to find its
+processes and which files are its logs, so a caller can read no file and see no process the node's owner did
+not list. Every answer is capped (NodeOptions); a profile runs one at a time.
+
+The readers (logs' byte-range reader, profile's sampler and stack recorder) are handed in by the CLI
+(`NodeReaders`): serve, logs and profile are packages of one layer and do not import each other."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from http import HTTPStatus
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from agentops.core.files import FileProblem, read_file
+from agentops.core.redact import register_secret
+from agentops.serve.http import Request, Response
+
+if TYPE_CHECKING:
+    from agentops.core.cluster import WorkerSpec
+    from agentops.core.config import Config
+
+MAX_TOKEN_BYTES = 4096
+
+
+@dataclass(frozen=True)
+class NodeReaders:
+    """What the node reads with: logs.ranges.read_records/size_of, profile.sampler.sample, profile.stacks.record."""
+
+    read_records: Callable[..., tuple[list[Any], str | None]]
+    size_of: Callable[[Path], int]
+    sample: Callable[..., Awaitable[Any]]
+    stacks: Callable[..., Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class NodeOptions:
+    """The bounds of a node's answers, declared once (the client asks within them; more is cut to them)."""
+
+    max_log_bytes: int = 1024 * 1024  # of one file per answer (the last bytes of the range asked)
+    max_log_records: int = 2000  # per answer: the latest, with `truncated_records` saying how many were left
+    max_profile_s: float = 10.0
+    profile_interval_s: float = 0.2
+    max_processes: int = 32  # views per answer (a cmdline regex that matches everything is cut)
+
+
+class TokenFileError(ValueError):
+    """The token file cannot be used (missing, unreadable, empty, too large)."""
+
+
+def read_token(path: str) -> str:
+    """The bearer token in `path` (its first line, stripped), registered with the redactor."""
+    try:
+        text = read_file(path, limit=MAX_TOKEN_BYTES).decode("utf-8", errors="replace")
+    except FileProblem as exc:
+        raise TokenFileError(f"token file {path}: {exc}") from None
+    token = text.strip().splitlines()[0].strip() if text.strip() else ""
+    if not token:
+        raise TokenFileError(f"token file {path}: empty")
+    register_secret(token)
+    return token
+
+
+def _json(status: int, doc: dict[str, Any]) -> Response:
+    return Response(status, json.dumps(doc).encode(), "application/json")
+
+
+def _error(status: int, text: str) -> Response:
+    return _json(status, {"error": text})
+
+
+class NodeRoutes:
+    """The /node/ routes of one serve process. `config` returns the node's current config (the Service sets
+    it: a reload changes which workers it answers for)."""
+
+    def __init__(self, token: str, readers: NodeReaders, options: NodeOptions | None = None) -> None:
+        self._token = token.encode()
+        self.readers = readers
+        self.config: Callable[[], Config] | None = None
+        self.options = options or NodeOptions()
+        self._profiling = asyncio.Semaphore(1)
+        self.routes: dict[str, Callable[[Request], Awaitable[Response]]] = {
+            "/node/processes": self._guarded(self.processes),
+            "/node/logs": self._guarded(self.logs),
+            "/node/profile": self._guarded(self.profile),
+        }
+
+    def _guarded(self, handler: Callable[[Request, WorkerSpec], Awaitable[Response]]
+                 ) -> Callable[[Request], Awaitable[Response]]:
+        async def route(request: Request) -> Response:
+            refused = self.refusal(request)
+            if refused is not None:
+                return refused
+            name = request.arg("worker")
+            if not name:
+                return _error(HTTPStatus.BAD_REQUEST, "give ?worker=NAME (a worker target of this node's config)")
+            worker = self.worker(name)
+            if worker is None:
+                return _error(HTTPStatus.NOT_FOUND, f"this node's config has no worker target named {name[:80]!r}")
+            try:
+                return await handler(request, worker)
+            except ValueError as exc:
+                return _error(HTTPStatus.BAD_REQUEST, str(exc).splitlines()[0])
+
+        return route
+
+    def refusal(self, request: Request) -> Response | None:
+        """401 without a bearer token, 403 with a wrong one (compared in constant time); None when accepted."""
+        given = request.headers.get("authorization", "")
+        scheme, _, value = given.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            response = _error(HTTPStatus.UNAUTHORIZED, "this node requires a bearer token (Authorization: Bearer …)")
+            response.headers["WWW-Authenticate"] = 'Bearer realm="agentops-node"'
+            return response
+        if not hmac.compare_digest(value.strip().encode(), self._token):
+            return _error(HTTPStatus.FORBIDDEN, "this node does not accept the bearer token given")
+        return None
+
+    def worker(self, name: str) -> WorkerSpec | None:
+        from agentops.core.cluster import worker_spec
+
+        if self.config is None:
+            return None
+        target = self.config().targets.get(name)
+        return worker_spec(target) if target is not None and target.kind == "worker" else None
+
+    # ------------------------------------------------------------------------------------------ routes
+
+    async def processes(self, request: Request, worker: WorkerSpec) -> Response:
+        from agentops.core.osproc import locate
+        from agentops.core.target import split_host_port
+
+        port_arg = request.arg("host_port")
+        port = _int(port_arg, "host_port", 1, 65535) if port_arg else None
+        ips = set(request.query.get("host_ip", [])[:16])
+        if worker.host:
+            host, host_port = split_host_port(worker.host)
+            ips.add(host)
+            port = port or host_port
+        if not worker.process.configured:
+            return _json(HTTPStatus.OK, {"worker": worker.name, "located_by": "no options.process on the node",
+                                         "configured": False, "views": []})
+        found = locate(worker.process, port, ips or None)
+        views = [asdict(v) for v in found.views[: self.options.max_processes]]
+        return _json(HTTPStatus.OK, {"worker": worker.name, "located_by": found.how, "configured": True,
+                                     "views": views, "truncated": max(0, len(found.views) - len(views)),
+                                     "at": time.time()})
+
+    async def logs(self, request: Request, worker: WorkerSpec) -> Response:
+        read_records, size_of = self.readers.read_records, self.readers.size_of
+        files = worker.log_files()
+        path_arg = request.arg("path")
+        if path_arg is None:
+            return _json(HTTPStatus.OK, {"worker": worker.name, "log_format": worker.log_format,
+                                         "patterns": worker.logs,
+                                         "files": [{"path": str(p), "size": size_of(p)} for p in files]})
+        path = next((p for p in files if str(p) == path_arg), None)
+        if path is None:  # only the worker's own configured logs are ever read
+            raise ValueError(f"not a log file of worker {worker.name} on this node: {path_arg[:200]!r}")
+        start, end, since = request.arg("start"), request.arg("end"), request.arg("since")
+        if (start is None) == (end is None and since is None) or (start is not None and since is not None):
+            raise ValueError("give start=OFFSET (records since it), or since=EPOCH (timestamped records since then; "
+                             "with end=OFFSET, before it)")
+        o = self.options
+        asked = request.arg("max_bytes")
+        max_bytes = min(_int(asked, "max_bytes", 1, 1 << 40) if asked else o.max_log_bytes, o.max_log_bytes)
+        if start is not None:
+            records, problem = read_records(path, start=_int(start, "start", 0, 1 << 62), max_bytes=max_bytes,
+                                            log_format=worker.log_format)
+        else:
+            records, problem = read_records(path, end=_int(end, "end", 0, 1 << 62) if end is not None else None,
+                                            since=_float(since, "since") if since else None,
+                                            max_bytes=max_bytes, log_format=worker.log_format)
+        kept = records[-o.max_log_records:]
+        return _json(HTTPStatus.OK, {"worker": worker.name, "path": str(path), "size": size_of(path),
+                                     "problem": problem, "records": [asdict(r) for r in kept],
+                                     "truncated_records": len(records) - len(kept)})
+
+    async def profile(self, request: Request, worker: WorkerSpec) -> Response:
+        o = self.options
+        seconds = min(_float(request.arg("seconds") or "1", "seconds"), o.max_profile_s)
+        if not seconds > 0:
+            raise ValueError("seconds must be positive")
+        procs = worker.process.find() if worker.process.configured else []
+        if not procs:
+            return _json(HTTPStatus.OK, {"worker": worker.name, "located_by": worker.process.describe(),
+                                         "pid": None})
+        if self._profiling.locked():
+            return _error(HTTPStatus.SERVICE_UNAVAILABLE, "a profile is running on this node; ask again after it")
+        async with self._profiling:
+            proc = procs[0]
+            run = await self.readers.sample([(proc, worker.name)], seconds, min(o.profile_interval_s, seconds))
+            series = run.processes[0]
+            doc: dict[str, Any] = {
+                "worker": worker.name, "pid": proc.pid, "window_s": round(run.elapsed_s, 3),
+                "cpu_seconds": series.cpu_seconds, "gone": series.gone,
+                "series": {k: series.values[k][-200:] for k in ("cpu_percent", "rss_bytes", "threads")}}
+            if request.arg("stacks") == "1":
+                doc["stacks"] = (await self.readers.stacks(proc.pid, seconds)).to_dict()
+        return _json(HTTPStatus.OK, doc)
+
+
+def _int(text: str, what: str, low: int, high: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"{what}: not a whole number: {text[:40]!r}") from None
+    if not low <= value <= high:
+        raise ValueError(f"{what}: out of range ({low}..{high})")
+    return value
+
+
+def _float(text: str, what: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{what}: not a number: {text[:40]!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"{what}: not a finite number")
+    return value
+
