@@ -23,6 +23,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import SplitResult
 
+from agentops.probes.net import ip_family
+
 # h11, which httpx uses, refuses a response head larger than this.
 MAX_HEAD_BYTES = 16 * 1024
 READ_BYTES = 64 * 1024
@@ -150,7 +152,7 @@ async def _connect(host: str, port: int, context: ssl.SSLContext | None,
                    server_name: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """Each address of `host` in turn; when all fail, the most telling error (a refusal over an unreachable
     network), so `localhost` refused on ::1 and 127.0.0.1 reads "connection refused"."""
-    if _is_ip(host):
+    if ip_family(host) is not None:
         addresses = [host]
     else:
         try:
@@ -171,16 +173,6 @@ async def _connect(host: str, port: int, context: ssl.SSLContext | None,
     cause = next((e for kind in (ConnectionRefusedError, OSError) for e in errors if isinstance(e, kind)),
                  OSError(f"no address for {host}"))
     raise ConnectError(cause) from cause
-
-
-def _is_ip(host: str) -> bool:
-    for family in (socket.AF_INET, socket.AF_INET6):
-        try:
-            socket.inet_pton(family, host)
-            return True
-        except OSError:
-            continue
-    return False
 
 
 _NO_ANSWER = "Server disconnected without sending a response."  # a head cut anywhere, as httpx words it
