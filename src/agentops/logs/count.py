@@ -15,8 +15,8 @@ from typing import Any
 
 from agentops.core.config import Config
 from agentops.core.model import Report
-from agentops.logs.analyze import Thresholds, input_result, notes, read_no_records, threshold_results
 from agentops.logs.clock import iso, now_iso
+from agentops.logs.gates import Thresholds, input_result, notes, read_no_records, threshold_results
 from agentops.logs.query import Filters, level_groups, plan
 from agentops.logs.reader import Source
 from agentops.logs.records import LEVEL_NO, normalize_level, parse_record
