@@ -14,6 +14,9 @@ line through (N, value), so the fixed cost of a run drops out.
 
 Goals (issue 16): CPU per check <= 1.1x the floor; <= 2 KiB of RSS per check.
 
+With AGENTOPS_BENCH_BASELINE=/path/to/other/src (e.g. `git archive` of main) a "baseline" row runs that tree's
+agentops (PYTHONPATH) in the same rounds.
+
 Run: .venv/bin/python bench/bench_tcp_checks.py [rounds] [sizes, comma-separated]
 """
 
@@ -160,13 +163,17 @@ def main() -> None:
         port = int(server.stdout.readline())
         for n in sizes:
             write_config(work / f"c{n}.yaml", port, n)
+        baseline = os.environ.get("AGENTOPS_BENCH_BASELINE")
+        rows = [(row, None) for row in ROWS] + ([("baseline", baseline)] if baseline else [])
         samples: dict[str, list[tuple[float, float, float, float]]] = {}  # row -> (n, cpu, rss, with config)
         for _ in range(rounds):
             for n in sizes:  # interleaved: a burst of load elsewhere hits every size and row alike
-                for row in ROWS:
+                for row, src in rows:
+                    env = {**os.environ, **({"PYTHONPATH": src} if src else {})}
                     cpu, grown, whole = json.loads(subprocess.run(
-                        [sys.executable, __file__, "--inproc", str(work / f"c{n}.yaml"), str(port), str(n), row],
-                        capture_output=True, text=True, check=True, timeout=300, stdin=subprocess.DEVNULL).stdout)
+                        [sys.executable, __file__, "--inproc", str(work / f"c{n}.yaml"), str(port), str(n),
+                         "agentops" if src else row], capture_output=True, text=True, check=True, timeout=300,
+                        stdin=subprocess.DEVNULL, env=env).stdout)
                     samples.setdefault(row, []).append((n, cpu, grown, whole))
         load = " ".join(f"{x:.2f}" for x in os.getloadavg())
         print(f"net.tcp checks, sizes {sizes}, {rounds} interleaved rounds; {os.cpu_count()} CPUs, "
@@ -177,7 +184,7 @@ def main() -> None:
         floor_cpu = per["floor: sock_connect"][0]
         for name, (cpu, mem, whole) in per.items():
             at_max = statistics.median(s[1] for s in samples[name] if s[0] == max(sizes))
-            with_config = f"{whole / 1024:8.2f}KiB" if name == "agentops" else ""
+            with_config = f"{whole / 1024:8.2f}KiB" if name in ("agentops", "baseline") else ""
             print(f"{name:28} {cpu * 1e3:8.3f}ms {cpu / floor_cpu:7.2f} {mem / 1024:8.2f}KiB {with_config:>10} "
                   f"{at_max:11.2f}s")
         cpu, mem, _ = per["agentops"]
