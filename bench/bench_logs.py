@@ -17,6 +17,9 @@ same grouping; memory flat while streaming (peak RSS < 200 MB on the 1 GB file).
   --jobs 1. With AGENTOPS_BENCH_BASELINE=/path/to/other/src (e.g. `git archive` of main) the agentops rows run
   for that tree too (PYTHONPATH), so before and after are measured in the same run.
 - ripgrep (`rg -c`, Debian's ripgrep; `scripts/system-deps.sh --bench`) beside grep, when installed.
+- the floor of a Python `logs count`: a process that starts and reads the file through one reused buffer,
+  nothing else (its start-up included, as agentops' is); and one that also counts the two level strings with
+  bytes.count, the obvious minimal counter.
 - the floor of any pure-Python reader: a loop of os.pread into fresh 1 MiB objects (what logs/reader.py does)
   and of os.preadv into one reused buffer, doing nothing with the bytes, in this process.
 
@@ -40,6 +43,29 @@ REPO = Path(__file__).resolve().parents[1]
 JQ_GROUPING = ('select(.level == "ERROR" or .level == "CRITICAL") | [.level, .logger, ((.exception // "") | '
                'split("\\n") | map(select(length > 0)) | last // ""), (.message | split("\\n")[0] | '
                'gsub("[0-9]+"; "<n>"))] | @tsv')
+# The least any Python process must do to count anything in this file: start and read it through one reused
+# buffer. Run as a command like the others, so its interpreter start is in its time, as agentops' is.
+PYTHON_READ_FLOOR = """
+import os, sys
+fd, buf, pos = os.open(sys.argv[1], os.O_RDONLY), bytearray(1 << 20), 0
+while n := os.preadv(fd, [buf], pos):
+    pos += n
+print(pos)
+"""
+# The same, counting the two level strings with bytes.count (no lines, no records, no CLI): the obvious
+# minimal counter, which agentops' Finder (memchr on a needle's rarest byte) outruns.
+PYTHON_COUNT = """
+import os, sys
+fd, buf, pos, hits, tail = os.open(sys.argv[1], os.O_RDONLY), bytearray(1 << 20), 0, 0, b""
+needles = (b'"level": "ERROR"', b'"level": "CRITICAL"')
+while n := os.preadv(fd, [buf], pos):
+    pos += n
+    view = tail + bytes(memoryview(buf)[:n]) if tail else buf if n == len(buf) else buf[:n]
+    hits += sum(view.count(x) for x in needles)
+    tail = bytes(view[-24:])  # a needle cut by the read boundary is counted once, in the next read
+    hits -= sum(tail.count(x) for x in needles)
+print(hits)
+"""
 GREPS = {
     "grep -cE '\"level\": ?\"(ERROR|CRITICAL)\"'": ["grep", "-cE", '"level": ?"(ERROR|CRITICAL)"'],
     "grep -cE 'ERROR|CRITICAL'": ["grep", "-cE", "ERROR|CRITICAL"],
@@ -135,6 +161,8 @@ def main() -> None:
         **{name: ([*argv, str(log)], None) for name, argv in GREPS.items()},
         **({"rg -c 'ERROR|CRITICAL'": ([rg, "-c", "ERROR|CRITICAL", str(log)], None)} if rg else {}),
         "jq grouping | sort | uniq -c": (["sh", "-c", f"{jq} -r '{JQ_GROUPING}' '{log}' | sort | uniq -c"], None),
+        "floor: python start + read": ([sys.executable, "-c", PYTHON_READ_FLOOR, str(log)], None),
+        "python start + read + bytes.count": ([sys.executable, "-c", PYTHON_COUNT, str(log)], None),
     }
     for tree, src in trees.items():
         commands |= {
@@ -164,6 +192,7 @@ def main() -> None:
     assert jq_total == counted, (jq_total, counted)
     if rg:
         assert int(top["rg -c 'ERROR|CRITICAL'"][3]) == greps["grep -cE 'ERROR|CRITICAL'"]
+    assert int(top["python start + read + bytes.count"][3]) == counted
 
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"\n{log}: {size_mb:.0f} MB, {analyzed['counts']['records']:,} records, {counted:,} at ERROR or above, "
@@ -171,7 +200,7 @@ def main() -> None:
           f"interleaved runs; {os.cpu_count()} CPUs, load average {load}\n")
     print(f"{'command':40} {'best wall':>10} {'MB/s':>8} {'cpu s':>8} {'peak RSS':>10}  answer")
     for name, (wall, cpu, rss, out) in top.items():
-        answer = out.decode().strip() if name in GREPS or name.startswith("rg ") else (
+        answer = out.decode().strip() if name in GREPS or name.startswith(("rg ", "floor", "python")) else (
             f"{jq_total} in {len(jq_groups)} groups" if name.startswith("jq") else
             f"{json.loads(out)['data']['counts']['errors']}")
         print(f"{name:40} {wall:9.2f}s {size_mb / wall:8.0f} {cpu:8.2f} {rss / 1024:8.0f} MB  {answer}")

@@ -37,8 +37,11 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from agentops.core.config import Defaults
 from agentops.core.probe import Probe
+from tests.fixtures.common import stop_process
 
 CONCURRENCY_DEFAULT = Defaults.concurrency
 BLACKBOX = "prometheus-blackbox-exporter"
@@ -323,12 +326,7 @@ def main() -> None:
         if bb is not None:
             bb[0].terminate()
             bb[0].wait(timeout=5)
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_process(server)
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -263,15 +263,18 @@ def test_a_gate_over_no_records_is_unknown_through_the_judge(tmp_path: Path) -> 
 
 
 def test_input_result_and_gates_are_judged_not_set(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The statuses come from core.evaluate: with the judge replaced, they follow it."""
+    """The statuses come from core.evaluate: with the judge replaced, they follow it (logs/gates.py judges the
+    input and the gates for every logs command; analyze re-exports them)."""
+    from agentops.logs import gates
+
     seen: list[str] = []
-    real = analyze.evaluate
+    real = gates.evaluate
 
     def spy(spec: Any, obs: Any) -> tuple[Status, Reason | None, str]:
         seen.append(spec.id)
         return real(spec, obs)
 
-    monkeypatch.setattr(analyze, "evaluate", spy)
+    monkeypatch.setattr(gates, "evaluate", spy)
     stats = InputStats()
     stats.sources.append(__import__("agentops.logs.stats", fromlist=["SourceInfo"]).SourceInfo(
         name="x", component="x", status="skipped", reason="binary file"))

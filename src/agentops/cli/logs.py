@@ -85,7 +85,7 @@ MaxErrorsOpt = typer.Option(None, "--max-errors", help="Alert above this many er
 if TYPE_CHECKING:
     from agentops.core.config import Config
     from agentops.core.model import Report
-    from agentops.logs.analyze import Thresholds
+    from agentops.logs.gates import Thresholds
     from agentops.logs.query import Filters
     from agentops.logs.reader import Source
     from agentops.logs.stats import InputStats
@@ -227,7 +227,7 @@ def _config(path: str | None) -> Config:
 
 
 def _thresholds(max_errors: str | None, max_error_rate: str | None) -> Thresholds:
-    from agentops.logs.analyze import Thresholds
+    from agentops.logs.gates import Thresholds
 
     try:
         return Thresholds.parse(max_errors, max_error_rate)

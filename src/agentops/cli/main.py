@@ -9,6 +9,7 @@ import sys
 
 import typer
 
+from agentops.cli import coercion
 from agentops.cli.common import EXIT_USAGE
 
 app = typer.Typer(
@@ -107,6 +108,7 @@ def run(argv: list[str] | None = None) -> None:
     usage_error, click_exception = _click_errors()
     args = sys.argv[1:] if argv is None else argv
     try:
+        coercion.install()
         mount(args)
         rv = app(args=args, prog_name=PROG, standalone_mode=False)
         code = rv if isinstance(rv, int) else 0

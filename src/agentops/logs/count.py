@@ -15,8 +15,8 @@ from typing import Any
 
 from agentops.core.config import Config
 from agentops.core.model import Report
-from agentops.logs.analyze import Thresholds, input_result, notes, read_no_records, threshold_results
 from agentops.logs.clock import iso, now_iso
+from agentops.logs.gates import Thresholds, input_result, notes, read_no_records, threshold_results
 from agentops.logs.query import Filters, level_groups, plan
 from agentops.logs.reader import Source
 from agentops.logs.records import LEVEL_NO, normalize_level, parse_record
@@ -24,6 +24,20 @@ from agentops.logs.scan import PARALLEL_MIN, Dialect, NeedleGroup, ScanPlan, lin
 from agentops.logs.stats import InputStats
 
 _LEVEL_VALUE = re.compile(rb'"(?:level|levelname|severity|lvl)"\s*:\s*"([A-Za-z]+)"')
+
+
+# A log writes its levels in a few spellings: each is normalised once (a bounded table, as a hostile log may
+# write any word there).
+_LEVELS: dict[bytes, str] = {}
+
+
+def _level_of(raw: bytes) -> str:
+    level = _LEVELS.get(raw)
+    if level is None:
+        level = normalize_level(raw.decode("ascii"))
+        if len(_LEVELS) < 64:
+            _LEVELS[raw] = level
+    return level
 
 
 class LevelCounter:
@@ -46,7 +60,7 @@ class LevelCounter:
         f = self.filters
         if raw.startswith(b"{") and not (f.components or f.agents):
             m = _LEVEL_VALUE.search(raw, 0, 4096)
-            level = normalize_level(m.group(1).decode("ascii")) if m else ""
+            level = _level_of(m.group(1)) if m else ""
             if level:
                 if LEVEL_NO[level] >= f.level_no and f.window.contains(line_ts(raw) if f.window.active else None):
                     self.by_level[level] += 1

@@ -88,9 +88,11 @@ def sniff(chunk: Chunk) -> Dialect:
     nl = buf.find(b"\n", pos, stop)
     first = _line_dialect(buf[pos:nl if nl >= 0 else stop])
     for at in ((start + end) // 2, end - 2):
-        head = buf.rfind(b"\n", start, at) + 1 if at > start else start
+        head = max(buf.rfind(b"\n", start, at) + 1 if at > start else start, start)
+        if head == pos:  # the first line again (a chunk of one line: the line carried across a read)
+            continue
         tail = buf.find(b"\n", head, end)
-        line = buf[max(head, start):tail if tail >= 0 else end]
+        line = buf[head:tail if tail >= 0 else end]
         if line.strip() and not is_continuation(line[:64]) and _line_dialect(line) != first:
             return Dialect(json=False, mixed=True, starts_json=first.json)
     return first

@@ -22,6 +22,7 @@ them costs every request ~1 ms.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import re
@@ -32,6 +33,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
+from urllib.parse import urlsplit
 
 from agentops.core.config import Target
 from agentops.core.errors import causes, error_text
@@ -40,6 +42,7 @@ from agentops.core.probe import Probe, check_params
 from agentops.core.redact import redact, register_secret
 from agentops.core.tls import TlsSetupError, cert_days_left, client_context, describe_ssl_error
 from agentops.core.yamlsrc import ConfigError
+from agentops.probes import http_light
 from agentops.probes._errors import yield_to_other_checks
 from agentops.probes._pacing import cpu_turn
 
@@ -70,17 +73,18 @@ def join_url(base: str, path: str | None) -> str:
     return base.rstrip("/") + "/" + path.lstrip("/")
 
 
-def target_headers(target: Target) -> tuple[dict[str, str], Any]:
-    """Headers and httpx auth from the target's credentials (Bearer token, or Basic username/password)."""
-    import httpx
-
+def target_headers(target: Target) -> dict[str, str]:
+    """The Authorization header from the target's credentials: a Bearer token, or Basic username/password
+    (encoded as httpx.BasicAuth encodes it, and registered as a secret: a server may echo it)."""
     token = target.secret("token")
     if token:
-        return {"Authorization": f"Bearer {token}"}, None
+        return {"Authorization": f"Bearer {token}"}
     password = target.secret("password")
     if target.username and password is not None:
-        return {}, httpx.BasicAuth(target.username, password)
-    return {}, None
+        credential = base64.b64encode(f"{target.username}:{password}".encode()).decode("ascii")
+        register_secret(credential)
+        return {"Authorization": f"Basic {credential}"}
+    return {}
 
 
 async def fetch(target: Target, url: str, *, timeout: float, method: str = "GET",
@@ -89,14 +93,49 @@ async def fetch(target: Target, url: str, *, timeout: float, method: str = "GET"
                 on_chunk: Callable[[bytes], None] | None = None) -> Fetched | Observation:
     """One request, its body read (up to MAX_BODY_BYTES), all within `timeout`; a failure Observation on
     any transport failure. HTTP status codes are not judged here. With `on_chunk`, the body is streamed to it
-    instead of kept, and reading stops once it passes MAX_BODY_BYTES (`truncated`)."""
-    import httpx
+    instead of kept, and reading stops once it passes MAX_BODY_BYTES (`truncated`).
 
+    A plain GET goes through probes/http_light.py (a quarter of httpx's CPU per request, measured in
+    bench/bench_parallel_checks.py); everything else through httpx."""
+    https = url.startswith("https:")
     try:
-        verify = client_context(target.tls) if url.startswith("https:") else _unused_context()
+        context = client_context(target.tls) if https else None
     except TlsSetupError as exc:
         return Observation.failure(Reason.TLS, str(exc), url=redact(url))
-    base_headers, auth = target_headers(target)
+    all_headers = {**target_headers(target), **(headers or {})}
+    split = urlsplit(url)
+    if on_chunk is None and http_light.is_covered(split, method, content, follow_redirects, all_headers):
+        return await _fetch_light(target, url, split, all_headers, context, timeout)
+    return await _fetch_httpx(target, url, timeout=timeout, method=method, headers=all_headers, content=content,
+                              follow_redirects=follow_redirects, on_chunk=on_chunk,
+                              verify=context or _unused_context())
+
+
+async def _fetch_light(target: Target, url: str, split: Any, headers: Mapping[str, str],
+                       context: ssl.SSLContext | None, timeout: float) -> Fetched | Observation:
+    clock = RequestClock()
+    progress = http_light.Progress()
+    await yield_to_other_checks(timeout)
+    started = time.monotonic()
+    try:
+        async with asyncio.timeout(timeout):
+            got = await http_light.get(split, headers, context=context, server_name=target.tls.server_name,
+                                       keep=MAX_BODY_BYTES, progress=progress, started=clock.start)
+    except TimeoutError:
+        return _timeout_failure(url, timeout, connecting=not progress.connected)
+    except (http_light.ConnectError, http_light.ReadError, http_light.RemoteProtocolError,
+            http_light.DecodingError, ssl.SSLError) as exc:
+        return _transport_failure(exc, url, answered=progress.answered)
+    return Fetched(status=got.status, reason_phrase=got.reason_phrase, headers=got.headers, body=got.body,
+                   body_bytes=got.body_bytes, elapsed_s=clock.elapsed(), started=started,
+                   http_version=got.http_version, peer_cert=got.peer_cert)
+
+
+async def _fetch_httpx(target: Target, url: str, *, timeout: float, method: str, headers: Mapping[str, str],
+                       content: bytes | None, follow_redirects: bool, on_chunk: Callable[[bytes], None] | None,
+                       verify: ssl.SSLContext) -> Fetched | Observation:
+    import httpx
+
     clock = RequestClock()
     extensions: dict[str, Any] = {"trace": clock.trace}
     if target.tls.server_name:
@@ -111,9 +150,8 @@ async def fetch(target: Target, url: str, *, timeout: float, method: str = "GET"
                 trust_env=False) as client:
             # A client per request is nearly free here (the SSL context is cached, see _unused_context); one
             # shared per origin within a run was measured: 2 % more Python calls per check, no CPU gained.
-            request = client.build_request(method, url, headers={**base_headers, **(headers or {})},
-                                           content=content, extensions=extensions)
-            response = await client.send(request, auth=auth, stream=True)
+            request = client.build_request(method, url, headers=headers, content=content, extensions=extensions)
+            response = await client.send(request, stream=True)
             try:
                 peer_cert = _peer_cert(response)
                 chunks, size, truncated = [], 0, False
@@ -129,7 +167,7 @@ async def fetch(target: Target, url: str, *, timeout: float, method: str = "GET"
             finally:
                 await response.aclose()
     except (TimeoutError, httpx.TimeoutException) as exc:
-        return _timeout_failure(exc, url, timeout)
+        return _timeout_failure(url, timeout, connecting=isinstance(exc, httpx.ConnectTimeout))
     except (httpx.HTTPError, ssl.SSLError) as exc:
         # A TLS 1.3 server refuses a client certificate after the handshake, so its alert arrives on the
         # first read, where httpcore lets ssl.SSLError through unwrapped.
@@ -156,6 +194,10 @@ class RequestClock:
     async def trace(self, event: str, info: Mapping[str, Any]) -> None:
         if self.t0 is None and event in self.STARTS:
             self.t0 = time.perf_counter()
+
+    def start(self) -> None:
+        """The light path's connect begins (its equivalent of the trace events above)."""
+        self.t0 = time.perf_counter()
 
     def elapsed(self) -> float:
         """Seconds since the request's start, to now (the end of the body), without agentops' own work."""
@@ -211,20 +253,18 @@ def _peer_cert(response: Any) -> bytes | None:
     return ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
 
 
-def _timeout_failure(exc: BaseException, url: str, timeout: float) -> Observation:
-    import httpx
-
+def _timeout_failure(url: str, timeout: float, *, connecting: bool) -> Observation:
+    """`connecting`: cut off before the connection (and its TLS handshake) was up."""
     where = redact(url)
-    if isinstance(exc, httpx.ConnectTimeout):
+    if connecting:
         return Observation.failure(Reason.TIMEOUT, f"could not connect to {where} within {timeout:g}s", url=where)
     return Observation.failure(Reason.TIMEOUT, f"no response from {where} within {timeout:g}s", url=where)
 
 
 def _transport_failure(exc: BaseException, url: str, *, answered: bool = True) -> Observation:
     """Name the real cause: httpx wraps the socket / TLS / DNS error it met in its own exception types.
-    `answered`: whether response headers had arrived when it failed."""
-    import httpx
-
+    `answered`: whether response headers had arrived when it failed. The light path's exceptions
+    (probes/http_light.py) are named and read like httpx's for the same failure."""
     where = redact(url)
     chain = list(causes(exc))
     # The most specific error wins, wherever it sits in the chain (anyio wraps a refusal in a generic OSError).
@@ -234,14 +274,20 @@ def _transport_failure(exc: BaseException, url: str, *, answered: bool = True) -
         return Observation.failure(Reason.TLS, f"{where}: {describe_ssl_error(cause)}", url=where)
     if isinstance(cause, socket.gaierror):
         return Observation.failure(Reason.DNS, f"{where}: cannot resolve host ({cause.strerror})", url=where)
-    if isinstance(exc, httpx.ConnectError):
+    light = isinstance(exc, http_light.ConnectError | http_light.ReadError | http_light.RemoteProtocolError
+                       | http_light.DecodingError)
+    if not light:
+        import httpx  # the exception came from httpx: it is loaded
+    if isinstance(exc, http_light.ConnectError) or (not light and isinstance(exc, httpx.ConnectError)):
         if isinstance(cause, ConnectionRefusedError):
             return Observation.failure(Reason.CONNECT, f"{where}: connection refused", url=where)
         detail = cause.strerror if isinstance(cause, OSError) and cause.strerror else error_text(cause)
         return Observation.failure(Reason.CONNECT, f"{where}: cannot connect ({detail})", url=where)
-    if isinstance(exc, httpx.TooManyRedirects):
+    if not light and isinstance(exc, httpx.TooManyRedirects):
         return Observation.failure(Reason.PROTOCOL, f"{where}: too many redirects", url=where)
-    if not answered and url.startswith("https:") and isinstance(exc, httpx.ReadError | httpx.RemoteProtocolError):
+    cut = (http_light.ReadError, http_light.RemoteProtocolError) if light else (httpx.ReadError,
+                                                                             httpx.RemoteProtocolError)
+    if not answered and url.startswith("https:") and isinstance(exc, cut):
         # A TLS 1.3 server that wants a client certificate sends its alert after the handshake and hangs up:
         # whether the client reads the alert (an SSLError above) or only the reset is a race, so both are tls.
         return Observation.failure(Reason.TLS, f"{where}: the server closed the connection after the TLS "

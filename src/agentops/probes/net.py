@@ -48,11 +48,13 @@ async def resolve(host: str, timeout: float) -> list[str]:
 
 
 async def tcp_connect(host: str, port: int, timeout: float) -> tuple[Observation | None, float]:
-    """Connect once; (failure observation or None, connect seconds). Shared by probes that need a socket first."""
+    """Connect once; (failure observation or None, connect seconds, the name lookup included). Shared by
+    probes that need a socket first."""
     await yield_to_other_checks(timeout)
     t0 = time.perf_counter()
     try:
-        _reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+        async with asyncio.timeout(timeout):
+            await connect_and_close(host, port)
     except TimeoutError:
         return Observation.failure(Reason.TIMEOUT, f"TCP connect to {host}:{port} took longer than {timeout:g}s"), 0
     except socket.gaierror as exc:
@@ -61,13 +63,47 @@ async def tcp_connect(host: str, port: int, timeout: float) -> tuple[Observation
         return Observation.failure(Reason.CONNECT, f"connection to {host}:{port} refused"), 0
     except OSError as exc:
         return Observation.failure(Reason.CONNECT, f"cannot connect to {host}:{port}: {exc.strerror or exc}"), 0
-    elapsed = time.perf_counter() - t0
-    writer.close()
-    try:
-        await asyncio.wait_for(writer.wait_closed(), 1)
-    except (TimeoutError, OSError):
-        pass
-    return None, elapsed
+    return None, time.perf_counter() - t0
+
+
+async def connect_and_close(host: str, port: int) -> None:
+    """A TCP connect to each address of `host` in turn until one answers, then closed: a bare non-blocking
+    socket and `loop.sock_connect`, without the transport, protocol and stream objects (and the wait for
+    their closing) that `asyncio.open_connection` builds for a connection nobody reads — 0.18 ms of CPU per
+    check against 0.04 ms for the connect itself (bench/bench_tcp_checks.py). Errors as open_connection
+    raises them: one address's own error, or one OSError naming all when they differ."""
+    loop = asyncio.get_running_loop()
+    family = ip_family(host)
+    if family is not None:
+        addresses = [(family, (host, port))]
+    else:
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        addresses = [(info[0], info[4]) for info in infos]
+    errors: list[OSError] = []
+    for family, address in addresses:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setblocking(False)
+            await loop.sock_connect(sock, address)
+            return
+        except OSError as exc:
+            errors.append(exc)
+        finally:
+            sock.close()
+    if len(errors) == 1 or all(str(e) == str(errors[0]) for e in errors):
+        raise errors[0]
+    raise OSError(f"Multiple exceptions: {', '.join(str(e) for e in errors)}")
+
+
+def ip_family(host: str) -> socket.AddressFamily | None:
+    """The family of an IP address literal; None for a name (to be looked up)."""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, host)
+            return family
+        except OSError:
+            continue
+    return None
 
 
 class DnsProbe(Probe):
