@@ -39,6 +39,7 @@ GROUPS: list[tuple[str, tuple[str, ...]]] = [
     ("agentops.cli.k8s", ("k8s",)),
     ("agentops.cli.lab", ("lab",)),
     ("agentops.cli.drill", ("drill",)),
+    ("agentops.cli.emergency", ("emergency",)),
     ("agentops.cli.checks", ("checks",)),
     ("agentops.cli.config_cmd", ("config",)),
 ]
