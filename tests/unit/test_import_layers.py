@@ -19,7 +19,7 @@ LAYERS = {
     "probes": 2,
     "logs": 3, "maintain": 3, "profile": 3, "load": 3, "lab": 3, "serve": 3,
     "diagnose": 4,
-    "drill": 5,
+    "drill": 5, "heal": 5,  # heal: acts on the diagnosis' verdicts (runbooks, steps, history)
     "cli": 6,
 }
 # Sideways edges between packages of one layer that are allowed (load reads profile's process sampler).

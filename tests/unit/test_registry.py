@@ -11,6 +11,7 @@ def test_builtin_tables_match_entry_points():
     eps = project.get("entry-points", {})
     assert eps.get("agentops.probes", {}) == registry.BUILTIN_PROBES
     assert eps.get("agentops.steps", {}) == registry.BUILTIN_STEPS
+    assert eps.get("agentops.heal_steps", {}) == registry.BUILTIN_HEAL_STEPS
 
 
 def test_every_builtin_probe_loads_and_describes_itself():

@@ -68,7 +68,9 @@ if TYPE_CHECKING:  # core.config calls this module to validate options: a type, 
     from agentops.core.config import Config
 
 LOG_FORMATS = ("json", "text")
-WORKER_OPTIONS = {"host", "process", "logs", "log_format", "metrics_url", "agent_types", "ping", "stderr", "unit"}
+# `heal`: how `agentops heal` restarts this worker (heal/targets.py validates it).
+WORKER_OPTIONS = {"host", "process", "logs", "log_format", "metrics_url", "agent_types", "ping", "stderr", "unit",
+                  "heal"}
 _UNIT_RE = re.compile(r"^[A-Za-z0-9:_.@\\-]+$")  # a systemd unit name (passed to systemctl as one argument)
 HOST_OPTIONS = {"process", "logs", "log_format", "expect_types", "ping"}
 # `process:` keys; host.process reads the same mapping (`match` is accepted there as `cmdline`'s alias).

@@ -97,6 +97,10 @@ class Defaults:
     retry_delay: float = 1.0
 
 
+# Top-level sections owned by one command (validated there, file:line errors): heal's policy.
+COMMAND_SECTIONS = ("heal",)
+
+
 @dataclass
 class Config:
     path: str | None = None
@@ -107,6 +111,9 @@ class Config:
     checks: list[Any] = field(default_factory=list)  # inline check nodes, parsed by core.packs
     defaults: Defaults = field(default_factory=Defaults)
     state_dir: Path | None = None
+    # The sections a command reads and validates itself (`heal:`), kept as located YAML nodes so its
+    # errors still name file and line. Core only checks that each is a mapping.
+    sections: dict[str, Any] = field(default_factory=dict)
 
     def targets_of(self, kind: str) -> list[Target]:
         return [t for t in self.targets.values() if t.kind == kind]
@@ -194,7 +201,12 @@ def parse_config(doc: Any, path: str) -> Config:
         d.reject_unknown()
     state = top.str("state_dir")
     cfg.state_dir = (base / state) if state else None
-    top.reject_unknown({"version", "cluster", "targets", "packs", "pack_dirs", "checks", "defaults", "state_dir"})
+    for name in COMMAND_SECTIONS:
+        if top.has(name):
+            top.get(name, dict)
+            cfg.sections[name] = top.node[name]
+    top.reject_unknown({"version", "cluster", "targets", "packs", "pack_dirs", "checks", "defaults", "state_dir",
+                        *COMMAND_SECTIONS})
     return cfg
 
 

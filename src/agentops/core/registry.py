@@ -1,4 +1,5 @@
-"""Finds probes and maintenance steps by kind, through entry points (`agentops.probes`, `agentops.steps`).
+"""Finds probes, maintenance steps and heal steps by kind, through entry points (`agentops.probes`,
+`agentops.steps`, `agentops.heal_steps`).
 
 Built-ins are declared in pyproject.toml like any plugin. Scanning installed distributions' metadata costs
 ~100 ms, which would double the start-up of `agentops health`; so the kinds this package ships are looked up
@@ -58,6 +59,20 @@ BUILTIN_STEPS: dict[str, str] = {
 }
 
 
+# heal's remedies (agentops.heal.step.HealStep): a group of their own, since they plan and apply rather than run.
+BUILTIN_HEAL_STEPS: dict[str, str] = {
+    "worker.resume": "agentops.heal.steps.process:WorkerResumeStep",
+    "worker.restart": "agentops.heal.steps.process:WorkerRestartStep",
+    "worker.restart_unit": "agentops.heal.steps.process:WorkerRestartUnitStep",
+    "worker.failover": "agentops.heal.steps.process:WorkerFailoverStep",
+    "k8s.rollout_restart": "agentops.heal.steps.kube:RolloutRestartStep",
+    "k8s.delete_pods": "agentops.heal.steps.kube:DeletePodsStep",
+    "k8s.scale": "agentops.heal.steps.kube:ScaleStep",
+    "redis.clear_prefix": "agentops.heal.steps.redis:ClearPrefixStep",
+    "redis.reset_connections": "agentops.heal.steps.redis:ResetConnectionsStep",
+}
+
+
 class RegistryError(LookupError):
     pass
 
@@ -100,3 +115,12 @@ def step(kind: str) -> Any:
 
 def step_kinds() -> list[str]:
     return sorted(set(BUILTIN_STEPS) | set(_entry_points("agentops.steps")))
+
+
+def heal_step(kind: str) -> Any:
+    """An instance of the heal step class registered for `kind` (group `agentops.heal_steps`)."""
+    return _find("agentops.heal_steps", BUILTIN_HEAL_STEPS, kind)()
+
+
+def heal_step_kinds() -> list[str]:
+    return sorted(set(BUILTIN_HEAL_STEPS) | set(_entry_points("agentops.heal_steps")))
