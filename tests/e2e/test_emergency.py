@@ -141,6 +141,10 @@ def test_cascade_plan_names_the_stopped_workers_and_changes_nothing(lab: LabHand
     for p in plans:
         assert f"SIGTERM to pid {pids[p['target']]}" in p["facts"]["plan"]["action"], p
         assert p["facts"]["outcome"] == "changed" and p["status"] == "OK"  # "would change"
+    # The reroute (heal's failover) needs a standby per worker; the lab has none, and the plan says so.
+    reroutes = results(doc, "reroute")
+    assert {r["target"] for r in reroutes} == {"w1", "w2", "w3"}
+    assert all(r["facts"]["outcome"] == "skipped" and "options.heal.standby" in r["message"] for r in reroutes)
     assert out.code == 2 and doc["verdict"]["id"] == "emergency-cascade"
     # The plan changed nothing: the same processes, still stopped, and no history of acting.
     for name, pid in pids.items():
@@ -158,7 +162,7 @@ def test_cascade_apply_isolates_saves_state_and_notifies(lab: LabHandle, tmp_pat
     steps = {r["target"]: r for r in results(doc, "isolate")}
     assert set(steps) == {"w1", "w2", "w3"}
     for name, pid in pids.items():
-        assert steps[name]["status"] == "OK" and steps[name]["facts"]["outcome"] == "changed", steps[name]
+        assert steps[name]["status"] == "OK" and steps[name]["facts"]["outcome"] == "changed", steps[name]["message"]
         assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     assert psutil.Process(lab.pid("w4")).status() != psutil.STATUS_STOPPED  # the healthy worker is untouched
     # The state was saved first, and holds the detection.
@@ -281,7 +285,7 @@ def memory_pack(tmp_path: Path, lab: LabHandle, limit_mib: float) -> Path:
 
 
 def test_memory_is_not_detected_with_the_shipped_limits(lab: LabHandle, tmp_path: Path) -> None:
-    out, doc = emergency("memory", lab.config, tmp_path / "state")
+    _out, doc = emergency("memory", lab.config, tmp_path / "state")
     assert {r["target"] for r in results(doc, "emergency.memory.worker")} == {"w1", "w2", "w3", "w4"}
     assert all(r["status"] == "OK" for r in results(doc, "emergency.memory.worker"))
     assert doc["data"]["on"] is False
@@ -346,7 +350,7 @@ def test_partition_apply_raises_degraded_mode_for_the_local_workers(lab: LabHand
     body = alertmanager_body(receiver)
     assert body["commonLabels"]["incident"] == "partition"
     # A cascade is not claimed while the host itself does not answer: that is this incident, not that one.
-    out2, doc2 = emergency("cascade", lab.config, state)
+    _, doc2 = emergency("cascade", lab.config, state)
     (c,) = results(doc2, "emergency.cascade")
     assert c["status"] == "UNKNOWN" and "partition" in c["message"], c
     assert out.code == 2 and doc["data"]["notified"] is True

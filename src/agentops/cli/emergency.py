@@ -6,12 +6,8 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
-
-if TYPE_CHECKING:
-    from agentops.core.config import Config
 
 from agentops.cli.common import (
     EXIT_LOCKED,
@@ -82,8 +78,9 @@ def emergency(
     output_file: Path = OutputFileOpt,
     fail_on: FailOn = FailOnOpt,
 ) -> None:
-    from agentops.heal.emergency import TYPES, ConsentRequired, EmergencyOptions, run_emergency
+    from agentops.heal.emergency import TYPES, EmergencyOptions, run_emergency
     from agentops.heal.emergency_notify import FORMATS, Delivery, WebhookError, check_url
+    from agentops.heal.engine import ConsentRequired
     from agentops.maintain.lock import LockBusy
     from agentops.maintain.state import ensure_state_dir, state_dir_for
 
@@ -105,7 +102,7 @@ def emergency(
     opts = EmergencyOptions(state_dir=state, apply=apply, assume_yes=yes, interactive=sys.stdin.isatty(),
                             confirm=_confirm, webhook=delivery, external_url=external_url, lock_wait=wait)
     try:
-        report = run_emergency(incident, cfg, cluster, opts, unattended=_unattended(cfg))
+        report = run_emergency(incident, cfg, cluster, opts)
     except ConsentRequired as exc:
         fail(str(exc))
     except LockBusy as exc:
@@ -113,12 +110,6 @@ def emergency(
     for line in report.notes:
         note(line)
     Output(output, output_file, fail_on).report(report)
-
-
-def _unattended(cfg: Config) -> bool:
-    from agentops.heal.policy import heal_policy
-
-    return heal_policy(cfg).unattended
 
 
 def _confirm(actions: list[str]) -> bool:

@@ -96,10 +96,6 @@ class EmergencyOptions:
     lock_wait: float = 0.0
 
 
-class ConsentRequired(Exception):
-    """--apply without --yes, without heal's `unattended: true`, and nobody at a TTY said yes."""
-
-
 @dataclass
 class Detection:
     incident: str
@@ -236,17 +232,17 @@ def _local_target(cluster: Cluster, verdict: Verdict) -> HealTarget:
                       options=WorkerHeal(), verdict=verdict)
 
 
-def require_consent(actions: list[PlannedAction], opts: EmergencyOptions, unattended: bool) -> None:
-    """heal's rules: --yes, the config's `heal.unattended: true`, or a yes typed at a TTY."""
-    risky = [f"{a.step_id}: {a.plan.action} ({a.plan.to})" for a in actions if a.plan is not None]
-    if not opts.apply or not risky or opts.assume_yes or unattended:
+def require_consent(cfg: Config, cluster: Cluster, actions: list[PlannedAction], opts: EmergencyOptions) -> None:
+    """heal's rules, by heal's own check: --yes, the config's `heal.unattended: true`, or a yes at a TTY."""
+    from agentops.heal.engine import HealOptions, new_run
+    from agentops.heal.engine import require_consent as heal_consent
+
+    targets = list({a.ctx.target.name: a.ctx.target for a in actions if a.plan is not None}.values())
+    if not targets:
         return
-    if opts.interactive and opts.confirm is not None:
-        if opts.confirm(risky):
-            return
-        raise ConsentRequired("not confirmed: nothing was done")
-    raise ConsentRequired(f"emergency --apply would act ({'; '.join(risky)}) and there is no TTY to confirm it: "
-                          f"pass --yes, or set `heal: {{unattended: true}}` in the config")
+    run = new_run(cfg, HealOptions(state_dir=opts.state_dir, apply=True, assume_yes=opts.assume_yes,
+                                   interactive=opts.interactive, confirm=opts.confirm), cluster)
+    heal_consent(run, targets)
 
 
 # ------------------------------------------------------------------------------------------------ apply
@@ -264,10 +260,10 @@ def save_snapshot(path: Path, document: dict[str, Any]) -> Observation:
     return Observation(metrics={"bytes": float(size)}, facts={"path": str(path)}, message=f"state saved to {path}")
 
 
-async def run_action(a: PlannedAction, audit: AuditLog | None) -> StepOutcome:
+async def run_action(a: PlannedAction, history: AuditLog | None) -> StepOutcome:
     def on_change(line: str) -> None:
-        if audit is not None:
-            audit.write("change", step=a.step_id, kind=a.step.kind, target=a.ctx.target.name, change=line)
+        if history is not None:
+            history.write("change", target=a.ctx.target.name, step=a.step_id, kind=a.step.kind, change=line)
 
     a.ctx.on_change = on_change
     a.ctx.started = time.monotonic()
@@ -285,7 +281,8 @@ def action_result(a: PlannedAction, outcome: StepOutcome, duration_s: float, mai
                   ) -> Result:
     """A step's outcome judged like a maintenance step's (the maintain pack), so a failed protective step is
     CRITICAL and a plan or a skip is OK."""
-    metrics = {f"{k}_before": v for k, v in outcome.before.items()} | {f"{k}_after": v for k, v in outcome.after.items()}
+    metrics = {f"{k}_before": v for k, v in outcome.before.items()}
+    metrics |= {f"{k}_after": v for k, v in outcome.after.items()}
     metrics["warnings"] = float(len(outcome.warnings))
     check_id, obs = step_observation(outcome, metrics, outcome.message)
     status, reason, message = evaluate(maintain[check_id], obs)
@@ -324,9 +321,8 @@ def notification_payload(d: Detection, finding: Finding, cluster: Cluster, cfg: 
                                 extra_labels={"host": cluster.address})
 
 
-def run_emergency(incident: str, cfg: Config, cluster: Cluster, opts: EmergencyOptions,
-                  unattended: bool = False) -> Report:
-    """Detect; plan or apply; snapshot; notify. Raises ConfigError, ConsentRequired, LockBusy."""
+def run_emergency(incident: str, cfg: Config, cluster: Cluster, opts: EmergencyOptions) -> Report:
+    """Detect; plan or apply; snapshot; notify. Raises ConfigError, heal's ConsentRequired, LockBusy."""
     rb = find_runbook(incident, cfg)
     started_at, t0 = time.time(), time.perf_counter()
     d = asyncio.run(detect(incident, cluster, cfg, opts.state_dir))
@@ -349,7 +345,7 @@ def run_emergency(incident: str, cfg: Config, cluster: Cluster, opts: EmergencyO
         if opts.webhook is not None:
             report.notes.append(f"would notify {shown(opts.webhook.url)} ({opts.webhook.format})")
     else:
-        require_consent(actions, opts, unattended)
+        require_consent(cfg, cluster, actions, opts)
         _apply(incident, d, finding, actions, cfg, cluster, opts, report, specs, maintain, started_at)
     report.duration_s = time.perf_counter() - t0
     return report
@@ -358,39 +354,26 @@ def run_emergency(incident: str, cfg: Config, cluster: Cluster, opts: EmergencyO
 def _apply(incident: str, d: Detection, finding: Finding, actions: list[PlannedAction], cfg: Config,
            cluster: Cluster, opts: EmergencyOptions, report: Report, specs: dict[str, CheckSpec],
            maintain: dict[str, CheckSpec], started_at: float) -> None:
+    from agentops.heal.history import heal_dir, open_history
     from agentops.render.document import report_document
 
     run_id = dt.datetime.now().strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
     data = report.data
     data["run_id"] = run_id
-    name = f"emergency-{incident}"
-    with PlaybookLock(opts.state_dir, name) as lock:
+    locks = heal_dir(opts.state_dir)
+    # One emergency run per incident type at a time; each worker is also locked the way heal locks it, so
+    # heal and emergency never act on one worker at once.
+    with PlaybookLock(locks, f"emergency-{incident}") as lock:
         lock.acquire(opts.lock_wait, run_id=run_id)
-        audit = AuditLog(opts.state_dir, playbook=name, run_id=run_id, check=False)
-        audit.write("run.start", path=data["runbook"], steps=[a.step_id for a in actions],
-                    incident=incident, finding=finding.to_dict())
+        history = open_history(opts.state_dir, run_id, apply=True)
+        history.write("run.start", apply=True, emergency=incident, targets=d.workers, runbooks=[data["runbook"]],
+                      finding=finding.to_dict())
         # State first: whatever the steps do next, what was seen before acting is on disk.
         path = opts.state_dir / "emergency" / SNAPSHOT_DIR / f"{incident}-{run_id}.json"
         snap = save_snapshot(path, report_document(report))
         report.results.append(judged(specs["emergency.snapshot"], LOCAL, snap))
         data["snapshot"] = str(path) if snap.reason is None else None
-
-        async def act() -> list[Result]:
-            out = []
-            for a in actions:
-                t = time.perf_counter()
-                outcome = (planned_outcome(a, True, True) if a.plan is None else await run_action(a, audit))
-                r = action_result(a, outcome, time.perf_counter() - t, maintain)
-                audit.write("step", step=a.step_id, kind=a.step.kind, target=a.ctx.target.name,
-                            outcome=outcome.status.value, status=r.status.label,
-                            reason=outcome.reason.value if outcome.reason else None, message=outcome.message,
-                            changes=outcome.changes, changes_total=outcome.changes_total, before=outcome.before,
-                            after=outcome.after, warnings=outcome.warnings, duration_s=round(r.duration_s, 3),
-                            plan=a.plan.to_dict() if a.plan else None)
-                out.append(r)
-            return out
-
-        steps = asyncio.run(act())
+        steps = asyncio.run(_act(actions, history, locks, run_id, maintain))
         report.results += steps
         data["actions"] = [{"step": r.id, "target": r.target, "outcome": r.facts.get("outcome"),
                             "plan": r.facts.get("plan")} for r in steps]
@@ -400,5 +383,35 @@ def _apply(incident: str, d: Detection, finding: Finding, actions: list[PlannedA
             obs = asyncio.run(deliver(opts.webhook, payload))
             report.results.append(judged(specs["emergency.notify"], shown(opts.webhook.url), obs))
             data["notified"] = obs.reason is None
-        audit.write("run.end", status=report.status.label,
-                    recap={o.value: sum(1 for r in steps if r.facts.get("outcome") == o.value) for o in Outcome})
+            history.write("notify", emergency=incident, target=shown(opts.webhook.url), delivered=obs.reason is None,
+                          message=obs.message)
+        history.write("run.end", status=report.status.label, emergency=incident,
+                      recap={o.value: sum(1 for r in steps if r.facts.get("outcome") == o.value) for o in Outcome})
+
+
+async def _act(actions: list[PlannedAction], history: AuditLog, locks: Path, run_id: str,
+               maintain: dict[str, CheckSpec]) -> list[Result]:
+    from agentops.maintain.lock import LockBusy
+
+    out = []
+    for a in actions:
+        t = time.perf_counter()
+        name = a.ctx.target.name
+        if a.plan is None:
+            outcome = planned_outcome(a, True, True)
+        else:
+            history.write("step.start", target=name, step=a.step_id, kind=a.step.kind, plan=a.plan.to_dict())
+            try:
+                with PlaybookLock(locks, f"target-{name}") as target_lock:
+                    target_lock.acquire(0.0, run_id=run_id)
+                    outcome = await run_action(a, history)
+            except LockBusy as exc:
+                outcome = StepOutcome.failure(Reason.TIMEOUT, f"{name} is locked: {exc}")
+        r = action_result(a, outcome, time.perf_counter() - t, maintain)
+        history.write("step", target=name, step=a.step_id, kind=a.step.kind, outcome=outcome.status.value,
+                      status=r.status.label, reason=outcome.reason.value if outcome.reason else None,
+                      message=outcome.message, changes=outcome.changes, changes_total=outcome.changes_total,
+                      before=outcome.before, after=outcome.after, warnings=outcome.warnings,
+                      duration_s=round(r.duration_s, 3), verified=outcome.status is not Outcome.FAILED)
+        out.append(r)
+    return out

@@ -96,17 +96,6 @@ def pings_of(cluster: Cluster) -> dict[str, PingSpec | None]:
     return {t: pings.get(t) for t in expected_types(cluster.target, cluster.workers)}
 
 
-async def _ping(target: Target, agent_type: str, ping: PingSpec, timeout: float) -> Observation:
-    from agentops.autogen.client import AgentRpcClient
-    from agentops.core import registry
-
-    params: dict[str, Any] = {"type": agent_type, "payload_type": ping.payload_type, "payload": ping.payload}
-    if ping.key:
-        params["key"] = ping.key
-    async with AgentRpcClient.for_target(target) as client:
-        return await registry.probe("agentrpc.ping").observe(client, params, timeout)
-
-
 async def _reachable(target: Target, timeout: float) -> Observation:
     from agentops.autogen.client import AgentRpcClient
     from agentops.core import registry
@@ -163,6 +152,9 @@ async def measure_cascade(cluster: Cluster, params: Mapping[str, Any], state_dir
         s = owner.get(agent_type)
         if s is not None and s.down:
             failing[agent_type] = f"worker {s.spec.name}: {s.down}"
+    # serve's ping: one client per type, so pings run at once and a silent type delays none.
+    from agentops.serve.cluster import _ping
+
     asked = {t: p for t, p in pings.items() if p is not None and t not in failing}
     answers = await asyncio.gather(*(_ping(cluster.target, t, p, ping_timeout) for t, p in asked.items()))
     for agent_type, obs in zip(asked, answers, strict=True):

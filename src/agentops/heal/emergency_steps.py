@@ -28,7 +28,7 @@ from agentops.core.model import Reason
 from agentops.heal.step import HealContext, HealStep, StepPlan
 from agentops.maintain.step import Outcome, StepOutcome
 
-SIGNALS = {"term": signal.SIGTERM, "stop": signal.SIGSTOP}
+SIGNALS = ("term", "stop")
 MODES = ("backpressure", "degraded")
 DEFAULT_FLAG = "{state_dir}/emergency/flags/{mode}-{worker}.json"
 DEFAULT_KEY = "agentops:{mode}:{worker}"
@@ -79,45 +79,55 @@ class IsolateStep(HealStep):
         return StepPlan(action=action, why=_why(ctx), to=f"worker {ctx.target.name} (hosting {types})")
 
     async def apply(self, ctx: HealContext) -> StepOutcome:
-        import psutil
+        from agentops.heal.steps.process import stop_processes
 
         sig = str(ctx.params.get("signal", "term"))
-        out = StepOutcome(Outcome.OK)
         procs = _processes(ctx)
         todo = [p for p in procs if not (sig == "stop" and _stopped(p))]
-        out.before = {"processes": float(len(procs))}
+        out = StepOutcome(Outcome.OK, before={"processes": float(len(procs))})
         if not todo:
             out.message = f"worker {ctx.target.name}: nothing to isolate (" + (
                 "already stopped)" if procs else "no process running)")
             return out
-        for p in todo:
-            try:
-                p.send_signal(SIGNALS[sig])
-            except psutil.NoSuchProcess:
-                continue
-            except psutil.AccessDenied as exc:
-                return StepOutcome.failure(Reason.AUTH, f"pid {p.pid}: not permitted to signal it ({exc})")
-            ctx.record_change(out, f"sent SIG{sig.upper()} to pid {p.pid} (worker {ctx.target.name})")
         out.status = Outcome.CHANGED
-        deadline = time.monotonic() + (ctx.remaining() if sig == "stop" else min(ctx.remaining(),
-                                                                                 float(ctx.params.get("kill_after_s", 5))))
-        left = await _wait(todo, sig, deadline)
-        if left and sig == "term":
-            for p in left:
-                try:
-                    p.kill()
-                    ctx.record_change(out, f"sent SIGKILL to pid {p.pid}: it had not exited after SIGTERM")
-                except psutil.Error:
-                    continue
-            left = await _wait(left, sig, time.monotonic() + max(0.5, ctx.remaining()))
+        if sig == "term":  # heal's own stop: SIGCONT, SIGTERM, SIGKILL after the grace, every process gone
+            failed = await stop_processes(ctx, out, float(ctx.params.get("kill_after_s", 5)))
+            # A killed process whose parent has not reaped it yet is a zombie: psutil still waits on it, but
+            # it has exited and holds no connection. The check below (live processes only) decides.
+            if failed is not None and failed.reason is not Reason.TIMEOUT:
+                return failed
+        else:
+            failed = await _freeze(ctx, todo, out)
+            if failed is not None:
+                return failed
+        # Verified on what a caller of the worker meets: no process left (term), every one stopped (stop).
+        after = _processes(ctx)
+        left = [p for p in after if not _stopped(p)] if sig == "stop" else after
         if left:
-            return StepOutcome.failure(Reason.TIMEOUT, f"pid {', '.join(str(p.pid) for p in left)} still "
-                                       f"{'running' if sig == 'stop' else 'alive'} after SIG{sig.upper()}",
-                                       changes=out.changes)
-        out.after = {"processes": float(len(_processes(ctx))) if sig == "term" else float(len(procs))}
+            return StepOutcome.failure(Reason.ASSERTION, f"pid {', '.join(str(p.pid) for p in left)} still "
+                                       f"running after SIG{sig.upper()}", changes=out.changes)
+        out.after = {"processes": float(len(after))}
         out.message = (f"worker {ctx.target.name}: " + ("stopped (SIGSTOP)" if sig == "stop" else "exited")
                        + f", pid {', '.join(str(p.pid) for p in todo)}")
         return out
+
+
+async def _freeze(ctx: HealContext, procs: list[Any], out: StepOutcome) -> StepOutcome | None:
+    """SIGSTOP each process and wait (within the step's time) until the kernel shows it stopped."""
+    import psutil
+
+    for p in procs:
+        try:
+            p.send_signal(signal.SIGSTOP)
+        except psutil.NoSuchProcess:
+            continue
+        except psutil.AccessDenied as exc:
+            return StepOutcome.failure(Reason.AUTH, f"pid {p.pid}: not permitted to signal it ({exc})")
+        ctx.record_change(out, f"sent SIGSTOP to pid {p.pid} (worker {ctx.target.name})")
+    deadline = time.monotonic() + ctx.remaining()
+    while any(not _stopped(p) for p in procs if psutil.pid_exists(p.pid)) and time.monotonic() < deadline:
+        await asyncio.sleep(POLL_S)
+    return None
 
 
 def _stopped(p: Any) -> bool:
@@ -127,29 +137,6 @@ def _stopped(p: Any) -> bool:
         return bool(p.status() == psutil.STATUS_STOPPED)
     except psutil.Error:
         return False
-
-
-def _gone(p: Any) -> bool:
-    import psutil
-
-    try:
-        return bool(p.status() == psutil.STATUS_ZOMBIE)
-    except psutil.NoSuchProcess:
-        return True
-    except psutil.Error:
-        return False
-
-
-async def _wait(procs: list[Any], sig: str, deadline: float) -> list[Any]:
-    """The processes not yet in the signal's end state (stopped, or gone) when the deadline passes."""
-    done = _stopped if sig == "stop" else _gone
-    left = list(procs)
-    while left:
-        left = [p for p in left if not done(p)]
-        if not left or time.monotonic() >= deadline:
-            break
-        await asyncio.sleep(POLL_S)
-    return left
 
 
 def flag_path(ctx: HealContext) -> Path:
