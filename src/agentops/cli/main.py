@@ -33,6 +33,7 @@ GROUPS: list[tuple[str, tuple[str, ...]]] = [
     ("agentops.cli.diagnose", ("diagnose",)),
     ("agentops.cli.logs", ("logs",)),
     ("agentops.cli.maintain", ("maintain",)),
+    ("agentops.cli.heal", ("heal",)),
     ("agentops.cli.profile", ("profile", "diagnose")),
     ("agentops.cli.load", ("load",)),
     ("agentops.cli.cluster", ("cluster",)),

@@ -28,7 +28,7 @@ from typing import Any
 from agentops.core.cluster import Cluster
 from agentops.core.config import Config
 from agentops.core.evaluate import evaluate
-from agentops.core.format import utc_stamp
+from agentops.core.format import duration, utc_stamp
 from agentops.core.model import Observation, Reason, Report, Result, Status
 from agentops.core.packs import CheckSpec, command_specs
 from agentops.core.redact import redact, redact_obj
@@ -203,15 +203,21 @@ def _counts(t: HealTarget, runbooks: RunbookSet) -> bool:
 
 
 def require_consent(run: HealRun, targets: list[HealTarget]) -> None:
-    opts = run.opts
-    what = [f"{t.name} ({t.verdict.mode})" for t in targets if t.verdict]
-    if opts.assume_yes or run.policy.unattended:
+    ask_consent([f"{t.name} ({t.verdict.mode})" for t in targets if t.verdict], command="heal --apply",
+                assume_yes=run.opts.assume_yes, unattended=run.policy.unattended, interactive=run.opts.interactive,
+                confirm=run.opts.confirm)
+
+
+def ask_consent(actions: list[str], *, command: str, assume_yes: bool, unattended: bool, interactive: bool,
+                confirm: Callable[[list[str]], bool] | None) -> None:
+    """--yes or `unattended: true` consent; else a yes at a TTY; else ConsentRequired (one line, exit 3)."""
+    if assume_yes or unattended:
         return
-    if opts.interactive and opts.confirm is not None:
-        if opts.confirm(what):
+    if interactive and confirm is not None:
+        if confirm(actions):
             return
-        raise ConsentRequired(f"not confirmed: nothing was done (heal would act on {', '.join(what)})")
-    raise ConsentRequired(f"heal --apply would act on {', '.join(what)} and there is no TTY to confirm: pass "
+        raise ConsentRequired(f"not confirmed: nothing was done ({command} would act on {', '.join(actions)})")
+    raise ConsentRequired(f"{command} would act on {', '.join(actions)} and there is no TTY to confirm: pass "
                           f"--yes, or set `heal: {{unattended: true}}` in the config")
 
 
@@ -233,8 +239,10 @@ async def _heal_target(run: HealRun, t: HealTarget, runbooks: RunbookSet, *, tri
         return _planned(run, t, out, REFUSED, f"refused: heal is paused "
                                               f"({run.policy.pause_path(run.heal_dir)} exists)")
     if not run.opts.apply:
+        refusal = ("; --apply would refuse: the blast-radius breaker is open" if tripped else
+                   "; --apply would refuse: heal is paused" if paused else "")
         return _planned(run, t, out, PLANNED, f"plan: {v.mode if v else '?'} → runbook {rb.runbook} "
-                                              f"({len(rb.steps)} step{'s' if len(rb.steps) != 1 else ''})")
+                                              f"({len(rb.steps)} step{'s' if len(rb.steps) != 1 else ''}){refusal}")
     lock = PlaybookLock(run.heal_dir, f"target-{t.name}")
     try:
         lock.acquire(0.0, run_id=run.run_id)
@@ -252,7 +260,8 @@ def budget(run: HealRun, target: str) -> tuple[int, Result]:
     since = time.time() - run.policy.window_s
     n = len(attempts(read_history(run.opts.state_dir), target, since))
     obs = Observation(metrics={"attempts_in_window": float(n)}, facts={"window_s": run.policy.window_s},
-                      message=f"{n} attempt{'s' if n != 1 else ''} within {run.policy.window_s:g}s")
+                      message=f"{n} attempt{'s' if n != 1 else ''} within {duration(run.policy.window_s)}",
+                      explains=True)
     return n, judge(run.specs["heal.attempts"], target, obs, 0.0)
 
 

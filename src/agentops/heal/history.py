@@ -137,3 +137,25 @@ def _alive(rec: dict[str, Any]) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def history_rows(records: Iterable[dict[str, Any]], *, target: str | None = None) -> list[dict[str, Any]]:
+    """One row per applied attempt, oldest first: when, run, target, the verdict's mode, each step (its
+    outcome and whether the diagnosis verified it), the attempt's outcome (open: killed and not yet closed)."""
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for rec in records:
+        if rec.get("check"):
+            continue
+        key = (str(rec.get("run_id")), str(rec.get("target")))
+        event = rec.get("event")
+        if event == "attempt.start" and (target is None or rec.get("target") == target):
+            rows[key] = {"ts": rec.get("ts"), "run_id": key[0], "target": key[1], "mode": rec.get("mode"),
+                         "steps": [], "outcome": None, "mode_after": None, "recovered_by": None}
+        elif key in rows and event == "step":
+            rows[key]["steps"].append({"step": rec.get("step"), "kind": rec.get("kind"),
+                                       "outcome": rec.get("outcome"), "verified": rec.get("verified"),
+                                       "message": rec.get("message")})
+        elif key in rows and event == "attempt.end":
+            rows[key].update(outcome=rec.get("outcome"), mode_after=rec.get("mode_after"),
+                             recovered_by=rec.get("recovered_by"))
+    return list(rows.values())

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agentops.core.config import Config
-from agentops.core.units import parse_duration
 from agentops.core.yamlsrc import Fields
+from agentops.heal.fields import duration_field
 
 POLICY_KEYS = {"runbook_dirs", "unattended", "window", "backoff", "pause_file", "deadline", "interval"}
 PAUSE_FILE = "PAUSE"
@@ -49,24 +49,13 @@ def heal_policy(cfg: Config) -> HealPolicy:
     base = Path(cfg.path).parent if cfg.path else Path.cwd()
     pol = HealPolicy(runbook_dirs=[base / d for d in f.str_list("runbook_dirs")],
                      unattended=f.bool("unattended", False))
-    pol.window_s = _duration(f, "window", pol.window_s, allow_zero=False)
-    pol.backoff_s = _duration(f, "backoff", pol.backoff_s, allow_zero=True)
-    pol.deadline_s = _duration(f, "deadline", pol.deadline_s, allow_zero=False)
-    pol.interval_s = _duration(f, "interval", pol.interval_s, allow_zero=False)
+    pol.window_s = duration_field(f, "window", most_days=7) or pol.window_s
+    backoff = duration_field(f, "backoff", zero_ok=True, most_days=7)
+    pol.backoff_s = pol.backoff_s if backoff is None else backoff
+    pol.deadline_s = duration_field(f, "deadline") or pol.deadline_s
+    pol.interval_s = duration_field(f, "interval", most_days=7) or pol.interval_s
     pause = f.str("pause_file")
     pol.pause_file = (base / pause) if pause else None
     f.reject_unknown(POLICY_KEYS)
     return pol
 
-
-def _duration(f: Fields, key: str, default: float, *, allow_zero: bool) -> float:
-    raw = f.get(key, (str, int, float))
-    if raw is None:
-        return default
-    try:
-        value = parse_duration(raw)
-    except ValueError as exc:
-        raise f.error(key, str(exc)) from None
-    if value < 0 or (value == 0 and not allow_zero) or value > 7 * 86400:
-        raise f.error(key, f"must be {'0' if allow_zero else 'more than 0'} to 7d, got {raw}")
-    return value

@@ -23,14 +23,15 @@ the config file, then the shipped ones (`agentops/packs/runbooks`, a link to the
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from agentops.core.config import Config
 from agentops.core.packs import builtin_pack_dir
-from agentops.core.units import parse_duration
 from agentops.core.yamlsrc import ConfigError, Fields, NodeList, load_yaml_file
+from agentops.heal.fields import duration_field
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 DEFAULT_VERIFY_S = 60.0
@@ -97,6 +98,7 @@ def runbook_dirs(cfg: Config) -> list[Path]:
 
 
 def load_runbooks(cfg: Config) -> RunbookSet:
+    """Every *.yaml directly in each runbook dir (not recursive: runbooks/emergency/ belongs to `emergency`)."""
     out = RunbookSet()
     seen: set[Path] = set()
     for d in runbook_dirs(cfg):
@@ -110,9 +112,13 @@ def load_runbooks(cfg: Config) -> RunbookSet:
     return out
 
 
-def load_runbook(path: str | Path) -> Runbook:
-    from agentops.diagnose.knowledge import MODES
+def load_runbook(path: str | Path, modes: Collection[str] | None = None) -> Runbook:
+    """`modes`: the names a runbook may map (default: the diagnosis' failure modes; `emergency` passes its
+    incident types)."""
+    if modes is None:
+        from agentops.diagnose.knowledge import MODES
 
+        modes = set(MODES)
     path = Path(path)
     doc = load_yaml_file(path)
     if doc is None:
@@ -121,14 +127,14 @@ def load_runbook(path: str | Path) -> Runbook:
     rb = Runbook(name=top.str("runbook") or path.stem, path=path, description=top.str("description", "") or "")
     if not _ID_RE.match(rb.name):
         raise top.error("runbook", f"runbook name {rb.name[:100]!r} must be letters, digits, '_', '.', '-'")
-    modes = top.sub("modes")
+    raw = top.sub("modes")
     top.reject_unknown({"runbook", "description", "modes"})
-    if modes is None or not modes.node:
+    if raw is None or not raw.node:
         raise top.error("modes", "a runbook maps at least one failure mode to steps")
-    for mode in modes.node:
-        if mode not in MODES:
-            raise modes.error(mode, f"unknown failure mode {mode!r} (known: {', '.join(sorted(MODES))})")
-        rb.modes[mode] = _parse_mode(modes.sub(mode) or modes, f"modes.{mode}", mode, rb)
+    for mode in raw.node:
+        if mode not in modes:
+            raise raw.error(mode, f"unknown failure mode {mode!r} (known: {', '.join(sorted(modes))})")
+        rb.modes[mode] = _parse_mode(raw.sub(mode) or raw, f"modes.{mode}", mode, rb)
     return rb
 
 
@@ -157,8 +163,8 @@ def _parse_step(f: Fields, seen: set[str]) -> RunbookStep:
         raise f.error("id", f"duplicate step id {spec.id!r}")
     seen.add(spec.id)
     spec.params = f.mapping("params")
-    spec.timeout = _duration(f, "timeout")
-    spec.verify_within = _duration(f, "verify_within") or DEFAULT_VERIFY_S
+    spec.timeout = duration_field(f, "timeout")
+    spec.verify_within = duration_field(f, "verify_within") or DEFAULT_VERIFY_S
     f.reject_unknown({"id", "step", "params", "timeout", "verify_within"})
     try:
         step = registry.heal_step(spec.kind)
@@ -170,15 +176,3 @@ def _parse_step(f: Fields, seen: set[str]) -> RunbookStep:
         raise f.error("params", str(exc)) from None
     return spec
 
-
-def _duration(f: Fields, key: str) -> float | None:
-    raw = f.get(key, (str, int, float))
-    if raw is None:
-        return None
-    try:
-        value = parse_duration(raw)
-    except ValueError as exc:
-        raise f.error(key, str(exc)) from None
-    if not 0 < value <= 86400:
-        raise f.error(key, f"must be more than 0 and at most 1d, got {raw}")
-    return value

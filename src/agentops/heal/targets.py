@@ -23,8 +23,8 @@ from typing import Any
 from agentops.core.cluster import WorkerSpec, worker_spec
 from agentops.core.config import Config, Target
 from agentops.core.model import Finding, Status
-from agentops.core.units import parse_duration
 from agentops.core.yamlsrc import ConfigError, Fields
+from agentops.heal.fields import duration_field
 
 HEAL_OPTIONS = {"probe_type", "restart_command", "restart_timeout", "kubernetes", "standby"}
 KUBE_OPTIONS = {"deployment", "kubeconfig", "context", "timeout"}
@@ -100,7 +100,7 @@ def worker_heal(target: Target) -> WorkerHeal:
         opts.restart_command = list(command)
     if command is not None and not opts.restart_command:
         raise f.error("restart_command", "is empty")
-    opts.restart_timeout = _duration(f, "restart_timeout", 60.0)
+    opts.restart_timeout = duration_field(f, "restart_timeout") or opts.restart_timeout
     kube = f.sub("kubernetes")
     if kube is not None:
         ref = kube.str("deployment", required=True) or ""
@@ -114,18 +114,6 @@ def worker_heal(target: Target) -> WorkerHeal:
     f.reject_unknown(HEAL_OPTIONS)
     return opts
 
-
-def _duration(f: Fields, key: str, default: float) -> float:
-    raw = f.get(key, (str, int, float))
-    if raw is None:
-        return default
-    try:
-        value = parse_duration(raw)
-    except ValueError as exc:
-        raise f.error(key, str(exc)) from None
-    if value <= 0:
-        raise f.error(key, f"must be more than 0, got {raw}")
-    return value
 
 
 def _line(where: str) -> int:

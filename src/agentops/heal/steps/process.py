@@ -136,9 +136,8 @@ class WorkerRestartStep(HealStep):
 
 async def stop_processes(ctx: HealContext, out: StepOutcome, grace: float) -> StepOutcome | None:
     """SIGCONT (a stopped process cannot act on SIGTERM), SIGTERM, SIGKILL after `grace`: every process of
-    the worker gone, or a failure."""
-    import psutil
-
+    the worker gone (a zombie is gone: only its parent's wait is missing), or `out` turned into the failure,
+    keeping the changes it records."""
     procs = ctx.target.worker.process.find()
     for sig in (signal.SIGCONT, signal.SIGTERM):
         for p in procs:
@@ -147,20 +146,38 @@ async def stop_processes(ctx: HealContext, out: StepOutcome, grace: float) -> St
             except ProcessLookupError:
                 continue
             except PermissionError:
-                return StepOutcome.failure(Reason.AUTH, f"not permitted to signal pid {p.pid}")
+                return _failed(out, Reason.AUTH, f"not permitted to signal pid {p.pid}")
     for p in procs:
         ctx.record_change(out, f"sent SIGTERM to pid {p.pid}")
-    _, alive = await asyncio.to_thread(psutil.wait_procs, procs, timeout=grace)
-    for p in alive:
+    if await _until(lambda: not _alive(procs), grace):
+        return None
+    for p in _alive(procs):
         try:
-            p.kill()
+            os.kill(p.pid, signal.SIGKILL)
             ctx.record_change(out, f"sent SIGKILL to pid {p.pid} (still there after {grace:g}s)")
+        except ProcessLookupError:
+            continue
+    if await _until(lambda: not _alive(procs), SIGNAL_SETTLE_S):
+        return None
+    return _failed(out, Reason.TIMEOUT, f"pid {', '.join(str(p.pid) for p in _alive(procs))} survived SIGKILL")
+
+
+def _alive(procs: list[Any]) -> list[Any]:
+    import psutil
+
+    out = []
+    for p in procs:
+        try:
+            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
+                out.append(p)
         except psutil.NoSuchProcess:
             continue
-    _, alive = await asyncio.to_thread(psutil.wait_procs, alive, timeout=SIGNAL_SETTLE_S)
-    if alive:
-        return StepOutcome.failure(Reason.TIMEOUT, f"pid {', '.join(str(p.pid) for p in alive)} survived SIGKILL")
-    return None
+    return out
+
+
+def _failed(out: StepOutcome, reason: Reason, message: str) -> StepOutcome:
+    out.status, out.reason, out.message = Outcome.FAILED, reason, message
+    return out
 
 
 class WorkerRestartUnitStep(HealStep):

@@ -19,6 +19,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "cluster": ("inventory",),
     "config": ("listings",),
     "diagnose": ("diagnosis", "profile"),
+    "heal": ("heal",),
     "lab": ("listings",),
     "load": ("load",),
     "logs": ("logs",),
