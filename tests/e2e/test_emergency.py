@@ -176,6 +176,12 @@ def test_cascade_apply_isolates_saves_state_and_notifies(lab: LabHandle, tmp_pat
     assert doc["data"]["notified"] is True and out.code == 2
     events = [(r["event"], r.get("target")) for r in audit(state)]
     assert ("step", "w1") in events and events[-1][0] == "run.end"
+    # Each isolated worker is an attempt in heal's history: `heal history` lists it under the incident.
+    hist = run_cli("heal", "history", "-c", str(lab.config), "--state-dir", str(state), "-o", "json")
+    assert hist.code == 0, hist.stderr
+    rows = {row["target"]: row for row in hist.json()["items"]}
+    assert set(rows) == {"w1", "w2", "w3"}, rows
+    assert all(row["mode"] == "cascade" and row["outcome"] == "contained" for row in rows.values()), rows
     assert_no_secret(out.stdout, out.stderr, (state / "heal" / "audit.jsonl").read_text(),
                      Path(doc["data"]["snapshot"]).read_text())
 

@@ -232,17 +232,15 @@ def _local_target(cluster: Cluster, verdict: Verdict) -> HealTarget:
                       options=WorkerHeal(), verdict=verdict)
 
 
-def require_consent(cfg: Config, cluster: Cluster, actions: list[PlannedAction], opts: EmergencyOptions) -> None:
+def require_consent(cfg: Config, incident: str, actions: list[PlannedAction], opts: EmergencyOptions) -> None:
     """heal's rules, by heal's own check: --yes, the config's `heal.unattended: true`, or a yes at a TTY."""
-    from agentops.heal.engine import HealOptions, new_run
-    from agentops.heal.engine import require_consent as heal_consent
+    from agentops.heal.engine import ask_consent
+    from agentops.heal.policy import heal_policy
 
-    targets = list({a.ctx.target.name: a.ctx.target for a in actions if a.plan is not None}.values())
-    if not targets:
-        return
-    run = new_run(cfg, HealOptions(state_dir=opts.state_dir, apply=True, assume_yes=opts.assume_yes,
-                                   interactive=opts.interactive, confirm=opts.confirm), cluster)
-    heal_consent(run, targets)
+    what = [f"{a.ctx.target.name} ({a.step_id}: {a.plan.action})" for a in actions if a.plan is not None]
+    if what:
+        ask_consent(what, command=f"emergency {incident} --apply", assume_yes=opts.assume_yes,
+                    unattended=heal_policy(cfg).unattended, interactive=opts.interactive, confirm=opts.confirm)
 
 
 # ------------------------------------------------------------------------------------------------ apply
@@ -345,7 +343,7 @@ def run_emergency(incident: str, cfg: Config, cluster: Cluster, opts: EmergencyO
         if opts.webhook is not None:
             report.notes.append(f"would notify {shown(opts.webhook.url)} ({opts.webhook.format})")
     else:
-        require_consent(cfg, cluster, actions, opts)
+        require_consent(cfg, incident, actions, opts)
         _apply(incident, d, finding, actions, cfg, cluster, opts, report, specs, maintain, started_at)
     report.duration_s = time.perf_counter() - t0
     return report
@@ -373,7 +371,7 @@ def _apply(incident: str, d: Detection, finding: Finding, actions: list[PlannedA
         snap = save_snapshot(path, report_document(report))
         report.results.append(judged(specs["emergency.snapshot"], LOCAL, snap))
         data["snapshot"] = str(path) if snap.reason is None else None
-        steps = asyncio.run(_act(actions, history, locks, run_id, maintain))
+        steps = asyncio.run(_act(incident, actions, history, locks, run_id, maintain, data["runbook"]))
         report.results += steps
         data["actions"] = [{"step": r.id, "target": r.target, "outcome": r.facts.get("outcome"),
                             "plan": r.facts.get("plan")} for r in steps]
@@ -389,10 +387,20 @@ def _apply(incident: str, d: Detection, finding: Finding, actions: list[PlannedA
                       recap={o.value: sum(1 for r in steps if r.facts.get("outcome") == o.value) for o in Outcome})
 
 
-async def _act(actions: list[PlannedAction], history: AuditLog, locks: Path, run_id: str,
-               maintain: dict[str, CheckSpec]) -> list[Result]:
+async def _act(incident: str, actions: list[PlannedAction], history: AuditLog, locks: Path, run_id: str,
+               maintain: dict[str, CheckSpec], runbook: str) -> list[Result]:
+    """Every planned step in order. Each worker acted on is one attempt in heal's history (mode: the
+    incident), so `heal history` lists it and heal's budget counts it: heal and emergency together never act
+    on one worker more often than the budget allows."""
     from agentops.maintain.lock import LockBusy
 
+    acted = list(dict.fromkeys(a.ctx.target.name for a in actions if a.plan is not None))
+    verdicts = {a.ctx.target.name: a.ctx.target.verdict for a in actions}
+    for name in acted:
+        v = verdicts.get(name)
+        history.write("attempt.start", target=name, mode=incident, verdict=v.to_dict() if v else None,
+                      runbook=runbook)
+    failed: set[str] = set()
     out = []
     for a in actions:
         t = time.perf_counter()
@@ -413,5 +421,11 @@ async def _act(actions: list[PlannedAction], history: AuditLog, locks: Path, run
                       message=outcome.message, changes=outcome.changes, changes_total=outcome.changes_total,
                       before=outcome.before, after=outcome.after, warnings=outcome.warnings,
                       duration_s=round(r.duration_s, 3), verified=outcome.status is not Outcome.FAILED)
+        if outcome.status is Outcome.FAILED:
+            failed.add(name)
         out.append(r)
+    for name in acted:
+        # "contained": the protective steps ran and verified; the incident itself is not over (no "healed").
+        history.write("attempt.end", target=name, outcome="failed" if name in failed else "contained",
+                      mode_after=incident)
     return out

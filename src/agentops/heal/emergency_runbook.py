@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agentops.core.config import Config
-from agentops.core.yamlsrc import ConfigError, Fields, load_yaml_file
-from agentops.heal.runbook import Runbook, RunbookStep, _parse_mode, runbook_dirs
+from agentops.core.yamlsrc import ConfigError
+from agentops.heal.runbook import RunbookStep, load_runbook, runbook_dirs
 
 SUBDIR = "emergency"
 
@@ -53,19 +53,8 @@ def find_runbook(incident: str, cfg: Config) -> EmergencyRunbook:
 def read_runbook(path: Path, incident: str) -> EmergencyRunbook:
     from agentops.heal.emergency_detect import TYPES
 
-    doc = load_yaml_file(path)
-    if doc is None:
-        raise ConfigError("file is empty", path=path)
-    top = Fields(doc, "", path=str(path), line=1)
-    rb = Runbook(name=top.str("runbook") or path.stem, path=path, description=top.str("description", "") or "")
-    modes = top.sub("modes")
-    top.reject_unknown({"runbook", "description", "modes"})
-    if modes is None or incident not in modes.node:
-        raise top.error("modes", f"the runbook of emergency {incident!r} needs a mode {incident!r}")
-    for mode in modes.node:
-        if mode not in TYPES:
-            raise modes.error(mode, f"unknown incident type {mode!r} (known: {', '.join(TYPES)})")
-    # heal's own mode parser (steps, params validated by each step plugin, file:line errors); heal's
-    # load_runbook checks modes against the diagnosis' failure modes, which incident types are not.
-    mode_rb = _parse_mode(modes.sub(incident) or modes, f"modes.{incident}", incident, rb)
-    return EmergencyRunbook(incident=incident, path=path, description=rb.description, steps=list(mode_rb.steps))
+    rb = load_runbook(path, modes=TYPES)
+    mode = rb.modes.get(incident)
+    if mode is None:
+        raise ConfigError(f"modes: the runbook of emergency {incident!r} needs a mode {incident!r}", path=path)
+    return EmergencyRunbook(incident=incident, path=path, description=rb.description, steps=list(mode.steps))

@@ -92,9 +92,7 @@ class IsolateStep(HealStep):
         out.status = Outcome.CHANGED
         if sig == "term":  # heal's own stop: SIGCONT, SIGTERM, SIGKILL after the grace, every process gone
             failed = await stop_processes(ctx, out, float(ctx.params.get("kill_after_s", 5)))
-            # A killed process whose parent has not reaped it yet is a zombie: psutil still waits on it, but
-            # it has exited and holds no connection. The check below (live processes only) decides.
-            if failed is not None and failed.reason is not Reason.TIMEOUT:
+            if failed is not None:
                 return failed
         else:
             failed = await _freeze(ctx, todo, out)
