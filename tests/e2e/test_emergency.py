@@ -390,3 +390,24 @@ def test_bad_input_is_one_line_and_exit_3(lab: LabHandle, tmp_path: Path) -> Non
         assert_no_traceback(out)
         assert out.code == 3 and words in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
 
+
+
+@pytest.mark.parametrize(("status", "attempts", "delivered"), [(503, 3, False), (400, 1, False), (202, 1, True)])
+def test_delivery_retries_a_server_error_but_not_a_refusal(receiver: HttpTestServer, status: int, attempts: int,
+                                                           delivered: bool) -> None:
+    """Against a real HTTP server: a 5xx is retried (retries=2: three attempts), a 4xx is the receiver's answer
+    and is not, a 2xx is delivered; every attempt carries the same Alertmanager body."""
+    import asyncio
+
+    from agentops.heal.emergency_notify import Delivery, alertmanager_payload, check_url, deliver
+
+    receiver.route(f"/hooks/{SECRET}", status=status)
+    url = check_url(hook_url(receiver))
+    payload = alertmanager_payload(incident="overflow", cluster="lab", severity="critical", summary=f"s {SECRET}",
+                                   description="d", started_at=time.time())
+    obs = asyncio.run(deliver(Delivery(url=url, retries=2, backoff_s=0.01, deadline_s=30), payload))
+    posts = [r for r in receiver.requests if r.method == "POST"]
+    assert len(posts) == attempts and obs.metrics["attempts"] == attempts
+    assert (obs.reason is None) is delivered and obs.metrics["http_status"] == status
+    assert len({p.body for p in posts}) == 1
+    assert_no_secret(posts[0].body.decode(), obs.message)  # the summary's secret is masked in the payload too

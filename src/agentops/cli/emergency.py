@@ -20,7 +20,6 @@ from agentops.cli.common import (
     OutputOpt,
     fail,
     load_config_and_cluster,
-    note,
 )
 
 WEBHOOK_ENV = "AGENTOPS_EMERGENCY_WEBHOOK"
@@ -37,7 +36,8 @@ A plan by default: what each step would do, why, to what; nothing changes. --app
 first, then every step runs and is verified, then the webhook (--webhook or ${WEBHOOK_ENV}) is notified.
 
 Exit codes: 0 no emergency, 1 a warning level, 2 the emergency is on (also after its protective steps: they
-contain an incident, they do not end it), 3 bad input or no consent, 4 another emergency run of the same type
+contain an incident, they do not end it), 3 bad input, no consent, or a detection that could not measure
+(the host does not answer, a metrics endpoint is down), 4 another emergency run of the same type
 holds the lock.
 
 Examples:
@@ -107,8 +107,6 @@ def emergency(
         fail(str(exc))
     except LockBusy as exc:
         fail(str(exc), code=EXIT_LOCKED)
-    for line in report.notes:
-        note(line)
     Output(output, output_file, fail_on).report(report)
 
 

@@ -77,6 +77,12 @@ TEXTS: dict[str, FindingText] = {
                     "them",
                     "the degraded-mode flag tells the workers to serve locally what they can; check the "
                     "network path to {host} (routes, firewall, the host itself)")),
+    "unmeasured": FindingText(
+        "could not tell whether a {incident} emergency is on: {message}",
+        Explanation("a measurement the detection needs failed (see each result's reason), so the emergency "
+                    "pack could not judge it",
+                    "make the measurement possible (the target answering, its metrics_url or process configured) "
+                    "or look at the incident that explains it (a host that does not answer: emergency partition)")),
     "none": FindingText(
         "no {incident} emergency: {message}",
         Explanation("the detection's measurements are within the emergency pack's limits",
@@ -172,7 +178,9 @@ def incident_finding(d: Detection, cluster: Cluster) -> Finding:
     status = head.status if head is not None else Status.worst([])
     checks = [f"{r.id}@{r.target}" for r in d.results if r.status is status]
     if not d.on or head is None:
-        return TEXTS["none"].finding(f"{d.incident}-none", status, {
+        unmeasured = any(r.reason is not None for r in d.results)
+        text, suffix = (TEXTS["unmeasured"], "unmeasured") if unmeasured else (TEXTS["none"], "none")
+        return text.finding(f"{d.incident}-{suffix}", status, {
             "incident": d.incident, "message": "; ".join(f"{r.target}: {r.message}" for r in d.results)
             or "nothing to measure (no worker, no metrics_url?)"}, checks=checks)
     facts = head.facts
@@ -292,18 +300,13 @@ def action_result(a: PlannedAction, outcome: StepOutcome, duration_s: float, mai
                   tags=["emergency", "step"])
 
 
-def planned_outcome(a: PlannedAction, apply: bool, on: bool) -> StepOutcome:
+def planned_outcome(a: PlannedAction) -> StepOutcome:
+    """A step as the plan shows it: "would change" with what and why, or skipped with why it cannot act."""
     if a.plan is None:
         return StepOutcome.skipped(f"not applicable: {a.skip_why}")
-    if not on:
-        return StepOutcome.skipped(f"no emergency: would {a.plan.action}")
     out = StepOutcome(Outcome.CHANGED, message=f"would {a.plan.action} — {a.plan.why}")
     out.add_change(f"would {a.plan.action} ({a.plan.to})")
     return out
-
-
-def judged(spec: CheckSpec, target: str, obs: Observation) -> Result:
-    return detect_.judge(spec, target, obs)
 
 
 def notification_payload(d: Detection, finding: Finding, cluster: Cluster, cfg: Config, fmt: str,
@@ -336,7 +339,7 @@ def run_emergency(incident: str, cfg: Config, cluster: Cluster, opts: EmergencyO
     if not d.on:
         report.notes.append(f"no {incident} emergency: nothing planned")
     elif not opts.apply:
-        report.results += [action_result(a, planned_outcome(a, False, True), 0.0, maintain) for a in actions]
+        report.results += [action_result(a, planned_outcome(a), 0.0, maintain) for a in actions]
         data["actions"] = [{"step": a.step_id, "target": a.ctx.target.name, "plan": a.plan.to_dict() if a.plan
                             else None, "skipped": a.skip_why} for a in actions]
         report.notes.append("plan: nothing was changed; run with --apply to act")
@@ -369,7 +372,7 @@ def _apply(incident: str, d: Detection, finding: Finding, actions: list[PlannedA
         # State first: whatever the steps do next, what was seen before acting is on disk.
         path = opts.state_dir / "emergency" / SNAPSHOT_DIR / f"{incident}-{run_id}.json"
         snap = save_snapshot(path, report_document(report))
-        report.results.append(judged(specs["emergency.snapshot"], LOCAL, snap))
+        report.results.append(detect_.judge(specs["emergency.snapshot"], LOCAL, snap))
         data["snapshot"] = str(path) if snap.reason is None else None
         steps = asyncio.run(_act(incident, actions, history, locks, run_id, maintain, data["runbook"]))
         report.results += steps
@@ -379,7 +382,7 @@ def _apply(incident: str, d: Detection, finding: Finding, actions: list[PlannedA
             payload = notification_payload(d, finding, cluster, cfg, opts.webhook.format, started_at,
                                            opts.external_url, report_document(report))
             obs = asyncio.run(deliver(opts.webhook, payload))
-            report.results.append(judged(specs["emergency.notify"], shown(opts.webhook.url), obs))
+            report.results.append(detect_.judge(specs["emergency.notify"], shown(opts.webhook.url), obs))
             data["notified"] = obs.reason is None
             history.write("notify", emergency=incident, target=shown(opts.webhook.url), delivered=obs.reason is None,
                           message=obs.message)
@@ -406,7 +409,7 @@ async def _act(incident: str, actions: list[PlannedAction], history: AuditLog, l
         t = time.perf_counter()
         name = a.ctx.target.name
         if a.plan is None:
-            outcome = planned_outcome(a, True, True)
+            outcome = planned_outcome(a)
         else:
             history.write("step.start", target=name, step=a.step_id, kind=a.step.kind, plan=a.plan.to_dict())
             try:

@@ -53,11 +53,21 @@ def shown(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname}{port}/…"
 
 
+def token_like(path: str, query: str) -> list[str]:
+    """The parts of a webhook URL that are secrets on their own: every query value, and path segments that
+    look like tokens (8+ characters with a digit: Slack's T0…/B0…/XXXX, a route key), so a token quoted
+    without its URL (in a message, an error) is masked too. Plain words (`hooks`, `alerts`, `v1`) are not."""
+    from urllib.parse import parse_qsl
+
+    segments = [seg for seg in path.split("/") if len(seg) >= 8 and any(c.isdigit() for c in seg)]
+    return segments + [value for _, value in parse_qsl(query, keep_blank_values=False)]
+
+
 def check_url(url: str) -> str:
     """Register the URL's secrets with the redactor, then validate it; the URL as given."""
     register_credentials_in(url)
     parts = urlsplit(url)
-    for secret in (parts.path.strip("/"), parts.query):
+    for secret in (parts.path.strip("/"), parts.query, *token_like(parts.path, parts.query)):
         if secret:
             register_secret(secret)
     try:
