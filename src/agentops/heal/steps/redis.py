@@ -13,6 +13,7 @@ from agentops.core.config import Target
 from agentops.heal.step import HealContext, HealStep, StepPlan
 from agentops.maintain.step import Outcome, StepOutcome
 from agentops.maintain.steps._clients import redis_client, redis_failure
+from agentops.maintain.steps.redis import _int_param  # the maintenance steps' bounded-integer param check
 
 _GLOB = re.compile(r"([*?\[\]\\])")
 
@@ -20,13 +21,6 @@ _GLOB = re.compile(r"([*?\[\]\\])")
 def _why(ctx: HealContext) -> str:
     v = ctx.target.verdict
     return f"{v.mode}: {v.title}" if v else "the diagnosis found it unhealthy"
-
-
-def _int(params: Mapping[str, Any], key: str, default: int, lo: int, hi: int) -> int:
-    v = params.get(key, default)
-    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-        raise ValueError(f"{key}: expected an integer from {lo} to {hi}, got {v!r}")
-    return v
 
 
 class _RedisStep(HealStep):
@@ -57,8 +51,8 @@ class ClearPrefixStep(_RedisStep):
         super().validate_params(params)
         if not isinstance(params.get("prefix"), str) or not params["prefix"]:
             raise ValueError("prefix: a non-empty key prefix (clearing a whole database is not a heal step)")
-        _int(params, "max_keys", 10000, 1, 10_000_000)
-        _int(params, "batch", 500, 1, 100_000)
+        _int_param(params, "max_keys", 10000, 1, 10_000_000)
+        _int_param(params, "batch", 500, 1, 100_000)
 
     def plan(self, ctx: HealContext) -> StepPlan:
         return StepPlan(action=f"SCAN MATCH {ctx.params['prefix']}* and UNLINK at most "
@@ -103,7 +97,7 @@ class ResetConnectionsStep(_RedisStep):
         super().validate_params(params)
         if not isinstance(params.get("client_name"), str) or not params["client_name"]:
             raise ValueError("client_name: a non-empty client name prefix")
-        _int(params, "max_clients", 100, 1, 100_000)
+        _int_param(params, "max_clients", 100, 1, 100_000)
 
     def plan(self, ctx: HealContext) -> StepPlan:
         return StepPlan(action=f"CLIENT KILL ID each connection named {ctx.params['client_name']}*", why=_why(ctx),
