@@ -186,6 +186,35 @@ def test_cascade_apply_isolates_saves_state_and_notifies(lab: LabHandle, tmp_pat
                      Path(doc["data"]["snapshot"]).read_text())
 
 
+def test_failures_seen_by_runs_within_the_window_count_together(lab: LabHandle, tmp_path: Path) -> None:
+    """A cascade spreads over time: echo failed a run ago (within window_s) and answers again; echo2 and echo3
+    fail now. Three types failed within the window, so it is a cascade, but only the workers failing now are
+    to be isolated."""
+    state = tmp_path / "state"
+    stop_workers(lab, "w1")
+    _, first = emergency("cascade", lab.config, state)
+    (r1,) = results(first, "emergency.cascade")
+    assert r1["metrics"]["failing_types"] == 1 and r1["status"] == "OK" and first["data"]["on"] is False
+    lab.signal("w1", signal.SIGCONT)
+    stop_workers(lab, "w2", "w3")
+    out, second = emergency("cascade", lab.config, state)
+    (r2,) = results(second, "emergency.cascade")
+    assert r2["metrics"]["failing_types"] == 3 and r2["metrics"]["failing_now"] == 2 and r2["status"] == "CRITICAL"
+    rows = {row["type"]: row for row in r2["facts"]["failing"]}
+    assert rows["echo"]["failing_now"] is False and rows["echo2"]["failing_now"] is True
+    assert second["data"]["workers"] == ["w2", "w3"] and out.code == 2
+    assert {p["target"] for p in results(second, "isolate")} == {"w2", "w3"}
+
+
+def test_apply_with_no_emergency_does_nothing(lab: LabHandle, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    pids = {w: lab.pid(w) for w in ("w1", "w2", "w3", "w4")}
+    out, doc = emergency("cascade", lab.config, state, "--apply", "--yes")
+    assert out.code == 0 and doc["data"]["on"] is False and doc["data"]["snapshot"] is None
+    assert {w: lab.pid(w) for w in pids} == pids and all(psutil.pid_exists(p) for p in pids.values())
+    assert audit(state) == []
+
+
 def test_apply_without_consent_refuses_and_changes_nothing(lab: LabHandle, tmp_path: Path) -> None:
     pids = stop_workers(lab, "w1", "w2", "w3")
     out = run_cli("emergency", "cascade", "-c", str(lab.config), "--state-dir", str(tmp_path), "--apply")
