@@ -137,7 +137,7 @@ def remember_failures(state_dir: Path, failing: Mapping[str, str], now: float, w
 
 async def measure_cascade(cluster: Cluster, params: Mapping[str, Any], state_dir: Path) -> Observation:
     window_s = float(params.get("window_s", 60))
-    ping_timeout = float(params.get("ping_timeout_s", 3))
+    ping_timeout = float(params.get("ping_timeout_s", 5))
     reach = await _reachable(cluster.target, ping_timeout)
     if reach.reason is not None:
         # Every type fails when the host does not answer: that is not a cascade of agents (see partition).
