@@ -42,6 +42,7 @@ GROUPS: list[tuple[str, tuple[str, ...]]] = [
     ("agentops.cli.lab", ("lab",)),
     ("agentops.cli.drill", ("drill",)),
     ("agentops.cli.bundle", ("bundle",)),
+    ("agentops.cli.emergency", ("emergency",)),
     ("agentops.cli.checks", ("checks",)),
     ("agentops.cli.config_cmd", ("config",)),
 ]

@@ -31,7 +31,8 @@ OPT_IN_PACKS = ("kpi",)
 # Packs that judge one command's own observations (a profile window, a load run, a maintenance step), not
 # probes a health run schedules: never in a health plan, read by their command through `command_specs`, and
 # overridden like any pack by a file of the same name in a config's pack_dirs.
-COMMAND_PACKS = ("cluster", "diagnose", "drill", "heal", "k8s", "load", "logs", "maintain", "performance")
+COMMAND_PACKS = ("cluster", "diagnose", "drill", "emergency", "heal", "k8s", "load", "logs", "maintain",
+                 "performance")
 
 
 def default_packs() -> list[str]:

@@ -70,6 +70,10 @@ BUILTIN_HEAL_STEPS: dict[str, str] = {
     "k8s.scale": "agentops.heal.steps.kube:ScaleStep",
     "redis.clear_prefix": "agentops.heal.steps.redis:ClearPrefixStep",
     "redis.reset_connections": "agentops.heal.steps.redis:ResetConnectionsStep",
+    # agentops emergency's protective actions (heal/emergency_steps.py)
+    "emergency.isolate": "agentops.heal.emergency_steps:IsolateStep",
+    "emergency.flag": "agentops.heal.emergency_steps:FlagStep",
+    "emergency.cleanup": "agentops.heal.emergency_steps:CleanupStep",
 }
 
 
