@@ -107,9 +107,15 @@ def test_kubernetes_manifests_and_systemd_unit() -> None:
             "Service"} <= kinds
     role = next(d for d in docs if d["kind"] == "ClusterRole")
     assert all(set(rule["verbs"]) <= {"get", "list", "watch"} for rule in role["rules"]), "RBAC must be read-only"
-    deployment = next(d for d in docs if d["kind"] == "Deployment")
-    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    deployments = {d["metadata"]["labels"]["app.kubernetes.io/component"]: d for d in docs if d["kind"] == "Deployment"}
+    container = deployments["serve"]["spec"]["template"]["spec"]["containers"][0]
     assert container["args"][0] == "serve" and container["readinessProbe"]["httpGet"]["path"] == "/healthz"
+    # heal keeps its attempt budget on a volume: a restarted pod must not get a fresh budget.
+    heal_pod = deployments["heal"]["spec"]["template"]["spec"]
+    heal_args = heal_pod["containers"][0]["args"]
+    assert heal_args[0] == "heal" and "--watch" in heal_args and "--state-dir" in heal_args
+    state = next(v for v in heal_pod["volumes"] if v["name"] == "state")
+    assert "persistentVolumeClaim" in state
     cron = next(d for d in docs if d["kind"] == "CronJob")
     assert cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"][:3] == \
         ["maintain", "run", "daily"]
@@ -122,8 +128,12 @@ def test_kubernetes_manifests_and_systemd_unit() -> None:
     node_unit = (DEPLOY / "systemd" / "agentops-node.service").read_text()
     node_start = next(line for line in node_unit.splitlines() if line.startswith("ExecStart="))
     assert " serve " in node_start and " --node " in node_start and "--tls-cert" in node_start
+    heal_unit = (DEPLOY / "systemd" / "agentops-heal.service").read_text()
+    heal_start = next(line for line in heal_unit.splitlines() if line.startswith("ExecStart="))
+    assert " heal " in heal_start and " --watch" in heal_start and " --apply" in heal_start
     cron_args = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"]
     for args in (container["args"], cron_args, exec_start.removeprefix("ExecStart=").split()[1:],
-                 node_start.removeprefix("ExecStart=").split()[1:]):
+                 node_start.removeprefix("ExecStart=").split()[1:], heal_start.removeprefix("ExecStart=").split()[1:],
+                 heal_args):
         r = run_cli(*args, "--help")
         assert r.code == 0, (args, r.stderr)
