@@ -189,9 +189,18 @@ async def _discover(cfg: Config, source: Target, cap: float | None) -> tuple[lis
 
 
 def expand(cfg: Config, timeout: float | None = None) -> Config:
+    """`expand_async` for a command without a running event loop (health, watch, checks list)."""
+    if not cfg.targets_of("kubernetes"):
+        return cfg
+    return asyncio.run(expand_async(cfg, timeout))
+
+
+async def expand_async(cfg: Config, timeout: float | None = None) -> Config:
     """The config with every kubernetes source's targets added (a source that fails adds none; its
     k8s.discovery check says why). `timeout` caps each source's own (a command's --timeout: the sources are
-    listed at once, within it). A config without a source is returned as is, the client never imported."""
+    listed at once, within it). A config without a source is returned as is, the client never imported.
+    The one expansion: `expand` runs it for the CLI; a run already inside an event loop (serve's plan, a
+    bundle's health collector) awaits it."""
     sources = cfg.targets_of("kubernetes")
     if not sources:
         return cfg
@@ -200,12 +209,9 @@ def expand(cfg: Config, timeout: float | None = None) -> Config:
             role_selectors(cfg, source)  # a bad selector is the config's fault: exit 3 before any request
         except ValueError as exc:
             raise ConfigError(str(exc), path=cfg.path) from None
-
-    async def all_sources() -> list[tuple[list[Target], Observation]]:
-        return await asyncio.gather(*(_discover(cfg, s, timeout) for s in sources))
-
+    outcomes = await asyncio.gather(*(_discover(cfg, s, timeout) for s in sources))
     targets = dict(cfg.targets)
-    for source, (found, obs) in zip(sources, asyncio.run(all_sources()), strict=True):
+    for source, (found, obs) in zip(sources, outcomes, strict=True):
         DISCOVERED[source.name] = obs
         for t in found:
             targets.setdefault(t.name, t)
