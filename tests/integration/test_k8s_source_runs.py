@@ -68,6 +68,12 @@ def test_serve_covers_every_replica_and_follows_a_scale_up(redis_server: Any, tm
             os.kill(serve.pid, signal.SIGHUP)
             serve.wait_event("reloaded", after=seen)
             wait_for(lambda: _pods_in_metrics(serve) == first, timeout=60, what="the gone replica's series to go")
+
+            # the listing fails (Deployments forbidden): the replicas' series stay, the discovery check says why
+            api.state.forbidden.add("deployments")
+            wait_for(lambda: serve.value("agentops_check_status", check="k8s.discovery", target="agents") == 2,
+                     timeout=60, what="the discovery check to go CRITICAL")
+            assert _pods_in_metrics(serve) == first
             assert serve.proc.poll() is None
 
 

@@ -4,7 +4,7 @@ each check, kept per (check, target) so a slow check never holds up the others' 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from agentops.core.cluster import ClusterSpec, cluster_spec
 from agentops.core.config import Config, load_config
@@ -66,13 +66,21 @@ async def expand_plan(current: Plan, options: ServeOptions) -> Plan:
     """The plan over the config's `kind: kubernetes` sources expanded now (k8s.discovery.expand_async, the one
     expansion health and bundle use): every replica a target of its own, so /metrics and /probe cover it.
     Called when serve starts, on each reload and once per check interval (serve/service.py); a source that
-    cannot be listed adds no target and its k8s.discovery check says why. Without a source: `current`."""
+    cannot be listed keeps the targets it had in `current` (none at start) and its k8s.discovery check says
+    why. Without a source: `current`."""
     if not current.has_sources():
         return current
-    from agentops.k8s.discovery import expand_async
+    from agentops.k8s.discovery import DISCOVERED, expand_async
 
     base = current.base or current.cfg
-    return _planned(base, await expand_async(base), options)
+    expanded = await expand_async(base)
+    # A listing that failed (the API away for a moment) keeps the targets of the last one that did not, so
+    # every replica's series stays while its k8s.discovery check says why the list is stale.
+    failed = {s.name for s in base.targets_of("kubernetes") if DISCOVERED[s.name].reason is not None}
+    kept = {n: t for n, t in current.cfg.targets.items() if n not in base.targets and t.labels.get("source") in failed}
+    if kept:
+        expanded = replace(expanded, targets={**kept, **expanded.targets})
+    return _planned(base, expanded, options)
 
 
 @dataclass
