@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -57,13 +58,15 @@ class PodCluster:
     pods: dict[str, ProcessPod]
 
     def worker_pod(self, name: str, types: tuple[str, ...], *, script: str = "worker.py",
-                   wait_ready: bool = True) -> ProcessPod:
+                   wait_ready: bool = True, labels: dict[str, str] | None = None,
+                   annotations: dict[str, str] | None = None) -> ProcessPod:
         """A pod whose container is the plain worker for `types`, started and (by default) registered."""
         ready = self.dir / f"{name}.ready"
         argv = [sys.executable, str(self.host.dir / script), "text-pid", "/dev/stderr", self.host.address,
                 str(ready), *types]
-        pod = self.api.add_pod(ProcessPod(self.dir / "pods", name, argv, namespace=NS,
-                                          labels={"app": name, "app.kubernetes.io/component": "agent-worker"}))
+        pod = self.api.add_pod(ProcessPod(self.dir / "pods", name, argv, namespace=NS, annotations=annotations,
+                                          labels={"app": name, "app.kubernetes.io/component": "agent-worker",
+                                                  **(labels or {})}))
         self.pods[name] = pod
         self.start(pod, wait_ready)
         return pod
@@ -269,3 +272,74 @@ def test_a_bad_pod_option_is_a_config_error(cluster: PodCluster) -> None:
     result = run_cli("diagnose", "message", "--to", "x", "-c", str(config), "-o", "json")
     assert result.code == 3 and "pod" in result.stderr and "bad.yaml" in result.stderr, result.stderr
     assert_no_traceback(result)
+
+
+def test_a_handler_s_traceback_in_the_pod_log_cuts_the_ping_short(cluster: PodCluster) -> None:
+    """A handler that returns None to a direct message: the plain worker's runtime cannot serialize the reply,
+    writes the traceback to its log and sends nothing, and the host tells the caller nothing
+    (autogen-protocol.md). The log is the pod's, read through the API: followed during the ping, the
+    traceback ends the wait (the watch, not the ping's timeout) and is the verdict's evidence."""
+    cluster.worker_pod("none-0", ("none",))
+    doc = named(cluster, "wnone", "none", {"name": "none-0"}, "handler-no-reply")
+    verdict = doc["verdict"]
+    ping = next(r for r in doc["results"] if r["id"] == "agent.ping")["facts"]
+    assert ping["outcome"] == "no_reply" and "Unknown type NoneType" in ping["cut_short_by"], ping
+    assert any(e.startswith("worker log: ValueError: Unknown type NoneType") for e in verdict["evidence"]), verdict
+    logs = next(r for r in doc["results"] if r["id"] == "logs.worker")["facts"]
+    assert [s["line"] for s in logs["during_diagnosis"] if "NoneType" in s["line"]], logs  # the probe's window
+    assert any("followed during the ping" in n for n in doc["notes"]), doc["notes"]
+
+
+def test_a_handler_that_raises_in_a_pod_is_named_and_its_log_shows_the_request(cluster: PodCluster) -> None:
+    """A handler that raises: the plain worker answers the RPC with the error string (no traceback is written:
+    the runtime only logs the response it sends). handler-raised from the reply; the pod's log followed during
+    the ping shows the worker took the probe's request (the lines it wrote during the ping, from the API)."""
+    cluster.worker_pod("raises-0", ("failing",))
+    doc = named(cluster, "wraise", "failing", {"name": "raises-0"}, "handler-raised")
+    assert "order service rejected the request" in doc["verdict"]["title"]
+    logs = next(r for r in doc["results"] if r["id"] == "logs.worker")["facts"]
+    assert logs["probe_delivered"] is True, logs  # only in what the worker wrote during the ping
+
+
+def test_a_kubernetes_source_alone_finds_the_host_and_the_pod_owning_the_type(cluster: PodCluster) -> None:
+    """No host or worker target in the config: one `kind: kubernetes` source. The host pod's IP and port are
+    the plain host's; two replicas declare the same type (leaf: free once the killed-worker test's pod died) (`agentops.io/agent-types`): the second one's
+    registration is really refused by the host and it exits, so the owner is the one Ready pod, and the
+    diagnosis says which pod it read and why."""
+    part = {"app.kubernetes.io/part-of": "disco"}
+    port = int(cluster.host.address.rsplit(":", 1)[1])
+    cluster.api.state.objects.append({
+        "kind": "Pod", "apiVersion": "v1",
+        "metadata": {"name": "disco-host-0", "namespace": NS, "uid": "uid-disco-host-0",
+                     "labels": {**part, "app.kubernetes.io/component": "agent-host"},
+                     "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "spec": {"containers": [{"name": "host", "image": "agents/host:1.0",
+                                 "ports": [{"name": "agentrpc", "containerPort": port}]}]},
+        "status": {"phase": "Running", "podIP": "127.0.0.1",
+                   "conditions": [{"type": "Ready", "status": "True"}],
+                   "containerStatuses": [{"name": "host", "ready": True, "restartCount": 0,
+                                          "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}}}]}})
+    declares = {"agentops.io/agent-types": "leaf"}
+    cluster.worker_pod("disco-a", ("leaf",), labels=part, annotations=declares)
+    second = cluster.worker_pod("disco-b", ("leaf",), labels=part, annotations=declares, wait_ready=False)
+    assert second.wait_exit() == 1, second.current.log.read_text()[-2000:]  # "already registered"
+    path = cluster.dir / "source-only.yaml"
+    path.write_text(yaml.safe_dump({"version": 1, "targets": [{"name": "disco", "kind": "kubernetes", "options": {
+        "kubeconfig": str(cluster.kubeconfig), "namespace": NS,
+        "selector": "app.kubernetes.io/part-of=disco"}}]}, sort_keys=False))
+    ping = ("--payload-type", PING["payload_type"], "--payload", json.dumps(PING["payload"]))
+    code, doc, _ = diagnose(path, "message", "--to", "leaf", *ping)
+    assert doc["verdict"]["id"] == "healthy" and code == 0, doc["verdict"]
+    pod = pod_result(doc)
+    assert pod["target"] == "disco/worker/disco-a" and pod["facts"]["pod"] == "disco-a", pod
+    why = pod["facts"]["mapped_by"]
+    assert "the one Ready pod" in why and "disco-b" in why, why
+    assert any(n.startswith("disco/worker/disco-a is the owner diagnosed") for n in doc["notes"]), doc["notes"]
+    assert next(r for r in doc["results"] if r["id"] == "agent.ping")["status"] == "OK"
+
+    # the owner dies: the diagnosis, still from the source alone, reads a pod that does not run
+    cluster.pods["disco-a"].kill()
+    cluster.wait_dropped("leaf")
+    code, doc, _ = diagnose(path, "message", "--to", "leaf", *ping)
+    assert doc["verdict"]["id"] == "worker-dead" and code == 2, doc["verdict"]
+    assert "no pod declaring leaf is Ready" in pod_result(doc)["facts"]["mapped_by"]

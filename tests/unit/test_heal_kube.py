@@ -17,6 +17,7 @@ from agentops.heal.history import open_history, read_history
 from agentops.heal.runbook import ModeRunbook, RunbookStep
 from agentops.heal.steps.kube import RESTARTED_AT
 from agentops.heal.targets import HealTarget, Verdict
+from agentops.k8s.write import WRITES
 from tests.fixtures import k8s_objects as k
 from tests.fixtures.heal_targets import dead_worker
 from tests.fixtures.heal_targets import healthy as healthy_verdict
@@ -139,3 +140,6 @@ def test_the_heal_role_grants_exactly_the_writes_made(tmp_path: Path) -> None:
             plural, named = rest[2], len(rest) > 3
             used.add((group, plural, verbs[method] if named or method != "GET" else "list"))
     assert used == granted
+    # The writes k8s/write.py declares are the role's writes: no write is made anywhere else.
+    assert {g for g in granted if g[2] not in ("get", "list")} == set(WRITES)
+    assert {g for g in used if g[2] not in ("get", "list")} == set(WRITES)

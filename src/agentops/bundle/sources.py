@@ -3,11 +3,12 @@ it, and under which timeout; and the secrets the config names, registered before
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agentops.bundle import collectors as gather
-from agentops.bundle.collect import Collector
+from agentops.bundle.collect import Collected, Collector
 from agentops.bundle.options import PROFILE_MARGIN_S, BundleOptions, safe_name
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ def plan_collectors(cfg: Config, opts: BundleOptions) -> list[Collector]:
         out.append(Collector("config", f"the config file {cfg.path}, redacted", ["config/agentops.yaml"], t,
                              lambda _t: gather.config_file(cfg)))
     out.append(Collector("health", "`agentops health -o json` with this config", ["health.json"], t,
-                         lambda timeout: gather.health(cfg, timeout)))
+                         lambda timeout: _health(cfg, timeout)))
     if cluster is not None:
         for agent_type in opts.agent_types or _agent_types(spec):
             name = safe_name(agent_type)
@@ -61,6 +62,19 @@ def plan_collectors(cfg: Config, opts: BundleOptions) -> list[Collector]:
                              "(kubectl get -o json layout)", [f"k8s/{name}/<kind>.json", f"k8s/{name}/logs/…"],
                              t, lambda timeout, s=source: gather.kubernetes(s, opts, timeout)))
     return out
+
+
+async def _health(cfg: Config, timeout: float) -> Collected:
+    """The health collector over the config as `agentops health` sees it: `kind: kubernetes` sources expanded
+    into per-replica targets (k8s.discovery.expand_async, the CLI's expansion awaited in the collector's loop)
+    within a quarter of the collector's timeout, as health caps it; the checks get what is left."""
+    if cfg.targets_of("kubernetes"):
+        from agentops.k8s.discovery import expand_async
+
+        t0 = time.monotonic()
+        cfg = await expand_async(cfg, timeout / 4)
+        timeout -= time.monotonic() - t0
+    return await gather.health(cfg, timeout)
 
 
 def _cluster(cfg: Config) -> Cluster | None:

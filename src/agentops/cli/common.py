@@ -231,12 +231,30 @@ def load_config_and_cluster(config: str | None, host: str | None = None, *,
     from agentops.core.yamlsrc import ConfigError
 
     cfg = load_config(config)
+    if required and cfg.targets_of("kubernetes"):
+        cfg = _with_discovered_workers(cfg, host)
     try:
         return cfg, load_cluster(cfg, host)
     except ConfigError:
         if required:
             raise
         return cfg, None
+
+
+def _with_discovered_workers(cfg: Any, host: str | None) -> Any:
+    """`kind: kubernetes` sources expanded for a diagnosis: the host pods as agentrpc targets, the worker pod
+    owning each declared type as a worker target read from its pod (k8s/discovery.py). A source that could
+    not be listed says why when it leaves no host to diagnose."""
+    from agentops.core.yamlsrc import ConfigError
+    from agentops.k8s.discovery import discovered, expand
+
+    expanded = expand(cfg, workers=True)
+    if not host and not expanded.targets_of("agentrpc"):
+        why = "; ".join(f"source {s.name}: {discovered(s).message or 'no host pod found'}"
+                        for s in cfg.targets_of("kubernetes"))
+        raise ConfigError(f"no AgentRpc host to diagnose: give --host HOST:PORT or a host pod ({why})",
+                          path=cfg.path)
+    return expanded
 
 
 def split_csv(values: list[str] | None) -> list[str]:

@@ -401,6 +401,8 @@ class Layers:
         paths = self._log_paths()
         while True:
             await asyncio.sleep(interval)
+            if self.owner is not None and self.owner.pod is not None:  # its pod's log, from the API
+                await self.pods.follow(self.owner)
             for path, log_format, role in paths:
                 records, _ = ranges.read_records(path, start=self.ping_offsets.get(str(path), 0),
                                                   log_format=log_format)
@@ -419,7 +421,10 @@ class Layers:
         """The host's and the owner's log files, each with its target's declared log_format and its role."""
         specs = [(s, role) for s, role in ((self.cluster.host, logscan.HOST), (self.owner, logscan.WORKER))
                  if s is not None]
-        return [(path, s.log_format, role) for s, role in specs for path in s.log_files()]
+        paths = [(path, s.log_format, role) for s, role in specs for path in s.log_files()]
+        if self.owner is not None and self.owner.pod is not None:  # the copies of its pod's logs (pod_layer.py)
+            paths += [(p, self.owner.log_format, logscan.WORKER) for p in self.pods.log_files(self.owner)]
+        return paths
 
     def note_log_offsets(self) -> None:
         """Where every configured log ends now: what is written after this, the diagnosis saw happen."""
@@ -443,6 +448,7 @@ class Layers:
             sources.append(("logs.worker", self.owner.name, self.owner.log_files(), self.owner.logs,
                             self.owner.log_format, logscan.WORKER, logscan.LOCAL))
         elif self.owner is not None and self.pods.log_files(self.owner):
+            await self.pods.follow(self.owner, now=True)  # what it wrote since the ping's last poll
             self.start_offsets.update(self.pods.offsets(self.owner))
             sources.append(("logs.worker", self.owner.name, self.pods.log_files(self.owner), ["pods/log"],
                             self.owner.log_format, logscan.WORKER, logscan.LOCAL))

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,8 +117,10 @@ class KubeClient:
         return doc
 
     async def log(self, namespace: str, pod: str, *, container: str | None = None, previous: bool = False,
-                  since_seconds: int | None = None) -> str:
-        """A container's log (the previous instance's with `previous`), at most LOG_LIMIT_BYTES."""
+                  since_seconds: int | None = None, since_time: float | None = None) -> str:
+        """A container's log (the previous instance's with `previous`), at most LOG_LIMIT_BYTES; from
+        `since_seconds` ago, or from `since_time` (epoch s, sent as RFC 3339 whole seconds, as the API takes it,
+        rounded down so no line of that second is left out)."""
         from agentops.k8s.resources import RESOURCES
 
         query: dict[str, str] = {"limitBytes": str(LOG_LIMIT_BYTES)}
@@ -127,25 +130,40 @@ class KubeClient:
             query["previous"] = "true"
         if since_seconds is not None:
             query["sinceSeconds"] = str(max(1, int(since_seconds)))
+        elif since_time is not None:
+            query["sinceTime"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(since_time)))
         data = await self._get(RESOURCES["Pod"].path(namespace, pod, "log"), query, "text/plain")
         return data.decode("utf-8", errors="replace")
 
     async def _get(self, path: str, query: Mapping[str, str], accept: str) -> bytes:
-        return await _within(self.timeout, lambda: self._get_blocking(path, query, accept))
+        return await self._request("GET", path, query=query, accept=accept)
 
-    def _get_blocking(self, path: str, query: Mapping[str, str], accept: str) -> bytes:
-        method, url, headers, _body, _post = self._api.param_serialize(
-            method="GET", resource_path=path, query_params=list(query.items()),
-            header_params={"Accept": accept}, auth_settings=["BearerToken"])
+    async def _request(self, method: str, path: str, *, query: Mapping[str, str] | None = None,
+                      accept: str = "application/json", body: Mapping[str, Any] | None = None,
+                      content_type: str | None = None) -> bytes:
+        """One request in a thread under the access's deadline, its failure a KubeError (the closed
+        vocabulary). The package's one way to the wire, private to it: the reads above and the writes of
+        k8s/write.py (heal's, the only ones) share the connection set-up, the deadline and the error mapping;
+        outside k8s/ a write is made through write.py, so the verbs used stay in one place."""
+        return await _within(self.timeout, lambda: self._request_blocking(method, path, query or {}, accept,
+                                                                          body, content_type))
+
+    def _request_blocking(self, method: str, path: str, query: Mapping[str, str], accept: str,
+                          body: Mapping[str, Any] | None, content_type: str | None) -> bytes:
+        headers_in = {"Accept": accept, **({"Content-Type": content_type} if content_type else {})}
+        m, url, headers, data, post = self._api.param_serialize(
+            method=method, resource_path=path, query_params=list(query.items()), header_params=headers_in,
+            body=dict(body) if body is not None else None, auth_settings=["BearerToken"])
         try:
-            response = self._api.call_api(method, url, header_params=headers, _request_timeout=self.timeout)
+            response = self._api.call_api(m, url, header_params=headers, body=data, post_params=post,
+                                          _request_timeout=self.timeout)
             response.read()
         except Exception as exc:
             raise _client_error(exc) from None
         if response.status >= 400:
             raise _status_error(response.status, response.data)
-        data: bytes = response.data
-        return data
+        out: bytes = response.data
+        return out
 
     def close(self) -> None:
         try:

@@ -434,6 +434,17 @@ def declared_types(pod: KubeObject, workloads: list[KubeObject]) -> list[str] | 
     return None
 
 
+def declaring_pods(pods: list[KubeObject], workloads: list[KubeObject]) -> dict[str, list[KubeObject]]:
+    """Each agent type to the worker pods declaring it (`declared_types`), in the order given: the mapping by
+    which a pod is matched to the host client owning a type (the one Ready pod declaring it). The audit's
+    ownership rules and the diagnosis of a discovered worker (k8s/discovery.py) both read it."""
+    out: dict[str, list[KubeObject]] = {}
+    for p in pods:
+        for t in declared_types(p, workloads) or []:
+            out.setdefault(t, []).append(p)
+    return out
+
+
 def worker_pods(snap: Snapshot, namespace: str, selector: str) -> list[KubeObject]:
     return [p for p in snap.of("Pod", namespace) if matches(selector, _meta(p).get("labels") or {})]
 
@@ -515,10 +526,7 @@ def type_owner(snap: Snapshot, params: Mapping[str, Any]) -> Measured:
                 yield f"{ns}/agentrpc/{views[0].address or 'host'}", _cannot_tell(failure)
             continue
         pods = worker_pods(snap, ns, selector)
-        declaring: dict[str, list[KubeObject]] = {}
-        for p in pods:
-            for t in declared_types(p, workloads) or []:
-                declaring.setdefault(t, []).append(p)
+        declaring = declaring_pods(pods, workloads)
         undeclared = sorted(name_of(p) for p in pods if pod_ready(p) and declared_types(p, workloads) is None)
         for t in sorted(expected | set(owners)):
             client, live = owners.get(t), [name_of(p) for p in declaring.get(t, []) if pod_ready(p)]

@@ -42,6 +42,8 @@ SERVICE_PORT_NAMES = {"redis": ("redis",), "postgres": ("postgres", "postgresql"
 
 # What each source's expansion observed, by source name: the k8s.discovery check reports it.
 DISCOVERED: dict[str, Observation] = {}
+# For a diagnosis (`workers=True`): why each discovered worker target is the owner of its types, by target name.
+OWNER_CHOICES: dict[str, str] = {}
 
 
 def access_of(target: Target, default_timeout: float) -> KubeAccess:
@@ -110,19 +112,81 @@ def _k8s_target(source: Target, kind: str, namespace: str, obj: KubeObject, **ex
                                                          "source": source.name}, where=source.where)
 
 
+def _created(pod: KubeObject) -> tuple[str, str]:
+    return str((pod.get("metadata") or {}).get("creationTimestamp") or ""), name_of(pod)
+
+
+def choose_owners(worker_pods: list[KubeObject], workloads: list[KubeObject]) -> dict[str, tuple[KubeObject, str]]:
+    """Each declared agent type to the one worker pod a diagnosis reads as its owner, and why. The audit's
+    mapping (audit.declaring_pods: the pods declaring a type; the client owning it is the one Ready pod
+    declaring it): one pod declaring it, else the one Ready pod among them; several Ready pods cannot be told
+    apart from outside (the host names its owner by client id, not pod), so the oldest, the first to have
+    registered it (a later replica's registration of the same type is refused); none Ready, the newest (the
+    one its workload is bringing up)."""
+    from agentops.k8s.audit import AGENT_TYPES_ANNOTATION, declaring_pods, pod_ready
+
+    out: dict[str, tuple[KubeObject, str]] = {}
+    for agent_type, pods in sorted(declaring_pods(worker_pods, workloads).items()):
+        names = ", ".join(sorted(name_of(p) for p in pods))
+        ready = sorted((p for p in pods if pod_ready(p)), key=_created)
+        if len(pods) == 1:
+            out[agent_type] = pods[0], f"the one worker pod declaring {agent_type} ({AGENT_TYPES_ANNOTATION})"
+        elif len(ready) == 1:
+            out[agent_type] = ready[0], (f"the one Ready pod of those declaring {agent_type} ({names}): the host "
+                                         "routes a type to one client, and a pod that is not Ready serves none")
+        elif ready:
+            out[agent_type] = ready[0], (
+                f"{len(ready)} Ready pods declare {agent_type} ({', '.join(name_of(p) for p in ready)}); the host "
+                f"names the owner by client id, not pod, so which one holds it cannot be told from outside: "
+                f"{name_of(ready[0])}, the oldest, registered it first (a later replica's registration of the "
+                "same type is refused)")
+        else:
+            newest = max(pods, key=_created)
+            out[agent_type] = newest, (f"no pod declaring {agent_type} is Ready ({names}): {name_of(newest)}, "
+                                       "the newest, is the one its workload is bringing up")
+    return out
+
+
+def _worker_target(source: Target, namespace: str, pod: KubeObject, types: list[str], metrics: str | None,
+                   base: dict[str, str]) -> Target:
+    """A discovered worker pod as a diagnosis worker: its types, its pod (read through the source's access),
+    its metrics. No ping of its own: the diagnosis' --payload-type/--payload say what to send."""
+    access = {k: v for k, v in source.options.items() if k in ("kubeconfig", "context", "timeout")}
+    options: dict[str, Any] = {"agent_types": types, "pod": {"name": name_of(pod), "namespace": namespace, **access}}
+    if metrics:
+        options["metrics_url"] = metrics
+    return Target(name=f"{source.name}/worker/{name_of(pod)}", kind="worker", options=options,
+                  labels={**base, "role": "worker"}, where=source.where)
+
+
 def expand_source(cfg: Config, source: Target, namespace: str, pods: list[KubeObject],
-                  services: list[KubeObject], workloads: list[KubeObject]) -> tuple[list[Target], Observation]:
-    """The targets one source's objects make, and what the k8s.discovery check reports about it."""
+                  services: list[KubeObject], workloads: list[KubeObject],
+                  workers: bool = False) -> tuple[list[Target], Observation]:
+    """The targets one source's objects make, and what the k8s.discovery check reports about it. With
+    `workers` (a diagnosis), each worker pod chosen as the owner of a declared type (`choose_owners`) is a
+    `worker` target naming its pod instead of a `metrics` one."""
     sel = role_selectors(cfg, source)
     pod_selector = str(source.options.get("selector") or "")
     out: list[Target] = []
     unaddressed: list[str] = []
+    owned: dict[str, list[str]] = {}  # pod name -> the types it is the diagnosis' owner of
+    if workers:
+        for stale in [k for k in OWNER_CHOICES if k.startswith(f"{source.name}/")]:
+            del OWNER_CHOICES[stale]
+        role_pods = [p for p in pods if matches(sel["worker_selector"], _labels(p))]
+        for agent_type, (pod, why) in choose_owners(role_pods, workloads).items():
+            owned.setdefault(name_of(pod), []).append(agent_type)
+            target = f"{source.name}/worker/{name_of(pod)}"
+            OWNER_CHOICES[target] = "; ".join(filter(None, [OWNER_CHOICES.get(target), f"{agent_type}: {why}"]))
     for pod in pods:
         labels, ip = _labels(pod), (pod.get("status") or {}).get("podIP")
         base = {**source.labels, "namespace": namespace, "pod": name_of(pod), "source": source.name}
         role = "host" if matches(sel["host_selector"], labels) else \
             "worker" if matches(sel["worker_selector"], labels) else None
-        if role and not ip:
+        if role == "worker" and name_of(pod) in owned:  # the owner is diagnosed from its pod, IP or not
+            url = metrics_url(pod, str(ip)) if ip else None
+            out.append(_worker_target(source, namespace, pod, owned[name_of(pod)], url, base))
+        elif role and not ip:
             unaddressed.append(name_of(pod))
         elif role == "host":
             address = host_address(pod)
@@ -165,7 +229,8 @@ def expand_source(cfg: Config, source: Target, namespace: str, pods: list[KubeOb
     return out, obs
 
 
-async def _discover(cfg: Config, source: Target, cap: float | None) -> tuple[list[Target], Observation]:
+async def _discover(cfg: Config, source: Target, cap: float | None,
+                    workers: bool = False) -> tuple[list[Target], Observation]:
     access = access_of(source, cfg.defaults.timeout)
     if cap is not None and cap < access.timeout:
         access = replace(access, timeout=cap)
@@ -185,13 +250,23 @@ async def _discover(cfg: Config, source: Target, cap: float | None) -> tuple[lis
         return [], Observation.failure(exc.reason, exc.message)
     finally:
         client.close()
-    return expand_source(cfg, source, namespace, pods, services, [*deployments, *sets])
+    return expand_source(cfg, source, namespace, pods, services, [*deployments, *sets], workers)
 
 
-def expand(cfg: Config, timeout: float | None = None) -> Config:
+def expand(cfg: Config, timeout: float | None = None, *, workers: bool = False) -> Config:
+    """`expand_async` for a command without a running event loop (health, watch, checks list, diagnose)."""
+    if not cfg.targets_of("kubernetes"):
+        return cfg
+    return asyncio.run(expand_async(cfg, timeout, workers=workers))
+
+
+async def expand_async(cfg: Config, timeout: float | None = None, *, workers: bool = False) -> Config:
     """The config with every kubernetes source's targets added (a source that fails adds none; its
     k8s.discovery check says why). `timeout` caps each source's own (a command's --timeout: the sources are
-    listed at once, within it). A config without a source is returned as is, the client never imported."""
+    listed at once, within it). A config without a source is returned as is, the client never imported.
+    The one expansion: `expand` runs it for the CLI; a run already inside an event loop (serve's plan, a
+    bundle's health collector) awaits it. `workers`: the worker pods owning declared types become `worker`
+    targets (expand_source), for a diagnosis."""
     sources = cfg.targets_of("kubernetes")
     if not sources:
         return cfg
@@ -200,12 +275,9 @@ def expand(cfg: Config, timeout: float | None = None) -> Config:
             role_selectors(cfg, source)  # a bad selector is the config's fault: exit 3 before any request
         except ValueError as exc:
             raise ConfigError(str(exc), path=cfg.path) from None
-
-    async def all_sources() -> list[tuple[list[Target], Observation]]:
-        return await asyncio.gather(*(_discover(cfg, s, timeout) for s in sources))
-
+    outcomes = await asyncio.gather(*(_discover(cfg, s, timeout, workers) for s in sources))
     targets = dict(cfg.targets)
-    for source, (found, obs) in zip(sources, asyncio.run(all_sources()), strict=True):
+    for source, (found, obs) in zip(sources, outcomes, strict=True):
         DISCOVERED[source.name] = obs
         for t in found:
             targets.setdefault(t.name, t)

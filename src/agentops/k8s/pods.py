@@ -202,3 +202,13 @@ def _describe(f: dict[str, Any], scheduling: list[KubeObject]) -> str:
     if scheduling:
         parts.append(f"FailedScheduling: {str(scheduling[-1].get('message') or '')[:EVENT_TEXT]}")
     return "; ".join(parts)
+
+
+def lines_after(known: list[str], polled: list[str]) -> list[str]:
+    """The lines of a log polled again from a fixed `sinceTime` that follow what is `known` of it already: the
+    longest end of `known` that starts `polled` is skipped (the API serves no offsets, only the lines from a
+    time on, so the overlap is found by content). A `polled` that `known` does not run into is all new."""
+    for m in range(min(len(known), len(polled)), 0, -1):
+        if known[-m] == polled[0] and known[-m:] == polled[:m]:
+            return polled[m:]
+    return polled

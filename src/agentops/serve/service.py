@@ -33,7 +33,7 @@ from agentops.serve.http import HttpEdge, Request, Response
 from agentops.serve.log import log
 from agentops.serve.options import ServeOptions
 from agentops.serve.scheduler import Scheduler
-from agentops.serve.state import Plan, ResultCache, load_plan
+from agentops.serve.state import Plan, ResultCache, expand_plan, load_plan
 
 if TYPE_CHECKING:
     from agentops.serve.node import NodeRoutes
@@ -71,12 +71,16 @@ class Service:
         loop.add_signal_handler(signal.SIGTERM, self._stop.set)
         loop.add_signal_handler(signal.SIGINT, self._stop.set)
         loop.add_signal_handler(signal.SIGHUP, self._reload_soon)
+        self.plan = await expand_plan(self.plan, self.options)  # kind: kubernetes sources: every replica
         self._start_scheduler()
+        rediscovery = loop.create_task(self._rediscover()) if self.plan.has_sources() else None
         log("listening", address=f"{host}:{bound}", config=self.plan.cfg.path, checks=len(self.plan.checks),
             interval_s=self.options.interval_s, jitter=self.options.jitter, node=self.node is not None,
             tls=self.tls is not None)
         await self._stop.wait()
         log("stopping", grace_s=self.options.shutdown_grace_s)
+        if rediscovery is not None:
+            rediscovery.cancel()
         await edge.close()
         if self.scheduler is not None:
             await self.scheduler.stop(self.options.shutdown_grace_s)
@@ -96,7 +100,7 @@ class Service:
 
     async def reload(self) -> bool:
         try:
-            new = load_plan(self.config, self.options)
+            new = await expand_plan(load_plan(self.config, self.options), self.options)
         except ConfigError as exc:
             self.reload_ok = False
             log("reload_failed", level="error", error=str(exc), kept=self.plan.cfg.path,
@@ -108,6 +112,29 @@ class Service:
         self._start_scheduler()
         log("reloaded", config=new.cfg.path, checks=len(new.checks))
         return True
+
+    async def _rediscover(self) -> None:
+        """kind: kubernetes sources listed again once per check interval: a pod replaced, scaled or gone
+        changes the plan (the cache keeps the results of the targets that stayed); unchanged, nothing
+        restarts. A reload under way does it itself."""
+        while True:
+            await asyncio.sleep(self.options.interval_s)
+            if self._reloading is not None and not self._reloading.done():
+                continue
+            before = self.plan
+            try:
+                new = await expand_plan(before, self.options)
+            except ConfigError as exc:  # the selectors were checked at load; kept as a reload keeps its plan
+                log("rediscovery_failed", level="error", error=str(exc))
+                continue
+            # a reload that ended meanwhile made its own plan from the new config: that one stands
+            if self.plan is not before or new.targets_seen() == before.targets_seen():
+                continue
+            if self.scheduler is not None:
+                await self.scheduler.stop(self.options.shutdown_grace_s)
+            self.plan = new
+            self._start_scheduler()
+            log("rediscovered", checks=len(new.checks), targets=len(new.cfg.targets))
 
     # -------------------------------------------------------------------- routes
 

@@ -4,7 +4,7 @@ each check, kept per (check, target) so a slow check never holds up the others' 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from agentops.core.cluster import ClusterSpec, cluster_spec
 from agentops.core.config import Config, load_config
@@ -18,9 +18,10 @@ Key = tuple[str, str]  # (check id, target name)
 
 @dataclass
 class Plan:
-    cfg: Config
+    cfg: Config  # the config as planned: `kind: kubernetes` sources expanded (expand_plan)
     checks: list[PlannedCheck]
     cluster: ClusterSpec
+    base: Config | None = None  # the config as read, before any expansion (None: the same as cfg)
     loaded_at: float = field(default_factory=time.time)
     # /probe's packs, read once per plan (a reload makes a new plan, so edited packs are read again).
     probe_specs: dict[tuple[str, ...], list[CheckSpec]] = field(default_factory=dict)
@@ -34,18 +35,52 @@ class Plan:
     def check_keys(self) -> list[Key]:
         return [(c.id, c.target.name) for c in self.checks]
 
+    def has_sources(self) -> bool:
+        return bool((self.base or self.cfg).targets_of("kubernetes"))
+
+    def targets_seen(self) -> dict[str, tuple[str, str | None]]:
+        """Each target's kind and address: what a re-expansion compares to tell whether the pods changed."""
+        return {t.name: (t.kind, t.address) for t in self.cfg.targets.values()}
+
 
 def load_plan(config: str | None, options: ServeOptions) -> Plan:
     """The config and its packs read and planned, as `agentops health` plans them; ConfigError (file:line:
-    why) when anything is wrong, so a reload can keep the old plan."""
+    why) when anything is wrong, so a reload can keep the old plan. `kind: kubernetes` sources are not asked
+    here (no request before the server runs): `expand_plan` adds their targets."""
     cfg = load_config(config)
+    # With a source, checks may match only the targets it expands to: judged after the expansion.
+    return _planned(cfg, cfg, options, may_be_empty=bool(cfg.targets_of("kubernetes")))
+
+
+def _planned(base: Config, cfg: Config, options: ServeOptions, *, may_be_empty: bool = False) -> Plan:
     specs = load_specs(cfg, list(options.packs) or None)
     selection = Selection(only=list(options.only), skip=list(options.skip), tags=list(options.tags))
     checks = plan(cfg, specs, selection)
-    if not checks:
+    if not checks and not may_be_empty:
         raise ConfigError("no check to run: nothing matched " + (selection.describe() or "the config's packs and "
                           "targets"), path=cfg.path)
-    return Plan(cfg=cfg, checks=checks, cluster=cluster_spec(cfg))
+    return Plan(cfg=cfg, checks=checks, cluster=cluster_spec(cfg), base=base)
+
+
+async def expand_plan(current: Plan, options: ServeOptions) -> Plan:
+    """The plan over the config's `kind: kubernetes` sources expanded now (k8s.discovery.expand_async, the one
+    expansion health and bundle use): every replica a target of its own, so /metrics and /probe cover it.
+    Called when serve starts, on each reload and once per check interval (serve/service.py); a source that
+    cannot be listed keeps the targets it had in `current` (none at start) and its k8s.discovery check says
+    why. Without a source: `current`."""
+    if not current.has_sources():
+        return current
+    from agentops.k8s.discovery import DISCOVERED, expand_async
+
+    base = current.base or current.cfg
+    expanded = await expand_async(base)
+    # A listing that failed (the API away for a moment) keeps the targets of the last one that did not, so
+    # every replica's series stays while its k8s.discovery check says why the list is stale.
+    failed = {s.name for s in base.targets_of("kubernetes") if DISCOVERED[s.name].reason is not None}
+    kept = {n: t for n, t in current.cfg.targets.items() if n not in base.targets and t.labels.get("source") in failed}
+    if kept:
+        expanded = replace(expanded, targets={**kept, **expanded.targets})
+    return _planned(base, expanded, options)
 
 
 @dataclass

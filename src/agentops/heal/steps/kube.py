@@ -11,19 +11,20 @@ would revert the change, or worse, fight it.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentops.core.model import Reason
 from agentops.heal.step import HealContext, HealStep, StepPlan
 from agentops.heal.targets import KubeRef
 from agentops.maintain.step import Outcome, StepOutcome
 
+if TYPE_CHECKING:
+    from agentops.k8s.access import KubeClient
+
 # Label or annotation key parts that mean a GitOps controller owns the object.
 GITOPS_MARKERS = ("argocd.argoproj.io/", "toolkit.fluxcd.io/")
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
-MERGE_PATCH = "application/strategic-merge-patch+json"
 
 
 def gitops_owner(obj: Mapping[str, Any]) -> str | None:
@@ -36,12 +37,12 @@ def gitops_owner(obj: Mapping[str, Any]) -> str | None:
 
 
 class KubeWriter:
-    """The read client's connection (kubeconfig, context, exec plugins, deadline) plus the two writes heal
-    makes. Every request runs in a thread under the access's deadline, like the reads."""
+    """The read client's connection (kubeconfig, context, exec plugins, deadline) for one Deployment: its reads,
+    and the two writes heal makes through k8s/write.py (the one place agentops writes to a cluster)."""
 
     def __init__(self, ref: KubeRef) -> None:
         self.ref = ref
-        self.client: Any = None
+        self.client: KubeClient | None = None
 
     async def __aenter__(self) -> KubeWriter:
         from agentops.k8s.access import KubeAccess, KubeClient
@@ -50,6 +51,11 @@ class KubeWriter:
                                                           namespace=self.ref.namespace, timeout=self.ref.timeout))
         return self
 
+    @property
+    def api(self) -> KubeClient:
+        assert self.client is not None, "used outside `async with`"
+        return self.client
+
     async def __aexit__(self, *exc: object) -> None:
         if self.client is not None:
             self.client.close()
@@ -57,7 +63,7 @@ class KubeWriter:
     async def deployment(self) -> dict[str, Any]:
         from agentops.k8s.resources import RESOURCES
 
-        doc: dict[str, Any] = await self.client.get(RESOURCES["Deployment"], self.ref.namespace, self.ref.deployment)
+        doc: dict[str, Any] = await self.api.get(RESOURCES["Deployment"], self.ref.namespace, self.ref.deployment)
         return doc
 
     async def pods(self, deployment: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -67,44 +73,19 @@ class KubeWriter:
         selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
         if not selector:
             return []
-        items: list[dict[str, Any]] = await self.client.list(RESOURCES["Pod"], self.ref.namespace,
+        items: list[dict[str, Any]] = await self.api.list(RESOURCES["Pod"], self.ref.namespace,
                                                              label_selector=selector)
         return items
 
     async def patch_deployment(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        from agentops.k8s.resources import RESOURCES
+        from agentops.k8s.write import patch_deployment
 
-        path = RESOURCES["Deployment"].path(self.ref.namespace, self.ref.deployment)
-        return json.loads(await self._write("PATCH", path, dict(body), MERGE_PATCH))
+        return await patch_deployment(self.api, self.ref.namespace, self.ref.deployment, body)
 
     async def delete_pod(self, name: str) -> None:
-        from agentops.k8s.resources import RESOURCES
+        from agentops.k8s.write import delete_pod
 
-        await self._write("DELETE", RESOURCES["Pod"].path(self.ref.namespace, name), None, "application/json")
-
-    async def _write(self, method: str, path: str, body: dict[str, Any] | None, content_type: str) -> bytes:
-        from agentops.k8s.access import _client_error, _status_error, _within
-
-        api = self.client._api  # the read client's ApiClient: one connection set-up, one place for auth
-
-        def call() -> bytes:
-            m, url, headers, data, post = api.param_serialize(
-                method=method, resource_path=path, header_params={"Accept": "application/json",
-                                                                  "Content-Type": content_type},
-                body=body, auth_settings=["BearerToken"])
-            try:
-                response = api.call_api(m, url, header_params=headers, body=data, post_params=post,
-                                        _request_timeout=self.ref.timeout)
-                response.read()
-            except Exception as exc:
-                raise _client_error(exc) from None
-            if response.status >= 400:
-                raise _status_error(response.status, response.data)
-            out: bytes = response.data
-            return out
-
-        result: bytes = await _within(self.ref.timeout, call)
-        return result
+        await delete_pod(self.api, self.ref.namespace, name)
 
 
 def _why(ctx: HealContext) -> str:
