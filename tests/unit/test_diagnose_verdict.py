@@ -177,3 +177,19 @@ def test_too_large_comes_before_the_worker_and_collisions() -> None:
     fine = r("agent.ping", metrics={"rtt_ms": 3.2}, outcome="reply")
     v = diagnose(evidence(*HOST_OK, OWNED, RUNNING, fine, collision), asked)[0]
     assert (v.id, v.status) == ("request-id-collision", Status.CRITICAL)
+
+
+def test_a_ping_cut_at_its_budget_is_no_reply_never_healthy() -> None:
+    """A busy machine can let the layer's hard stop fire before the ping's own deadline reports: the result then
+    has no facts. No reply came within the budget, so `healthy` (whose evidence rules out a missing reply) is
+    not admitted; that once read 'relay is registered; the round trip was not tested' beside a CRITICAL ping."""
+    cut = r("agent.ping", Status.CRITICAL, Reason.TIMEOUT, "no answer within 2s", target="echo/agentops-probe")
+    v = verdict_of(*HOST_OK, OWNED, RUNNING, cut)
+    assert v.id != "healthy", v.title
+    from agentops.diagnose.evidence import ping_outcome
+
+    assert ping_outcome(cut) == "no_reply"
+    # A ping the deadline left no time for was never sent: neither a reply nor a missing one.
+    not_run = r("agent.ping", Status.UNKNOWN, Reason.TIMEOUT, "not run", not_run=True)
+    assert ping_outcome(not_run) is None
+    assert verdict_of(*HOST_OK, OWNED, RUNNING, not_run).id != "healthy"

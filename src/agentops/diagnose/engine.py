@@ -28,9 +28,14 @@ DEFAULT_DEADLINE_S = 5.0
 # The tag of a result measured for a downstream type the diagnosis followed (diagnose/hop.py): it is in the
 # report, but it is not evidence about the target itself, so `Evidence.get` passes over it.
 DOWNSTREAM_TAG = "downstream"
+# The fact of a layer the deadline left no time for: it measured nothing (a ping never sent is no "no reply").
+NOT_RUN = "not_run"
 MIN_LAYER_S = 0.05  # below this a layer cannot do anything meaningful: report it as out of time
 # The hard stop after a layer's own timeout. Smaller than the runner's: the time is promised to later layers.
 LAYER_GRACE_S = 0.05
+# The ping's: it ends at its own gRPC deadline and then reports what it saw (no reply, the log line that cut it
+# short); a loop lagging on a busy machine must not lose that to the hard stop. The reserve absorbs it.
+PING_GRACE_S = 0.25
 
 
 @dataclass
@@ -80,7 +85,7 @@ class Evidence:
         self.notes.append(text)
 
     async def layer(self, spec: CheckSpec, target: str, measure: Callable[[float], Awaitable[Observation]], *,
-                    cap: float | None = None, reserve: float = 0.0) -> Result:
+                    cap: float | None = None, reserve: float = 0.0, grace: float = LAYER_GRACE_S) -> Result:
         """Run one measuring function with its share of the deadline, judge it, record it. The check's own
         `timeout` in the diagnose pack (or a config's override of it) caps the layer too: the pack is data."""
         if spec.timeout is not None:
@@ -88,11 +93,11 @@ class Evidence:
         timeout = self.deadline.budget(cap, reserve)
         if timeout < MIN_LAYER_S:
             result = Result(id=spec.id, target=target, probe=spec.probe, status=Status.UNKNOWN,
-                            reason=Reason.TIMEOUT, tags=list(spec.tags),
+                            reason=Reason.TIMEOUT, tags=list(spec.tags), facts={NOT_RUN: True},
                             message=f"not run: the diagnosis deadline ({self.deadline.total_s:g}s) was used up")
         else:
             started = time.perf_counter()
-            obs = await observe(lambda: measure(timeout), timeout, grace=LAYER_GRACE_S)
+            obs = await observe(lambda: measure(timeout), timeout, grace=grace)
             result = judge(spec, target, obs, time.perf_counter() - started)
         self.results.append(result)
         return result

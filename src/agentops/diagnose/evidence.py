@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentops.core.model import Reason, Result, Status
-from agentops.diagnose.engine import Evidence
+from agentops.diagnose.engine import NOT_RUN, Evidence
 
 
 @dataclass
@@ -109,9 +109,21 @@ def signals(ev: Evidence, check_id: str, *, during_only: bool = False) -> list[d
     return found
 
 
+def ping_outcome(ping: Result | None) -> str | None:
+    """How the probe message ended: reply, error, no_reply, connect_failed; None when no ping was sent. A ping
+    layer cut at its budget (the hard stop, on a machine too busy to let the ping's own deadline report first)
+    carries no facts, yet no reply came within the budget: that is a no_reply, never "not measured" (which would
+    let `healthy` be admitted against a CRITICAL ping). A layer the deadline left no time for sent nothing."""
+    if ping is None or ping.facts.get(NOT_RUN):
+        return None
+    outcome = ping.facts.get("outcome")
+    if outcome is None and ping.reason is Reason.TIMEOUT:
+        return "no_reply"
+    return outcome
+
+
 def _outcome(ev: Evidence) -> str | None:
-    ping = ev.get("agent.ping")
-    return ping.facts.get("outcome") if ping is not None else None
+    return ping_outcome(ev.get("agent.ping"))
 
 
 def _owner_row(ev: Evidence, s: Subject | None) -> dict[str, Any]:

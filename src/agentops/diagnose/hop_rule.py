@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from agentops.core.model import Finding, Result, Status
 from agentops.diagnose.engine import DOWNSTREAM_TAG, Evidence
+from agentops.diagnose.evidence import ping_outcome
 from agentops.diagnose.knowledge import MODES
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ def how_it_failed(ev: Evidence) -> str | None:
     reg, proc = ev.get("agent.registration"), ev.get("worker.process")
     if (reg is not None and reg.reason is not None) or (proc is not None and proc.reason is not None):
         return None  # the target's own registration or worker is the cause (verdict.py's earlier rules)
-    outcome = ping.facts.get("outcome")
+    outcome = ping_outcome(ping)
     if outcome == "error":
         return "error"
     if outcome == "reply":

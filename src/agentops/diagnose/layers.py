@@ -26,7 +26,7 @@ from agentops.core.model import Observation, Reason, Result
 from agentops.core.osproc import Located, ProcessView, describe_stop, is_local
 from agentops.core.packs import CheckSpec, command_specs
 from agentops.diagnose import logscan
-from agentops.diagnose.engine import Evidence
+from agentops.diagnose.engine import PING_GRACE_S, Evidence
 from agentops.diagnose.node_layer import NodeEvidence
 from agentops.diagnose.pod_layer import PodLayer
 from agentops.logs import ranges
@@ -394,7 +394,8 @@ class Layers:
                                        f"cannot come ({sig.line[:120]})")
 
         spec = self.spec("agent.ping")
-        return await self.ev.layer(spec, f"{agent_type}/{key}", measure, cap=cap, reserve=reserve)
+        return await self.ev.layer(spec, f"{agent_type}/{key}", measure, cap=cap, reserve=reserve,
+                                   grace=PING_GRACE_S)
 
     async def _watch_logs(self, agent_type: str, key: str, interval: float = 0.1) -> logscan.Signal:
         """Returns the first log signal proving this probe's message failed; runs until cancelled otherwise."""

@@ -18,7 +18,7 @@ from typing import Any
 
 from agentops.core.model import Finding, Reason, Result, Status
 from agentops.diagnose.engine import Evidence
-from agentops.diagnose.evidence import PREDICATES, Admission, Subject, admission, saturation, signals
+from agentops.diagnose.evidence import PREDICATES, Admission, Subject, admission, ping_outcome, saturation, signals
 from agentops.diagnose.hop_rule import downstream_broken
 from agentops.diagnose.knowledge import MODES
 from agentops.diagnose.rules_pod import POD_RULES
@@ -93,7 +93,7 @@ def _unexplained(ev: Evidence, s: Subject, v: dict[str, Any], checks: list[str],
                  refused: list[Admission]) -> Finding:
     """No rule's finding has its evidence: say what was considered, what was not measured, what would decide."""
     ping = ev.get("agent.ping")
-    outcome = ping.facts.get("outcome") if ping is not None else None
+    outcome = ping_outcome(ping)
     v["what"] = {"no_reply": "no reply", "reply": "a late reply" if ping is not None and ping.status is not
                  Status.OK else "a reply", "error": "an error reply"}.get(outcome or "", "no verdict")
     unknown = list(dict.fromkeys(n for a in refused for n in a.unknown))
@@ -260,7 +260,7 @@ def _ping(ev: Evidence, s: Subject, v: dict[str, Any], checks: list[str]) -> Fin
     ping = ev.get("agent.ping")
     if ping is None:
         return None
-    outcome = ping.facts.get("outcome")
+    outcome = ping_outcome(ping)
     proc = ev.get("worker.process")
     v["worker"] = proc.target if proc is not None else "the owning worker"
     v["pid"] = (proc.facts.get("pid") if proc is not None else None) or "<pid>"
@@ -342,7 +342,7 @@ def _slow(ev: Evidence, s: Subject, v: dict[str, Any], checks: list[str], ping: 
 def _late(ev: Evidence, s: Subject, v: dict[str, Any], checks: list[str]) -> Finding | None:
     """A reply the agent.ping check judged slow (its rtt_ms rule in checks/diagnose.yaml): read, not re-decided."""
     ping = ev.get("agent.ping")
-    if ping is None or ping.facts.get("outcome") != "reply" or ping.status is not Status.WARNING:
+    if ping_outcome(ping) != "reply" or ping is None or ping.status is not Status.WARNING:
         return None
     return _slow(ev, s, v, checks, ping, replied=True)
 
@@ -361,12 +361,16 @@ def _sender(ev: Evidence, s: Subject, v: dict[str, Any], checks: list[str]) -> F
 def _healthy(ev: Evidence, s: Subject, v: dict[str, Any], checks: list[str]) -> Finding | None:
     ping = ev.get("agent.ping")
     proc = ev.get("worker.process")
-    replied = ping is not None and ping.facts.get("outcome") == "reply"
+    replied = ping_outcome(ping) == "reply"
     if replied and ping is not None:
         v["rtt_ms"] = f"{ping.metrics.get('rtt_ms', 0):.1f}"
         v["replier"] = f"{s.to_type}/{s.key}" + (f" on {proc.target}" if proc is not None else "")
         evidence = [line(ev.get("agent.registration")), line(proc), line(ping)]
         return make_finding("healthy", v, evidence, checks)
+    if ping is not None:
+        # A ping went out and got no good reply, or the deadline left it no time: not health, whatever else
+        # passed (the second needs a longer --deadline to decide: `unexplained` says so).
+        return None
     # No ping was sent (no payload known): say what was and was not verified.
     v["rtt_ms"], v["replier"] = "?", "(no ping sent)"
     reg = ev.get("agent.registration")
