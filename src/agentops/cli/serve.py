@@ -6,7 +6,11 @@ from __future__ import annotations
 import typer
 
 from agentops.cli.common import ConfigOpt, FailOn, exit_code, fail, split_csv
+from agentops.core.config import Config
+from agentops.core.model import Report
 from agentops.serve.options import ServeOptions
+from agentops.serve.section import DiagnosisSpec
+from agentops.serve.undelivered import LogReader
 
 _D = ServeOptions()  # the defaults, declared once in ServeOptions
 
@@ -26,6 +30,10 @@ Routes:
 
   /probe?target=NAME[&pack=P] or ?target=ADDRESS&kind=KIND: that target's checks, run now within \
 X-Prometheus-Scrape-Timeout-Seconds less {_D.probe_timeout_offset_s:g} s
+
+The config's `serve:` section may name diagnoses (`agentops diagnose message`) to run on an interval; each
+verdict is exported on /metrics and in /report. Requests the host's and workers' logs show were not delivered
+are counted from those logs as they grow.
 
 SIGHUP reloads the config (a bad one keeps the old plan, logged on stderr); SIGTERM stops cleanly. Logs are
 JSON lines on stderr. See docs/serve.md.
@@ -76,7 +84,7 @@ def serve(
         cluster_timeout_s=cluster_timeout, owners=owners,
         unhealthy=lambda status: exit_code(status, fail_on) != 0,
         packs=tuple(split_csv(pack)), only=tuple(split_csv(only)), skip=tuple(split_csv(skip)),
-        tags=tuple(split_csv(tags)))
+        tags=tuple(split_csv(tags)), log_reader=_log_reader(), diagnosis_runner=run_diagnosis)
 
     async def main() -> int:
         try:
@@ -85,3 +93,25 @@ def serve(
             fail(f"--listen {listen}: {exc.strerror or exc}")
 
     raise typer.Exit(asyncio.run(main()))
+
+
+def _log_reader() -> LogReader:
+    # diagnose sits above serve in the layers: its log signals are handed to serve from here.
+    from agentops.diagnose.undelivered import read_undelivered
+
+    return read_undelivered
+
+
+async def run_diagnosis(cfg: Config, spec: DiagnosisSpec) -> Report:
+    """One periodic diagnosis of the `serve:` section: `agentops diagnose message --to TYPE[/KEY]` on the
+    config's (or the named) agentrpc target, as the command runs it."""
+    from agentops.core.cluster import load_cluster
+    from agentops.diagnose.message import MessageQuery, diagnose_message
+
+    query = MessageQuery(to_type=spec.agent_type)
+    if spec.key:
+        query.key = spec.key
+    if spec.deadline_s is not None:
+        query.deadline_s = spec.deadline_s
+    host = cfg.targets[spec.host].address if spec.host else None
+    return await diagnose_message(load_cluster(cfg, host), query)

@@ -107,6 +107,9 @@ class Config:
     checks: list[Any] = field(default_factory=list)  # inline check nodes, parsed by core.packs
     defaults: Defaults = field(default_factory=Defaults)
     state_dir: Path | None = None
+    # The `serve:` section as written (a located mapping), read by agentops.serve (serve/section.py) with its
+    # own file:line errors; other commands ignore it.
+    serve: Any = None
 
     def targets_of(self, kind: str) -> list[Target]:
         return [t for t in self.targets.values() if t.kind == kind]
@@ -194,7 +197,9 @@ def parse_config(doc: Any, path: str) -> Config:
         d.reject_unknown()
     state = top.str("state_dir")
     cfg.state_dir = (base / state) if state else None
-    top.reject_unknown({"version", "cluster", "targets", "packs", "pack_dirs", "checks", "defaults", "state_dir"})
+    cfg.serve = top.get("serve", dict)
+    top.reject_unknown({"version", "cluster", "targets", "packs", "pack_dirs", "checks", "defaults", "state_dir",
+                        "serve"})
     return cfg
 
 

@@ -5,8 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from agentops.core.model import Status
+
+if TYPE_CHECKING:
+    from agentops.serve.undelivered import LogReader
+    from agentops.serve.verdicts import DiagnosisRunner
 
 DEFAULT_LISTEN = "127.0.0.1:9317"
 
@@ -50,6 +55,16 @@ class ServeOptions:
     owners: bool = True
     # When /healthz answers 503, given the cached run's status (the CLI passes its --fail-on rule).
     unhealthy: Callable[[Status], bool] = field(default=_unhealthy_from_critical)
+    # Undelivered requests in the cluster's logs (serve/undelivered.py), read every cluster interval: at most
+    # this many bytes of each file per cycle, and at most this many (log, type, kind) series per target.
+    log_read_bytes: int = 1024 * 1024
+    max_undelivered_series: int = 500
+    # One periodic diagnosis (serve: diagnoses:) is cancelled after this, whatever its own deadline says.
+    diagnosis_backstop_s: float = 120.0
+    # What reads a log chunk and runs a diagnosis: agentops.diagnose's, handed in by the CLI (serve sits below
+    # diagnose in the layers). None: the feature is off (no undelivered series, the section's diagnoses not run).
+    log_reader: LogReader | None = None
+    diagnosis_runner: DiagnosisRunner | None = None
     # --only / --skip / --tags and --pack, as `agentops health` takes them.
     packs: tuple[str, ...] = ()
     only: tuple[str, ...] = ()

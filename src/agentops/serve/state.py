@@ -12,6 +12,7 @@ from agentops.core.model import Report, Result, Status
 from agentops.core.packs import CheckSpec, PlannedCheck, Selection, load_specs, plan
 from agentops.core.yamlsrc import ConfigError
 from agentops.serve.options import ServeOptions
+from agentops.serve.section import DiagnosisSpec, diagnosis_specs
 
 Key = tuple[str, str]  # (check id, target name)
 
@@ -21,6 +22,7 @@ class Plan:
     cfg: Config
     checks: list[PlannedCheck]
     cluster: ClusterSpec
+    diagnoses: list[DiagnosisSpec] = field(default_factory=list)  # the `serve:` section's
     loaded_at: float = field(default_factory=time.time)
     # /probe's packs, read once per plan (a reload makes a new plan, so edited packs are read again).
     probe_specs: dict[tuple[str, ...], list[CheckSpec]] = field(default_factory=dict)
@@ -45,7 +47,7 @@ def load_plan(config: str | None, options: ServeOptions) -> Plan:
     if not checks:
         raise ConfigError("no check to run: nothing matched " + (selection.describe() or "the config's packs and "
                           "targets"), path=cfg.path)
-    return Plan(cfg=cfg, checks=checks, cluster=cluster_spec(cfg))
+    return Plan(cfg=cfg, checks=checks, cluster=cluster_spec(cfg), diagnoses=diagnosis_specs(cfg))
 
 
 @dataclass
