@@ -40,6 +40,8 @@ class ServeOptions:
     probe_timeout_offset_s: float = 0.5
     probe_timeout_max_s: float = 120.0
     max_concurrent_probes: int = 16
+    # /probe plans remembered per loaded plan, per (target, kind, pack): emptied when this many are kept.
+    probe_plans_kept: int = 4096
     # The HTTP edge: a request head larger than this or slower than this is refused; connections beyond the
     # limit are closed at once (memory stays bounded whatever the clients do).
     max_request_bytes: int = 16 * 1024

@@ -216,6 +216,16 @@ class Service:
         return max(0.05, min(given - o.probe_timeout_offset_s, o.probe_timeout_max_s))
 
     def _probe_plan(self, name: str, kind: str | None, pack: str | None) -> list[Any]:
+        key = (name, kind, pack)
+        known = self.plan.probe_plans.get(key)
+        if known is None:  # a bad request raises before anything is kept
+            known = self._plan_probe(name, kind, pack)
+            if len(self.plan.probe_plans) >= self.options.probe_plans_kept:
+                self.plan.probe_plans.clear()
+            self.plan.probe_plans[key] = known
+        return known
+
+    def _plan_probe(self, name: str, kind: str | None, pack: str | None) -> list[Any]:
         cfg = self.plan.cfg
         if pack is not None and pack.endswith((".yaml", ".yml")):
             # A scrape names a pack; it never makes serve read a file of its choosing.

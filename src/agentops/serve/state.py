@@ -26,6 +26,9 @@ class Plan:
     loaded_at: float = field(default_factory=time.time)
     # /probe's packs, read once per plan (a reload makes a new plan, so edited packs are read again).
     probe_specs: dict[tuple[str, ...], list[CheckSpec]] = field(default_factory=dict)
+    # /probe's planned checks per (target, kind, pack), made once per plan: Prometheus asks the same targets
+    # every scrape. Bounded (service discovery may name any address): emptied when full.
+    probe_plans: dict[tuple[str, str | None, str | None], list[PlannedCheck]] = field(default_factory=dict)
 
     def specs_of(self, packs: list[str] | None) -> list[CheckSpec]:
         key = tuple(packs or ())
