@@ -2,13 +2,15 @@
 bounded over time?
 
 Starts the lab (host + two workers, agentops.lab) in a temp dir, then `agentops serve` on the lab's config (every
-check of its packs, the AutoGen view with owners and pings) with `--interval 2 --cluster-interval 1`, and scrapes
+check of its packs, the AutoGen view with owners and pings, the undelivered-request count over the lab's logs;
+with `--diagnose TYPE`, a `serve:` section diagnosing TYPE every `--diagnose-interval` seconds) with
+`--interval 2 --cluster-interval 1`, and scrapes
 /metrics every second (/report and /healthz every tenth second). The serve process's RSS (psutil) is sampled every
 `--sample` seconds. Printed as it goes (one line per minute) and at the end: RSS first (after the warm-up), last,
 max, the least-squares slope in MiB/hour over the samples after the warm-up, the check cycles and scrapes made,
 failed scrapes, and the load average over the run (this machine is shared; the figures say how busy it was).
 
-Run: .venv/bin/python bench/bench_serve_soak.py [--duration 3600] [--warmup 120] [--sample 10]
+Run: .venv/bin/python bench/bench_serve_soak.py [--duration 3600] [--warmup 120] [--sample 10] [--diagnose echo]
 """
 
 from __future__ import annotations
@@ -63,6 +65,8 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=120, help="seconds before the first RSS point counts")
     ap.add_argument("--sample", type=float, default=10, help="seconds between RSS samples")
     ap.add_argument("--interval", type=float, default=2.0, help="serve --interval")
+    ap.add_argument("--diagnose", help="an agent type to diagnose periodically (the config's serve: section)")
+    ap.add_argument("--diagnose-interval", type=float, default=10.0)
     args = ap.parse_args()
 
     from agentops.lab import manager
@@ -71,6 +75,13 @@ def main() -> None:
         lab_dir = Path(tmp) / "lab"
         lab = manager.up(manager.LabOptions(dir=lab_dir))
         config = lab_dir / "agentops.yaml"
+        if args.diagnose:
+            import yaml
+
+            doc = yaml.safe_load(config.read_text())
+            doc["serve"] = {"diagnoses": [{"agent_type": args.diagnose, "interval": args.diagnose_interval}]}
+            config = Path(tmp) / "agentops.yaml"
+            config.write_text(yaml.safe_dump(doc, sort_keys=False))
         port = free_port()
         err = (Path(tmp) / "serve.stderr").open("w")
         proc = subprocess.Popen([sys.executable, "-m", "agentops", "serve", "-c", str(config), "--listen",
@@ -118,8 +129,9 @@ def main() -> None:
                 time.sleep(max(0.0, t0 + tick - time.monotonic()))  # one scrape per second, paced by the clock
             counted = [(t, v) for t, v in samples if t >= args.warmup] or samples
             cycles = sum(v for _, v in parse_samples(last_text, "agentops_serve_check_runs_total"))
-            print(f"duration {time.monotonic() - t0:.0f} s, check cycles {cycles:.0f}, scrapes {scrapes}, "
-                  f"failed {failed}")
+            diagnoses = sum(v for _, v in parse_samples(last_text, "agentops_diagnosis_runs_total"))
+            print(f"duration {time.monotonic() - t0:.0f} s, check cycles {cycles:.0f}, diagnoses {diagnoses:.0f}, "
+                  f"scrapes {scrapes}, failed {failed}")
             print(f"rss after warm-up {counted[0][1]:.1f} MiB, last {counted[-1][1]:.1f} MiB, "
                   f"max {max(v for _, v in counted):.1f} MiB, slope {slope_per_hour(counted):+.2f} MiB/h "
                   f"({len(counted)} samples)")
