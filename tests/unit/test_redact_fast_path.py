@@ -55,6 +55,10 @@ def test_the_memo_is_bounded() -> None:
     for i in range(R.MEMO_ENTRIES + 10):
         redact(f"distinct string {i}")
     assert len(R._memo) <= R.MEMO_ENTRIES
+    for i in range(2 * R.MEMO_BUDGET_CHARS // R.MEMO_MAX_CHARS):  # long strings: the character budget binds
+        redact(f"{i:08d}" + "z" * (R.MEMO_MAX_CHARS - 8))
+        assert R._memo_chars <= R.MEMO_BUDGET_CHARS
+    assert sum(len(k) for k in R._memo) == R._memo_chars  # the count is the truth (answers equal their keys)
 
 
 def test_long_strings_are_not_remembered_and_still_redacted() -> None:

@@ -32,9 +32,11 @@ _ordered: tuple[str, ...] = ()  # the secrets, longest first (a secret inside a 
 # Short strings' answers, valid for one set of secrets: `_generation` counts registrations, and an answer
 # computed while a secret was being registered (another thread) is not kept.
 _memo: dict[str, str] = {}
+_memo_chars = 0  # characters the memo holds (keys, and answers that differ from their key)
 _generation = 0
-MEMO_MAX_CHARS = 2048
+MEMO_MAX_CHARS = 2048  # longer strings are not remembered
 MEMO_ENTRIES = 8192
+MEMO_BUDGET_CHARS = 1 << 20  # the memo is emptied before it holds more (about 1-4 MiB, whatever the strings)
 
 # A command-line flag whose value is a secret: --password, --db-password, -token, --api-key, --passphrase...
 # The name must end the flag (--password-file and --token-file take paths) and --no-password takes no value.
@@ -117,7 +119,13 @@ def _remember(form: str) -> None:
         _secrets.add(form)
         _longest = max(_longest, len(form))
         _ordered = tuple(sorted(_secrets, key=len, reverse=True))
-        _memo.clear()
+        _forget()
+
+
+def _forget() -> None:
+    global _memo_chars
+    _memo.clear()
+    _memo_chars = 0
 
 
 def secret_env_name(name: str) -> bool:
@@ -138,6 +146,7 @@ def _mask(m: re.Match[str]) -> str:
 
 def redact(text: str) -> str:
     """Mask every registered secret and every secret-shaped pattern; cut the text to MAX_CHARS first."""
+    global _memo_chars
     if not text:
         return text
     if len(text) <= MEMO_MAX_CHARS:
@@ -147,9 +156,11 @@ def redact(text: str) -> str:
         generation = _generation
         out = _redact(text)
         if generation == _generation:
-            if len(_memo) >= MEMO_ENTRIES:
-                _memo.clear()  # bounded: a burst of distinct strings costs a recomputation, never memory
+            size = len(text) + (len(out) if out is not text else 0)
+            if len(_memo) >= MEMO_ENTRIES or _memo_chars + size > MEMO_BUDGET_CHARS:
+                _forget()  # bounded: a burst of distinct strings costs a recomputation, never memory
             _memo[text] = out
+            _memo_chars += size
         return out
     return _redact(text)
 
