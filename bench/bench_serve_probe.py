@@ -5,8 +5,8 @@ target per request, as Prometheus drives both exporters: serve with `/probe?targ
 one-check pack: net.tcp), blackbox_exporter with `/probe?module=tcp_connect&target=ADDR`. Rounds alternate
 between the two so both see the same machine load; each round requests every endpoint with `--parallel`
 requests in flight. Printed per exporter: CPU seconds per probe (the exporter process's user+system time over
-the round, psutil) and the request latency median / p90; then the ratios serve/blackbox (goal: CPU per probe
-no more than blackbox_exporter's).
+the round, psutil; the system part apart) and the request latency median / p90; then the ratios
+serve/blackbox (goal: CPU per probe no more than blackbox_exporter's).
 
 Run: .venv/bin/python bench/bench_serve_probe.py [--targets 200] [--rounds 5] [--parallel 16]
 """
@@ -107,6 +107,7 @@ def main() -> None:
             wait_for(lambda: _ready(f"http://127.0.0.1:{sport}/"), timeout=60, what="serve")
             wait_for(lambda: _ready(f"http://127.0.0.1:{bport}/"), timeout=60, what="blackbox_exporter")
             cpu: dict[str, float] = {k: 0.0 for k in sides}
+            sys_cpu: dict[str, float] = {k: 0.0 for k in sides}  # of which in the kernel (connect, send, close)
             lat: dict[str, list[float]] = {k: [] for k in sides}
             with ThreadPoolExecutor(args.parallel) as pool:
                 for _name, (_, url) in sides.items():  # warm-up: imports, first connections
@@ -114,13 +115,16 @@ def main() -> None:
                 for _ in range(args.rounds):
                     for name, (proc, url) in sides.items():
                         p = psutil.Process(proc.pid)
-                        before = sum(p.cpu_times()[:2])
+                        before = p.cpu_times()
                         lat[name] += list(pool.map(lambda a, u=url: _get(u(a)), addrs))
-                        cpu[name] += sum(p.cpu_times()[:2]) - before
+                        after = p.cpu_times()
+                        cpu[name] += after.user + after.system - before.user - before.system
+                        sys_cpu[name] += after.system - before.system
             probes = args.rounds * len(addrs)
             for name in sides:
                 q = statistics.quantiles(lat[name], n=10)
-                print(f"{name:9s} cpu/probe {cpu[name] / probes * 1000:7.3f} ms   latency median "
+                print(f"{name:9s} cpu/probe {cpu[name] / probes * 1000:7.3f} ms (system "
+                      f"{sys_cpu[name] / probes * 1000:.3f})  latency median "
                       f"{statistics.median(lat[name]) * 1000:6.2f} ms  p90 {q[8] * 1000:6.2f} ms")
             print(f"serve/blackbox: cpu per probe {cpu['serve'] / max(cpu['blackbox'], 1e-9):.2f}x, median latency "
                   f"{statistics.median(lat['serve']) / statistics.median(lat['blackbox']):.2f}x "

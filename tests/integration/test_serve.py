@@ -1,19 +1,22 @@
 """`agentops serve` as a real process: a target that accepts and never answers blocks neither /metrics, /healthz
-nor the other checks; /probe is bounded by Prometheus's scrape-timeout header; SIGHUP with a broken config
-keeps the old plan; SIGTERM stops cleanly. Every wait is for an event (a log line, a series, a connection)."""
+nor the other checks — nor does an AgentRpc host that never answers (its AutoGen view, a periodic diagnosis of
+it) or a /probe of a hanging target still in flight; /probe is bounded by Prometheus's scrape-timeout header;
+SIGHUP with a broken config (bad YAML, a bad field, a bad `serve:` section, a missing file) keeps the old plan
+and says so; SIGTERM stops cleanly. Every wait is for an event (a log line, a series, a connection)."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
+import threading
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from tests.fixtures.common import SilentListener, wait_for
-from tests.fixtures.serve import ServeProcess, parse_samples
+from tests.fixtures.serve import ServeProcess, http_get, parse_samples
 
 HANG_TIMEOUT_S = 120  # the hanging check's own timeout: far longer than any wait below
 
@@ -142,10 +145,87 @@ def test_a_failed_reload_keeps_the_old_config(tmp_path: Path) -> None:
         assert serve.value("agentops_serve_config_reload_success") == 1
 
 
+def test_a_silent_host_and_a_probe_in_flight_block_nothing(silent_listener: SilentListener,
+                                                            tmp_path: Path) -> None:
+    config = _hang_config(tmp_path / "agentops.yaml", silent_listener)
+    doc = yaml.safe_load(config.read_text())
+    # An AgentRpc host that accepts and never answers (its AutoGen view, and a diagnosis of it every 0.5 s), a
+    # port that accepts (up.tcp: OK every cycle) and the hanging HTTP check of _hang_config.
+    doc["targets"] += [{"name": "silent-host", "kind": "agentrpc", "address": f"127.0.0.1:{silent_listener.port}"},
+                       {"name": "up", "kind": "tcp", "address": f"127.0.0.1:{silent_listener.port}"}]
+    doc["checks"] += [{"id": "up.tcp", "probe": "net.tcp", "target": "up", "timeout": 5}]
+    doc["serve"] = {"diagnoses": [{"agent_type": "echo", "interval": 0.5, "deadline": 2}]}
+    config.write_text(yaml.safe_dump(doc, sort_keys=False))
+    with ServeProcess(config, "--interval", "0.2", "--cluster-interval", "0.2", "--cluster-timeout", "1",
+                      "--pack", "tcp") as serve:
+        serve.wait_event("listening")
+        # A /probe of the hanging target, its budget far longer than anything below, stays in flight meanwhile.
+        answer: list[object] = []
+
+        def probe_hanging() -> None:
+            try:
+                answer.append(http_get(f"http://{serve.address}/probe?target=hang",
+                                       {"X-Prometheus-Scrape-Timeout-Seconds": "120"}, timeout=300))
+            except OSError as exc:  # SIGTERM below closes it
+                answer.append(exc)
+
+        hanging = threading.Thread(target=probe_hanging, daemon=True)
+        hanging.start()
+        wait_for(lambda: serve.value("agentops_autogen_host_up", target="silent-host", reason="timeout") == 0,
+                 timeout=60, what="the silent host reported down (timeout)")
+        wait_for(lambda: (serve.value("agentops_diagnosis_runs_total", agent_type="echo") or 0) >= 2, timeout=60,
+                 what="the diagnosis of the silent host to end, twice")
+        wait_for(lambda: _runs(serve, "up.tcp") >= 5, timeout=60, what="up.tcp to keep running")
+        status, text = serve.get(f"/probe?target=127.0.0.1:{silent_listener.port}&kind=tcp&pack=tcp")
+        assert status == 200 and {v for _, v in parse_samples(text, "agentops_check_status")} == {0.0}, text
+        status, text = serve.get("/report")
+        assert status == 200
+        assert json.loads(text)["data"]["diagnoses"][0]["agent_type"] == "echo"
+        assert serve.get("/healthz")[0] == 503  # hang.http has not finished once
+        assert hanging.is_alive() and not answer  # all of the above answered while that probe was still out
+        os.kill(serve.pid, signal.SIGTERM)
+        assert serve.proc.wait(timeout=60) == 0
+        serve.wait_event("stopped")
+        hanging.join(timeout=60)
+
+
+def test_a_reload_with_a_bad_field_or_no_file_keeps_the_old_plan(tmp_path: Path) -> None:
+    config = _config(tmp_path / "agentops.yaml", [{"name": "down", "kind": "tcp", "address": "127.0.0.1:1"}],
+                     [{"id": "down.tcp", "probe": "net.tcp", "target": "down", "timeout": 2}], packs=())
+    good = config.read_text()
+    with ServeProcess(config, "--interval", "0.2") as serve:
+        serve.wait_event("listening")
+        wait_for(lambda: _runs(serve, "down.tcp") >= 1, timeout=60, what="a first run")
+        section = "serve:\n  diagnoses:\n    - {agent_type: echo}\n"  # no agentrpc target to diagnose
+        for broken, why in ((good + section, "serve.diagnoses[0]"),
+                            (good.replace("timeout: 2", "timeout: -1"), "timeout"),
+                            (None, "agentops.yaml")):
+            if broken is None:
+                config.unlink()
+            else:
+                config.write_text(broken)
+            seen = len(serve.events)
+            os.kill(serve.pid, signal.SIGHUP)
+            failed = serve.wait_event("reload_failed", after=seen)
+            assert why in failed["error"] and failed["kept"] == str(config), failed
+            if broken is not None:
+                assert f"{config}:" in failed["error"]  # file:line
+            assert serve.value("agentops_serve_config_reload_success") == 0
+            before = _runs(serve, "down.tcp")
+            wait_for(lambda b=before: _runs(serve, "down.tcp") > b, timeout=60, what="the old plan to keep running")
+        config.write_text(good)
+        seen = len(serve.events)
+        os.kill(serve.pid, signal.SIGHUP)
+        serve.wait_event("reloaded", after=seen)
+        assert serve.value("agentops_serve_config_reload_success") == 1
+
+
 def test_bad_flags_and_config_exit_3_with_one_line(tmp_path: Path, cli: Any) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("version: 1\ntargets: [{name: a, kind: nope}]\n")
-    for args in (["serve", "-c", str(bad)], ["serve", "--listen", "nowhere"]):
+    bad_section = tmp_path / "bad-section.yaml"
+    bad_section.write_text("version: 1\nserve:\n  diagnoses: [{agent_type: a/b}]\n")
+    for args in (["serve", "-c", str(bad)], ["serve", "--listen", "nowhere"], ["serve", "-c", str(bad_section)]):
         r = cli(*args, timeout=60)
         assert r.code == 3 and "Traceback" not in r.stderr and r.stderr.count("\n") == 1, r.stderr
 

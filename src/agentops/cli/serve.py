@@ -8,7 +8,11 @@ from typing import TYPE_CHECKING
 import typer
 
 from agentops.cli.common import ConfigOpt, FailOn, exit_code, fail, split_csv
+from agentops.core.config import Config
+from agentops.core.model import Report
 from agentops.serve.options import ServeOptions
+from agentops.serve.section import DiagnosisSpec
+from agentops.serve.undelivered import LogReader
 
 if TYPE_CHECKING:
     import ssl
@@ -37,6 +41,9 @@ X-Prometheus-Scrape-Timeout-Seconds less {_D.probe_timeout_offset_s:g} s
 --node also answers a central agentops' diagnosis for this machine's workers (/node/processes, /node/logs,
 /node/profile: read-only, bounded), behind the bearer token in --token-file; over TLS (--tls-cert, --tls-key),
 which --node requires unless it listens on loopback. See docs/serve.md, "Every node".
+The config's `serve:` section may name diagnoses (`agentops diagnose message`) to run on an interval; each
+verdict is exported on /metrics and in /report. Requests the host's and workers' logs show were not delivered
+are counted from those logs as they grow.
 
 SIGHUP reloads the config (a bad one keeps the old plan, logged on stderr); SIGTERM stops cleanly. Logs are
 JSON lines on stderr. See docs/serve.md.
@@ -96,7 +103,7 @@ def serve(
         cluster_timeout_s=cluster_timeout, owners=owners,
         unhealthy=lambda status: exit_code(status, fail_on) != 0,
         packs=tuple(split_csv(pack)), only=tuple(split_csv(only)), skip=tuple(split_csv(skip)),
-        tags=tuple(split_csv(tags)))
+        tags=tuple(split_csv(tags)), log_reader=_log_reader(), diagnosis_runner=run_diagnosis)
 
     async def main() -> int:
         try:
@@ -141,3 +148,23 @@ def _node_and_tls(listen: str, node: bool, token_file: str | None, cert: str | N
         return routes, server_context(cert, key) if cert and key else None
     except TlsSetupError as exc:
         fail(f"--tls-cert: {exc}")
+def _log_reader() -> LogReader:
+    # diagnose sits above serve in the layers: its log signals are handed to serve from here.
+    from agentops.diagnose.undelivered import read_undelivered
+
+    return read_undelivered
+
+
+async def run_diagnosis(cfg: Config, spec: DiagnosisSpec) -> Report:
+    """One periodic diagnosis of the `serve:` section: `agentops diagnose message --to TYPE[/KEY]` on the
+    config's (or the named) agentrpc target, as the command runs it."""
+    from agentops.core.cluster import load_cluster
+    from agentops.diagnose.message import MessageQuery, diagnose_message
+
+    query = MessageQuery(to_type=spec.agent_type)
+    if spec.key:
+        query.key = spec.key
+    if spec.deadline_s is not None:
+        query.deadline_s = spec.deadline_s
+    host = cfg.targets[spec.host].address if spec.host else None
+    return await diagnose_message(load_cluster(cfg, host), query)

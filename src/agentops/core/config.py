@@ -97,8 +97,9 @@ class Defaults:
     retry_delay: float = 1.0
 
 
-# Top-level sections owned by one command (validated there, file:line errors): heal's policy.
-COMMAND_SECTIONS = ("heal",)
+# Top-level sections owned by one command (validated there, file:line errors): heal's policy, serve's
+# periodic diagnoses (serve/section.py).
+COMMAND_SECTIONS = ("heal", "serve")
 
 
 @dataclass

@@ -3,7 +3,13 @@
 password inside a DSN that came from a command-line flag or an exception text.
 
 Work is linear in the text and bounded: each string is cut to MAX_CHARS (with a marker) before the patterns
-run, and no pattern can backtrack across start positions (each one starts at a fixed anchor)."""
+run, and no pattern can backtrack across start positions (each one starts at a fixed anchor).
+
+It is also cheap for the text it sees most (serve redacts every string of a report at every scrape): the
+patterns run only when the text holds one of the literals every pattern needs (`_NEEDS`), and the answer for a
+short string is remembered until the next secret is registered (`_memo`). Neither changes any answer: the
+literal test is a necessary condition of each pattern under the same case folding, and the memo is keyed by the
+text and emptied whenever the set of secrets changes."""
 
 from __future__ import annotations
 
@@ -23,6 +29,15 @@ _CUT_WINDOW = 4096
 
 _secrets: set[str] = set()
 _longest = 0
+_ordered: tuple[str, ...] = ()  # the secrets, longest first (a secret inside a longer one is masked with it)
+# Short strings' answers, valid for one set of secrets: `_generation` counts registrations, and an answer
+# computed while a secret was being registered (another thread) is not kept.
+_memo: dict[str, str] = {}
+_memo_chars = 0  # characters the memo holds (keys, and answers that differ from their key)
+_generation = 0
+MEMO_MAX_CHARS = 2048  # longer strings are not remembered
+MEMO_ENTRIES = 8192
+MEMO_BUDGET_CHARS = 1 << 20  # the memo is emptied before it holds more (about 1-4 MiB, whatever the strings)
 
 # A command-line flag whose value is a secret: --password, --db-password, -token, --api-key, --passphrase...
 # The name must end the flag (--password-file and --token-file take paths) and --no-password takes no value.
@@ -53,6 +68,13 @@ _PATTERNS = [
                re.IGNORECASE),
     re.compile(rf"(?P<pre>(?<![\w-]){_SECRET_FLAG}(?:=|\s+)['\"]?)(?P<secret>[^\s'\"]+)(?P<post>)", re.IGNORECASE),
 ]
+# Every pattern above needs one of these in the text: `://` (userinfo), or a part of each secret word:
+# pass(word|wd|phrase), pwd, token, secret, api(_key|key|-key), authorization. Text with none of them cannot
+# match, so the patterns are skipped. ASCII text is tested lower-cased; other text with the same words as one
+# pattern with the patterns' own case folding (under IGNORECASE the long s U+017F matches 's',
+# the Kelvin sign U+212A 'k').
+_NEEDS = ("://", "pass", "pwd", "token", "secret", "api", "authorization")
+_NEEDS_FOLDED = re.compile("|".join(re.escape(w) for w in _NEEDS), re.IGNORECASE)
 
 
 def register_secret(value: str | None) -> None:
@@ -92,10 +114,19 @@ def register_credentials_in(text: str | None) -> None:
 
 
 def _remember(form: str) -> None:
-    global _longest
+    global _longest, _ordered, _generation
     if len(form) >= 4 and form not in _secrets:
+        _generation += 1
         _secrets.add(form)
         _longest = max(_longest, len(form))
+        _ordered = tuple(sorted(_secrets, key=len, reverse=True))
+        _forget()
+
+
+def _forget() -> None:
+    global _memo_chars
+    _memo.clear()
+    _memo_chars = 0
 
 
 def secret_env_name(name: str) -> bool:
@@ -103,18 +134,48 @@ def secret_env_name(name: str) -> bool:
     return _SECRET_ENV.search(name) is not None
 
 
+def _may_match(text: str) -> bool:
+    if text.isascii():
+        low = text.lower()
+        return any(word in low for word in _NEEDS)
+    return _NEEDS_FOLDED.search(text) is not None
+
+
+def _mask(m: re.Match[str]) -> str:
+    return f"{m.group('pre')}{MASK}{m.group('post')}"
+
+
 def redact(text: str) -> str:
     """Mask every registered secret and every secret-shaped pattern; cut the text to MAX_CHARS first."""
+    global _memo_chars
     if not text:
         return text
+    if len(text) <= MEMO_MAX_CHARS:
+        known = _memo.get(text)
+        if known is not None:
+            return known
+        generation = _generation
+        out = _redact(text)
+        if generation == _generation:
+            size = len(text) + (len(out) if out is not text else 0)
+            if len(_memo) >= MEMO_ENTRIES or _memo_chars + size > MEMO_BUDGET_CHARS:
+                _forget()  # bounded: a burst of distinct strings costs a recomputation, never memory
+            _memo[text] = out
+            _memo_chars += size
+        return out
+    return _redact(text)
+
+
+def _redact(text: str) -> str:
     cut = len(text) - MAX_CHARS
     if cut > 0:
         text = text[:MAX_CHARS + max(_CUT_WINDOW, _longest)]
-    for secret in sorted(_secrets, key=len, reverse=True):
+    for secret in _ordered:
         if secret in text:
             text = text.replace(secret, MASK)
-    for pattern in _PATTERNS:
-        text = pattern.sub(lambda m: f"{m.group('pre')}{MASK}{m.group('post')}", text)
+    if _may_match(text):
+        for pattern in _PATTERNS:
+            text = pattern.sub(_mask, text)
     if cut > 0:
         # Cut after masking, so the part of a secret before the cut is already a mask.
         text = f"{text[:MAX_CHARS]}… [{cut:,} more characters cut]"
@@ -126,7 +187,7 @@ def _argv_secrets(argv: list[Any]) -> list[tuple[int, str, bool]]:
     `--token=X` (not the whole item)."""
     found = []
     for i, arg in enumerate(argv):
-        if not isinstance(arg, str):
+        if not isinstance(arg, str) or not arg.startswith("-"):  # both flag patterns begin with '-'
             continue
         if _FLAG_ALONE.fullmatch(arg) and i + 1 < len(argv) and isinstance(argv[i + 1], str):
             found.append((i + 1, argv[i + 1], True))
@@ -149,9 +210,21 @@ def _redact_argv(argv: list[Any]) -> list[Any]:
     return out
 
 
+_key_memo: dict[str, bool] = {}  # a document's keys are few and repeat: each is tested once (bounded, as _memo)
+
+
 def _secret_key(key: str) -> bool:
-    m = _SECRET_KEY.search(key)
-    return m is not None and m.end() == len(key)
+    known = _key_memo.get(key)
+    if known is None:
+        m = _SECRET_KEY.search(key)
+        known = m is not None and m.end() == len(key)
+        if len(_key_memo) >= MEMO_ENTRIES:
+            _key_memo.clear()
+        _key_memo[key] = known
+    return known
+
+
+_PLAIN = (int, float, bool, type(None))  # leaves with nothing to redact, returned as they are
 
 
 def redact_obj(value: Any) -> Any:
@@ -159,11 +232,18 @@ def redact_obj(value: Any) -> Any:
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, dict):
-        return {redact(str(k)) if isinstance(k, str) else k:
-                MASK if isinstance(k, str) and isinstance(v, str) and v and _secret_key(k) else redact_obj(v)
-                for k, v in value.items()}
+        out: dict[Any, Any] = {}
+        for k, v in value.items():
+            if isinstance(k, str):
+                if isinstance(v, str):
+                    out[redact(k)] = MASK if v and _secret_key(k) else redact(v)
+                else:
+                    out[redact(k)] = v if isinstance(v, _PLAIN) else redact_obj(v)
+            else:
+                out[k] = v if isinstance(v, _PLAIN) else redact_obj(v)
+        return out
     if isinstance(value, list | tuple):
-        return [redact_obj(v) for v in _redact_argv(list(value))]
+        return [v if isinstance(v, _PLAIN) else redact_obj(v) for v in _redact_argv(list(value))]
     return value
 
 

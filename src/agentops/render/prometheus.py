@@ -172,3 +172,56 @@ def render_serve_state(state: dict[str, Any]) -> str:
     for path, n in sorted(state["requests"].items()):
         out.append(f"agentops_serve_requests_total{_labels(path=path)} {n}")
     return "\n".join(out) + "\n"
+
+
+def render_undelivered(states: list[dict[str, Any]]) -> str:
+    """Requests the cluster's logs show it could not deliver (agentops.serve.undelivered.UndeliveredCounts
+    .to_dict): a counter per whose log, agent type and kind, and how far behind the end of its logs serve is."""
+    out: list[str] = []
+    _family(out, "agentops_autogen_undelivered_total", "counter",
+            "Requests the host's or a worker's log shows were not delivered (kind: agent_not_found, "
+            "client_not_found, subscriber_not_found, unhandled_message), counted since serve started.")
+    for s in states:
+        for c in s["counts"]:
+            out.append(f"agentops_autogen_undelivered_total{_labels(target=s['target'], log=c['log'], agent_type=c['agent_type'], kind=c['kind'])} "  # noqa: E501
+                       f"{c['count']}")
+    _family(out, "agentops_autogen_log_lag_bytes", "gauge",
+            "Bytes of a target's logs written but not read yet (the read per cycle is bounded).")
+    for s in states:
+        for log, lag in s["lag_bytes"].items():
+            out.append(f"agentops_autogen_log_lag_bytes{_labels(target=s['target'], log=log)} {lag}")
+    _family(out, "agentops_autogen_log_unreadable", "gauge", "Configured log files that could not be read.")
+    for s in states:
+        out.append(f"agentops_autogen_log_unreadable{_labels(target=s['target'])} {len(s['problems'])}")
+    return "\n".join(out) + "\n"
+
+
+def render_diagnoses(entries: list[dict[str, Any]]) -> str:
+    """The periodic diagnoses of `serve` (agentops.serve.verdicts.DiagnosisState.to_dict): each one's latest
+    verdict (the mode as a label, its status as the value) and the diagnosis' status, as the diagnosis judged
+    them. Labelled by the configured agent type, key and host, so a changed verdict replaces the series."""
+    out: list[str] = []
+    _family(out, "agentops_diagnosis_verdict", "gauge",
+            "The latest verdict of a periodic diagnosis: mode is the failure mode (or healthy), the value its "
+            "status (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).")
+    for e in entries:
+        if e["verdict"] is not None:
+            out.append(f"agentops_diagnosis_verdict{_labels(agent_type=e['agent_type'], key=e['key'], host=e['host'], mode=e['verdict']['id'])} "  # noqa: E501
+                       f"{_STATUS[e['verdict']['status']]}")
+    _family(out, "agentops_diagnosis_status", "gauge", "The latest periodic diagnosis' status (as its exit code).")
+    for e in entries:
+        if e["status"] is not None:
+            out.append(f"agentops_diagnosis_status{_labels(agent_type=e['agent_type'], key=e['key'], host=e['host'])} "
+                       f"{_STATUS[e['status']]}")
+    for name, kind, field, help_text in (
+            ("agentops_diagnosis_timestamp_seconds", "gauge", "finished_at", "When the latest diagnosis finished."),
+            ("agentops_diagnosis_duration_seconds", "gauge", "duration_s", "How long the latest diagnosis took."),
+            ("agentops_diagnosis_runs_total", "counter", "runs", "Periodic diagnoses run."),
+            ("agentops_diagnosis_failures_total", "counter", "failures",
+             "Periodic diagnoses that raised or overran serve's backstop (the previous verdict stands).")):
+        _family(out, name, kind, help_text)
+        for e in entries:
+            if e[field] is not None and (field != "finished_at" or e[field]):
+                out.append(f"{name}{_labels(agent_type=e['agent_type'], key=e['key'], host=e['host'])} "
+                           f"{_number(e[field])}")
+    return "\n".join(out) + "\n"

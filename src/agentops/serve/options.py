@@ -5,8 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from agentops.core.model import Status
+
+if TYPE_CHECKING:
+    from agentops.serve.undelivered import LogReader
+    from agentops.serve.verdicts import DiagnosisRunner
 
 DEFAULT_LISTEN = "127.0.0.1:9317"
 
@@ -35,6 +40,8 @@ class ServeOptions:
     probe_timeout_offset_s: float = 0.5
     probe_timeout_max_s: float = 120.0
     max_concurrent_probes: int = 16
+    # /probe plans remembered per loaded plan, per (target, kind, pack): emptied when this many are kept.
+    probe_plans_kept: int = 4096
     # The HTTP edge: a request head larger than this or slower than this is refused; connections beyond the
     # limit are closed at once (memory stays bounded whatever the clients do).
     max_request_bytes: int = 16 * 1024
@@ -50,6 +57,16 @@ class ServeOptions:
     owners: bool = True
     # When /healthz answers 503, given the cached run's status (the CLI passes its --fail-on rule).
     unhealthy: Callable[[Status], bool] = field(default=_unhealthy_from_critical)
+    # Undelivered requests in the cluster's logs (serve/undelivered.py), read every cluster interval: at most
+    # this many bytes of each file per cycle, and at most this many (log, type, kind) series per target.
+    log_read_bytes: int = 1024 * 1024
+    max_undelivered_series: int = 500
+    # One periodic diagnosis (serve: diagnoses:) is cancelled after this, whatever its own deadline says.
+    diagnosis_backstop_s: float = 120.0
+    # What reads a log chunk and runs a diagnosis: agentops.diagnose's, handed in by the CLI (serve sits below
+    # diagnose in the layers). None: the feature is off (no undelivered series, the section's diagnoses not run).
+    log_reader: LogReader | None = None
+    diagnosis_runner: DiagnosisRunner | None = None
     # --only / --skip / --tags and --pack, as `agentops health` takes them.
     packs: tuple[str, ...] = ()
     only: tuple[str, ...] = ()

@@ -34,6 +34,8 @@ from agentops.serve.log import log
 from agentops.serve.options import ServeOptions
 from agentops.serve.scheduler import Scheduler
 from agentops.serve.state import Plan, ResultCache, expand_plan, load_plan
+from agentops.serve.undelivered import UndeliveredCounts
+from agentops.serve.verdicts import DiagnosisState
 
 if TYPE_CHECKING:
     from agentops.serve.node import NodeRoutes
@@ -48,6 +50,8 @@ class Service:
         self.config, self.options, self.tls = config, options, tls
         self.cache = ResultCache()
         self.views: dict[str, TargetView] = {}
+        self.undelivered: dict[str, UndeliveredCounts] = {}  # per agentrpc target, cumulative across reloads
+        self.diagnoses: dict[str, DiagnosisState] = {}  # per diagnosis of the serve: section
         self.requests: dict[str, int] = {}
         self.reload_ok = True
         self.started_at = utc_stamp()
@@ -91,7 +95,11 @@ class Service:
         self.cache.retain(self.plan.check_keys())
         hosts = {t.name for t in self.plan.cfg.targets_of("agentrpc")}
         self.views = {k: v for k, v in self.views.items() if k in hosts}
-        self.scheduler = Scheduler(self.plan, self.cache, self.views, self.options)
+        self.undelivered = {k: v for k, v in self.undelivered.items() if k in hosts}
+        wanted = {d.name for d in self.plan.diagnoses}
+        self.diagnoses = {k: v for k, v in self.diagnoses.items() if k in wanted}
+        self.scheduler = Scheduler(self.plan, self.cache, self.views, self.options, undelivered=self.undelivered,
+                                   diagnoses=self.diagnoses)
         self.scheduler.start()
 
     def _reload_soon(self) -> None:
@@ -151,7 +159,11 @@ class Service:
         return Response.text(HTTPStatus.OK, "agentops serve: /metrics /healthz /report /probe?target=…&pack=…")
 
     def cached_report(self) -> Report:
-        return self.cache.report(self.plan.check_keys(), self.started_at)
+        report = self.cache.report(self.plan.check_keys(), self.started_at)
+        if self.plan.diagnoses:  # the periodic diagnoses' latest verdicts, in plan order (not yet run: left out)
+            report.data = {"diagnoses": [self.diagnoses[d.name].to_dict() for d in self.plan.diagnoses
+                                         if d.name in self.diagnoses]}
+        return report
 
     def state(self) -> dict[str, Any]:
         now = time.time()
@@ -168,10 +180,19 @@ class Service:
         from prometheus_client import REGISTRY, generate_latest
 
         from agentops.render.document import report_document
-        from agentops.render.prometheus import render_autogen_views, render_prometheus, render_serve_state
+        from agentops.render.prometheus import (
+            render_autogen_views,
+            render_diagnoses,
+            render_prometheus,
+            render_serve_state,
+            render_undelivered,
+        )
 
         text = render_prometheus(report_document(self.cached_report()))
         text += render_autogen_views([self.views[k].to_dict() for k in sorted(self.views)])
+        text += render_undelivered([self.undelivered[k].to_dict() for k in sorted(self.undelivered)])
+        text += render_diagnoses([self.diagnoses[d.name].to_dict() for d in self.plan.diagnoses
+                                  if d.name in self.diagnoses])
         text += render_serve_state(self.state())
         text += generate_latest(REGISTRY).decode()  # process_* (RSS over days) and python_* of this process
         return Response(HTTPStatus.OK, text.encode(), EXPOSITION)
@@ -232,6 +253,16 @@ class Service:
         return max(0.05, min(given - o.probe_timeout_offset_s, o.probe_timeout_max_s))
 
     def _probe_plan(self, name: str, kind: str | None, pack: str | None) -> list[Any]:
+        key = (name, kind, pack)
+        known = self.plan.probe_plans.get(key)
+        if known is None:  # a bad request raises before anything is kept
+            known = self._plan_probe(name, kind, pack)
+            if len(self.plan.probe_plans) >= self.options.probe_plans_kept:
+                self.plan.probe_plans.clear()
+            self.plan.probe_plans[key] = known
+        return known
+
+    def _plan_probe(self, name: str, kind: str | None, pack: str | None) -> list[Any]:
         cfg = self.plan.cfg
         if pack is not None and pack.endswith((".yaml", ".yml")):
             # A scrape names a pack; it never makes serve read a file of its choosing.

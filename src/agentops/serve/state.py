@@ -12,6 +12,7 @@ from agentops.core.model import Report, Result, Status
 from agentops.core.packs import CheckSpec, PlannedCheck, Selection, load_specs, plan
 from agentops.core.yamlsrc import ConfigError
 from agentops.serve.options import ServeOptions
+from agentops.serve.section import DiagnosisSpec, diagnosis_specs
 
 Key = tuple[str, str]  # (check id, target name)
 
@@ -22,9 +23,13 @@ class Plan:
     checks: list[PlannedCheck]
     cluster: ClusterSpec
     base: Config | None = None  # the config as read, before any expansion (None: the same as cfg)
+    diagnoses: list[DiagnosisSpec] = field(default_factory=list)  # the `serve:` section's
     loaded_at: float = field(default_factory=time.time)
     # /probe's packs, read once per plan (a reload makes a new plan, so edited packs are read again).
     probe_specs: dict[tuple[str, ...], list[CheckSpec]] = field(default_factory=dict)
+    # /probe's planned checks per (target, kind, pack), made once per plan: Prometheus asks the same targets
+    # every scrape. Bounded (service discovery may name any address): emptied when full.
+    probe_plans: dict[tuple[str, str | None, str | None], list[PlannedCheck]] = field(default_factory=dict)
 
     def specs_of(self, packs: list[str] | None) -> list[CheckSpec]:
         key = tuple(packs or ())
@@ -59,7 +64,7 @@ def _planned(base: Config, cfg: Config, options: ServeOptions, *, may_be_empty: 
     if not checks and not may_be_empty:
         raise ConfigError("no check to run: nothing matched " + (selection.describe() or "the config's packs and "
                           "targets"), path=cfg.path)
-    return Plan(cfg=cfg, checks=checks, cluster=cluster_spec(cfg), base=base)
+    return Plan(cfg=cfg, checks=checks, cluster=cluster_spec(cfg), base=base, diagnoses=diagnosis_specs(cfg))
 
 
 async def expand_plan(current: Plan, options: ServeOptions) -> Plan:
