@@ -235,7 +235,7 @@ def test_tls_node(tmp_path: Path, tls_files: TlsFiles) -> None:
     (["--node"], "--node needs --token-file"),
     (["--token-file", "TOKEN"], "--token-file is the token of --node's routes"),
     (["--node", "--token-file", "TOKEN", "--listen", "0.0.0.0:9"], "needs --tls-cert and --tls-key"),
-    (["--node", "--token-file", "EMPTY"], "--token-file: token file"),
+    (["--node", "--token-file", "EMPTY"], "is empty"),
     (["--node", "--token-file", "ABSENT"], "file not found"),
     (["--tls-cert", "TOKEN"], "--tls-cert and --tls-key go together"),
 ])
@@ -250,3 +250,22 @@ def test_cli_refusals_are_one_line(tmp_path: Path, args: list[str], expected: st
     assert result.code == 3 and expected in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
     assert "s3cret-token-value" not in result.stderr + result.stdout
+
+
+def test_a_rotated_token_is_taken_on_sighup(node: Node) -> None:
+    """The node re-reads its token file on SIGHUP: the new token is accepted, the old one refused; an unusable
+    file (emptied) keeps the token in force, said on stderr; neither token is ever logged."""
+    new = secrets.token_urlsafe(24)
+    (node.dir / "node.token").write_text(new + "\n")
+    seen = len(node.serve.events)
+    os.kill(node.serve.pid, signal.SIGHUP)
+    node.serve.wait_event("token_reloaded", after=seen)
+    assert node.get("/node/processes?worker=w1", token=new)[0] == 200
+    assert node.get("/node/processes?worker=w1", token=node.token)[0] == 403
+    (node.dir / "node.token").write_text("\n")
+    seen = len(node.serve.events)
+    os.kill(node.serve.pid, signal.SIGHUP)
+    failed = node.serve.wait_event("token_reload_failed", after=seen)
+    assert "empty" in failed["error"] and failed["level"] == "error"
+    assert node.get("/node/processes?worker=w1", token=new)[0] == 200  # the one in force is kept
+    assert new not in "".join(node.serve.lines)

@@ -69,10 +69,10 @@ def read_token(path: str) -> str:
     try:
         text = read_file(path, limit=MAX_TOKEN_BYTES).decode("utf-8", errors="replace")
     except FileProblem as exc:
-        raise TokenFileError(f"token file {path}: {exc}") from None
+        raise TokenFileError(f"token file {path} cannot be read ({exc})") from None
     token = text.strip().splitlines()[0].strip() if text.strip() else ""
     if not token:
-        raise TokenFileError(f"token file {path}: empty")
+        raise TokenFileError(f"token file {path} is empty")
     register_secret(token)
     return token
 
@@ -89,8 +89,10 @@ class NodeRoutes:
     """The /node/ routes of one serve process. `config` returns the node's current config (the Service sets
     it: a reload changes which workers it answers for)."""
 
-    def __init__(self, token: str, readers: NodeReaders, options: NodeOptions | None = None) -> None:
+    def __init__(self, token: str, readers: NodeReaders, options: NodeOptions | None = None, *,
+                 token_file: str | None = None) -> None:
         self._token = token.encode()
+        self.token_file = token_file
         self.readers = readers
         self.config: Callable[[], Config] | None = None
         self.options = options or NodeOptions()
@@ -119,6 +121,17 @@ class NodeRoutes:
                 return _error(HTTPStatus.BAD_REQUEST, str(exc).splitlines()[0])
 
         return route
+
+    def reread_token(self) -> str | None:
+        """Read the token file again (SIGHUP: a rotated token is taken without a restart). A file that cannot
+        be used keeps the token in force, and the reason is returned (the caller logs it); None when taken."""
+        if self.token_file is None:
+            return None
+        try:
+            self._token = read_token(self.token_file).encode()
+        except TokenFileError as exc:
+            return str(exc)
+        return None
 
     def refusal(self, request: Request) -> Response | None:
         """401 without a bearer token, 403 with a wrong one (compared in constant time); None when accepted."""
