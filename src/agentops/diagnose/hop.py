@@ -105,14 +105,17 @@ def candidate_types(layers: Layers, caller: str, extra: list[str]) -> list[str]:
 
 
 def host_leads(layers: Layers, caller: str) -> dict[str, list[str]]:
-    """{type: host log lines}: failures for other types the host logged since the target's ping was sent."""
+    """{type: host log lines}: failures for other types the host logged since the target's ping was sent (a
+    remote host's records as last fetched from its node: layers.nodes.refresh_host_records)."""
     host = layers.cluster.host
     found: dict[str, list[str]] = {}
     if host is None:
         return found
+    batches = [list(layers.nodes.host_records)]
     for path in host.log_files():
         start = layers.ping_offsets.get(str(path), layers.start_offsets.get(str(path), 0))
-        records, _ = ranges.read_records(path, start=start, log_format=host.log_format)
+        batches.append(ranges.read_records(path, start=start, log_format=host.log_format)[0])
+    for records in batches:
         for sig in logscan.signals(records):
             if sig.kind in HOST_LEADS and sig.agent_type and sig.agent_type != caller:
                 found.setdefault(sig.agent_type, []).append(sig.line)
@@ -135,17 +138,23 @@ async def outgoing(layers: Layers, caller: str, types: list[str], timeout: float
     return await registry.probe("metrics").measure(target, {"compute": compute}, timeout)
 
 
-def cannot_return(layers: Layers, caller: str, agent_type: str) -> str | None:
+async def cannot_return(layers: Layers, caller: str, agent_type: str) -> str | None:
     """Why a call to `agent_type` will never be answered, if something shows it: the host logged dropping a
-    message to it since the ping, or the worker configured to own it is not running or is stopped."""
+    message to it since the ping, or the worker configured to own it is not running or is stopped (seen here,
+    or by its node when it runs on another machine)."""
     from agentops.core import registry
 
     if agent_type in host_leads(layers, caller):
         return f"the host dropped a message to {agent_type} ('Agent {agent_type} not found')"
     worker = layers.cluster.owner_of(agent_type)
-    if worker is None or not worker.process.configured or not layers.worker_local(worker):
+    if worker is not None and worker.node is not None:
+        found = await layers.nodes.locate(worker, cap=CALLS_CAP_S)
+        if found is None:  # the node did not answer (noted): nothing is claimed
+            return None
+    elif worker is None or not worker.process.configured or not layers.worker_local(worker):
         return None
-    found = registry.probe("process.view").locate(worker.process, layers.host_port, layers.host_ips)
+    else:
+        found = registry.probe("process.view").locate(worker.process, layers.host_port, layers.host_ips)
     if not found.alive:
         return f"{agent_type}'s worker {worker.name} is not running"
     stopped = next((v for v in found.alive if v.stopped), None)
@@ -162,6 +171,7 @@ async def watch_calls(layers: Layers, caller: str, ping_timeout: float) -> str:
     await asyncio.sleep(CALL_WATCH_GRACE_S)
     while True:
         # A type in no config and not on the host (a typo, a worker never started) is named by the host's log.
+        await layers.nodes.refresh_host_records(layers.ping_offsets)
         types = candidate_types(layers, caller, list(host_leads(layers, caller)))
         obs = await outgoing(layers, caller, types, CALLS_CAP_S)
         if obs.facts.get("missing_families"):
@@ -169,7 +179,7 @@ async def watch_calls(layers: Layers, caller: str, ping_timeout: float) -> str:
         for name, value in obs.metrics.items() if obs.reason is None else ():
             kind, _, agent_type = name.partition(".")
             if kind == "waiting" and value > 0:
-                why = cannot_return(layers, caller, agent_type)
+                why = await cannot_return(layers, caller, agent_type)
                 if why:
                     return f"{caller} waits on a call to {agent_type} that cannot return: {why}"
         await asyncio.sleep(CALL_WATCH_INTERVAL_S)
@@ -198,6 +208,8 @@ async def find_leads(layers: Layers, ev: Evidence, caller: str, how: str) -> tup
     leads: dict[str, Lead] = {}
 
     async def measure(timeout: float) -> Observation:
+        if how != "error":
+            await layers.nodes.refresh_host_records(layers.ping_offsets)
         logged = host_leads(layers, caller) if how != "error" else {}
         for t, lines in logged.items():
             leads.setdefault(t, Lead(t)).host_lines += lines
