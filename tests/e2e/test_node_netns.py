@@ -314,7 +314,7 @@ def test_a_type_the_running_remote_worker_did_not_register(site: NodeSite) -> No
     rows = {r["worker"]: r for r in workers["workers"]}
     assert rows["wb"]["alive"] is True and rows["wb"]["pid"] == site.procs["wb"].pid, rows
     # The host's start time, from its node, is what host-restarted compares with: it started before wb here.
-    assert workers["host_started_at"] < rows["wb"]["started_at"], workers
+    assert workers["host_started_at"] <= rows["wb"]["started_at"], workers  # stamps of whole seconds
     assert "which is running but did not register it" in v["title"] + v["cause"] + json.dumps(v), v
 
 
@@ -429,3 +429,21 @@ def test_killed_remote_worker_is_dead(site: NodeSite) -> None:
     lead = result(doc, "hop.calls")["facts"]["leads"][0]
     assert lead["agent_type"] == "leaf" and any("Agent leaf not found" in x for x in lead["host_log"]), lead
 
+
+
+def test_a_restarted_remote_host_orphans_its_workers(site: NodeSite) -> None:
+    """Last, after the kill: the AgentRpc host is restarted on its machine, wf keeps running with none of its
+    types registered. host-restarted needs the host's start time after the worker's: both come from the node."""
+    host = site.procs["host"]
+    host.terminate()
+    host.wait(timeout=30)
+    (site.dir / "host.log").unlink()
+    site.start_host()
+    wait_for(lambda: site.procs["wf"].poll() is None, what="wf to outlive its host")
+    code, doc, _ = site.diagnose(central(site, name="restart.yaml", host_node=True), "failing")
+    v = doc["findings"][0]
+    assert (code, v["id"]) == (2, "host-restarted"), v
+    workers = result(doc, "cluster.workers")["facts"]
+    rows = {r["worker"]: r for r in workers["workers"]}
+    assert "wf" in workers["orphans"] and workers["host_started_at"] > rows["wf"]["started_at"], workers
+    assert result(doc, "agentrpc.process")["facts"]["processes"][0]["pid"] == site.procs["host"].pid
