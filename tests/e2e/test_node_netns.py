@@ -403,6 +403,29 @@ def test_a_relay_waiting_on_a_frozen_remote_leaf_is_the_broken_hop(site: NodeSit
     assert "leaf's worker wb (pid" in ping.get("cut_short_by_call", ""), ping
 
 
+def test_an_uninstrumented_relay_waiting_on_a_frozen_remote_leaf(site: NodeSite) -> None:
+    """The same fault without relay's metrics: the lead is relay's own worker log, read on its node (AutoGen's
+    runtime logs at INFO the request it sent to leaf, and no response came); leaf's node shows it stopped."""
+    pid = site.procs["wb"].pid
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        import psutil
+
+        wait_for(lambda: psutil.Process(pid).status() == psutil.STATUS_STOPPED, what="wb to stop")
+        code, doc, _ = site.diagnose(central(site, name="relay-plain.yaml", host_node=True), "--to", "relay",
+                                     command="message")
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    v = doc["findings"][0]
+    assert (code, v["id"]) == (2, "downstream-broken"), v
+    assert v["title"].startswith("relay waits on leaf: worker wb is frozen (process state T"), v["title"]
+    calls = result(doc, "hop.calls")["facts"]
+    assert calls["metrics"] == "not configured", calls
+    (lead,) = calls["leads"]
+    assert lead["agent_type"] == "leaf" and lead["waiting"] == 0 and lead["host_log"] == [], lead
+    assert any("from relay to leaf sent, no response logged" in x for x in lead["worker_log"]), lead
+
+
 def test_publish_receivers_are_seen_by_their_node(site: NodeSite) -> None:
     _code, doc, _ = site.diagnose(central(site, name="publish.yaml"), "--topic", "plain.events", command="publish")
     rec = result(doc, "publish.receiver")["facts"]

@@ -78,6 +78,7 @@ class Lead:
     failed: float = 0.0  # the target's calls to it that failed (metrics, since the worker started)
     calls: float = 0.0  # the target's calls to it that finished, any outcome (metrics)
     host_lines: list[str] = field(default_factory=list)  # host log lines about it during the ping
+    worker_lines: list[str] = field(default_factory=list)  # the caller's worker's log: requests unanswered
 
     def found_by(self, caller: str, worker: str) -> list[str]:
         out = []
@@ -87,11 +88,12 @@ class Lead:
         if self.failed:
             out.append(f"{worker}'s metrics: {self.failed:.0f} call(s) from {caller} to {self.agent_type} failed")
         out += [f"host log during the ping: {text}" for text in self.host_lines[-2:]]
+        out += [f"{worker}'s log during the ping: {text}" for text in self.worker_lines[-2:]]
         return out
 
     def to_dict(self) -> dict[str, Any]:
         return {"agent_type": self.agent_type, "waiting": self.waiting, "failed": self.failed,
-                "calls": self.calls, "host_log": self.host_lines[-3:]}
+                "calls": self.calls, "host_log": self.host_lines[-3:], "worker_log": self.worker_lines[-3:]}
 
 
 # ------------------------------------------------------------------------------ when to follow, and where
@@ -120,6 +122,23 @@ def host_leads(layers: Layers, caller: str) -> dict[str, list[str]]:
             if sig.kind in HOST_LEADS and sig.agent_type and sig.agent_type != caller:
                 found.setdefault(sig.agent_type, []).append(sig.line)
     return found
+
+
+async def caller_log_leads(layers: Layers, caller: str) -> dict[str, list[str]]:
+    """{type: lines}: the caller's requests to other types its worker logged sending during the ping and got
+    no response to (outgoing_log.py; read on its node when it runs on another machine)."""
+    from agentops.diagnose.outgoing_log import waiting_calls
+
+    owner = layers.owner
+    if owner is None:
+        return {}
+    if owner.node is not None:
+        records = await layers.nodes.records_since(owner, layers.ping_offsets)
+    else:
+        records = [r for path in owner.log_files() for r in ranges.read_records(
+            path, start=layers.ping_offsets.get(str(path), layers.start_offsets.get(str(path), 0)),
+            log_format=owner.log_format)[0]]
+    return waiting_calls(records, caller)
 
 
 async def outgoing(layers: Layers, caller: str, types: list[str], timeout: float) -> Observation:
@@ -213,6 +232,8 @@ async def find_leads(layers: Layers, ev: Evidence, caller: str, how: str) -> tup
         logged = host_leads(layers, caller) if how != "error" else {}
         for t, lines in logged.items():
             leads.setdefault(t, Lead(t)).host_lines += lines
+        for t, lines in (await caller_log_leads(layers, caller) if how != "error" else {}).items():
+            leads.setdefault(t, Lead(t)).worker_lines += lines
         facts: dict[str, Any] = {"caller": caller, "how": how}
         owner = layers.owner
         if owner is None or not owner.metrics_url:
@@ -232,7 +253,7 @@ async def find_leads(layers: Layers, ev: Evidence, caller: str, how: str) -> tup
                         setattr(lead, kind, value)
         # An error reply comes from a call that FAILED; silence from one still waiting or dropped.
         useful = [lead for lead in leads.values() if (lead.failed if how == "error" else
-                                                       lead.waiting or lead.host_lines)]
+                                                       lead.waiting or lead.host_lines or lead.worker_lines)]
         if facts["metrics"] == "read":
             # The host's line names no sender: when the caller's own counts say it never called that type,
             # someone else did (relay3 → mid → echo: the host's 'Agent echo not found' is mid's call).
@@ -240,7 +261,7 @@ async def find_leads(layers: Layers, ev: Evidence, caller: str, how: str) -> tup
             facts["ruled_out"] = [{"agent_type": lead.agent_type, "why": f"{caller} never called it (metrics)"}
                                   for lead in never]
             useful = [lead for lead in useful if lead not in never]
-        useful.sort(key=lambda lead: (-lead.waiting, -len(lead.host_lines), -lead.failed))
+        useful.sort(key=lambda lead: (-lead.waiting, -len(lead.host_lines), -len(lead.worker_lines), -lead.failed))
         leads.clear()
         leads.update({lead.agent_type: lead for lead in useful})
         facts["leads"] = [lead.to_dict() for lead in useful]

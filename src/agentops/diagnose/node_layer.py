@@ -268,15 +268,17 @@ class NodeEvidence:
                                          for k, start in zip(keys, starts, strict=True)))
         return [(a["parsed"][0], start) for start, a in zip(starts, answers, strict=True) if a["parsed"][1] is None]
 
+    async def records_since(self, subject: WorkerSpec | HostSpec, offsets: dict[str, int]) -> list[Record]:
+        """The subject's records since `offsets` (the ping's), read on its node; none when it does not answer."""
+        if subject.node is None or await self._ensure_remote(subject) is None:
+            return []
+        return [r for records, _ in await self._since(subject, offsets, self._timeout(0.5)) for r in records]
+
     async def refresh_host_records(self, offsets: dict[str, int]) -> None:
         """The remote host's records since the ping (`host_records`), for hop.host_leads, which reads them with
         the local host log's; a host on this machine, or a node that does not answer, leaves them empty."""
         host = self.layers.cluster.host
-        if host is None or host.node is None or await self._ensure_remote(host) is None:
-            self.host_records = []
-            return
-        self.host_records = [r for records, _ in await self._since(host, offsets, self._timeout(0.5))
-                             for r in records]
+        self.host_records = await self.records_since(host, offsets) if host is not None else []
 
     # --------------------------------------------------------------------------------------- machine
 
