@@ -382,20 +382,25 @@ def test_the_remote_host_and_machine_are_seen_by_the_node(site: NodeSite) -> Non
     assert code == 0
 
 
+def _relay_with_wb_frozen(site: NodeSite, config: Path) -> tuple[int, dict[str, Any]]:
+    """`diagnose message --to relay` while leaf's worker wb is stopped (SIGSTOP on its host), resumed after."""
+    import psutil
+
+    pid = site.procs["wb"].pid
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        wait_for(lambda: psutil.Process(pid).status() == psutil.STATUS_STOPPED, what="wb to stop")
+        code, doc, _ = site.diagnose(config, "--to", "relay", command="message")
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    return code, doc
+
+
 def test_a_relay_waiting_on_a_frozen_remote_leaf_is_the_broken_hop(site: NodeSite) -> None:
     """relay (on wr) calls leaf (on wb), frozen; the host, remote too, logs nothing. relay's metrics show the
     call waiting, leaf's node shows its worker stopped: the ping is cut short there, and the hop is the verdict
     (it was `overload` while a remote worker's process could not be asked)."""
-    pid = site.procs["wb"].pid
-    os.kill(pid, signal.SIGSTOP)
-    try:
-        import psutil
-
-        wait_for(lambda: psutil.Process(pid).status() == psutil.STATUS_STOPPED, what="wb to stop")
-        code, doc, _ = site.diagnose(central(site, name="relay.yaml", host_node=True, relay_metrics=True),
-                                     "--to", "relay", command="message")
-    finally:
-        os.kill(pid, signal.SIGCONT)
+    code, doc = _relay_with_wb_frozen(site, central(site, name="relay.yaml", host_node=True, relay_metrics=True))
     v = doc["findings"][0]
     assert (code, v["id"]) == (2, "downstream-broken"), v
     assert v["title"].startswith("relay waits on leaf: worker wb is frozen (process state T"), v["title"]
@@ -406,16 +411,7 @@ def test_a_relay_waiting_on_a_frozen_remote_leaf_is_the_broken_hop(site: NodeSit
 def test_an_uninstrumented_relay_waiting_on_a_frozen_remote_leaf(site: NodeSite) -> None:
     """The same fault without relay's metrics: the lead is relay's own worker log, read on its node (AutoGen's
     runtime logs at INFO the request it sent to leaf, and no response came); leaf's node shows it stopped."""
-    pid = site.procs["wb"].pid
-    os.kill(pid, signal.SIGSTOP)
-    try:
-        import psutil
-
-        wait_for(lambda: psutil.Process(pid).status() == psutil.STATUS_STOPPED, what="wb to stop")
-        code, doc, _ = site.diagnose(central(site, name="relay-plain.yaml", host_node=True), "--to", "relay",
-                                     command="message")
-    finally:
-        os.kill(pid, signal.SIGCONT)
+    code, doc = _relay_with_wb_frozen(site, central(site, name="relay-plain.yaml", host_node=True))
     v = doc["findings"][0]
     assert (code, v["id"]) == (2, "downstream-broken"), v
     assert v["title"].startswith("relay waits on leaf: worker wb is frozen (process state T"), v["title"]
