@@ -322,14 +322,19 @@ def test_wrong_token_is_refused_and_never_shown(site: NodeSite) -> None:
     wrong = secrets.token_urlsafe(24)
     bad = site.dir / "wrong.token"
     bad.write_text(wrong + "\n")
-    _code, doc, text = site.diagnose(site.central_config(site.tls, token_file=bad,
-                                                        name="wrong.yaml"), "leaf")
+    _code, doc, text = site.diagnose(site.central_config(site.tls, token_file=bad, name="wrong.yaml",
+                                                        host_node=True), "--to", "leaf", command="message")
     node = result(doc, "worker.node")
     assert node["status"] == "UNKNOWN" and node["reason"] == "auth", node
     assert "refused the token (403" in node["message"]
     assert any("did not answer" in n for n in doc["notes"]), doc["notes"]
     assert wrong not in text and site.token not in text
     assert not any(r["id"] == "worker.process" for r in doc["results"])  # nothing is claimed of the process
+    # The host's node refuses it too: said once, and nothing is claimed of the host's process or log.
+    host = result(doc, "agentrpc.node")
+    assert host["status"] == "UNKNOWN" and host["reason"] == "auth", host
+    assert not any(r["id"] in ("agentrpc.process", "logs.host") for r in doc["results"]), doc["results"]
+    assert len([n for n in doc["notes"] if "hub" in n and "node" in n]) == 1, doc["notes"]
 
 
 def test_missing_token_file_is_one_clear_line(site: NodeSite) -> None:

@@ -287,6 +287,7 @@ def downstream_layers(parent: Layers, ev: Evidence) -> Layers:
     sub.host_view, sub.host_ips, sub.since = parent.host_view, parent.host_ips, parent.since
     sub.start_offsets = dict(parent.start_offsets)
     sub.nodes.clients = parent.nodes.clients  # one client per node for the command; the parent closes them
+    sub.nodes.silent = parent.nodes.silent  # a node that did not answer the parent is not asked again
     return sub
 
 

@@ -527,8 +527,9 @@ class Layers:
         obs = self._worker_cpu(pid)
         if obs is not None:
             self.ev.record(_judged(self.spec("worker.cpu"), self.owner.name, obs, started))
-        host_here = self.host_view is not None and (self.cluster.host is None or self.cluster.host.node is None)
-        pids = [pid] + ([self.host_view.pid] if host_here and self.host_view.pid != pid else [])
+        # A host on another machine (options.node) has its pid there: not one of this machine's processes.
+        here = self.host_view if self.cluster.host is None or self.cluster.host.node is None else None
+        pids = [pid] + ([here.pid] if here is not None and here.pid != pid else [])
         local = Target(name="local", kind="host", where="built-in")
         await asyncio.gather(
             self.ev.layer(self.spec("machine.starvation"), local.name,

@@ -60,6 +60,7 @@ class NodeEvidence:
         self.clients: dict[str, NodeClient] = {}
         self.remote: dict[str, RemoteLogs] = {}  # per worker name, once its node answered
         self.paths: dict[str, str] = {}  # NODE:PATH -> PATH on the node
+        self.silent: set[str] = set()  # subjects whose node did not answer: noted once, not asked again
         self.watched_at = 0.0
         self.host_records: list[Record] = []  # the remote host's records since the ping (refresh_host_records)
 
@@ -123,6 +124,7 @@ class NodeEvidence:
 
         result = await self.layers.ev.layer(self.layers.spec(check_id), subject.name, measure, cap=cap)
         if "found" not in seen:
+            self.silent.add(subject.name)
             self.layers.ev.note(f"{what} runs on node {node.label}, which did not answer ({result.message}): its "
                                 f"process state and log were not checked")
             return None
@@ -141,12 +143,13 @@ class NodeEvidence:
     async def _ensure_remote(self, subject: WorkerSpec | HostSpec) -> RemoteLogs | None:
         """The subject's remote log files: known since it was viewed, or asked now (a hop's own Layers share
         the parent's offsets but not its answers); None, noted, when the node does not answer."""
-        if subject.name in self.remote:
-            return self.remote[subject.name]
+        if subject.name in self.remote or subject.name in self.silent:
+            return self.remote.get(subject.name)
         assert subject.node is not None
         try:
             sizes = await self.client(subject).log_files(self._timeout(0.5))
         except NodeError as exc:
+            self.silent.add(subject.name)
             self.layers.ev.note(f"{subject.name}'s log on node {subject.node.label}: {exc.message}: not read")
             return None
         return self._remember_sizes(subject, sizes)
