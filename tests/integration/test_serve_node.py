@@ -60,7 +60,11 @@ def _write_node(tmp: Path) -> tuple[subprocess.Popen[bytes], Path, Path, str]:
     config.write_text(yaml.safe_dump({"version": 1, "targets": [
         {"name": "w1", "kind": "worker", "options": {"process": {"pid_file": str(tmp / "w1.pid")},
                                                       "logs": [str(log)], "agent_types": ["echo"]}},
-        {"name": "w2", "kind": "worker", "options": {"agent_types": ["other"]}}]}))  # no process: cannot look
+        {"name": "w2", "kind": "worker", "options": {"agent_types": ["other"]}},  # no process: cannot look
+        # An AgentRpc host on this node (the same real process stands for it), its own log.
+        {"name": "hub", "kind": "agentrpc", "address": f"127.0.0.1:{free_port()}",
+         "options": {"process": {"pid_file": str(tmp / "w1.pid")}, "logs": [str(tmp / "hub.log")]}}]}))
+    (tmp / "hub.log").write_text("2026-01-01 00:00:00,000 1 host INFO host listening on 127.0.0.1:1\n")
     token = secrets.token_urlsafe(24)
     (tmp / "node.token").write_text(token + "\n")
     return worker, log, config, token
@@ -235,7 +239,7 @@ def test_tls_node(tmp_path: Path, tls_files: TlsFiles) -> None:
     (["--node"], "--node needs --token-file"),
     (["--token-file", "TOKEN"], "--token-file is the token of --node's routes"),
     (["--node", "--token-file", "TOKEN", "--listen", "0.0.0.0:9"], "needs --tls-cert and --tls-key"),
-    (["--node", "--token-file", "EMPTY"], "--token-file: token file"),
+    (["--node", "--token-file", "EMPTY"], "is empty"),
     (["--node", "--token-file", "ABSENT"], "file not found"),
     (["--tls-cert", "TOKEN"], "--tls-cert and --tls-key go together"),
 ])
@@ -250,3 +254,90 @@ def test_cli_refusals_are_one_line(tmp_path: Path, args: list[str], expected: st
     assert result.code == 3 and expected in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
     assert "s3cret-token-value" not in result.stderr + result.stdout
+
+
+def test_a_rotated_token_is_taken_on_sighup(node: Node) -> None:
+    """The node re-reads its token file on SIGHUP: the new token is accepted, the old one refused; an unusable
+    file (emptied) keeps the token in force, said on stderr; neither token is ever logged."""
+    new = secrets.token_urlsafe(24)
+    (node.dir / "node.token").write_text(new + "\n")
+    seen = len(node.serve.events)
+    os.kill(node.serve.pid, signal.SIGHUP)
+    node.serve.wait_event("token_reloaded", after=seen)
+    assert node.get("/node/processes?worker=w1", token=new)[0] == 200
+    assert node.get("/node/processes?worker=w1", token=node.token)[0] == 403
+    (node.dir / "node.token").write_text("\n")
+    seen = len(node.serve.events)
+    os.kill(node.serve.pid, signal.SIGHUP)
+    failed = node.serve.wait_event("token_reload_failed", after=seen)
+    assert "empty" in failed["error"] and failed["level"] == "error"
+    assert node.get("/node/processes?worker=w1", token=new)[0] == 200  # the one in force is kept
+    assert new not in "".join(node.serve.lines)
+
+
+def test_machine_is_measured_on_the_node(node: Node) -> None:
+    status, doc = node.get("/node/machine?worker=w1&seconds=0.2")
+    assert status == 200 and doc["pids"] == [node.worker.pid], doc
+    assert doc["memory"]["reason"] is None and 0 < doc["memory"]["metrics"]["memory_used_percent"] <= 100, doc
+    starvation = doc["starvation"]
+    assert starvation["reason"] is None and "run_queue_wait_percent" in starvation["metrics"], starvation
+    assert starvation["facts"]["pids"] == [node.worker.pid]
+    # The window is the node's to bound (NodeOptions.max_machine_s), whatever is asked.
+    status, doc = node.get("/node/machine?worker=w1&seconds=60")
+    assert status == 200 and doc["starvation"]["facts"]["window_s"] < 10, doc
+    assert node.get("/node/machine?worker=w1&seconds=nan")[0] == 400
+    status, doc = node.get("/node/machine?worker=w2")  # no process to find: the machine's memory only
+    assert status == 200 and doc["pids"] == [] and "starvation" not in doc and doc["memory"]["metrics"]
+
+    async def ask() -> Any:
+        client = NodeClient(_spec(f"http://{node.serve.address}", node.dir / "node.token"))
+        try:
+            return await client.machine(0.2, 10.0)
+        finally:
+            await client.close()
+
+    measured = asyncio.run(ask())  # rebuilt as Observations for the caller's judge
+    assert measured["memory"].reason is None and measured["memory"].metrics["memory_total_bytes"] > 0
+    assert measured["starvation"].facts["pids"] == [node.worker.pid]
+
+
+def test_the_host_is_answered_for_by_host(node: Node) -> None:
+    """`host=NAME` names an agentrpc target of the node's config: its process and only its own log files."""
+    status, doc = node.get("/node/processes?host=hub")
+    assert status == 200 and [v["pid"] for v in doc["views"]] == [node.worker.pid], doc
+    status, doc = node.get("/node/logs?host=hub")
+    assert status == 200 and [f["path"] for f in doc["files"]] == [str(node.dir / "hub.log")], doc
+    status, doc = node.get(f"/node/logs?host=hub&path={node.dir / 'hub.log'}&start=0")
+    assert status == 200 and "host listening" in doc["records"][0]["message"], doc
+    status, doc = node.get(f"/node/logs?host=hub&path={node.log}&start=0")  # a worker's file is not the host's
+    assert status == 400 and "not a log file of host hub" in doc["error"], doc
+    assert node.get("/node/processes?host=w1")[0] == 404  # w1 is a worker target, not an agentrpc one
+    assert node.get("/node/profile?host=hub")[0] == 400  # a host is viewed and read, not profiled or measured
+    assert node.get("/node/machine?host=hub")[0] == 400
+
+
+def test_profile_of_a_remote_worker_is_the_local_report(node: Node) -> None:
+    """`agentops profile --target w1` where w1's config names its node: the node samples the process and answers
+    the series; the report is built from them by the same analysis and presenter as a local profile's."""
+    central = node.dir / "central.yaml"
+    central.write_text(yaml.safe_dump({"version": 1, "targets": [
+        {"name": "w1", "kind": "worker", "options": {"agent_types": ["echo"], "node": {
+            "url": f"http://{node.serve.address}", "token_file": str(node.dir / "node.token")}}}]}))
+    remote = run_cli("profile", "--target", "w1", "-c", str(central), "-d", "1", "-i", "0.2", "-o", "json",
+                     "--fail-on", "never", timeout=120)
+    assert remote.code == 0 and "Traceback" not in remote.stderr, remote.stderr
+    doc = json.loads(remote.stdout)
+    (proc,) = doc["data"]["processes"]
+    assert proc["pid"] == node.worker.pid and proc["label"] == "w1", proc
+    assert any(f"sampled on node {node.serve.address}" in n for n in doc["notes"]), doc["notes"]
+    local = json.loads(run_cli("profile", "--pid", str(node.worker.pid), "-d", "1", "-i", "0.2", "-o", "json",
+                               "--fail-on", "never", timeout=120).stdout)
+    # The same checks, judged the same way, in the same shape.
+    assert sorted(r["id"] for r in doc["results"]) == sorted(r["id"] for r in local["results"])
+    assert set(proc) == set(local["data"]["processes"][0])
+    assert all(r["status"] != "UNKNOWN" for r in doc["results"]), doc["results"]
+    # A longer window than the node samples is cut to its most, and said.
+    longer = json.loads(run_cli("profile", "--target", "w1", "-c", str(central), "-d", "12", "-i", "1", "-o",
+                                "json", "--fail-on", "never", timeout=120).stdout)
+    assert any("samples at most 10s" in n for n in longer["notes"]), longer["notes"]
+    assert node.token not in remote.stdout + remote.stderr

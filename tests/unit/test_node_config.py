@@ -53,9 +53,25 @@ def test_plain_http_is_accepted_on_loopback_only() -> None:
     assert node is not None and node.worker == "w-on-node"
 
 
-def test_profile_of_a_remote_worker_says_where_it_can_be_sampled() -> None:
-    from agentops.profile.targets import by_worker_target
+def test_profile_of_a_remote_worker_is_its_nodes() -> None:
+    """A remote worker is profiled through its node (profile/remote.py), not looked for on this machine."""
+    from agentops.profile.targets import by_worker_target, resolve
 
     cfg = load("        url: https://10.0.0.6:9318\n        token_file: /t\n")
-    with pytest.raises(ValueError, match=r"runs on node 10\.0\.0\.6:9318: .*/node/profile\?worker=w1"):
-        by_worker_target(cfg, "w1")
+    (target,) = by_worker_target(cfg, "w1")
+    assert target.process is None and target.node is not None and target.node.label == "10.0.0.6:9318"
+    assert [t.label for t in resolve(cfg, pids=[], patterns=[], lab=[], targets=["w1", "w1"])] == ["w1"]
+
+
+HOST_HEAD = "targets:\n  - name: hub\n    kind: agentrpc\n    address: 10.0.0.5:50051\n    options:\n      node:\n"
+
+
+def test_an_agentrpc_target_names_its_node_by_host() -> None:
+    cfg = parse_config(load_yaml_text(HOST_HEAD + "        url: https://10.0.0.5:9318\n        token_file: /t\n"
+                                      "        host: hub-on-node\n", "agentops.yaml"), "agentops.yaml")
+    host = cluster_spec(cfg).hosts[0]
+    assert host.node is not None and (host.node.subject, host.node.worker) == ("host", "hub-on-node")
+    # `worker:` names a worker target; on an agentrpc target it is a mistake, said with its line.
+    with pytest.raises(ConfigError, match=r"agentops.yaml:9: targets\[hub\].options.node.worker: unknown field"):
+        parse_config(load_yaml_text(HOST_HEAD + "        url: https://10.0.0.5:9318\n        token_file: /t\n"
+                                    "        worker: w1\n", "agentops.yaml"), "agentops.yaml")

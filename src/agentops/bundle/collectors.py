@@ -102,6 +102,9 @@ async def stack_dump(cfg: Config, worker: str, timeout: float) -> Collected:
         raise CollectorFailed(str(exc)) from None
     got = Collected()
     for t in targets:
+        if t.process is None:  # a worker on another machine: py-spy reads that machine's process
+            assert t.node is not None
+            raise CollectorFailed(f"worker {worker} runs on node {t.node.label}: its stacks are dumped there")
         # --nonblocking: read the stacks without pausing the worker (a stopped one is read as it stands).
         proc = await asyncio.create_subprocess_exec(exe, "dump", "--pid", str(t.process.pid), "--nonblocking",
                                                     stdin=asyncio.subprocess.DEVNULL,

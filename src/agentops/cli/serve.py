@@ -143,7 +143,7 @@ def _node_and_tls(listen: str, node: bool, token_file: str | None, cert: str | N
         from agentops.profile.stacks import record
 
         routes = NodeRoutes(token, NodeReaders(read_records=read_records, size_of=size_of, sample=sample,
-                                               stacks=record))
+                                               stacks=record), token_file=token_file)
     try:
         return routes, server_context(cert, key) if cert and key else None
     except TlsSetupError as exc:

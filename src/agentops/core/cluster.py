@@ -81,7 +81,8 @@ POD_KEYS = {"namespace", "name", "selector", "container", "kubeconfig", "context
 NODE_KEYS = {"url", "token_file", "tls", "worker", "timeout"}
 NODE_TLS_KEYS = {"ca", "cert", "key", "verify"}
 _UNIT_RE = re.compile(r"^[A-Za-z0-9:_.@\\-]+$")  # a systemd unit name (passed to systemctl as one argument)
-HOST_OPTIONS = {"process", "logs", "log_format", "expect_types", "ping"}
+HOST_OPTIONS = {"process", "logs", "log_format", "expect_types", "ping", "node"}
+HOST_NODE_KEYS = NODE_KEYS - {"worker"} | {"host"}  # `host:` names the agentrpc target in the node's config
 # `process:` keys; host.process reads the same mapping (`match` is accepted there as `cmdline`'s alias).
 PROCESS_KEYS = {"pid_file", "cmdline", "match", "name"}
 
@@ -168,6 +169,7 @@ class NodeSpec:
     key: str | None = None
     verify: bool = True
     timeout_s: float = 3.0  # the most one request to the node may take (each is also within the diagnosis')
+    subject: str = "worker"  # what `worker` names in the node's config: a worker target, or (host) an agentrpc one
 
     @property
     def label(self) -> str:
@@ -227,6 +229,7 @@ class HostSpec:
     log_format: str | None
     expect_types: list[str]
     ping: PingSpec | None = None
+    node: NodeSpec | None = None  # the node that sees its process and log, when it runs on another machine
 
     def log_files(self) -> list[Path]:
         return expand_logs(self.logs)
@@ -296,8 +299,9 @@ def _ping(f: Fields, key: str, *, with_type: bool = False) -> PingSpec | None:
     return spec
 
 
-def _node(f: Fields, worker: str) -> NodeSpec | None:
-    """`options.node`: a mapping (url, token_file, tls, worker, timeout), each error with its file and line."""
+def _node(f: Fields, worker: str, subject: str = "worker") -> NodeSpec | None:
+    """`options.node`: a mapping (url, token_file, tls, worker — or host, for an agentrpc target —, timeout), each
+    error with its file and line."""
     sub = f.sub("node")
     if sub is None:
         return None
@@ -314,7 +318,7 @@ def _node(f: Fields, worker: str) -> NodeSpec | None:
                                "network in clear)")
     spec = NodeSpec(url=url.rstrip("/"), token_file=str(Path(sub.str("token_file", required=True) or "")
                                                         .expanduser()),
-                    worker=sub.str("worker") or worker,
+                    worker=sub.str(subject) or worker, subject=subject,
                     timeout_s=sub.number("timeout", 3.0, minimum=0.1) or 3.0)
     tls = sub.sub("tls")
     if tls is not None:
@@ -323,7 +327,7 @@ def _node(f: Fields, worker: str) -> NodeSpec | None:
         if bool(spec.cert) != bool(spec.key):
             raise tls.error("cert", "cert and key go together (mutual TLS needs both)")
         tls.reject_unknown(NODE_TLS_KEYS)
-    sub.reject_unknown(NODE_KEYS)
+    sub.reject_unknown(NODE_KEYS if subject == "worker" else HOST_NODE_KEYS)
     return spec
 
 
@@ -380,7 +384,7 @@ def host_spec(target: Target) -> HostSpec:
     f = _fields(target)
     spec = HostSpec(name=target.name, address=target.address or "", process=_locator(f), logs=f.str_list("logs"),
                     log_format=_log_format(f), expect_types=f.str_list("expect_types"),
-                    ping=_ping(f, "ping", with_type=True))
+                    ping=_ping(f, "ping", with_type=True), node=_node(f, target.name, "host"))
     f.reject_unknown(HOST_OPTIONS)
     return spec
 

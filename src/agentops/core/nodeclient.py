@@ -14,7 +14,7 @@ import json
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
-from agentops.core.model import Reason
+from agentops.core.model import Observation, Reason
 from agentops.core.osproc import Located, ProcessView
 
 if TYPE_CHECKING:
@@ -72,10 +72,12 @@ class NodeClient:
             await self._client.aclose()
             self._client = None
 
-    async def get(self, route: str, params: list[tuple[str, str]], timeout: float) -> dict[str, Any]:
-        """GET /node/<route> as JSON, within `timeout` (and the node's own timeout)."""
+    async def get(self, route: str, params: list[tuple[str, str]], timeout: float,
+                  work_s: float = 0.0) -> dict[str, Any]:
+        """GET /node/<route> as JSON, within `timeout` (and the node's own timeout), plus `work_s`: the time
+        the node is asked to spend before it answers (a profile's window)."""
         client = self._setup()
-        budget = max(0.05, min(timeout, self.spec.timeout_s))
+        budget = max(0.05, min(timeout, self.spec.timeout_s)) + work_s
         try:
             return await asyncio.wait_for(self._get(client, route, params, budget), budget)
         except NodeError:
@@ -117,14 +119,14 @@ class NodeClient:
 
     async def processes(self, host_port: int | None, host_ips: set[str], timeout: float) -> Located:
         """The worker's processes as the node sees them (core.osproc's view, rebuilt)."""
-        params = [("worker", self.spec.worker)]
+        params = [(self.spec.subject, self.spec.worker)]
         if host_port is not None:
             params.append(("host_port", str(host_port)))
         params += [("host_ip", ip) for ip in sorted(host_ips)[:16]]
         doc = await self.get("processes", params, timeout)
         if doc.get("configured") is False:  # no view is no proof the worker is dead: the node cannot look
-            raise NodeError(Reason.UNSUPPORTED, f"node {self.spec.label} has no options.process for worker "
-                                                f"{self.spec.worker}: it cannot find its processes")
+            raise NodeError(Reason.UNSUPPORTED, f"node {self.spec.label} has no options.process for "
+                                                f"{self.spec.subject} {self.spec.worker}: it cannot find its processes")
         found = Located(how=f"{doc.get('located_by', '?')} on node {self.spec.label}")
         for raw in doc.get("views", []):
             if isinstance(raw, dict):
@@ -137,14 +139,14 @@ class NodeClient:
 
     async def log_files(self, timeout: float) -> dict[str, int]:
         """{path on the node: size} of the worker's log files."""
-        doc = await self.get("logs", [("worker", self.spec.worker)], timeout)
+        doc = await self.get("logs", [(self.spec.subject, self.spec.worker)], timeout)
         return {str(f["path"]): int(f["size"]) for f in doc.get("files", []) if isinstance(f, dict)}
 
     async def log_records(self, path: str, timeout: float, *, start: int | None = None, end: int | None = None,
                           since: float | None = None) -> dict[str, Any]:
         """The node's answer for one range of one log file: `records` (dicts of logs.records.Record),
         `problem`, `size`, `truncated_records`."""
-        params = [("worker", self.spec.worker), ("path", path)]
+        params = [(self.spec.subject, self.spec.worker), ("path", path)]
         if start is not None:
             params.append(("start", str(start)))
         else:
@@ -153,6 +155,33 @@ class NodeClient:
                 params.append(("since", repr(since)))
         return await self.get("logs", params, timeout)
 
-    async def profile(self, seconds: float, timeout: float, *, stacks: bool = False) -> dict[str, Any]:
-        params = [("worker", self.spec.worker), ("seconds", repr(seconds))] + ([("stacks", "1")] if stacks else [])
-        return await self.get("profile", params, timeout)
+    async def profile(self, seconds: float, timeout: float, *, interval: float | None = None,
+                      stacks: bool = False) -> dict[str, Any]:
+        """A sample of the worker's process over `seconds` (the node may cut it to its most: `duration_s`)."""
+        params = [("worker", self.spec.worker), ("seconds", repr(seconds))]
+        params += ([("interval", repr(interval))] if interval else []) + ([("stacks", "1")] if stacks else [])
+        return await self.get("profile", params, timeout, work_s=seconds)
+
+    async def machine(self, seconds: float, timeout: float) -> dict[str, Observation]:
+        """The node's machine measured there (/node/machine): {"memory": …, "starvation": …} as Observations
+        (starvation only when the node found the worker's processes)."""
+        doc = await self.get("machine", [("worker", self.spec.worker), ("seconds", repr(seconds))], timeout)
+        out: dict[str, Observation] = {}
+        for key in ("memory", "starvation"):
+            raw = doc.get(key)
+            if isinstance(raw, dict):
+                out[key] = _observation(raw, self.spec.label)
+        return out
+
+
+def _observation(raw: dict[str, Any], label: str) -> Observation:
+    """An Observation a node sent (metrics numbers, a reason of the closed vocabulary); anything else is a
+    protocol error, not a measurement."""
+    try:
+        metrics = {str(k): float(v) for k, v in (raw.get("metrics") or {}).items()}
+        reason = Reason(raw["reason"]) if raw.get("reason") else None
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise NodeError(Reason.PROTOCOL, f"node {label}: a measurement it sent is not one ({exc})") from None
+    facts = raw.get("facts")
+    return Observation(metrics=metrics, facts=dict(facts) if isinstance(facts, dict) else {}, reason=reason,
+                       message=str(raw.get("message", ""))[:500])

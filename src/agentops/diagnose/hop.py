@@ -78,6 +78,7 @@ class Lead:
     failed: float = 0.0  # the target's calls to it that failed (metrics, since the worker started)
     calls: float = 0.0  # the target's calls to it that finished, any outcome (metrics)
     host_lines: list[str] = field(default_factory=list)  # host log lines about it during the ping
+    worker_lines: list[str] = field(default_factory=list)  # the caller's worker's log: requests unanswered
 
     def found_by(self, caller: str, worker: str) -> list[str]:
         out = []
@@ -87,11 +88,12 @@ class Lead:
         if self.failed:
             out.append(f"{worker}'s metrics: {self.failed:.0f} call(s) from {caller} to {self.agent_type} failed")
         out += [f"host log during the ping: {text}" for text in self.host_lines[-2:]]
+        out += [f"{worker}'s log during the ping: {text}" for text in self.worker_lines[-2:]]
         return out
 
     def to_dict(self) -> dict[str, Any]:
         return {"agent_type": self.agent_type, "waiting": self.waiting, "failed": self.failed,
-                "calls": self.calls, "host_log": self.host_lines[-3:]}
+                "calls": self.calls, "host_log": self.host_lines[-3:], "worker_log": self.worker_lines[-3:]}
 
 
 # ------------------------------------------------------------------------------ when to follow, and where
@@ -105,18 +107,38 @@ def candidate_types(layers: Layers, caller: str, extra: list[str]) -> list[str]:
 
 
 def host_leads(layers: Layers, caller: str) -> dict[str, list[str]]:
-    """{type: host log lines}: failures for other types the host logged since the target's ping was sent."""
+    """{type: host log lines}: failures for other types the host logged since the target's ping was sent (a
+    remote host's records as last fetched from its node: layers.nodes.refresh_host_records)."""
     host = layers.cluster.host
     found: dict[str, list[str]] = {}
     if host is None:
         return found
+    batches = [list(layers.nodes.host_records)]
     for path in host.log_files():
         start = layers.ping_offsets.get(str(path), layers.start_offsets.get(str(path), 0))
-        records, _ = ranges.read_records(path, start=start, log_format=host.log_format)
+        batches.append(ranges.read_records(path, start=start, log_format=host.log_format)[0])
+    for records in batches:
         for sig in logscan.signals(records):
             if sig.kind in HOST_LEADS and sig.agent_type and sig.agent_type != caller:
                 found.setdefault(sig.agent_type, []).append(sig.line)
     return found
+
+
+async def caller_log_leads(layers: Layers, caller: str) -> dict[str, list[str]]:
+    """{type: lines}: the caller's requests to other types its worker logged sending during the ping and got
+    no response to (outgoing_log.py; read on its node when it runs on another machine)."""
+    from agentops.diagnose.outgoing_log import waiting_calls
+
+    owner = layers.owner
+    if owner is None:
+        return {}
+    if owner.node is not None:
+        records = await layers.nodes.records_since(owner, layers.ping_offsets)
+    else:
+        records = [r for path in owner.log_files() for r in ranges.read_records(
+            path, start=layers.ping_offsets.get(str(path), layers.start_offsets.get(str(path), 0)),
+            log_format=owner.log_format)[0]]
+    return waiting_calls(records, caller)
 
 
 async def outgoing(layers: Layers, caller: str, types: list[str], timeout: float) -> Observation:
@@ -135,17 +157,23 @@ async def outgoing(layers: Layers, caller: str, types: list[str], timeout: float
     return await registry.probe("metrics").measure(target, {"compute": compute}, timeout)
 
 
-def cannot_return(layers: Layers, caller: str, agent_type: str) -> str | None:
+async def cannot_return(layers: Layers, caller: str, agent_type: str) -> str | None:
     """Why a call to `agent_type` will never be answered, if something shows it: the host logged dropping a
-    message to it since the ping, or the worker configured to own it is not running or is stopped."""
+    message to it since the ping, or the worker configured to own it is not running or is stopped (seen here,
+    or by its node when it runs on another machine)."""
     from agentops.core import registry
 
     if agent_type in host_leads(layers, caller):
         return f"the host dropped a message to {agent_type} ('Agent {agent_type} not found')"
     worker = layers.cluster.owner_of(agent_type)
-    if worker is None or not worker.process.configured or not layers.worker_local(worker):
+    if worker is not None and worker.node is not None:
+        found = await layers.nodes.locate(worker, cap=CALLS_CAP_S)
+        if found is None:  # the node did not answer (noted): nothing is claimed
+            return None
+    elif worker is None or not worker.process.configured or not layers.worker_local(worker):
         return None
-    found = registry.probe("process.view").locate(worker.process, layers.host_port, layers.host_ips)
+    else:
+        found = registry.probe("process.view").locate(worker.process, layers.host_port, layers.host_ips)
     if not found.alive:
         return f"{agent_type}'s worker {worker.name} is not running"
     stopped = next((v for v in found.alive if v.stopped), None)
@@ -162,6 +190,7 @@ async def watch_calls(layers: Layers, caller: str, ping_timeout: float) -> str:
     await asyncio.sleep(CALL_WATCH_GRACE_S)
     while True:
         # A type in no config and not on the host (a typo, a worker never started) is named by the host's log.
+        await layers.nodes.refresh_host_records(layers.ping_offsets)
         types = candidate_types(layers, caller, list(host_leads(layers, caller)))
         obs = await outgoing(layers, caller, types, CALLS_CAP_S)
         if obs.facts.get("missing_families"):
@@ -169,7 +198,7 @@ async def watch_calls(layers: Layers, caller: str, ping_timeout: float) -> str:
         for name, value in obs.metrics.items() if obs.reason is None else ():
             kind, _, agent_type = name.partition(".")
             if kind == "waiting" and value > 0:
-                why = cannot_return(layers, caller, agent_type)
+                why = await cannot_return(layers, caller, agent_type)
                 if why:
                     return f"{caller} waits on a call to {agent_type} that cannot return: {why}"
         await asyncio.sleep(CALL_WATCH_INTERVAL_S)
@@ -198,9 +227,13 @@ async def find_leads(layers: Layers, ev: Evidence, caller: str, how: str) -> tup
     leads: dict[str, Lead] = {}
 
     async def measure(timeout: float) -> Observation:
+        if how != "error":
+            await layers.nodes.refresh_host_records(layers.ping_offsets)
         logged = host_leads(layers, caller) if how != "error" else {}
         for t, lines in logged.items():
             leads.setdefault(t, Lead(t)).host_lines += lines
+        for t, lines in (await caller_log_leads(layers, caller) if how != "error" else {}).items():
+            leads.setdefault(t, Lead(t)).worker_lines += lines
         facts: dict[str, Any] = {"caller": caller, "how": how}
         owner = layers.owner
         if owner is None or not owner.metrics_url:
@@ -220,7 +253,7 @@ async def find_leads(layers: Layers, ev: Evidence, caller: str, how: str) -> tup
                         setattr(lead, kind, value)
         # An error reply comes from a call that FAILED; silence from one still waiting or dropped.
         useful = [lead for lead in leads.values() if (lead.failed if how == "error" else
-                                                       lead.waiting or lead.host_lines)]
+                                                       lead.waiting or lead.host_lines or lead.worker_lines)]
         if facts["metrics"] == "read":
             # The host's line names no sender: when the caller's own counts say it never called that type,
             # someone else did (relay3 → mid → echo: the host's 'Agent echo not found' is mid's call).
@@ -228,7 +261,7 @@ async def find_leads(layers: Layers, ev: Evidence, caller: str, how: str) -> tup
             facts["ruled_out"] = [{"agent_type": lead.agent_type, "why": f"{caller} never called it (metrics)"}
                                   for lead in never]
             useful = [lead for lead in useful if lead not in never]
-        useful.sort(key=lambda lead: (-lead.waiting, -len(lead.host_lines), -lead.failed))
+        useful.sort(key=lambda lead: (-lead.waiting, -len(lead.host_lines), -len(lead.worker_lines), -lead.failed))
         leads.clear()
         leads.update({lead.agent_type: lead for lead in useful})
         facts["leads"] = [lead.to_dict() for lead in useful]
@@ -254,6 +287,7 @@ def downstream_layers(parent: Layers, ev: Evidence) -> Layers:
     sub.host_view, sub.host_ips, sub.since = parent.host_view, parent.host_ips, parent.since
     sub.start_offsets = dict(parent.start_offsets)
     sub.nodes.clients = parent.nodes.clients  # one client per node for the command; the parent closes them
+    sub.nodes.silent = parent.nodes.silent  # a node that did not answer the parent is not asked again
     return sub
 
 

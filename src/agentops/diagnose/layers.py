@@ -91,7 +91,7 @@ class Layers:
         tcp = None
         if dns.reason is None:
             tcp = await self.ev.probe(self.spec("agentrpc.tcp"), t, cap=1.0)
-        self.host_process()
+        await self.host_process()
         if tcp is None or tcp.reason is not None:
             return False
         channel = await self.ev.layer(self.spec("agentrpc.channel"), t.name, self._connect,
@@ -127,8 +127,10 @@ class Layers:
                        f"GetSubscriptions {obs.metrics['latency_ms']:.1f} ms")
         return obs
 
-    def host_process(self) -> None:
+    async def host_process(self) -> None:
         host = self.cluster.host
+        if host is not None and host.node is not None:  # it runs on another machine: its node sees it
+            return await self.nodes.view_host(host)
         if host is None or not host.process.configured:
             self.ev.note("the AgentRpc host's process is not configured (options.process of the agentrpc target): "
                          "its state was not checked")
@@ -136,8 +138,10 @@ class Layers:
         if not is_local(self.host_name):
             self.ev.note(f"the AgentRpc host runs on {self.host_name}, not this machine: its process was not checked")
             return
-        started = time.perf_counter()
-        found = _view().locate(host.process)
+        self.host_observed(_view().locate(host.process), time.perf_counter())
+
+    def host_observed(self, found: Located, started: float) -> None:
+        """`agentrpc.process` from the host's located processes (seen here, or by its node: node_layer.py)."""
         alive = found.alive
         self.host_view = alive[0] if alive else None
         facts: dict[str, Any] = {"located_by": found.how, "processes": [v.to_dict() for v in alive]}
@@ -355,7 +359,8 @@ class Layers:
         it returns its line."""
         for path, _, _ in self._log_paths():
             self.ping_offsets[str(path)] = ranges.size_of(path)
-        await self.nodes.note_offsets(self.owner, self.ping_offsets)  # a remote owner's logs, on its node
+        for remote in (self.cluster.host, self.owner):  # a remote host's or owner's logs, on its node
+            await self.nodes.note_offsets(remote, self.ping_offsets)
 
         from agentops.core import registry
 
@@ -412,7 +417,8 @@ class Layers:
                 if sig is not None:
                     await asyncio.sleep(interval)  # let the rest of the failure (its traceback) be written
                     return sig
-            remote = await self.nodes.watch(self.owner, agent_type, key, self.ping_offsets)
+            remote = await self.nodes.watch([(self.cluster.host, logscan.HOST), (self.owner, logscan.WORKER)],
+                                            agent_type, key, self.ping_offsets)
             if remote is not None:  # a remote owner's log, read on its node
                 return remote
 
@@ -438,7 +444,9 @@ class Layers:
         """The host's and the owner's logs: failures about the type (or the probe's request, or --message-id)
         written during the diagnosis, and in the window before it; request-id collisions always."""
         sources = []
-        if self.cluster.host is not None and self.cluster.host.logs:
+        if self.cluster.host is not None and self.cluster.host.node is not None:  # read on the host's machine
+            sources += await self.nodes.log_sources(self.cluster.host, "logs.host", logscan.HOST)
+        elif self.cluster.host is not None and self.cluster.host.logs:
             sources.append(("logs.host", self.cluster.target.name, self.cluster.host.log_files(),
                             self.cluster.host.logs, self.cluster.host.log_format, logscan.HOST, logscan.LOCAL))
         else:
@@ -526,7 +534,9 @@ class Layers:
         obs = self._worker_cpu(pid)
         if obs is not None:
             self.ev.record(_judged(self.spec("worker.cpu"), self.owner.name, obs, started))
-        pids = [pid] + ([self.host_view.pid] if self.host_view is not None and self.host_view.pid != pid else [])
+        # A host on another machine (options.node) has its pid there: not one of this machine's processes.
+        here = self.host_view if self.cluster.host is None or self.cluster.host.node is None else None
+        pids = [pid] + ([here.pid] if here is not None and here.pid != pid else [])
         local = Target(name="local", kind="host", where="built-in")
         await asyncio.gather(
             self.ev.layer(self.spec("machine.starvation"), local.name,

@@ -103,11 +103,14 @@ async def _receiver(layers: Layers, agent_type: str, timeout: float) -> Observat
         parts.append("no configured worker lists it in agent_types (its process was not checked)")
     else:
         facts["worker"] = worker.name
-        if not worker.process.configured or not layers.worker_local(worker):
+        located = None
+        if worker.node is not None:  # it runs on another machine: its node sees it (None: noted)
+            located = await layers.nodes.locate(worker, cap=timeout / 2)
+        elif worker.process.configured and layers.worker_local(worker):
+            located = registry.probe("process.view").locate(worker.process, layers.host_port, layers.host_ips)
+        if located is None:
             parts.append(f"worker {worker.name}'s process cannot be checked from here")
         else:
-            view = registry.probe("process.view")
-            located = view.locate(worker.process, layers.host_port, layers.host_ips)
             alive = located.alive
             metrics["alive"] = 1.0 if alive else 0.0
             facts["located_by"] = located.how

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,8 @@ import psutil
 NAN = float("nan")
 
 # Series every process sample carries, in the order reports list them; "per tick" ones are rates.
+_TOTALS = ("cpu_seconds", "iowait_seconds", "ctx_switches", "involuntary_ctx_switches", "io_read_bytes",
+           "io_write_bytes")
 SERIES = ("cpu_percent", "rss_bytes", "uss_bytes", "threads", "fds", "connections", "ctx_switches_per_s",
           "io_read_bytes_per_s", "io_write_bytes_per_s")
 
@@ -35,6 +37,9 @@ class ProcessInfo:
     cmdline: str = ""
     create_time: float = 0.0
     fd_limit: float = NAN  # RLIMIT_NOFILE soft limit: the ceiling "fds" is judged against
+
+
+_INFO_FIELDS = {f.name for f in fields(ProcessInfo)}
 
 
 @dataclass
@@ -54,6 +59,26 @@ class ProcessSeries:
     def series(self, name: str) -> list[float]:
         return self.values[name]
 
+    def to_dict(self) -> dict[str, Any]:
+        """The whole series as JSON (serve --node answers a remote profile with it; NaN stays NaN)."""
+        return {"info": asdict(self.info), "t": self.t, "values": self.values,
+                **{k: getattr(self, k) for k in _TOTALS}, "gone": self.gone}
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> ProcessSeries:
+        """A series another machine sampled (to_dict's shape); a wrong shape is a ValueError."""
+        try:
+            info = ProcessInfo(**{k: v for k, v in doc["info"].items() if k in _INFO_FIELDS})
+            t = [float(x) for x in doc["t"]]
+            values = {k: [float(x) for x in doc["values"].get(k, [])] for k in SERIES}
+            totals = {k: float(doc.get(k, NAN)) for k in _TOTALS}
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"not a sampled series ({exc})") from None
+        if any(len(v) != len(t) for v in values.values()):
+            raise ValueError("not a sampled series (a series' length differs from its times')")
+        gone = doc.get("gone")
+        return cls(info, t, values, gone=str(gone) if gone is not None else None, **totals)
+
 
 @dataclass
 class MachineSeries:
@@ -61,6 +86,9 @@ class MachineSeries:
     cpu_percent: list[float] = field(default_factory=list)  # all cores busy, 0..100
     memory_percent: list[float] = field(default_factory=list)
     cpu_count: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass

@@ -21,6 +21,7 @@ from agentops.profile.analyze import (
     profile_process,
 )
 from agentops.profile.limits import Limits, shipped
+from agentops.profile.remote import sample_remote
 from agentops.profile.sampler import SamplingRun, sample
 from agentops.profile.stats import LeakRule, summarize
 from agentops.profile.targets import ProfileTarget
@@ -70,21 +71,27 @@ async def run_window(targets: list[ProfileTarget], opts: ProfileOptions,
     for url in opts.metrics_urls:
         if url not in {e[1] for e in endpoints}:
             endpoints.append((url, url, ()))
-    sampler = sample([(t.process, t.label) for t in targets], opts.duration_s, opts.interval_s, on_tick, stop)
+    local = [(t.process, t) for t in targets if t.process is not None]
+    remote = [t for t in targets if t.node is not None]  # sampled by their nodes, over the same window
+    sampler = sample([(p, t.label) for p, t in local], opts.duration_s, opts.interval_s, on_tick, stop)
     watchers = [watch(url, opts.duration_s, opts.interval_s, timeout=opts.scrape_timeout_s, stop=stop)
                 for _, url, _ in endpoints]
-    recorders = [stacks_mod.record(t.process.pid, opts.duration_s, rate=opts.stacks_rate)
-                 for t in targets] if opts.stacks else []
-    results = await asyncio.gather(sampler, *watchers, *recorders)
+    recorders = [stacks_mod.record(p.pid, opts.duration_s, rate=opts.stacks_rate)
+                 for p, _ in local] if opts.stacks else []
+    remotes = [sample_remote(t, opts.duration_s, opts.interval_s, opts.stacks) for t in remote]
+    results = await asyncio.gather(sampler, *watchers, *recorders, *remotes)
     sampling: SamplingRun = results[0]
     windows = [LabelledWindow(label, w, types) for (label, _, types), w in
                zip(endpoints, results[1:1 + len(watchers)], strict=True)]
-    stack_profiles = list(results[1 + len(watchers):]) or [None] * len(targets)
+    stack_profiles = list(results[1 + len(watchers):1 + len(watchers) + len(recorders)]) or [None] * len(local)
     run = ProfileRun(started_at, sampling, [], windows, limits=opts.limits)
     for series, stack in zip(sampling.processes, stack_profiles, strict=True):
         run.processes.append(profile_process(series, sampling, opts.leak_rule, stack, opts.limits))
         if stack is not None and not stack.available:
             run.notes.append(f"stacks of {series.info.label}: {stack.reason}")
+    for series, node_run, stack, notes in results[1 + len(watchers) + len(recorders):]:
+        run.processes.append(profile_process(series, node_run, opts.leak_rule, stack, opts.limits))
+        run.notes += notes
     return run
 
 

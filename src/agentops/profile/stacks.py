@@ -86,6 +86,21 @@ class StackProfile:
                 "active_samples": self.active_samples, "hot_frames": [f.to_dict() for f in self.hot_frames],
                 "loops": [lp.to_dict() for lp in self.loops]}
 
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> StackProfile:
+        """Stacks another machine recorded (to_dict's shape: serve --node); a wrong shape is a ValueError."""
+        try:
+            def frames(items: list[dict[str, Any]]) -> list[FrameCount]:
+                return [FrameCount(str(f["frame"]), int(f["samples"]), float(f["share"])) for f in items]
+
+            return cls(pid=int(doc["pid"]), available=bool(doc["available"]), reason=str(doc.get("reason", "")),
+                       samples=int(doc.get("samples", 0)), active_samples=int(doc.get("active_samples", 0)),
+                       hot_frames=frames(doc.get("hot_frames", [])),
+                       loops=[LoopActivity(str(lp["thread"]), int(lp["samples"]), int(lp["busy_samples"]),
+                                           frames(lp.get("top_frames", []))) for lp in doc.get("loops", [])])
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"not a stack profile ({exc})") from None
+
     @property
     def busiest_loop(self) -> LoopActivity | None:
         loops = [lp for lp in self.loops if lp.samples]

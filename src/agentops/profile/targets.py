@@ -10,18 +10,31 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import psutil
 
 from agentops.core.config import Config
 
+if TYPE_CHECKING:
+    from agentops.core.cluster import NodeSpec
+
 
 @dataclass
 class ProfileTarget:
-    process: psutil.Process
+    process: psutil.Process | None  # None for a worker on another machine: its node samples it (remote.py)
     label: str
     metrics_url: str | None = None
     agent_types: tuple[str, ...] = ()
+    node: NodeSpec | None = None
+
+    @property
+    def key(self) -> str:
+        """What makes two targets the same process (a pid here, a worker on a node)."""
+        if self.node is not None:
+            return f"{self.node.url}|{self.node.worker}"
+        assert self.process is not None
+        return str(self.process.pid)
 
 
 def by_pid(pid: int) -> ProfileTarget:
@@ -67,9 +80,8 @@ def by_worker_target(cfg: Config, name: str) -> list[ProfileTarget]:
     if target.kind != "worker":
         raise ValueError(f"target {name!r} is of kind {target.kind}; profile needs a worker target")
     spec = worker_spec(target)
-    if spec.node is not None:  # sampling reads /proc: only the node's machine can sample it (its /node/profile)
-        raise ValueError(f"worker {name!r} runs on node {spec.node.label}: profile samples processes on this "
-                         f"machine; run it there, or ask the node (GET /node/profile?worker={spec.node.worker})")
+    if spec.node is not None:  # sampling reads /proc: its node samples it there (remote.py)
+        return [ProfileTarget(None, name, spec.metrics_url, tuple(spec.agent_types), node=spec.node)]
     if not spec.process.configured:
         raise ValueError(f"worker target {name!r} has no process option (pid_file, cmdline or name) to find it")
     procs = spec.process.find()
@@ -96,7 +108,7 @@ def resolve(cfg: Config, *, pids: list[int], patterns: list[str], lab: list[Prof
         if not found:
             raise ValueError("name what to profile: --pid PID, --name PATTERN, --lab-role w1, or --target "
                              "<worker> (or a config with worker targets)")
-    unique: dict[int, ProfileTarget] = {}
+    unique: dict[str, ProfileTarget] = {}
     for t in found:
-        unique.setdefault(t.process.pid, t)
+        unique.setdefault(t.key, t)
     return list(unique.values())

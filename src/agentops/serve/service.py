@@ -107,6 +107,12 @@ class Service:
             self._reloading = asyncio.get_running_loop().create_task(self.reload())
 
     async def reload(self) -> bool:
+        if self.node is not None:  # a rotated token is taken on SIGHUP; an unusable file keeps the old one
+            problem = self.node.reread_token()
+            if problem is not None:
+                log("token_reload_failed", level="error", error=problem, kept="the token read before")
+            else:
+                log("token_reloaded", token_file=self.node.token_file)
         try:
             new = await expand_plan(load_plan(self.config, self.options), self.options)
         except ConfigError as exc:
