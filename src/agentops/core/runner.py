@@ -38,8 +38,12 @@ async def observe(measure: Callable[[], Awaitable[Observation]], timeout: float,
                   grace: float = GRACE_S) -> Observation:
     """Run one measurement under its timeout (plus `grace`); it never raises, except on cancellation.
     Shared by the runner's probes and the diagnosis layers that measure without a registered probe."""
+    # asyncio.timeout, not wait_for: on Python 3.11 wait_for wraps the coroutine in a task of its own (a task,
+    # a waiter future and a done callback per check: a third of the runner's CPU per TCP check), where a
+    # timeout cancels the check's own task. A probe that swallows the cancellation is caught by the backstop.
     try:
-        return await asyncio.wait_for(measure(), timeout + grace)
+        async with asyncio.timeout(timeout + grace):
+            return await measure()
     except TimeoutError:
         return Observation.failure(Reason.TIMEOUT, f"no answer within {timeout:.3g}s")
     except asyncio.CancelledError:
