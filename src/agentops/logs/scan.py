@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import compress, pairwise, repeat
 from typing import Any, Protocol
@@ -491,8 +491,8 @@ def _account(chunk: Chunk, stats: InputStats, window: Window | None, indented: b
     n = len(lines)
     if not n:
         return 0, False, indented
-    # Counted without keeping the flags: a JSON log's chunk is all JSON lines, and only a mixed one needs them.
-    json_lines = sum(map(bytes.startswith, lines, repeat(b"{")))
+    starts_json = list(map(bytes.startswith, lines, repeat(b"{")))
+    json_lines = sum(starts_json)
     blank = lines.count(b"")
     others = n - json_lines - blank
     heads = json_lines
@@ -512,9 +512,8 @@ def _account(chunk: Chunk, stats: InputStats, window: Window | None, indented: b
         stats.bump("oversized_lines" if chunk.cut == "oversized" else "unterminated_lines")
     elif json_lines:
         # among the JSON lines only: a protobuf dump's closing "}" in a plain line closes nothing
-        closed = sum(map(bytes.endswith, _json_only(lines, json_lines), repeat(b"}")))
-        if closed < json_lines:  # CRLF line ends, or records cut short: endswith of a tuple is slower, so second
-            closed = sum(map(bytes.endswith, _json_only(lines, json_lines), repeat((b"}", b"}\r"))))
+        json_only = lines if json_lines == n else compress(lines, starts_json)
+        closed = sum(map(bytes.endswith, json_only, repeat((b"}", b"}\r"))))
         if closed < json_lines:
             stats.bump("truncated_json", json_lines - closed)
     _check_utf8(buf, lines, stats)
@@ -527,13 +526,6 @@ def _account(chunk: Chunk, stats: InputStats, window: Window | None, indented: b
         if line.startswith(b"{") or not line.startswith(CONT_PREFIXES):
             inside += window.contains(line_ts(line))
     return inside, mixed, last_indented
-
-
-def _json_only(lines: list[bytes], json_lines: int) -> Iterable[bytes]:
-    """The JSON lines among `lines`, of which there are `json_lines`."""
-    if json_lines == len(lines):
-        return lines
-    return compress(lines, map(bytes.startswith, lines, repeat(b"{")))
 
 
 def _check_utf8(buf: bytes, lines: list[bytes], stats: InputStats) -> None:
