@@ -232,3 +232,21 @@ def test_a_client_import_is_reported_beside_the_check_never_inside_it(monkeypatc
     assert "client_import_ms" not in results[-1].facts  # a probe that imports nothing reports nothing
     # imported once, before any check's clock started (so never inside its duration)
     assert ImportingProbe.events == ["preload", "measure", "measure"]
+
+
+def test_a_failing_on_done_costs_only_its_own_check():
+    """Checks run on a pool of workers: one check's failure outside its probe (here the caller's on_done)
+    becomes that check's UNKNOWN result, and the worker goes on with the next check in plan order."""
+    seen: list[str] = []
+
+    def on_done(result) -> None:
+        seen.append(result.id)
+        if result.id == "c1":
+            raise ValueError("on_done exploded")
+
+    results = run([check(f"c{i}", sleep=0.01) for i in range(5)], concurrency=1, on_done=on_done)
+    assert seen == ["c0", "c1", "c2", "c3", "c4"]
+    assert [r.id for r in results] == seen
+    assert results[1].status is Status.UNKNOWN and results[1].reason is Reason.INTERNAL
+    assert results[1].message == "ValueError: on_done exploded"
+    assert all(r.status is Status.OK for i, r in enumerate(results) if i != 1)

@@ -29,6 +29,8 @@ def evaluate(spec: CheckSpec, obs: Observation) -> tuple[Status, Reason | None, 
             status = spec.on_failure
         return status, obs.reason, obs.message or obs.reason.value
 
+    if not spec.rules:  # nothing to judge (a connect, a resolve): the metric matching below finds nothing
+        return Status.OK, None, obs.message or _unjudged_summary(obs.metrics)
     worst, breaches, missing = Status.OK, [], []
     for rule in spec.rules:
         names = _matches(rule, obs.metrics)
@@ -75,6 +77,8 @@ def thresholds_for(spec: CheckSpec, metrics: dict[str, float]) -> dict[str, dict
     """metric → {"warning": text, "critical": text} for the measured metrics a rule applies to (first rule
     wins, as in evaluate), so presenters such as Nagios perfdata can show what the value was judged against."""
     out: dict[str, dict[str, str]] = {}
+    if not spec.rules:
+        return out
     for rule in spec.rules:
         for name in _matches(rule, metrics):
             if name not in out:
@@ -85,6 +89,13 @@ def thresholds_for(spec: CheckSpec, metrics: dict[str, float]) -> dict[str, dict
 
 def summarize(metrics: dict[str, float], spec: CheckSpec, limit: int = 4) -> str:
     """A short "key=value" line, the judged metrics first, for OK results."""
+    if not spec.rules:
+        return _unjudged_summary(metrics, limit)
     judged = [m for r in spec.rules for m in _matches(r, metrics)]
     names = list(dict.fromkeys(judged + sorted(metrics)))[:limit]
     return ", ".join(f"{n}={metric_value(n, metrics[n])}" for n in names)
+
+
+def _unjudged_summary(metrics: dict[str, float], limit: int = 4) -> str:
+    """summarize() for a spec without rules: the first metrics by name."""
+    return ", ".join(f"{n}={metric_value(n, metrics[n])}" for n in sorted(metrics)[:limit])

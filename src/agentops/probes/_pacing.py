@@ -19,6 +19,7 @@ back while a timer waits for its read; every I/O callback of the turn runs betwe
 from __future__ import annotations
 
 import asyncio
+import heapq
 import time
 from collections import deque
 from collections.abc import Callable, Generator
@@ -67,23 +68,48 @@ class _WakeQueue:
 
 
 class LoopPacer(_WakeQueue):
-    """Admission of timed requests on one event loop (see the module doc)."""
+    """Admission of timed requests on one event loop (see the module doc). A waiter's bounded wait is ended by
+    the pump, which turns the loop anyway while anyone waits, from a heap of deadlines: not by an
+    asyncio.timeout per request (a Timeout, a timer handle in the loop's heap and its cancellation, for a
+    wait that at fleet scale almost never runs out)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(loop)
         self.burst = 1
+        self.deadlines: list[tuple[float, int, asyncio.Future[None]]] = []
+        self.joined = 0  # a tie-breaker for equal deadlines: futures do not compare
+
+    async def wait_at_most(self, max_wait: float) -> None:
+        future: asyncio.Future[None] = self.loop.create_future()
+        self.waiters.append(future)
+        self.joined += 1
+        heapq.heappush(self.deadlines, (time.monotonic() + max_wait, self.joined, future))
+        if self.pump is None or self.pump.done():
+            self.pump = self.loop.create_task(self._pump())
+        await future  # a cancelled waiter is skipped by the pump
+
+    def _expire(self, now: float) -> None:
+        """Let every waiter whose bounded wait has run out start (it stays in `waiters`, done, and is skipped)."""
+        deadlines = self.deadlines
+        while deadlines and deadlines[0][0] <= now:
+            future = heapq.heappop(deadlines)[2]
+            if not future.done():
+                future.set_result(None)
 
     async def _pump(self) -> None:
         while self.waiters:
             turn = time.monotonic()
             await asyncio.sleep(0)
-            lag = time.monotonic() - turn
+            now = time.monotonic()
+            lag = now - turn
             # Additive increase, multiplicative decrease: a congested loop is relieved at once, an idle one
             # is filled without a burst that would itself congest it.
             self.burst = min(MAX_BURST, self.burst + 1) if lag < LAG_OK_S else max(1, self.burst // 2)
+            self._expire(now)
             admitted = 0
             while admitted < self.burst and self._wake_next():
                 admitted += 1
+        self.deadlines.clear()  # every waiter has been woken or cancelled: what is left is stale
 
 
 class CpuTurns(_WakeQueue):
@@ -140,11 +166,6 @@ def unsliced(work: Generator[None, None, T]) -> T:
 
 
 async def paced_start(max_wait: float) -> None:
-    """Wait until this loop can serve one more timed request, or `max_wait` seconds. Call right before a
-    latency timer starts."""
-    pacer = _per_loop(_pacers, LoopPacer)
-    try:
-        async with asyncio.timeout(max_wait):
-            await pacer.wait()
-    except TimeoutError:
-        pass  # started anyway: a late timer is better than an attempt spent in the queue
+    """Wait until this loop can serve one more timed request, or `max_wait` seconds (then it starts anyway: a
+    late timer is better than an attempt spent in the queue). Call right before a latency timer starts."""
+    await _per_loop(_pacers, LoopPacer).wait_at_most(max_wait)
