@@ -153,10 +153,10 @@ async def measure_cascade(cluster: Cluster, params: Mapping[str, Any], state_dir
         if s is not None and s.down:
             failing[agent_type] = f"worker {s.spec.name}: {s.down}"
     # serve's ping: one client per type, so pings run at once and a silent type delays none.
-    from agentops.serve.cluster import _ping
+    from agentops.probes.agentrpc_steps import ping_on_own_client
 
     asked = {t: p for t, p in pings.items() if p is not None and t not in failing}
-    answers = await asyncio.gather(*(_ping(cluster.target, t, p, ping_timeout) for t, p in asked.items()))
+    answers = await asyncio.gather(*(ping_on_own_client(cluster.target, t, p, ping_timeout) for t, p in asked.items()))
     for agent_type, obs in zip(asked, answers, strict=True):
         if obs.reason is not None:
             failing[agent_type] = obs.message

@@ -24,6 +24,7 @@ from agentops.core.probe import Probe, check_params
 
 if TYPE_CHECKING:
     from agentops.autogen.client import AgentRpcClient
+    from agentops.core.cluster import PingSpec
 
 PING_KEYS = {"type", "payload_type", "payload", "key"}
 DEFAULT_KEY = "agentops-probe"
@@ -216,3 +217,16 @@ def step(kind: str) -> Any:
     from agentops.core import registry
 
     return registry.probe(kind)
+
+
+async def ping_on_own_client(target: Target, agent_type: str, ping: PingSpec, timeout: float) -> Observation:
+    """One ping (the registered agentrpc.ping step) on a client of its own, so pings to several types run at once and
+    a silent type delays none: serve's AutoGen view and emergency's cascade detection."""
+    from agentops.autogen.client import AgentRpcClient
+
+    params: dict[str, Any] = {"type": agent_type, "payload_type": ping.payload_type, "payload": ping.payload}
+    if ping.key:
+        params["key"] = ping.key
+    async with AgentRpcClient.for_target(target) as client:
+        obs: Observation = await step("agentrpc.ping").observe(client, params, timeout)
+        return obs

@@ -27,7 +27,8 @@ from typing import Any
 from agentops.core import registry
 from agentops.core.cluster import ClusterSpec, PingSpec, WorkerSpec, host_spec, name_owners, owner_of
 from agentops.core.config import Target
-from agentops.core.model import Observation, Reason
+from agentops.core.model import Reason
+from agentops.probes.agentrpc_steps import ping_on_own_client
 from agentops.serve.options import ServeOptions
 
 
@@ -177,7 +178,7 @@ async def _collect(view: TargetView, target: Target, spec: ClusterSpec, options:
         expected = worker.agent_types or [t for t, o in named.items() if o.worker == worker.name]
         view.workers[worker.name] = bool(expected) and all(view.types.get(t, {}).get("owned") for t in expected)
     if pings:
-        results = await asyncio.gather(*(_ping(target, t, p, left()) for t, p in pings.items()))
+        results = await asyncio.gather(*(ping_on_own_client(target, t, p, left()) for t, p in pings.items()))
         for agent_type, obs in zip(pings, results, strict=True):
             if obs.reason is None and "rtt_ms" in obs.metrics:
                 hist = view.pings.setdefault(agent_type, RoundTrips(options.ping_buckets_s))
@@ -186,14 +187,3 @@ async def _collect(view: TargetView, target: Target, spec: ClusterSpec, options:
                 outcome = str(obs.facts.get("outcome") or (obs.reason.value if obs.reason else "failed"))
                 key = (agent_type, outcome)
                 view.ping_failures[key] = view.ping_failures.get(key, 0) + 1
-
-
-async def _ping(target: Target, agent_type: str, ping: PingSpec, timeout: float) -> Observation:
-    """One ping on a client of its own, so pings to several types run at once and a silent type delays none."""
-    from agentops.autogen.client import AgentRpcClient
-
-    params: dict[str, Any] = {"type": agent_type, "payload_type": ping.payload_type, "payload": ping.payload}
-    if ping.key:
-        params["key"] = ping.key
-    async with AgentRpcClient.for_target(target) as client:
-        return await registry.probe("agentrpc.ping").observe(client, params, timeout)
