@@ -78,15 +78,9 @@ async def _health(cfg: Config, timeout: float) -> Collected:
 
 
 def _cluster(cfg: Config) -> Cluster | None:
-    from agentops.core.cluster import load_cluster
-    from agentops.core.yamlsrc import ConfigError
+    from agentops.core.cluster import configured_cluster
 
-    if not cfg.targets_of("agentrpc"):
-        return None
-    try:
-        return load_cluster(cfg, None)
-    except ConfigError:
-        return None
+    return configured_cluster(cfg)
 
 
 def _agent_types(spec: ClusterSpec) -> list[str]:

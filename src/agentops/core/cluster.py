@@ -575,3 +575,14 @@ def _name(workers: Sequence[WorkerSpec], client: str, types: list[str], host_add
                                    f"({', '.join(sorted(dead))}) {'are' if len(dead) > 1 else 'is'} not running, "
                                    f"so client {client} is another process")
     return Owner(client, None, "no configured worker lists its types, nor does a worker's log name the client")
+
+
+def configured_cluster(cfg: Config) -> Cluster | None:
+    """The config's own cluster (its agentrpc target), or None when it has none or names more than one: for a
+    command that reports on a cluster only where the config says which (heal, bundle)."""
+    if not cfg.targets_of("agentrpc"):
+        return None
+    try:
+        return load_cluster(cfg, None)
+    except ConfigError:
+        return None

@@ -10,8 +10,12 @@ happens only for a kind not found there.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from agentops.core.yamlsrc import Fields
 
 BUILTIN_PROBES: dict[str, str] = {
     "host.cpu": "agentops.probes.host:CpuProbe",
@@ -128,3 +132,17 @@ def heal_step(kind: str) -> Any:
 
 def heal_step_kinds() -> list[str]:
     return sorted(set(BUILTIN_HEAL_STEPS) | set(_entry_points("agentops.heal_steps")))
+
+
+def validated_step(f: Fields, lookup: Callable[[str], Any], kind: str, params: dict[str, Any]) -> Any:
+    """A playbook's or runbook's step: its plugin looked up (`step` or `heal_step`) and its params checked by it,
+    each failure a file:line error on the field at fault."""
+    try:
+        found = lookup(kind)
+    except LookupError as exc:
+        raise f.error("step", str(exc)) from None
+    try:
+        found.validate_params(params)
+    except ValueError as exc:
+        raise f.error("params", str(exc)) from None
+    return found

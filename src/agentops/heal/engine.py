@@ -132,15 +132,9 @@ def new_run(cfg: Config, opts: HealOptions, cluster: Cluster | None = None) -> H
 
 
 def _cluster(cfg: Config) -> Cluster | None:
-    from agentops.core.cluster import load_cluster
-    from agentops.core.yamlsrc import ConfigError
+    from agentops.core.cluster import configured_cluster
 
-    if not cfg.targets_of("agentrpc"):
-        return None
-    try:
-        return load_cluster(cfg, None)
-    except ConfigError:
-        return None
+    return configured_cluster(cfg)
 
 
 async def heal(cfg: Config, opts: HealOptions) -> Report:

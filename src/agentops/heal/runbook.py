@@ -166,13 +166,6 @@ def _parse_step(f: Fields, seen: set[str]) -> RunbookStep:
     spec.timeout = duration_field(f, "timeout")
     spec.verify_within = duration_field(f, "verify_within") or DEFAULT_VERIFY_S
     f.reject_unknown({"id", "step", "params", "timeout", "verify_within"})
-    try:
-        step = registry.heal_step(spec.kind)
-    except LookupError as exc:
-        raise f.error("step", str(exc)) from None
-    try:
-        step.validate_params(spec.params)
-    except ValueError as exc:
-        raise f.error("params", str(exc)) from None
+    registry.validated_step(f, registry.heal_step, spec.kind, spec.params)
     return spec
 

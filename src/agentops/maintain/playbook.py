@@ -135,14 +135,7 @@ def load_playbook(path: str | Path, *, overrides: dict[str, str] | None = None,
         line = steps.line_of(i) if isinstance(steps, NodeList) else 0
         f = Fields(_substitute(node, variables, str(path), line), f"steps[{i}]", path=str(path), line=line)
         spec = _parse_step(f, seen)
-        try:
-            step = registry.step(spec.kind)
-        except LookupError as exc:
-            raise f.error("step", str(exc)) from None
-        try:
-            step.validate_params(spec.params)
-        except ValueError as exc:
-            raise f.error("params", str(exc)) from None
+        step = registry.validated_step(f, registry.step, spec.kind, spec.params)
         if spec.target is not None and not step.target_kinds:
             raise f.error("target", f"step {spec.kind} acts on this machine and takes no target")
         seen.add(spec.id)
