@@ -102,3 +102,25 @@ def test_the_registered_probe_finds_its_processes_like_host_process(tmp_path):
         assert run_probe("host.starvation", host, {"pid_file": str(tmp_path / "w.pid")}).facts["pids"] == [pid]
     gone = run_probe("host.starvation", Target(name="local", kind="host"), {"cmdline": marker})
     assert gone.reason is Reason.ASSERTION and "no process matches" in gone.message
+
+
+def test_a_window_opened_earlier_is_closed_without_waiting() -> None:
+    """The diagnosis opens the window when it finds the worker and closes it after its other layers: the
+    measurement spans the diagnosis' own work and nothing sleeps for a window of its own at the end."""
+    import time
+
+    from agentops.probes.sched import start_starvation, starvation_since
+
+    start = start_starvation([os.getpid()])
+    spent = time.process_time()
+    while time.process_time() - spent < 0.05:  # this process' own CPU work stands in for the layers
+        pass
+    obs = starvation_since(start)
+    assert obs.reason is None, obs.message
+    assert obs.facts["pids"] == [os.getpid()]
+    # The window is what passed since it was opened (at least the CPU time spent in it).
+    assert obs.facts["window_s"] >= 0.05
+    assert obs.metrics["cpu_percent"] > 0
+    # A process gone between the two readings: said, not a crash.
+    gone = start_starvation([2 ** 22 + 7])
+    assert starvation_since(gone).reason is Reason.UNSUPPORTED

@@ -17,7 +17,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentops.core.cluster import Cluster
 from agentops.core.config import Target, split_host_port
@@ -31,6 +31,9 @@ from agentops.diagnose.node_layer import NodeEvidence
 from agentops.diagnose.pod_layer import PodLayer
 from agentops.logs import ranges
 
+if TYPE_CHECKING:
+    from agentops.probes.sched import StarvationStart
+
 # The worker metrics the issue's AutoGen services export (names as scraped from prometheus_client). The
 # response-time histogram is found with or without the unit suffix prometheus_client may add.
 METRIC_ITEMS = (
@@ -41,6 +44,9 @@ METRIC_ITEMS = (
     ("p95_s.unsuffixed", {"quantile": "agent_response_time", "q": 0.95}),
 )
 QUEUE_SERIES = "runtime_message_queue_size"
+# The machine layer's starvation window, at least this long: it opens when the worker is found, so the
+# diagnosis' own layers count towards it and only the rest is waited for at the end.
+STARVATION_WINDOW_S = 0.3
 
 
 class Layers:
@@ -64,6 +70,7 @@ class Layers:
         self.owner_found: Located | None = None
         self.start_pending: Any = None  # WorkerSpec whose start layer runs after the ping (a running owner)
         self.owner_cpu: tuple[float, float] | None = None  # (wall, cpu seconds) when the process was viewed
+        self.starvation_from: StarvationStart | None = None  # the machine layer's window, opened at that view
         self.ping_offsets: dict[str, int] = {}  # where the logs ended when the ping was sent
         self.ping: dict[str, Any] | None = None  # the ping's facts, when it ran to its end
         self.ping_request_id: str | None = None
@@ -264,8 +271,12 @@ class Layers:
             self.ev.note(f"worker {owner.name} does not run on this machine: its process state was not checked")
             return
         started = time.perf_counter()
-        self.owner_view(owner, _view().locate(owner.process, self.host_port, self.host_ips), owner_client,
-                        mapped_by, started)
+        found = _view().locate(owner.process, self.host_port, self.host_ips)
+        self.owner_view(owner, found, owner_client, mapped_by, started)
+        if found.alive:  # the machine layer's window opens here: the diagnosis' own layers are its span
+            from agentops.probes.sched import start_starvation
+
+            self.starvation_from = start_starvation(self._cluster_pids(found.alive[0].pid))
 
     def owner_view(self, owner: Any, found: Located, owner_client: str | None, mapped_by: str,
                    started: float) -> None:
@@ -519,7 +530,7 @@ class Layers:
         """The worker's CPU during the diagnosis, whether the cluster's own processes (worker, host) were
         starved of CPU, and the machine's memory (only when the worker runs here). A machine kept busy by
         other work is not evidence against the cluster: only its processes waiting for a CPU are."""
-        from agentops.probes.sched import measure_starvation
+        from agentops.probes.sched import measure_starvation, starvation_since
 
         if self.owner is None:
             return  # already noted: no configured worker owns the type
@@ -534,14 +545,29 @@ class Layers:
         obs = self._worker_cpu(pid)
         if obs is not None:
             self.ev.record(_judged(self.spec("worker.cpu"), self.owner.name, obs, started))
-        # A host on another machine (options.node) has its pid there: not one of this machine's processes.
-        here = self.host_view if self.cluster.host is None or self.cluster.host.node is None else None
-        pids = [pid] + ([here.pid] if here is not None and here.pid != pid else [])
+        pids = self._cluster_pids(pid)
         local = Target(name="local", kind="host", where="built-in")
+        opened = self.starvation_from
+        if opened is not None and list(opened.pids) == pids:
+            async def starvation(timeout: float) -> Observation:
+                # The window the worker's view opened: the diagnosis' own layers are in it, and only what they
+                # left of STARVATION_WINDOW_S is waited for here.
+                left = STARVATION_WINDOW_S - (time.monotonic() - opened.started)
+                if left > 0:
+                    await asyncio.sleep(min(left, timeout * 0.8))
+                return starvation_since(opened)
+        else:  # other pids now (the host restarted meanwhile): a window of its own
+            async def starvation(timeout: float) -> Observation:
+                return await measure_starvation(pids, min(STARVATION_WINDOW_S, timeout * 0.8))
         await asyncio.gather(
-            self.ev.layer(self.spec("machine.starvation"), local.name,
-                          lambda timeout: measure_starvation(pids, min(0.3, timeout * 0.8)), cap=1.0),
+            self.ev.layer(self.spec("machine.starvation"), local.name, starvation, cap=1.0),
             self.ev.probe(self.spec("machine.memory"), local, cap=1.0))
+
+    def _cluster_pids(self, worker_pid: int) -> list[int]:
+        """The worker's pid and the host's, when the host is one of this machine's processes (a host on another
+        machine, options.node, has its pid there)."""
+        here = self.host_view if self.cluster.host is None or self.cluster.host.node is None else None
+        return [worker_pid] + ([here.pid] if here is not None and here.pid != worker_pid else [])
 
     def _worker_cpu(self, pid: int) -> Observation | None:
         import psutil

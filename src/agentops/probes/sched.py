@@ -15,6 +15,7 @@ import asyncio
 import re
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -56,25 +57,38 @@ def read_steal() -> tuple[int, int] | None:
     return (ticks[7] if len(ticks) > 7 else 0), total
 
 
-async def measure_starvation(pids: list[int], interval: float = 0.3) -> Observation:
-    """The `host.starvation` measurement of `pids` over `interval` seconds (the diagnosis passes the pids it
-    found; the pack probe below finds them as host.process does)."""
-    before = {pid: read_schedstat(pid) for pid in pids}
-    steal0, started = read_steal(), time.monotonic()
-    if not any(v is not None for v in before.values()):
+@dataclass(frozen=True)
+class StarvationStart:
+    """The first reading of a starvation window: each pid's schedstat and the machine's steal, and when."""
+
+    pids: tuple[int, ...]
+    before: dict[int, tuple[int, int] | None]
+    steal: tuple[int, int] | None
+    started: float  # time.monotonic()
+
+
+def start_starvation(pids: list[int]) -> StarvationStart:
+    """Open a window now; `starvation_since` closes it. The diagnosis opens it when it finds the worker, so its
+    own layers are the window and nothing waits for one at the end."""
+    return StarvationStart(tuple(pids), {pid: read_schedstat(pid) for pid in pids}, read_steal(), time.monotonic())
+
+
+def starvation_since(start: StarvationStart) -> Observation:
+    """The `host.starvation` measurement over the window `start` opened."""
+    pids = list(start.pids)
+    if not any(v is not None for v in start.before.values()):
         return Observation.failure(Reason.UNSUPPORTED, "no /proc/<pid>/task/*/schedstat for "
                                                        f"{', '.join(map(str, pids)) or 'no pid'} (not Linux, or gone)")
-    await asyncio.sleep(interval)
-    wall_ns = (time.monotonic() - started) * 1e9
-    steal1 = read_steal()
+    wall_ns = (time.monotonic() - start.started) * 1e9
+    steal0, steal1 = start.steal, read_steal()
     waits: dict[int, float] = {}
     cpu_ns = 0
-    for pid, start in before.items():
+    for pid, first in start.before.items():
         end = read_schedstat(pid)
-        if start is None or end is None:
+        if first is None or end is None:
             continue
-        cpu_ns += end[0] - start[0]
-        waits[pid] = 100.0 * (end[1] - start[1]) / wall_ns
+        cpu_ns += end[0] - first[0]
+        waits[pid] = 100.0 * (end[1] - first[1]) / wall_ns
     if not waits:
         return Observation.failure(Reason.ASSERTION, f"the processes {', '.join(map(str, pids))} ended while measured")
     worst = max(waits, key=lambda p: waits[p])
@@ -89,6 +103,16 @@ async def measure_starvation(pids: list[int], interval: float = 0.3) -> Observat
                "window_s": round(wall_ns / 1e9, 3)},
         message=f"pid {worst} waited for a CPU {waits[worst]:.0f}% of {duration(wall_ns / 1e9)}; the processes got "
                 f"{metrics['cpu_percent']:.0f}% of a core{steal}")
+
+
+async def measure_starvation(pids: list[int], interval: float = 0.3) -> Observation:
+    """The `host.starvation` measurement of `pids` over `interval` seconds (the diagnosis passes the pids it
+    found; the pack probe below finds them as host.process does)."""
+    start = start_starvation(pids)
+    if not any(v is not None for v in start.before.values()):
+        return starvation_since(start)  # unsupported: nothing to wait for
+    await asyncio.sleep(interval)
+    return starvation_since(start)
 
 
 class StarvationProbe(Probe):
