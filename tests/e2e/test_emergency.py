@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from tests.fixtures.common import CliResult, SilentListener, assert_no_traceback, run_cli
-from tests.fixtures.lab import LabHandle, start_lab, stop_lab
+from tests.fixtures.lab import LabHandle, running_lab
 from tests.fixtures.report_schema import validate_report
 from tests.fixtures.servers import AgentMetrics, HttpTestServer
 
@@ -36,11 +36,8 @@ ALERT_KEYS = {"status", "labels", "annotations", "startsAt", "endsAt", "generato
 
 @pytest.fixture(scope="module")
 def em_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabHandle]:
-    handle = start_lab(tmp_path_factory.mktemp("emergency-lab"), workers=WORKERS)
-    try:
+    with running_lab(tmp_path_factory.mktemp("emergency-lab"), workers=WORKERS) as handle:
         yield handle
-    finally:
-        stop_lab(handle)
 
 
 @pytest.fixture

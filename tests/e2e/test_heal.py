@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from tests.fixtures.common import RunningCli, assert_no_traceback, run_cli
-from tests.fixtures.lab import LabHandle, start_lab, stop_lab
+from tests.fixtures.lab import LabHandle, running_lab
 from tests.fixtures.report_schema import validate_report
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
@@ -32,11 +32,8 @@ PROBE = {"w1": "echo", "w2": "echo2"}  # w2's first type, `failing`, raises by d
 
 @pytest.fixture(scope="module")
 def heal_lab(tmp_path_factory: pytest.TempPathFactory):
-    handle = start_lab(tmp_path_factory.mktemp("heal-lab"))
-    try:
+    with running_lab(tmp_path_factory.mktemp("heal-lab")) as handle:
         yield handle
-    finally:
-        stop_lab(handle)
 
 
 @pytest.fixture

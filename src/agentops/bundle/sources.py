@@ -12,14 +12,15 @@ from agentops.bundle.collect import Collected, Collector
 from agentops.bundle.options import PROFILE_MARGIN_S, BundleOptions, safe_name
 
 if TYPE_CHECKING:
-    from agentops.core.cluster import Cluster, ClusterSpec
+    from agentops.core.cluster import ClusterSpec
     from agentops.core.config import Config, Target
 
+
 def plan_collectors(cfg: Config, opts: BundleOptions) -> list[Collector]:
-    from agentops.core.cluster import cluster_spec
+    from agentops.core.cluster import cluster_spec, configured_cluster
 
     spec = cluster_spec(cfg)
-    cluster = _cluster(cfg)
+    cluster = configured_cluster(cfg)
     t = opts.collector_timeout_s
     out: list[Collector] = []
     if cfg.path:
@@ -76,11 +77,6 @@ async def _health(cfg: Config, timeout: float) -> Collected:
         timeout -= time.monotonic() - t0
     return await gather.health(cfg, timeout)
 
-
-def _cluster(cfg: Config) -> Cluster | None:
-    from agentops.core.cluster import configured_cluster
-
-    return configured_cluster(cfg)
 
 
 def _agent_types(spec: ClusterSpec) -> list[str]:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agentops.core.cluster import Cluster
+from agentops.core.cluster import Cluster, configured_cluster
 from agentops.core.config import Config
 from agentops.core.evaluate import evaluate
 from agentops.core.format import duration, utc_stamp
@@ -131,17 +131,12 @@ def new_run(cfg: Config, opts: HealOptions, cluster: Cluster | None = None) -> H
     return HealRun(cfg=cfg, opts=opts, policy=heal_policy(cfg), specs=command_specs("heal", cfg), cluster=cluster)
 
 
-def _cluster(cfg: Config) -> Cluster | None:
-    from agentops.core.cluster import configured_cluster
-
-    return configured_cluster(cfg)
-
 
 async def heal(cfg: Config, opts: HealOptions) -> Report:
     """Diagnose every worker, judge the breaker, and plan (or apply) each unhealthy target's runbook.
     Raises ConfigError (bad runbook or policy) and ConsentRequired (apply, nothing confirmed)."""
     started_at, t0 = utc_stamp(), time.perf_counter()
-    run = new_run(cfg, opts, _cluster(cfg))
+    run = new_run(cfg, opts, configured_cluster(cfg))
     runbooks = load_runbooks(cfg)
     targets = heal_targets(cfg)
     chosen = set(opts.only) if opts.only else {t.name for t in targets}
